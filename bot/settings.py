@@ -1,0 +1,55 @@
+"""Configuration, read once at the edge from the environment and `.env`."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "feedqa"
+
+
+class Settings(BaseSettings):
+    """All settings of feedqa; see `.env.example` for what each one means."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    feedqa_data_dir: Path = Field(default_factory=_default_data_dir)
+    feedqa_feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    feedqa_refresh_minutes: float = 30.0
+    feedqa_min_confidence: float | None = None
+    feedqa_history_turns: int = 3
+    feedqa_history_ttl_minutes: float = 30.0
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_allowed_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    telegram_questions_per_minute: int = 20
+
+    @field_validator("feedqa_feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("telegram_admin_ids", "telegram_allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the user's index lives."""
+        return self.feedqa_data_dir / "index"

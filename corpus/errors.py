@@ -1,0 +1,38 @@
+"""Every error feedqa raises, in one tree, so callers can catch one base class.
+
+    FeedqaError
+    ├── FeedError          a feed could not be read or parsed
+    │   └── FetchError     a feed URL could not be fetched
+    ├── RetrievalError     the retriever could not answer
+    │   ├── QueryError     the question cannot be used (e.g. not a string)
+    │   └── IndexFileError an index on disk is missing, stale or corrupt
+    └── ConfigError        a setting is missing or invalid
+"""
+
+
+class FeedqaError(Exception):
+    """Base class of all feedqa errors."""
+
+
+class FeedError(FeedqaError):
+    """A feed could not be read or parsed."""
+
+
+class FetchError(FeedError):
+    """A feed URL could not be fetched."""
+
+
+class RetrievalError(FeedqaError):
+    """The retriever could not answer."""
+
+
+class QueryError(RetrievalError):
+    """The question cannot be used."""
+
+
+class IndexFileError(RetrievalError):
+    """An index on disk is missing, stale or corrupt."""
+
+
+class ConfigError(FeedqaError):
+    """A setting is missing or invalid."""

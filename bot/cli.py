@@ -1,0 +1,200 @@
+"""The `feedqa` command: a thin layer over the library."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from retrieval import FeedqaError, Retriever
+
+from .render import answer_text, passages_text
+from .settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+def _retriever(ctx: click.Context) -> Retriever:
+    """The user's library if there is one (or --index), else the bundled corpus."""
+    obj = ctx.ensure_object(dict)
+    if "retriever" not in obj:
+        settings: Settings = obj["settings"]
+        index: Path | None = obj.get("index")
+        try:
+            if obj.get("bundled"):
+                retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
+            elif index or (settings.index_dir / "articles.jsonl").exists():
+                retriever = Retriever.open(
+                    index or settings.index_dir, min_confidence=settings.feedqa_min_confidence
+                )
+            else:
+                retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
+        except FeedqaError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            raise click.ClickException(f"cannot open the index: {exc}") from exc
+        obj["retriever"] = retriever
+    return obj["retriever"]
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--index",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Library folder (default: the user's library, else the bundled corpus).",
+)
+@click.option("--bundled", is_flag=True, help="Use the bundled corpus only.")
+@click.version_option(package_name="feedqa")
+@click.pass_context
+def cli(ctx: click.Context, index: Path | None, bundled: bool) -> None:
+    """Ask a news archive questions in Chinese; get extractive answers with citations.
+
+    Without a command, starts the REPL.
+    """
+    ctx.ensure_object(dict).update(settings=_settings(), index=index, bundled=bundled)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(repl)
+
+
+@cli.command()
+@click.option(
+    "-k", default=3, show_default=True, type=click.IntRange(1, 20), help="Citations per answer."
+)
+@click.pass_context
+def repl(ctx: click.Context, k: int) -> None:
+    """Interactive questions and answers (line mode when piped)."""
+    from . import repl as repl_module
+
+    settings: Settings = ctx.obj["settings"]
+    repl_module.run(
+        _retriever(ctx),
+        k=k,
+        turns=settings.feedqa_history_turns,
+        history_file=settings.feedqa_data_dir / "repl-history",
+    )
+
+
+@cli.command()
+@click.argument("question")
+@click.option(
+    "-k", default=3, show_default=True, type=click.IntRange(1, 20), help="Citations per answer."
+)
+@click.option(
+    "--history", "-H", multiple=True, help="An earlier question of the chat (repeat, oldest first)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_json: bool) -> None:
+    """Answer QUESTION from the archive."""
+    if not question.strip():
+        raise click.UsageError("the question is empty")
+    answer = _retriever(ctx).ask(question, history=list(history), k=k)
+    click.echo(answer.model_dump_json(indent=2) if as_json else answer_text(answer))
+
+
+@cli.command()
+@click.argument("query")
+@click.option(
+    "-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of paragraphs."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the passages as JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
+    """Rank paragraphs for QUERY by BM25."""
+    if not query.strip():
+        raise click.UsageError("the query is empty")
+    hits = _retriever(ctx).search(query, k=k)
+    if as_json:
+        click.echo(
+            json.dumps([h.model_dump(mode="json") for h in hits], ensure_ascii=False, indent=2)
+        )
+    else:
+        click.echo(passages_text(hits))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_context
+def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Add feeds (files or http(s) URLs) to the user's library, incrementally."""
+    from corpus import load_feed_report
+
+    settings: Settings = ctx.obj["settings"]
+    path = ctx.obj.get("index") or settings.index_dir
+    try:
+        retriever = Retriever.open(path)
+    except FeedqaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = 0
+    for source in sources:
+        click.echo(f"reading {source} …", err=True)
+        started = time.perf_counter()
+        try:
+            report = load_feed_report(source)
+        except FeedqaError as exc:
+            failed += 1
+            click.echo(f"  ✗ {exc}", err=True)
+            continue
+        for problem in report.problems:
+            click.echo(f"  ! skipped {problem}", err=True)
+        added = retriever.add(report.articles)
+        click.echo(
+            f"{source}: {len(report.articles)} articles: {added.added} new, {added.updated} updated, "
+            f"{added.unchanged} unchanged ({time.perf_counter() - started:.1f}s)"
+        )
+    info = retriever.info()
+    click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--details", is_flag=True, help="Also list every item that missed.")
+@click.pass_context
+def eval_(ctx: click.Context, file: Path, details: bool) -> None:
+    """Score the product on a QA file (JSON lines) and print the table."""
+    from retrieval import evaluate
+
+    try:
+        items = evaluate.read_items(file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not items:
+        raise click.ClickException(f"{file} holds no QA items")
+    results = evaluate.run(_retriever(ctx), items)
+    if details:
+        for r in results:
+            ok = r.ans1 if r.answerable else not r.answered
+            if not ok:
+                click.echo(
+                    f"✗ {r.id} [{r.style}] {items[results.index(r)]['question']}\n  → {r.answer.text or '(abstained)'}"
+                )
+    click.echo(evaluate.table(results))
+
+
+@cli.command()
+@click.option("--webhook", is_flag=True, help="Receive updates by webhook instead of polling.")
+@click.pass_context
+def telegram(ctx: click.Context, webhook: bool) -> None:
+    """Run the Telegram bot (configured in .env)."""
+    from .telegram import run_bot
+
+    try:
+        run_bot(ctx.obj["settings"], webhook=webhook)
+    except FeedqaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def main() -> None:
+    """Entry point of the `feedqa` script."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

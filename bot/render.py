@@ -1,0 +1,88 @@
+"""Plain-text and terminal rendering of answers and passages (pure functions)."""
+
+from collections.abc import Callable, Sequence
+
+from retrieval import Answer, Passage, normalize
+
+NOT_FOUND = "资料库中没有找到答案。"
+
+
+def term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    """Non-overlapping (start, end) spans of `terms` in `text`, longest terms first."""
+    folded = normalize(text)
+    if len(folded) != len(text):  # normalisation changed lengths: fall back to case folding
+        folded = text.lower()
+    taken = [False] * len(text)
+    spans = []
+    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+        start = folded.find(term)
+        while start != -1:
+            end = start + len(term)
+            if not any(taken[start:end]):
+                spans.append((start, end))
+                taken[start:end] = [True] * (end - start)
+            start = folded.find(term, end)
+    return sorted(spans)
+
+
+def mark_terms(
+    text: str, terms: Sequence[str], mark: Callable[[str], str], plain: Callable[[str], str] = str
+) -> str:
+    """`text` with each term occurrence passed through `mark` and the rest through `plain`."""
+    out, pos = [], 0
+    for s, e in term_spans(text, terms):
+        out.append(plain(text[pos:s]))
+        out.append(mark(text[s:e]))
+        pos = e
+    out.append(plain(text[pos:]))
+    return "".join(out)
+
+
+def date(value) -> str:
+    """YYYY-MM-DD, or 日期不详."""
+    return value.strftime("%Y-%m-%d") if value else "日期不详"
+
+
+def citation_line(rank: int, title: str, published, paragraph: int, link: str) -> str:
+    """One numbered citation line."""
+    return f"[{rank}] {title} ({date(published)}, 第{paragraph}段) {link}"
+
+
+def answer_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
+    """The answer and its numbered citations as plain text."""
+    lines = []
+    if answer.answered:
+        lines.append(mark_terms(answer.text, answer.terms, mark))
+        lines.append("")
+        lines.append("来源:")
+    else:
+        lines.append(NOT_FOUND)
+        if answer.citations:
+            lines.append("")
+            lines.append("最接近的文章:")
+    for c in answer.citations:
+        lines.append(citation_line(c.rank, c.title, c.published, c.paragraph, c.link))
+    return "\n".join(lines)
+
+
+def sources_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
+    """The full cited paragraphs, with titles and links."""
+    blocks = []
+    for c in answer.citations:
+        blocks.append(
+            f"[{c.rank}] {c.title} ({date(c.published)}, 第{c.paragraph}段)\n{c.link}\n{mark_terms(c.passage, answer.terms, mark)}"
+        )
+    return "\n\n".join(blocks) if blocks else "(没有引用)"
+
+
+def passages_text(
+    passages: Sequence[Passage], terms: Sequence[str] = (), mark: Callable[[str], str] = str
+) -> str:
+    """Ranked paragraphs as plain text."""
+    blocks = []
+    for rank, p in enumerate(passages, start=1):
+        blocks.append(
+            f"{rank}. {p.title} ({date(p.published)}, 第{p.paragraph}段) score={p.score:.3f}\n"
+            f"   {p.link}\n   {mark_terms(p.text, terms, mark)}"
+        )
+    return "\n\n".join(blocks) if blocks else "(没有结果)"

@@ -1,0 +1,140 @@
+"""The interactive REPL: questions in, cited answers out; plain line mode when piped."""
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from retrieval import Answer, FeedqaError, Retriever
+from retrieval.retriever import MAX_QUESTION_CHARS
+
+from .render import answer_text, sources_text
+
+HELP = """输入问题即可提问 (Type a question in Chinese). Commands:
+  :help       this help
+  :sources    show the full paragraphs cited by the last answer
+  :k N        number of citations per answer (now {k})
+  :json       show the last answer as JSON
+  :reset      forget the chat context (earlier questions)
+  :quit       leave (also Ctrl-D)"""
+
+BOLD_TERM = "\x1b[1;33m{}\x1b[0m"
+
+
+class Session:
+    """One chat: the retriever, the last questions and settings; `handle` turns a line into output."""
+
+    def __init__(
+        self, retriever: Retriever, *, k: int = 3, turns: int = 3, color: bool = False
+    ) -> None:
+        self.retriever = retriever
+        self.k = k
+        self.turns = turns
+        self.history: list[str] = []
+        self.last: Answer | None = None
+        self.mark: Callable[[str], str] = BOLD_TERM.format if color else str
+
+    def handle(self, line: str) -> str | None:
+        """The output for one input line; None means quit."""
+        line = line.strip()
+        if not line:
+            return ""
+        if line.startswith(":"):
+            return self.command(line)
+        notes = []
+        if len(line) > MAX_QUESTION_CHARS:
+            notes.append(f"(问题过长,只读取前 {MAX_QUESTION_CHARS} 个字符)")
+        try:
+            answer = self.retriever.ask(line, history=self.history, k=self.k)
+        except FeedqaError as exc:
+            return f"出错了: {exc}"
+        self.last = answer
+        self.history = (self.history + [line[:MAX_QUESTION_CHARS]])[-self.turns :]
+        return "\n".join([*notes, answer_text(answer, self.mark)])
+
+    def command(self, line: str) -> str | None:
+        """Run a `:command`."""
+        name, _, arg = line[1:].partition(" ")
+        name = name.lower()
+        if name in ("quit", "q", "exit"):
+            return None
+        if name in ("help", "h", "?"):
+            return HELP.format(k=self.k)
+        if name == "reset":
+            self.history.clear()
+            return "(上下文已清除 / context cleared)"
+        if name == "k":
+            try:
+                value = int(arg)
+                if not 1 <= value <= 20:
+                    raise ValueError
+            except ValueError:
+                return "用法 usage: :k N  (1-20)"
+            self.k = value
+            return f"(每个回答最多 {value} 条引用)"
+        if name in ("sources", "src"):
+            return (
+                sources_text(self.last, self.mark) if self.last else "(还没有回答 / no answer yet)"
+            )
+        if name == "json":
+            return (
+                self.last.model_dump_json(indent=2) if self.last else "(还没有回答 / no answer yet)"
+            )
+        return f"未知命令 unknown command :{name} (try :help)"
+
+
+def run_pipe(session: Session, stdin: TextIO, stdout: TextIO) -> None:
+    """One question per line, plain answers separated by blank lines."""
+    for line in stdin:
+        out = session.handle(line)
+        if out is None:
+            break
+        if out:
+            stdout.write(out + "\n\n")
+            stdout.flush()
+
+
+def run_terminal(session: Session, history_file: Path | None) -> None:
+    """Interactive loop with line editing, history and colour."""
+    from prompt_toolkit import PromptSession, print_formatted_text
+    from prompt_toolkit.formatted_text import ANSI
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    history = InMemoryHistory()
+    if history_file:
+        try:
+            history_file.parent.mkdir(parents=True, exist_ok=True)
+            history = FileHistory(str(history_file))
+        except OSError:
+            pass
+    prompt = PromptSession(history=history)
+    info = session.retriever.info()
+    print_formatted_text(
+        ANSI(
+            f"feedqa · {info['articles']} 篇文章, {info['paragraphs']} 段 · :help 查看命令, Ctrl-D 退出"
+        )
+    )
+    while True:
+        try:
+            line = prompt.prompt(ANSI("\x1b[1;36m问> \x1b[0m"))
+        except KeyboardInterrupt:
+            continue  # Ctrl-C clears the line, like a shell
+        except EOFError:
+            break
+        out = session.handle(line)
+        if out is None:
+            break
+        if out:
+            print_formatted_text(ANSI(out + "\n"))
+
+
+def run(
+    retriever: Retriever, *, k: int = 3, turns: int = 3, history_file: Path | None = None
+) -> None:
+    """Start the REPL on the terminal, or in line mode when stdin is not a terminal."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        color = "NO_COLOR" not in os.environ
+        run_terminal(Session(retriever, k=k, turns=turns, color=color), history_file)
+    else:
+        run_pipe(Session(retriever, k=k, turns=turns), sys.stdin, sys.stdout)

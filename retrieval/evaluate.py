@@ -1,0 +1,141 @@
+"""Score a Retriever on a QA file (JSON lines: question, answer, alternatives, link, style, context)."""
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import Answer
+from .retriever import Retriever
+
+METRICS = ("ans@1", "cite@1", "cite@3", "verbatim", "abstain", "false_abstain", "accuracy")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).lower())
+
+
+def _link(link: str | None) -> str:
+    return re.sub(r"^(https?:)?//", "", link or "").rstrip("/")
+
+
+@dataclass
+class ItemResult:
+    """How one QA item went."""
+
+    id: str
+    style: str
+    answerable: bool
+    answered: bool
+    ans1: bool
+    cite1: bool
+    cite3: bool
+    verbatim: bool
+    length: int
+    answer: Answer = field(repr=False)
+
+
+def score_item(item: dict, answer: Answer) -> ItemResult:
+    """Score one answer against its gold item."""
+    gold = [g for g in [item.get("answer"), *(item.get("alternatives") or [])] if g]
+    text = _norm(answer.text)
+    ans1 = answer.answered and len(answer.text) <= 200 and any(_norm(g) in text for g in gold)
+    articles: list[str] = []
+    for c in answer.citations:
+        if _link(c.link) not in articles:
+            articles.append(_link(c.link))
+    gold_link = _link(item.get("link"))
+    cite1 = bool(gold_link) and articles[:1] == [gold_link]
+    cite3 = bool(gold_link) and gold_link in articles[:3]
+    verbatim = False
+    if answer.answered and answer.citations:
+        passage = _norm(answer.citations[0].passage)
+        pieces = [_norm(p) for p in answer.text.split("…") if _norm(p)]
+        verbatim = bool(pieces) and all(p in passage for p in pieces)
+    return ItemResult(
+        id=str(item.get("id", "")),
+        style=item.get("style", "?"),
+        answerable=bool(gold),
+        answered=answer.answered,
+        ans1=ans1,
+        cite1=cite1,
+        cite3=cite3,
+        verbatim=verbatim,
+        length=len(answer.text),
+        answer=answer,
+    )
+
+
+def read_items(path: str | Path) -> list[dict]:
+    """QA items from a JSON-lines file (blank lines skipped)."""
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{n}: not JSON ({exc})") from exc
+                if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                    raise ValueError(f"{path}:{n}: an item needs a 'question' string")
+                items.append(item)
+    return items
+
+
+def run(retriever: Retriever, items: Iterable[dict]) -> list[ItemResult]:
+    """Ask every item (follow-ups with their context as history) and score it."""
+    return [
+        score_item(it, retriever.ask(it["question"], history=it.get("context") or []))
+        for it in items
+    ]
+
+
+def summarize(results: list[ItemResult]) -> dict[str, float]:
+    """The metrics of a group of results (rates over the items each metric applies to)."""
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    answered = [r for r in results if r.answered]
+
+    def rate(hits: int, n: int) -> float:
+        return hits / n if n else float("nan")
+
+    return {
+        "n": len(results),
+        "ans@1": rate(sum(r.ans1 for r in answerable), len(answerable)),
+        "cite@1": rate(sum(r.cite1 for r in answerable), len(answerable)),
+        "cite@3": rate(sum(r.cite3 for r in answerable), len(answerable)),
+        "verbatim": rate(sum(r.verbatim for r in answered), len(answered)),
+        "abstain": rate(sum(not r.answered for r in unanswerable), len(unanswerable)),
+        "false_abstain": rate(sum(not r.answered for r in answerable), len(answerable)),
+        "accuracy": rate(
+            sum(r.ans1 for r in answerable) + sum(not r.answered for r in unanswerable),
+            len(results),
+        ),
+        "mean_len": sum(r.length for r in answered) / len(answered) if answered else 0.0,
+    }
+
+
+def table(results: list[ItemResult]) -> str:
+    """A plain-text table of the metrics, by style and overall."""
+    styles = sorted({r.style for r in results})
+    rows = [(s, summarize([r for r in results if r.style == s])) for s in styles]
+    rows.append(("all", summarize(results)))
+    cols = ["n", *METRICS, "mean_len"]
+    lines = ["style".ljust(13) + "".join(c.rjust(14) for c in cols)]
+    for name, m in rows:
+        cells = []
+        for c in cols:
+            v = m[c]
+            cells.append(
+                str(v)
+                if c == "n"
+                else "-"
+                if v != v
+                else f"{v:.2f}"
+                if c != "mean_len"
+                else f"{v:.1f}"
+            )
+        lines.append(name.ljust(13) + "".join(cell.rjust(14) for cell in cells))
+    return "\n".join(lines)

@@ -1,0 +1,533 @@
+"""BM25 over paragraphs: immutable segments that share global statistics.
+
+A segment holds the paragraphs of some articles (text, lengths, postings by term). Scores use
+statistics summed over all live segments (document count, average length, document frequency),
+so adding a segment gives exactly the scores of a full rebuild. Segments are saved as plain
+`.npy`, text and JSON files (no pickle) and memory-mapped on load.
+"""
+
+import json
+import math
+import os
+import shutil
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from corpus.errors import IndexFileError
+
+FORMAT = "feedqa-index"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25 parameters. `idf="okapi"` with k1=1.5, b=0.75, epsilon=0.25 is rank-bm25's BM25Okapi."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    idf: str = "lucene"  # "lucene": log(1 + (N - df + .5) / (df + .5)); "okapi": rank-bm25's
+    epsilon: float = 0.25
+
+    @classmethod
+    def okapi(cls) -> "BM25Params":
+        """rank-bm25's BM25Okapi defaults."""
+        return cls(k1=1.5, b=0.75, idf="okapi", epsilon=0.25)
+
+
+@dataclass
+class Segment:
+    """Paragraphs of some articles with their postings; doc ids are local to the segment."""
+
+    name: str
+    articles: list[dict]  # article records (no paragraphs), in order
+    doc_article: np.ndarray  # int32, local article index of each paragraph
+    doc_para: np.ndarray  # int32, 0-based paragraph number within its article
+    doc_len: np.ndarray  # int32, number of terms
+    text: np.ndarray  # uint8, UTF-8 paragraph texts, concatenated
+    text_off: np.ndarray  # int64, n_docs + 1 offsets into text
+    terms: list[str]
+    indptr: np.ndarray  # int64, n_terms + 1
+    post_doc: np.ndarray  # int32, local doc ids, ascending within a term
+    post_tf: np.ndarray  # float32 term frequencies
+    max_tf: np.ndarray  # float32, per term
+    min_len: np.ndarray  # int32, per term: shortest paragraph holding it
+    vocab: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.vocab:
+            self.vocab = {t: i for i, t in enumerate(self.terms)}
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_len)
+
+    def paragraph(self, doc: int) -> str:
+        """The text of local paragraph `doc`."""
+        return bytes(self.text[self.text_off[doc] : self.text_off[doc + 1]]).decode("utf-8")
+
+    def df(self, term: str) -> int:
+        """Number of paragraphs of this segment holding `term`."""
+        i = self.vocab.get(term)
+        return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
+
+
+def build_segment(
+    name: str,
+    articles: Sequence[dict],
+    paragraphs: Sequence[Sequence[str]],
+    tokenize: Callable[[str], list[str]],
+) -> Segment:
+    """Index `paragraphs[i]` (the texts of `articles[i]`) with `tokenize`."""
+    vocab: dict[str, int] = {}
+    ids: list[int] = []
+    lens: list[int] = []
+    doc_article: list[int] = []
+    doc_para: list[int] = []
+    texts: list[bytes] = []
+    for a, paras in enumerate(paragraphs):
+        for p, text in enumerate(paras):
+            toks = tokenize(text)
+            lens.append(len(toks))
+            ids.extend([vocab.setdefault(t, len(vocab)) for t in toks])
+            doc_article.append(a)
+            doc_para.append(p)
+            texts.append(text.encode("utf-8"))
+    return _assemble(
+        name,
+        list(articles),
+        np.asarray(doc_article, dtype=np.int32),
+        np.asarray(doc_para, dtype=np.int32),
+        np.asarray(lens, dtype=np.int32),
+        texts,
+        list(vocab),
+        np.asarray(ids, dtype=np.int32),
+    )
+
+
+def _assemble(
+    name: str,
+    articles: list[dict],
+    doc_article: np.ndarray,
+    doc_para: np.ndarray,
+    doc_len: np.ndarray,
+    texts: list[bytes],
+    terms: list[str],
+    term_ids: np.ndarray,
+) -> Segment:
+    """Build postings from the flat term ids of all paragraphs, in order."""
+    n_docs, n_terms = len(doc_len), len(terms)
+    docs = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
+    key = term_ids.astype(np.int64) * max(n_docs, 1) + docs
+    key, tf = np.unique(key, return_counts=True)
+    post_term = key // max(n_docs, 1)
+    post_doc = (key % max(n_docs, 1)).astype(np.int32)
+    counts = np.bincount(post_term, minlength=n_terms)
+    indptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    post_tf = tf.astype(np.float32)
+    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    text_off = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=text_off[1:])
+    text = np.frombuffer(b"".join(texts), dtype=np.uint8)
+    return Segment(
+        name, articles, doc_article, doc_para, doc_len, text, text_off,
+        terms, indptr, post_doc, post_tf, max_tf, min_len,
+    )  # fmt: skip
+
+
+def _term_bounds(
+    indptr: np.ndarray, post_doc: np.ndarray, post_tf: np.ndarray, doc_len: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per term: the largest tf and the shortest paragraph, for score upper bounds."""
+    n_terms = len(indptr) - 1
+    if len(post_doc) == 0:
+        return np.zeros(n_terms, np.float32), np.zeros(n_terms, np.int32)
+    starts = indptr[:-1].copy()
+    empty = starts >= len(post_doc)
+    starts[empty] = 0
+    max_tf = np.maximum.reduceat(post_tf, starts).astype(np.float32)
+    min_len = np.minimum.reduceat(doc_len[post_doc], starts).astype(np.int32)
+    max_tf[empty | (indptr[1:] == indptr[:-1])] = 0
+    return max_tf, min_len
+
+
+def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
+    """One segment holding everything in `segments`, in order."""
+    vocab: dict[str, int] = {}
+    term_parts, doc_parts, tf_parts = [], [], []
+    doc_base = art_base = 0
+    for seg in segments:
+        remap = np.fromiter(
+            (vocab.setdefault(t, len(vocab)) for t in seg.terms), np.int64, len(seg.terms)
+        )
+        counts = np.diff(seg.indptr)
+        term_parts.append(np.repeat(remap, counts))
+        doc_parts.append(np.asarray(seg.post_doc, dtype=np.int64) + doc_base)
+        tf_parts.append(np.asarray(seg.post_tf))
+        doc_base += seg.n_docs
+        art_base += len(seg.articles)
+    n_docs = doc_base
+    terms = list(vocab)
+    post_term = np.concatenate(term_parts) if term_parts else np.zeros(0, np.int64)
+    post_doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
+    post_tf = np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32)
+    order = np.argsort(post_term * max(n_docs, 1) + post_doc, kind="stable")
+    post_term, post_doc, post_tf = (
+        post_term[order],
+        post_doc[order].astype(np.int32),
+        post_tf[order],
+    )
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(post_term, minlength=len(terms)), out=indptr[1:])
+    doc_len = np.concatenate([s.doc_len for s in segments]).astype(np.int32)
+    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    art_offsets = np.cumsum([0] + [len(s.articles) for s in segments[:-1]])
+    doc_article = np.concatenate(
+        [np.asarray(s.doc_article) + off for s, off in zip(segments, art_offsets, strict=True)]
+    ).astype(np.int32)
+    text_bases = np.cumsum([0] + [int(s.text_off[-1]) for s in segments[:-1]])
+    text_off = np.concatenate(
+        [[0]]
+        + [np.asarray(s.text_off[1:]) + base for s, base in zip(segments, text_bases, strict=True)]
+    ).astype(np.int64)
+    return Segment(
+        name,
+        [a for s in segments for a in s.articles],
+        doc_article,
+        np.concatenate([s.doc_para for s in segments]).astype(np.int32),
+        doc_len,
+        np.concatenate([np.asarray(s.text) for s in segments]),
+        text_off,
+        terms, indptr, post_doc, post_tf, max_tf, min_len,
+    )  # fmt: skip
+
+
+def drop_articles(name: str, seg: Segment, drop: set[int]) -> Segment:
+    """A copy of `seg` without the articles at local indexes `drop`."""
+    keep_art = np.array([i not in drop for i in range(len(seg.articles))], dtype=bool)
+    keep_doc = keep_art[seg.doc_article]
+    new_doc_id = np.cumsum(keep_doc) - 1
+    new_art_id = np.cumsum(keep_art) - 1
+    keep_post = keep_doc[seg.post_doc]
+    counts = (
+        np.add.reduceat(keep_post.astype(np.int64), seg.indptr[:-1]) if len(keep_post) else None
+    )
+    n_terms = len(seg.terms)
+    if counts is None:
+        counts = np.zeros(n_terms, np.int64)
+    else:
+        counts[np.diff(seg.indptr) == 0] = 0
+    alive = counts > 0
+    terms = [t for t, a in zip(seg.terms, alive, strict=True) if a]
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(counts[alive], out=indptr[1:])
+    post_doc = new_doc_id[seg.post_doc[keep_post]].astype(np.int32)
+    post_tf = np.asarray(seg.post_tf)[keep_post]
+    doc_len = np.asarray(seg.doc_len)[keep_doc]
+    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    lengths = np.diff(seg.text_off)[keep_doc]
+    starts = np.asarray(seg.text_off[:-1])[keep_doc]
+    text = (
+        np.concatenate(
+            [np.asarray(seg.text[s : s + n]) for s, n in zip(starts, lengths, strict=True)]
+        )
+        if len(starts)
+        else np.zeros(0, np.uint8)
+    )
+    text_off = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=text_off[1:])
+    return Segment(
+        name,
+        [a for i, a in enumerate(seg.articles) if keep_art[i]],
+        new_art_id[np.asarray(seg.doc_article)[keep_doc]].astype(np.int32),
+        np.asarray(seg.doc_para)[keep_doc],
+        doc_len, text, text_off, terms, indptr, post_doc, post_tf, max_tf, min_len,
+    )  # fmt: skip
+
+
+class Index:
+    """Segments plus the global statistics BM25 needs. Doc ids are global: segment base + local."""
+
+    def __init__(self, segments: list[Segment], params: BM25Params, segmenter: str) -> None:
+        self.segments = segments
+        self.params = params
+        self.segmenter = segmenter
+        self.bases = np.cumsum([0] + [s.n_docs for s in segments]).astype(np.int64)
+        self.n_docs = int(self.bases[-1])
+        total = sum(int(np.asarray(s.doc_len, dtype=np.int64).sum()) for s in segments)
+        self.avgdl = total / self.n_docs if self.n_docs else 1.0
+        k1, b = params.k1, params.b
+        self._dtype = np.float64 if params.idf == "okapi" else np.float32
+        self._norm = [
+            (k1 * (1 - b + b * np.asarray(s.doc_len, dtype=np.float64) / self.avgdl)).astype(
+                self._dtype
+            )
+            for s in segments
+        ]
+        self._avg_idf: float | None = None
+
+    # --- statistics -------------------------------------------------------------------------
+
+    def df(self, term: str) -> int:
+        """Paragraphs holding `term`, over all segments."""
+        return sum(s.df(term) for s in self.segments)
+
+    def idf(self, term: str) -> float:
+        """The idf of `term` under the configured variant (0 for unknown terms)."""
+        df = self.df(term)
+        if df == 0:
+            return 0.0
+        n = self.n_docs
+        if self.params.idf == "okapi":
+            value = math.log(n - df + 0.5) - math.log(df + 0.5)
+            return value if value >= 0 else self.params.epsilon * self._average_idf()
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def _average_idf(self) -> float:
+        """rank-bm25's mean idf over the whole vocabulary (okapi variant only)."""
+        if self._avg_idf is None:
+            dfs: dict[str, int] = {}
+            for s in self.segments:
+                counts = np.diff(s.indptr)
+                for t, c in zip(s.terms, counts.tolist(), strict=True):
+                    dfs[t] = dfs.get(t, 0) + c
+            n = self.n_docs
+            values = [math.log(n - df + 0.5) - math.log(df + 0.5) for df in dfs.values()]
+            self._avg_idf = sum(values) / len(values) if values else 0.0
+        return self._avg_idf
+
+    # --- lookup -----------------------------------------------------------------------------
+
+    def locate(self, doc: int) -> tuple[Segment, int]:
+        """The segment holding global doc id `doc`, and the local id."""
+        s = int(np.searchsorted(self.bases, doc, side="right")) - 1
+        return self.segments[s], doc - int(self.bases[s])
+
+    def paragraph(self, doc: int) -> str:
+        """Text of global paragraph `doc`."""
+        seg, local = self.locate(doc)
+        return seg.paragraph(local)
+
+    def article_of(self, doc: int) -> tuple[dict, int]:
+        """The article record holding paragraph `doc`, and the paragraph's 0-based number."""
+        seg, local = self.locate(doc)
+        return seg.articles[int(seg.doc_article[local])], int(seg.doc_para[local])
+
+    def articles(self) -> Iterable[dict]:
+        """Every article record, in index order."""
+        for s in self.segments:
+            yield from s.articles
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def _weights(self, terms: Sequence[str] | Sequence[tuple[str, float]]) -> dict[str, float]:
+        """Query weight of each distinct term: its count, or the sum of given weights."""
+        weights: dict[str, float] = {}
+        for item in terms:
+            term, w = (item, 1.0) if isinstance(item, str) else item
+            weights[term] = weights.get(term, 0.0) + w
+        return weights
+
+    def scores(self, terms: Sequence[str] | Sequence[tuple[str, float]]) -> np.ndarray:
+        """BM25 score of every paragraph (dense, for tests and comparisons)."""
+        out = np.zeros(self.n_docs, dtype=np.float64)
+        k1 = self.params.k1
+        for term, w in self._weights(terms).items():
+            idf = self.idf(term) * w
+            for seg, base, norm in zip(self.segments, self.bases, self._norm, strict=False):
+                i = seg.vocab.get(term)
+                if i is None:
+                    continue
+                lo, hi = seg.indptr[i], seg.indptr[i + 1]
+                d = seg.post_doc[lo:hi]
+                tf = np.asarray(seg.post_tf[lo:hi], dtype=self._dtype)
+                out[base + d] += idf * (tf * (k1 + 1) / (tf + norm[d]))
+        return out
+
+    def top(
+        self, terms: Sequence[str] | Sequence[tuple[str, float]], k: int
+    ) -> list[tuple[int, float]]:
+        """The `k` best (global doc id, score) pairs, best first; exact, with max-score pruning."""
+        if k <= 0 or self.n_docs == 0:
+            return []
+        weights = [(t, self.idf(t) * w) for t, w in self._weights(terms).items()]
+        weights = [(t, w) for t, w in weights if w != 0]
+        if not weights:
+            return []
+        hits: list[tuple[float, int]] = []
+        for seg, base, norm in zip(self.segments, self.bases, self._norm, strict=False):
+            docs, scores = self._top_segment(seg, norm, weights, k)
+            hits.extend(zip(scores.tolist(), (docs + base).tolist(), strict=True))
+        hits.sort(key=lambda h: (-h[0], h[1]))
+        return [(d, s) for s, d in hits[:k]]
+
+    def _top_segment(
+        self, seg: Segment, norm: np.ndarray, weights: list[tuple[str, float]], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k1, b = self.params.k1, self.params.b
+        dtype = self._dtype
+        entries = []
+        for term, w in weights:
+            i = seg.vocab.get(term)
+            if i is None:
+                continue
+            lo, hi = int(seg.indptr[i]), int(seg.indptr[i + 1])
+            mtf = float(seg.max_tf[i])
+            bound = (
+                w * mtf * (k1 + 1) / (mtf + k1 * (1 - b + b * float(seg.min_len[i]) / self.avgdl))
+            )
+            entries.append((bound, lo, hi, w))
+        if not entries:
+            return np.zeros(0, np.int64), np.zeros(0, dtype)
+        prunable = all(e[3] > 0 for e in entries)
+        entries.sort(key=lambda e: -e[0])
+        rest = np.cumsum([e[0] for e in entries][::-1])[::-1].tolist() + [0.0]
+        acc: np.ndarray | None = None
+        touched: list[np.ndarray] = []
+        n_touched = 0
+        cand: np.ndarray | None = None
+        cand_scores: np.ndarray | None = None
+        theta = -math.inf
+        for j, (_, lo, hi, w) in enumerate(entries):
+            d = seg.post_doc[lo:hi]
+            tf = np.asarray(seg.post_tf[lo:hi], dtype=dtype)
+            if cand is None:
+                contrib = w * (tf * (k1 + 1) / (tf + norm[d]))
+                if acc is None and j == len(entries) - 1:
+                    # a single list: no accumulation needed
+                    cand, cand_scores = np.asarray(d, dtype=np.int64), contrib
+                    break
+                if acc is None:
+                    acc = np.zeros(seg.n_docs, dtype=dtype)
+                acc[d] += contrib
+                touched.append(d)
+                n_touched += len(d)
+                nxt = entries[j + 1][2] - entries[j + 1][1] if j + 1 < len(entries) else 0
+                if prunable and nxt > 2 * n_touched and n_touched >= k:
+                    ids = (
+                        np.unique(np.concatenate(touched))
+                        if len(touched) > 1
+                        else np.asarray(touched[0], np.int64)
+                    )
+                    sc = acc[ids]
+                    theta = float(np.partition(sc, len(sc) - k)[len(sc) - k])
+                    if theta > rest[j + 1]:
+                        keep = sc + rest[j + 1] >= theta
+                        cand, cand_scores = ids[keep].astype(np.int64), sc[keep].copy()
+                continue
+            # pruned phase: only score existing candidates on this term
+            pos = np.searchsorted(d, cand)
+            pos[pos >= len(d)] = 0
+            hit = d[pos] == cand if len(d) else np.zeros(len(cand), bool)
+            if hit.any():
+                p = pos[hit]
+                cand_scores[hit] += w * (tf[p] * (k1 + 1) / (tf[p] + norm[cand[hit]]))
+            if len(cand) > k:
+                theta = max(
+                    theta,
+                    float(np.partition(cand_scores, len(cand_scores) - k)[len(cand_scores) - k]),
+                )
+                keep = cand_scores + rest[j + 1] >= theta
+                cand, cand_scores = cand[keep], cand_scores[keep]
+        if cand is None:
+            cand = (
+                np.unique(np.concatenate(touched))
+                if len(touched) > 1
+                else np.asarray(touched[0], np.int64)
+            )
+            cand_scores = acc[cand]
+        if len(cand) > k:
+            part = np.argpartition(-cand_scores, k - 1)[:k]
+            cand, cand_scores = cand[part], cand_scores[part]
+        return cand.astype(np.int64), cand_scores
+
+
+# --- persistence ----------------------------------------------------------------------------
+
+_ARRAYS = (
+    "doc_article",
+    "doc_para",
+    "doc_len",
+    "text_off",
+    "indptr",
+    "post_doc",
+    "post_tf",
+    "max_tf",
+    "min_len",
+)
+
+
+def _crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def save_segment(seg: Segment, folder: Path) -> None:
+    """Write `seg` into `folder` (created; must not exist) with a checksummed manifest."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in _ARRAYS:
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(seg, name)), allow_pickle=False)
+    (tmp / "text.bin").write_bytes(np.asarray(seg.text).tobytes())
+    (tmp / "terms.txt").write_text("\n".join(seg.terms), encoding="utf-8")
+    with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
+        for a in seg.articles:
+            f.write(json.dumps(a, ensure_ascii=False) + "\n")
+    files = {p.name: {"size": p.stat().st_size, "crc32": _crc(p)} for p in sorted(tmp.iterdir())}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": seg.name,
+        "n_docs": seg.n_docs,
+        "files": files,
+    }
+    (tmp / "segment.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    _fsync_dir(tmp)
+    os.replace(tmp, folder)
+
+
+def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Segment:
+    """Read a segment written by `save_segment`; raise IndexFileError if anything is off."""
+    try:
+        manifest = json.loads((folder / "segment.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise IndexFileError(f"{folder}: unsupported index version {manifest.get('version')!r}")
+        for fname, info in manifest["files"].items():
+            p = folder / fname
+            if p.stat().st_size != info["size"] or (verify and _crc(p) != info["crc32"]):
+                raise IndexFileError(f"{folder}: {fname} is corrupt (size or checksum mismatch)")
+        mode = "r" if mmap else None
+        arrays = {
+            n: np.load(folder / f"{n}.npy", mmap_mode=mode, allow_pickle=False) for n in _ARRAYS
+        }
+        terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
+        terms = terms_text.split("\n") if terms_text else []
+        text = (
+            np.memmap(folder / "text.bin", dtype=np.uint8, mode="r")
+            if mmap and (folder / "text.bin").stat().st_size
+            else np.fromfile(folder / "text.bin", dtype=np.uint8)
+        )
+        with open(folder / "articles.jsonl", encoding="utf-8") as f:
+            articles = [json.loads(line) for line in f]
+    except IndexFileError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
+    seg = Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
+    if len(seg.indptr) != len(terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
+        raise IndexFileError(f"{folder}: inconsistent segment")
+    return seg
+
+
+def _fsync_dir(folder: Path) -> None:
+    for p in folder.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())

@@ -1,0 +1,449 @@
+"""The Retriever: the one entry object of feedqa's library."""
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corpus.errors import IndexFileError, QueryError
+
+from . import answer as extract
+from .index import (
+    FORMAT,
+    VERSION,
+    BM25Params,
+    Index,
+    Segment,
+    build_segment,
+    drop_articles,
+    load_segment,
+    merge_segments,
+    save_segment,
+)
+from .models import Answer, Citation, Passage
+from .question import analyse, content_terms
+from .text import SEGMENTER, tokenize
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+MAX_QUESTION_CHARS = 2000
+"""Longer questions are read up to this many characters."""
+
+DEFAULT_MIN_CONFIDENCE = 0.5
+"""Below this confidence `ask` says the archive does not hold the answer."""
+
+_LIBRARY_LOG = "articles.jsonl"
+_MANIFEST = "index.json"
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What `Retriever.add` did."""
+
+    added: int
+    updated: int
+    unchanged: int
+
+
+def _record(article: "Article") -> dict:
+    """The index's plain record of an article (everything but the paragraphs)."""
+    body = json.dumps([article.title, article.paragraphs], ensure_ascii=False)
+    return {
+        "id": article.id,
+        "title": article.title,
+        "link": article.link,
+        "published": article.published.isoformat() if article.published else None,
+        "category": article.category,
+        "source": article.source,
+        "paragraphs": len(article.paragraphs),
+        "hash": hashlib.sha1(body.encode("utf-8")).hexdigest()[:16],
+        "title_terms": sorted(set(tokenize(article.title))),
+    }
+
+
+def _published(record: dict) -> datetime | None:
+    value = record.get("published")
+    return datetime.fromisoformat(value) if value else None
+
+
+class Retriever:
+    """BM25 over the paragraphs of a news archive, with cited extractive answers.
+
+    Build with `from_articles`, `default()` (the bundled corpus) or `open(path)` (a library
+    on disk that grows with `add`); persist with `save`/`load`. Safe to use from many threads.
+    """
+
+    def __init__(
+        self, index: Index, *, path: Path | None = None, min_confidence: float | None = None
+    ) -> None:
+        self._index = index
+        self._path = path
+        self._lock = threading.Lock()
+        self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+        self.refreshed: datetime | None = None
+        self._logged = 0  # lines of the articles log this index covers
+
+    # --- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_articles(
+        cls, articles: Iterable["Article"], *, params: BM25Params | None = None, **kwargs
+    ) -> "Retriever":
+        """Index `articles` in memory (later duplicates of an id replace earlier ones)."""
+        unique = {a.id: a for a in articles}
+        seg = build_segment(
+            "seg-1",
+            [_record(a) for a in unique.values()],
+            [a.paragraphs for a in unique.values()],
+            tokenize,
+        )
+        return cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
+
+    @classmethod
+    def default(cls, cache_dir: str | os.PathLike | None = None, **kwargs) -> "Retriever":
+        """The bundled corpus, its index cached on disk (rebuilt if missing, stale or corrupt).
+
+        cache_dir: where to keep the index; default `$XDG_CACHE_HOME/feedqa` or `~/.cache/feedqa`.
+        """
+        from corpus import bundled_feed_path, load_feed
+
+        feed = bundled_feed_path()
+        digest = hashlib.sha1(
+            f"{feed.stat().st_size}:{feed.stat().st_mtime_ns}:{SEGMENTER}:{VERSION}".encode()
+        ).hexdigest()[:12]
+        base = (
+            Path(cache_dir)
+            if cache_dir
+            else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedqa"
+        )
+        path = base / f"bundled-{digest}"
+        try:
+            return cls.load(path, **kwargs)
+        except IndexFileError:
+            pass
+        retriever = cls.from_articles(load_feed(feed), **kwargs)
+        try:
+            retriever.save(path)
+        except OSError:
+            pass  # a read-only cache only costs start-up time
+        return retriever
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, verify: bool = True, **kwargs) -> "Retriever":
+        """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt."""
+        path = Path(path)
+        try:
+            manifest = json.loads((path / _MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexFileError(f"no readable index at {path} ({exc.__class__.__name__})") from exc
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise IndexFileError(
+                f"{path}: index version {manifest.get('version')!r} is not {VERSION}; rebuild it"
+            )
+        if manifest.get("segmenter") != SEGMENTER:
+            raise IndexFileError(
+                f"{path}: built with segmenter {manifest.get('segmenter')!r}, not {SEGMENTER!r}"
+            )
+        try:
+            params = BM25Params(**manifest["params"])
+            segments = [load_segment(path / name, verify=verify) for name in manifest["segments"]]
+        except (KeyError, TypeError) as exc:
+            raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
+        retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
+        retriever._logged = manifest.get("logged", 0)
+        return retriever
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index to `path` as plain files (atomic: a reader sees the old or the new)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        index = self._index
+        for seg in index.segments:
+            if not (path / seg.name / "segment.json").exists():
+                save_segment(seg, path / seg.name)
+        self._write_manifest(path, index, self._logged)
+
+    @staticmethod
+    def _write_manifest(path: Path, index: Index, logged: int) -> None:
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "segmenter": SEGMENTER,
+            "params": index.params.__dict__,
+            "segments": [s.name for s in index.segments],
+            "logged": logged,
+        }
+        tmp = path / (_MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        os.replace(tmp, path / _MANIFEST)
+        keep = {s.name for s in index.segments}
+        for child in path.iterdir():
+            if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, **kwargs) -> "Retriever":
+        """A library at `path`: its articles log plus an index rebuilt from it when needed.
+
+        A new library starts with the bundled corpus. Articles added with `add` are logged
+        before they are indexed, so nothing is lost if the index is damaged.
+        """
+        from corpus import Article, bundled_feed_path, load_feed
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        log = path / _LIBRARY_LOG
+        if not log.exists():
+            _append_log(log, load_feed(bundled_feed_path()))
+        articles: dict[str, Article] = {}
+        lines = 0
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                lines += 1
+                try:
+                    a = Article.model_validate_json(line)
+                except ValueError:
+                    continue  # a torn last line after a crash
+                articles[a.id] = a
+        try:
+            retriever = cls.load(path, **kwargs)
+            if retriever._logged > lines:
+                raise IndexFileError("index is newer than its articles log")
+        except IndexFileError:
+            shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
+            for child in path.iterdir():
+                if child.is_dir() and child.name.startswith("seg-"):
+                    shutil.rmtree(child, ignore_errors=True)
+            retriever = cls.from_articles(articles.values(), **kwargs)
+            retriever._logged = lines
+            retriever.save(path)
+        retriever._path = path
+        if retriever._logged < lines:  # the log holds articles the index missed
+            retriever.add(articles.values(), _log=False)
+            retriever._logged = lines
+            retriever.save(path)
+        return retriever
+
+    # --- updating ---------------------------------------------------------------------------
+
+    def add(self, articles: Iterable["Article"], *, _log: bool = True) -> AddReport:
+        """Add new articles and replace changed ones (same id); unchanged ones are skipped.
+
+        Only the new articles are tokenized; statistics stay global, so scores equal those of
+        a full rebuild. A library opened with `open` is updated on disk.
+        """
+        with self._lock:
+            index = self._index
+            where: dict[str, tuple[int, int, str]] = {}
+            for si, seg in enumerate(index.segments):
+                for ai, rec in enumerate(seg.articles):
+                    where[rec["id"]] = (si, ai, rec["hash"])
+            fresh: dict[str, tuple[dict, Article]] = {}
+            updated = unchanged = 0
+            drops: dict[int, set[int]] = {}
+            for a in articles:
+                rec = _record(a)
+                old = where.get(a.id)
+                if a.id in fresh:
+                    fresh[a.id] = (rec, a)
+                    continue
+                if old and old[2] == rec["hash"]:
+                    unchanged += 1
+                    continue
+                if old:
+                    updated += 1
+                    drops.setdefault(old[0], set()).add(old[1])
+                fresh[a.id] = (rec, a)
+            if not fresh:
+                return AddReport(0, 0, unchanged)
+            if self._path and _log:
+                _append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
+                self._logged = self._logged + len(fresh)
+            counter = self._next_name(index)
+            segments: list[Segment] = []
+            for si, seg in enumerate(index.segments):
+                if si in drops:
+                    seg = drop_articles(next(counter), seg, drops[si])
+                if seg.articles:
+                    segments.append(seg)
+            recs = [r for r, _ in fresh.values()]
+            segments.append(
+                build_segment(
+                    next(counter), recs, [a.paragraphs for _, a in fresh.values()], tokenize
+                )
+            )
+            segments = _tiered_merge(segments, counter)
+            new_index = Index(segments, index.params, index.segmenter)
+            if self._path:
+                self._persist(new_index)
+            self._index = new_index
+            return AddReport(len(fresh) - updated, updated, unchanged)
+
+    def compact(self) -> None:
+        """Merge all segments into one (same scores, faster queries)."""
+        with self._lock:
+            index = self._index
+            if len(index.segments) <= 1:
+                return
+            seg = merge_segments(next(self._next_name(index)), index.segments)
+            new_index = Index([seg], index.params, index.segmenter)
+            if self._path:
+                self._persist(new_index)
+            self._index = new_index
+
+    def _persist(self, index: Index) -> None:
+        assert self._path is not None
+        for seg in index.segments:
+            if not (self._path / seg.name / "segment.json").exists():
+                save_segment(seg, self._path / seg.name)
+        self._write_manifest(self._path, index, self._logged)
+
+    @staticmethod
+    def _next_name(index: Index):
+        n = max((int(s.name.split("-")[1]) for s in index.segments), default=0)
+        while True:
+            n += 1
+            yield f"seg-{n}"
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        """Corpus size and date range."""
+        index = self._index
+        dates = [d for d in (_published(r) for r in index.articles()) if d]
+        return {
+            "articles": sum(len(s.articles) for s in index.segments),
+            "paragraphs": index.n_docs,
+            "segments": len(index.segments),
+            "first": min(dates) if dates else None,
+            "last": max(dates) if dates else None,
+        }
+
+    def example_questions(self, n: int = 3) -> list[str]:
+        """Keyword questions drawn from the titles of the newest articles."""
+        records = sorted(
+            self._index.articles(), key=lambda r: r.get("published") or "", reverse=True
+        )
+        out = []
+        for rec in records:
+            terms = sorted(content_terms(rec["title"]), key=len, reverse=True)[:3]
+            if len(terms) >= 2:
+                out.append(" ".join(terms))
+            if len(out) == n:
+                break
+        return out
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """The `k` best paragraphs for `query` by BM25, best first."""
+        if not isinstance(query, str):
+            raise QueryError(f"query must be a string, not {type(query).__name__}")
+        index = self._index
+        hits = index.top(content_terms(query[:MAX_QUESTION_CHARS]), max(0, k))
+        return [self._passage(index, doc, score) for doc, score in hits]
+
+    def _passage(self, index: Index, doc: int, score: float) -> Passage:
+        rec, para = index.article_of(doc)
+        return Passage(
+            article_id=rec["id"], title=rec["title"], link=rec["link"], published=_published(rec),
+            paragraph=para + 1, text=index.paragraph(doc), score=round(float(score), 4),
+        )  # fmt: skip
+
+    def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
+        """Answer `question` from the archive, with up to `k` citations.
+
+        history: the chat's earlier questions, oldest first; used when the question leans on
+        them (a pronoun, or no subject of its own). Never raises for any string.
+        """
+        if not isinstance(question, str):
+            raise QueryError(f"question must be a string, not {type(question).__name__}")
+        history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
+        return self._ask(self._index, question, history, max(1, k))
+
+    def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
+        text = question[:MAX_QUESTION_CHARS]
+        query = analyse(text)
+        weights: dict[str, float] = {t: 1.0 for t in query.terms}
+        if history and query.needs_context:
+            prev = history[-1]
+            for t in content_terms(prev):
+                weights.setdefault(t, 0.6)
+            prev_answer = self._ask(index, prev, history[:-1], 1)
+            if prev_answer.answered:
+                for t in content_terms(prev_answer.text):
+                    weights.setdefault(t, 0.6)
+        if not weights:
+            return Answer(question=question, answered=False, text="", citations=[], terms=[])
+        hits = index.top(list(weights.items()), 20)
+        if not hits:
+            return Answer(question=question, answered=False, text="", terms=query.terms)
+        top = hits[0][1] or 1.0
+        passages = []
+        idf = {t: index.idf(t) * w for t, w in weights.items()}
+        for doc, score in hits[:8]:
+            rec, _ = index.article_of(doc)
+            passages.append(
+                (doc, index.paragraph(doc), score / top, set(rec.get("title_terms", [])))
+            )
+        candidates = extract.best_spans(query, idf, passages)
+        best = candidates[0]
+        confidence = round(min(1.0, 0.7 * best.coverage + 0.3 * best.type_score), 4)
+        order = [best.doc] + [d for d, _ in hits if d != best.doc]
+        scores = dict(hits)
+        citations = [
+            self._citation(index, rank, doc, scores[doc])
+            for rank, doc in enumerate(order[:k], start=1)
+        ]
+        if confidence < self.min_confidence:
+            return Answer(
+                question=question,
+                answered=False,
+                text="",
+                citations=citations,
+                terms=query.terms,
+                confidence=confidence,
+            )
+        para = index.paragraph(best.doc)
+        s, e = extract.strip_span(para, best.start, best.end)
+        return Answer(
+            question=question, answered=True, text=para[s:e], citations=citations,
+            terms=query.terms, confidence=confidence,
+        )  # fmt: skip
+
+    def _citation(self, index: Index, rank: int, doc: int, score: float) -> Citation:
+        p = self._passage(index, doc, score)
+        return Citation(
+            rank=rank, article_id=p.article_id, title=p.title, link=p.link, published=p.published,
+            paragraph=p.paragraph, passage=p.text, score=p.score,
+        )  # fmt: skip
+
+    @property
+    def index(self) -> Index:
+        """The current index (read-only use)."""
+        return self._index
+
+
+def _append_log(log: Path, articles: Iterable["Article"]) -> None:
+    with open(log, "a", encoding="utf-8") as f:
+        for a in articles:
+            f.write(a.model_dump_json() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _tiered_merge(segments: list[Segment], names) -> list[Segment]:
+    """Merge the small segments once there are many, keeping large ones untouched."""
+    if len(segments) <= 8:
+        return segments
+    largest = max(s.n_docs for s in segments)
+    small = [s for s in segments if s.n_docs * 4 < largest]
+    if len(small) < 2:
+        return segments
+    merged = merge_segments(next(names), small)
+    return [s for s in segments if all(s is not x for x in small)] + [merged]

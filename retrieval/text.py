@@ -1,0 +1,57 @@
+"""Text normalisation and tokenization: one pure function for documents and queries alike."""
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import rjieba
+import zhconv
+
+SEGMENTER = f"rjieba-{getattr(rjieba, '__version__', '0.2')}+zhconv"
+"""Recorded in the index so documents and queries are always cut the same way."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_WORD = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+# Single characters that never start or end a name: joining them to a neighbour adds noise.
+_FUNCTION_CHARS = frozenset("的了是在和与及为对将也等并而被从以于或就都又个这那其之着过把让向由")
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width (NFKC), lower case, Traditional to Simplified, no control chars."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text).lower()
+    if _CJK.search(text):
+        text = zhconv.convert(text, "zh-cn")
+    return text
+
+
+def _is_word(token: str) -> bool:
+    return _WORD.search(token) is not None
+
+
+@lru_cache(maxsize=4096)
+def _cut(text: str) -> tuple[str, ...]:
+    return tuple(rjieba.cut(text))
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalise `text` and cut it into index terms.
+
+    jieba words, minus punctuation and spaces, plus a joined term for each pair of adjacent
+    words where one is a lone Chinese character (so names jieba does not know, like 陆金|所,
+    also match as 陆金所).
+    """
+    words = [w for w in _cut(normalize(text)) if _is_word(w)]
+    terms = list(words)
+    for left, right in zip(words, words[1:], strict=False):
+        if (
+            (len(left) == 1 or len(right) == 1)
+            and left not in _FUNCTION_CHARS
+            and right not in _FUNCTION_CHARS
+            and _CJK.match(left[-1])
+            and _CJK.match(right[0])
+        ):
+            terms.append(left + right)
+    return terms

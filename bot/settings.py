@@ -14,7 +14,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """All settings of feedqa; see `.env.example` for what each one means."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     feedqa_data_dir: Path = Field(default_factory=_default_data_dir)
     feedqa_feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -32,6 +34,11 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = 8443
     telegram_questions_per_minute: int = 20
+
+    @field_validator("feedqa_data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @field_validator("feedqa_feeds", mode="before")
     @classmethod

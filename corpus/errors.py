@@ -1,12 +1,12 @@
 """Every error feedqa raises, in one tree, so callers can catch one base class.
 
-    FeedqaError
-    ├── FeedError          a feed could not be read or parsed
-    │   └── FetchError     a feed URL could not be fetched
-    ├── RetrievalError     the retriever could not answer
-    │   ├── QueryError     the question cannot be used (e.g. not a string)
-    │   └── IndexFileError an index on disk is missing, stale or corrupt
-    └── ConfigError        a setting is missing or invalid
+FeedqaError
+├── FeedError          a feed could not be read or parsed
+│   └── FetchError     a feed URL could not be fetched
+├── RetrievalError     the retriever could not answer
+│   ├── QueryError     the question cannot be used (e.g. not a string)
+│   └── IndexFileError an index on disk is missing, stale or corrupt
+└── ConfigError        a setting is missing or invalid
 """
 
 

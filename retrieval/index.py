@@ -287,6 +287,13 @@ class Index:
             return value if value >= 0 else self.params.epsilon * self._average_idf()
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
+    def idf_of_df(self, df: int) -> float:
+        """The idf a term held by `df` paragraphs would have."""
+        n = self.n_docs
+        if self.params.idf == "okapi":
+            return max(math.log(n - df + 0.5) - math.log(df + 0.5), 0.0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
     def _average_idf(self) -> float:
         """rank-bm25's mean idf over the whole vocabulary (okapi variant only)."""
         if self._avg_idf is None:
@@ -414,8 +421,9 @@ class Index:
                         else np.asarray(touched[0], np.int64)
                     )
                     sc = acc[ids]
-                    theta = float(np.partition(sc, len(sc) - k)[len(sc) - k])
-                    if theta > rest[j + 1]:
+                    if len(sc) >= k:
+                        theta = float(np.partition(sc, len(sc) - k)[len(sc) - k])
+                    if len(sc) >= k and theta > rest[j + 1]:
                         keep = sc + rest[j + 1] >= theta
                         cand, cand_scores = ids[keep].astype(np.int64), sc[keep].copy()
                 continue

@@ -1,5 +1,6 @@
 """The Retriever: the one entry object of feedqa's library."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -129,10 +130,8 @@ class Retriever:
         except IndexFileError:
             pass
         retriever = cls.from_articles(load_feed(feed), **kwargs)
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache only costs start-up time
             retriever.save(path)
-        except OSError:
-            pass  # a read-only cache only costs start-up time
         return retriever
 
     @classmethod
@@ -385,7 +384,9 @@ class Retriever:
             return Answer(question=question, answered=False, text="", terms=query.terms)
         top = hits[0][1] or 1.0
         passages = []
-        idf = {t: index.idf(t) * w for t, w in weights.items()}
+        # a term the archive never uses weighs like the rarest one: missing it costs coverage
+        rarest = index.idf_of_df(1)
+        idf = {t: (index.idf(t) or rarest) * w for t, w in weights.items()}
         for doc, score in hits[:8]:
             rec, _ = index.article_of(doc)
             passages.append(

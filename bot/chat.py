@@ -1,0 +1,167 @@
+"""Per-chat state of the Telegram bot: follow-up history, question limits, button cache.
+
+Pure and in memory; all state is lost on restart (buttons then answer as expired).
+The clock is injectable so the time rules can be tested without waiting.
+"""
+
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+class ChatHistory:
+    """The last `turns` questions of each chat, forgotten after `ttl` seconds of silence."""
+
+    def __init__(self, turns: int, ttl: float, clock: Clock = time.monotonic) -> None:
+        self.turns = max(turns, 0)
+        self.ttl = ttl
+        self._clock = clock
+        self._chats: dict[int, tuple[float, deque[str]]] = {}
+
+    def recent(self, chat_id: int) -> list[str]:
+        """The chat's remembered questions, oldest first ([] if none or expired)."""
+        entry = self._chats.get(chat_id)
+        if entry is None:
+            return []
+        last, questions = entry
+        if self._clock() - last > self.ttl:
+            del self._chats[chat_id]
+            return []
+        return list(questions)
+
+    def remember(self, chat_id: int, question: str) -> None:
+        """Add a question to the chat's history (keeping only the last `turns`)."""
+        if self.turns == 0:
+            return
+        now = self._clock()
+        entry = self._chats.get(chat_id)
+        questions = entry[1] if entry and now - entry[0] <= self.ttl else deque(maxlen=self.turns)
+        questions.append(question)
+        self._chats[chat_id] = (now, questions)
+        if len(self._chats) > 10_000:
+            self._prune(now)
+
+    def forget(self, chat_id: int) -> bool:
+        """Drop the chat's history; True if there was any."""
+        return self._chats.pop(chat_id, None) is not None
+
+    def _prune(self, now: float) -> None:
+        for chat_id in [c for c, (last, _) in self._chats.items() if now - last > self.ttl]:
+            del self._chats[chat_id]
+
+
+class QuestionLimiter:
+    """At most `per_minute` questions per user in any sliding 60-second window."""
+
+    window = 60.0
+
+    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._seen: dict[int, deque[float]] = {}
+
+    def allow(self, user_id: int) -> bool:
+        """Count one question for the user; False (and not counted) if over the limit."""
+        if self.per_minute <= 0:
+            return True
+        now = self._clock()
+        times = self._seen.setdefault(user_id, deque())
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return False
+        times.append(now)
+        if len(self._seen) > 10_000:
+            self._seen = {u: t for u, t in self._seen.items() if t and now - t[-1] < self.window}
+        return True
+
+    def retry_after(self, user_id: int) -> int:
+        """Whole seconds until the user may ask again."""
+        times = self._seen.get(user_id)
+        if not times:
+            return 0
+        return max(1, int(self.window - (self._clock() - times[0]) + 0.999))
+
+
+class ButtonCache(Generic[T]):
+    """What the buttons under an answer refer to, kept under short random keys.
+
+    Keys are 8 URL-safe characters, so ``more:<key>:<offset>`` stays far below
+    Telegram's 64-byte limit on callback data. The oldest entries are evicted first.
+    """
+
+    def __init__(self, max_entries: int = 5000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, T] = OrderedDict()
+
+    def put(self, value: T) -> str:
+        """Store `value`; return its key."""
+        key = secrets.token_urlsafe(6)
+        while key in self._entries:
+            key = secrets.token_urlsafe(6)
+        self._entries[key] = value
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> T | None:
+        """The stored value, or None if unknown or evicted."""
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A parsed callback_data: which button, for which cached answer, from which offset."""
+
+    kind: str
+    key: str
+    offset: int = 0
+
+    def data(self) -> str:
+        """The callback_data string (at most 64 bytes)."""
+        return (
+            f"{self.kind}:{self.key}:{self.offset}"
+            if self.kind == "more"
+            else f"{self.kind}:{self.key}"
+        )
+
+    @classmethod
+    def parse(cls, data: str | None) -> "Button | None":
+        """Parse callback_data; None if it is not one of ours."""
+        parts = (data or "").split(":")
+        if len(parts) == 2 and parts[0] == "src" and parts[1]:
+            return cls("src", parts[1])
+        if len(parts) == 3 and parts[0] == "more" and parts[1] and parts[2].isdigit():
+            return cls("more", parts[1], int(parts[2]))
+        return None
+
+
+@dataclass
+class Usage:
+    """Counters for /stats."""
+
+    started: float = field(default_factory=time.time)
+    answered: int = 0
+    abstained: int = 0
+    chats: set[int] = field(default_factory=set)
+
+    def count(self, chat_id: int | None, answered: bool) -> None:
+        """Count one question (asked in a chat, or inline when `chat_id` is None)."""
+        if chat_id is not None:
+            self.chats.add(chat_id)
+        if answered:
+            self.answered += 1
+        else:
+            self.abstained += 1

@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny fixture feeds and retrievers built from them."""
+
+from pathlib import Path
+
+import pytest
+
+from corpus import Article, load_feed
+from retrieval import Retriever
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_articles() -> list[Article]:
+    """Six short articles: three from an RSS 2.0 feed, three from an Atom feed."""
+    return load_feed(DATA / "tiny.rss.xml") + load_feed(DATA / "tiny.atom.xml")
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_articles: list[Article]) -> Retriever:
+    """A retriever over the tiny fixture feeds."""
+    return Retriever.from_articles(tiny_articles)
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    """The bundled corpus, cached in a temporary folder."""
+    return Retriever.default(cache_dir=tmp_path_factory.mktemp("cache"))

@@ -1,0 +1,161 @@
+"""The feedqa command, in-process, and the REPL through a real pipe."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.repl import Session
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> dict[str, str]:
+    """An isolated data and cache folder for the command."""
+    values = {
+        "FEEDQA_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+def test_ask_prints_answer_and_citations(env) -> None:
+    result = CliRunner().invoke(cli, ["ask", "京东科技计划在香港IPO募资多少?"])
+    assert result.exit_code == 0, result.output
+    assert "10亿至20亿美元" in result.output
+    assert (
+        "[1] 上市终止300天后,京东科技重启IPO (2022-01-25, 第1段) https://www.xyschoolife.com/category/BigTech/sPmMM8JZQzS3TDis.html"
+        in result.output
+    )
+
+
+def test_ask_json_is_the_answer_model(env) -> None:
+    result = CliRunner().invoke(cli, ["ask", "--json", "-k", "2", "京东科技计划在香港IPO募资多少?"])
+    data = json.loads(result.output)
+    assert data["answered"] is True and len(data["citations"]) == 2
+    assert data["text"] in data["citations"][0]["passage"]
+
+
+def test_ask_empty_question_is_a_usage_error(env) -> None:
+    result = CliRunner().invoke(cli, ["ask", "   "])
+    assert result.exit_code == 2 and "empty" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_search_lists_ranked_paragraphs(env) -> None:
+    result = CliRunner().invoke(cli, ["search", "京东科技 IPO", "-k", "2"])
+    assert result.exit_code == 0
+    assert result.output.startswith("1. ")
+    assert "\n2. " in result.output and "\n3. " not in result.output
+
+
+def test_ingest_adds_feeds_and_reports(env) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["ingest", str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")])
+    assert result.exit_code == 0, result.output
+    assert "3 articles: 3 new, 0 updated, 0 unchanged" in result.output
+    assert (
+        "52 articles" in result.output.splitlines()[-1]
+        or "55 articles" in result.output.splitlines()[-1]
+    )
+    again = runner.invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")])
+    assert "0 new, 0 updated, 3 unchanged" in again.output
+    answer = runner.invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])
+    assert "5亿元" in answer.output
+
+
+def test_ingest_keeps_good_items_and_reports_bad_sources(env) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            str(DATA / "truncated.rss.xml"),
+            str(DATA / "not-a-feed.txt"),
+            "http://127.0.0.1:9/feed.xml",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "2 of 3 sources could not be read" in result.output
+    assert "Traceback" not in result.output
+    assert "new" in result.output
+
+
+def test_eval_prints_the_table(env, tmp_path) -> None:
+    qa = tmp_path / "qa.jsonl"
+    items = [
+        {
+            "id": "1",
+            "question": "京东科技计划在香港IPO募资多少?",
+            "answer": "10亿至20亿美元",
+            "alternatives": [],
+            "link": "//www.xyschoolife.com/category/BigTech/sPmMM8JZQzS3TDis.html",
+            "style": "lexical",
+            "type": "number",
+        },
+        {
+            "id": "2",
+            "question": "火星上的第一家银行叫什么?",
+            "answer": None,
+            "alternatives": [],
+            "link": None,
+            "style": "unanswerable",
+            "type": "what",
+        },
+    ]
+    qa.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(qa)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].split()[:3] == ["style", "n", "ans@1"]
+    last = lines[-1].split()
+    assert last[:3] == ["all", "2", "1.00"]
+    assert last[-2] == "1.00"  # accuracy
+
+
+def test_eval_rejects_a_broken_file(env, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    result = CliRunner().invoke(cli, ["eval", str(bad)])
+    assert result.exit_code == 1 and "not JSON" in result.output
+
+
+def test_repl_session_commands(bundled) -> None:
+    s = Session(bundled, k=2)
+    out = s.handle("京东科技计划在香港IPO募资多少?")
+    assert "10亿至20亿美元" in out and "[2]" in out and "[3]" not in out
+    assert "近期有消息称" in s.handle(":sources")
+    assert json.loads(s.handle(":json"))["answered"] is True
+    assert s.handle(":k 1") and s.k == 1
+    assert "usage" in s.handle(":k zero")
+    assert s.history and "cleared" in s.handle(":reset") and s.history == []
+    assert "unknown command" in s.handle(":nope")
+    assert s.handle("") == ""
+    assert s.handle(":quit") is None
+
+
+def test_repl_through_a_pipe(env) -> None:
+    questions = "京东科技计划在香港IPO募资多少?\n\n火星上的第一家银行叫什么?\n:quit\n不会被读到\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()"],
+        input=questions,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+    blocks = proc.stdout.strip().split("\n\n")
+    assert "10亿至20亿美元" in blocks[0]
+    assert "\x1b[" not in proc.stdout  # no colour in a pipe
+    assert "资料库中没有找到答案。" in proc.stdout
+    assert "不会被读到" not in proc.stdout

@@ -1,0 +1,622 @@
+"""Tests for the feed ingestion layer (corpus.feeds and corpus.html)."""
+
+import hashlib
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from corpus import (
+    Article,
+    FeedError,
+    FeedReport,
+    FetchError,
+    bundled_feed_path,
+    fetch_feed,
+    load_feed,
+    load_feed_report,
+    parse_feed,
+    parse_feed_report,
+)
+from corpus.html import collapse_space, html_to_paragraphs, html_to_text, text_to_paragraphs
+
+DATA = Path(__file__).parent / "data"
+CST = timezone(timedelta(hours=8))
+
+
+def read(name: str) -> bytes:
+    """Bytes of a fixture file."""
+    return (DATA / name).read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# RSS 2.0
+
+
+def test_rss_items_exact() -> None:
+    report = parse_feed_report(read("tiny.rss.xml"), source="tiny.rss.xml")
+    assert report.problems == []
+    assert report.articles == [
+        Article(
+            id="xinghe-1001",
+            title="云栖支付完成C轮融资 & 估值破百亿",
+            link="https://news.xinghe.example/fintech/1001.html",
+            published=datetime(2022, 3, 14, 8, 30, tzinfo=CST),
+            category="金融科技",
+            source="星河财经",
+            paragraphs=[
+                "云栖支付今日宣布完成5亿元C轮融资,由晨光资本领投。",
+                "公司表示,本轮资金将用于跨境支付&风控系统建设。",
+                "预计年底前覆盖东南亚市场。",
+                "创始人林晓峰称:“融资<只是开始>。”",
+            ],
+        ),
+        Article(
+            id="https://news.xinghe.example/fintech/1002.html",
+            title="青松银行上线AI客服",
+            link="https://news.xinghe.example/fintech/1002.html",
+            published=datetime(2022, 3, 13, 21, 15, tzinfo=CST),
+            category="银行",
+            source="星河财经",
+            paragraphs=["青松银行的AI客服已接入手机银行。", "首月服务用户超过20万人次。"],
+        ),
+        Article(
+            id="https://news.xinghe.example/fintech/1003.html",
+            title="蓝鲸保险发布2021年报",
+            link="https://news.xinghe.example/fintech/1003.html",
+            published=datetime(2022, 3, 12, 10, 0, tzinfo=CST),
+            category="",
+            source="星河财经",
+            paragraphs=[
+                "业绩概览",
+                "保费收入120亿元,同比增长8%;",
+                "净利润9.3亿元。",
+                "蓝鲸保险表示,将继续加大科技投入。",
+            ],
+        ),
+    ]
+
+
+def test_rss_dates_keep_their_offset() -> None:
+    first = parse_feed(read("tiny.rss.xml"))[0]
+    assert first.published is not None
+    assert first.published.utcoffset() == timedelta(hours=8)
+    assert first.published.isoformat() == "2022-03-14T08:30:00+08:00"
+
+
+def test_rss_content_encoded_is_preferred_over_description() -> None:
+    first = parse_feed(read("tiny.rss.xml"))[0]
+    assert "云栖支付宣布完成C轮融资。" not in first.paragraphs
+    assert not any("trackView" in p for p in first.paragraphs)
+
+
+# ---------------------------------------------------------------------------
+# Atom
+
+
+def test_atom_entries_exact() -> None:
+    report = parse_feed_report(read("tiny.atom.xml"))
+    assert report.problems == []
+    assert report.articles == [
+        Article(
+            id="tag:haichao.example,2022:2001",
+            title="橙子数科推出供应链金融平台",
+            link="https://haichao.example/news/2001",
+            published=datetime(2022, 3, 20, 9, 30, tzinfo=CST),
+            category="供应链",
+            source="海潮科技报",
+            paragraphs=[
+                "橙子数科3月20日发布“橙链”供应链金融平台。",
+                "平台首批接入了 30家核心企业。",
+            ],
+        ),
+        Article(
+            id="tag:haichao.example,2022:2002",
+            title="北辰证券数字化转型提速",
+            link="https://haichao.example/news/2002",
+            published=datetime(2022, 3, 19, 16, 0, tzinfo=UTC),
+            category="",
+            source="海潮科技报",
+            paragraphs=[
+                "北辰证券今年将投入3亿元建设云平台。",
+                "公司CTO赵明远表示,核心交易系统将于年内完成迁移。",
+            ],
+        ),
+        Article(
+            id="tag:haichao.example,2022:2003",
+            title="远山消费金融获批开业",
+            link="https://haichao.example/news/2003",
+            published=datetime(2022, 3, 18, 8, 0, tzinfo=timezone(timedelta(hours=-5))),
+            category="",
+            source="海潮科技报",
+            paragraphs=["远山消费金融公司已获监管批复,注册资本10亿元。"],
+        ),
+    ]
+
+
+def test_atom_published_wins_over_updated() -> None:
+    first = parse_feed(read("tiny.atom.xml"))[0]
+    assert first.published == datetime(2022, 3, 20, 9, 30, tzinfo=CST)
+
+
+# ---------------------------------------------------------------------------
+# Damaged XML feeds
+
+
+def test_truncated_feed_keeps_the_complete_items() -> None:
+    report = parse_feed_report(read("truncated.rss.xml"))
+    assert [a.title for a in report.articles] == ["金桥科技发布开放银行平台", "白鹭钱包用户破千万"]
+    assert report.articles[0].paragraphs == [
+        "金桥科技今日发布开放银行平台。",
+        "已有12家城商行接入。",
+    ]
+    assert report.articles[1].paragraphs == [
+        "白鹭钱包注册用户突破1000万。",
+        "其中三成来自县域市场。",
+    ]
+    assert report.articles[1].published == datetime(2022, 3, 15, 11, 20, tzinfo=CST)
+    assert report.problems == ['item 3 ("紫藤征信获得个人征信牌照"): cut off before its end tag']
+
+
+def test_truncated_feed_cut_outside_cdata() -> None:
+    text = read("tiny.rss.xml").decode("utf-8")
+    cut = text.index("<title>蓝鲸保险") + len("<title>蓝鲸保险发布2021年报</title>")
+    report = parse_feed_report(text[:cut])
+    assert [a.id for a in report.articles] == [
+        "xinghe-1001",
+        "https://news.xinghe.example/fintech/1002.html",
+    ]
+    assert report.articles == parse_feed(read("tiny.rss.xml"))[:2]
+    assert report.problems == ['item 3 ("蓝鲸保险发布2021年报"): cut off before its end tag']
+
+
+def test_bad_items_are_reported_and_later_items_recovered() -> None:
+    report = parse_feed_report(read("feeds-bad-items.rss.xml"))
+    assert report.problems == [
+        'item 2 ("赤霞支付遭遇系统故障"): malformed XML (mismatched tag); skipped',
+        "item 3: no title and no text",
+        'item 4 ("海蓝基金更换总经理"): no text',
+    ]
+    first, last = report.articles
+    # A relative link is resolved against the channel link.
+    assert first.link == "https://news.xinghe.example/fintech/4001.html"
+    assert first.id == first.link
+    assert first.published is None
+    # No guid and no link: the id is a hash of the title and text.
+    assert last.title == "云帆科技发布风控大模型"
+    assert last.link == ""
+    expected = hashlib.sha1(
+        "云帆科技发布风控大模型\n云帆科技发布面向中小银行的风控大模型。".encode()
+    )
+    assert last.id == expected.hexdigest()
+
+
+def test_undefined_entity_is_reported_but_item_kept() -> None:
+    xml = (
+        '<rss version="2.0"><channel><title>T</title>'
+        "<item><title>甲&nbsp;乙</title><description>正文&nbsp;一</description></item>"
+        "<item><title>丙</title><description>正文二</description></item>"
+        "</channel></rss>"
+    )
+    report = parse_feed_report(xml)
+    assert [a.title for a in report.articles] == ["甲 乙", "丙"]
+    assert report.problems == [
+        'item 1 ("甲 乙"): malformed XML (undefined entity); kept what could be read'
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Not a feed
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        "",
+        "   \n\t ",
+        b"\xef\xbb\xbf  ",
+        b"<html><body><p>Hello</p></body></html>",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>空</title></channel></rss>',
+        "<<<>>>",
+        '<?xml version="1.0"?><rss',
+        "plain words, no feed here",
+    ],
+)
+def test_not_a_feed_raises_feed_error(data: str | bytes) -> None:
+    with pytest.raises(FeedError, match=r"^not an RSS/Atom feed: <data>: \S"):
+        parse_feed(data)
+
+
+def test_not_a_feed_file_names_the_file() -> None:
+    path = DATA / "not-a-feed.txt"
+    with pytest.raises(FeedError) as info:
+        load_feed(path)
+    message = str(info.value)
+    assert message.startswith(f"not an RSS/Atom feed: {path}: ")
+    assert "\n" not in message
+
+
+def test_feed_whose_items_are_all_bad_raises() -> None:
+    xml = '<rss version="2.0"><channel><title>T</title><item><title>只有标题</title></item></channel></rss>'
+    with pytest.raises(
+        FeedError, match=r'no usable items in feed: x\.xml: item 1 \("只有标题"\): no text'
+    ):
+        parse_feed(xml, source="x.xml")
+
+
+def test_missing_file_raises_feed_error() -> None:
+    with pytest.raises(FeedError, match="cannot read feed file"):
+        load_feed(DATA / "no-such-feed.xml")
+
+
+def test_parse_feed_never_fetches_urls() -> None:
+    with pytest.raises(FeedError, match="not an RSS/Atom feed"):
+        parse_feed("http://127.0.0.1:9/feed.xml")
+
+
+def test_parse_feed_rejects_other_types() -> None:
+    with pytest.raises(TypeError):
+        parse_feed(123)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# Input forms and encodings
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny.rss.xml", "tiny.atom.xml", "truncated.rss.xml", "tiny-stripped.txt"]
+)
+def test_bytes_str_and_path_give_the_same_result(name: str) -> None:
+    path = DATA / name
+    raw = path.read_bytes()
+    by_bytes = load_feed_report(raw)
+    by_text = load_feed_report(raw.decode("utf-8"))
+    by_path = load_feed_report(path)
+    by_str_path = load_feed_report(str(path))
+    assert by_bytes == by_text == by_path == by_str_path
+    assert by_bytes.articles == parse_feed(raw) == load_feed(path)
+
+
+@pytest.mark.parametrize("name", ["tiny.rss.xml", "tiny-stripped.txt"])
+def test_crlf_and_bom_make_no_difference(name: str) -> None:
+    raw = read(name)
+    crlf = b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n")
+    assert parse_feed(crlf) == parse_feed(raw)
+
+
+def test_xml_text_with_a_foreign_encoding_declaration() -> None:
+    xml = (
+        '<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>测试台</title>'
+        "<item><title>标题一</title><link>https://a.example/1</link>"
+        "<description>正文一。</description></item></channel></rss>"
+    )
+    from_text = parse_feed(xml)
+    from_gb_bytes = parse_feed(xml.encode("gb18030"))
+    assert from_text == from_gb_bytes
+    assert [(a.title, a.source, a.paragraphs) for a in from_text] == [
+        ("标题一", "测试台", ["正文一。"])
+    ]
+
+
+def test_feed_report_is_frozen() -> None:
+    report = FeedReport(articles=[], problems=[])
+    with pytest.raises(AttributeError):
+        report.problems = ["x"]  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# Tag-stripped feed text
+
+
+def test_stripped_items_exact() -> None:
+    report = parse_feed_report(read("tiny-stripped.txt"))
+    base = "https://www.haichao.example/category/Fintech/"
+    assert report.problems == []
+    assert report.articles == [
+        Article(
+            id=base + "aB3dE5fG7hJ9kL1m.html",
+            title="橙子数科获批设立理财子公司",
+            link=base + "aB3dE5fG7hJ9kL1m.html",
+            published=datetime(2022, 3, 20, 18, 30, tzinfo=CST),
+            category="金融科技",
+            source="海潮快讯",
+            paragraphs=[
+                "3月20日,橙子数科宣布旗下理财子公司获批筹建。",
+                "该公司注册资本为10亿元,由橙子数科全资持有。",
+                "业内人士认为,此举将补齐其财富管理业务的短板。",
+            ],
+        ),
+        Article(
+            id=base + "Zx8Yw6Vu4Ts2Rq0P.html",
+            title="北辰证券 AI 投顾上线",
+            link=base + "Zx8Yw6Vu4Ts2Rq0P.html",
+            published=datetime(2022, 3, 19, 9, 5, tzinfo=CST),
+            category="金融科技",
+            source="海潮快讯",
+            paragraphs=[
+                "北辰证券的AI投顾服务已在手机App上线,首批开放给5万名客户。",
+                "• 支持基金组合诊断;",
+                "• 支持7×24小时问答。",
+            ],
+        ),
+        Article(
+            id=base + "Mn5Bv7Cx9Lk3Jh1G.html",
+            title="远山银行发布绿色信贷报告",
+            link=base + "Mn5Bv7Cx9Lk3Jh1G.html",
+            published=datetime(2022, 3, 18, 20, 0, tzinfo=CST),
+            category="金融科技",
+            source="海潮快讯",
+            paragraphs=[
+                "远山银行2021年绿色信贷余额达到320亿元,同比增长45%。",
+                "详情见 https://www.yuanshan-bank.example/report/2021",
+            ],
+        ),
+    ]
+
+
+def test_stripped_truncated_item_is_kept_without_date() -> None:
+    report = parse_feed_report(read("feeds-stripped-truncated.txt"))
+    assert [a.title for a in report.articles] == [
+        "橙子数科获批设立理财子公司",
+        "北辰证券 AI 投顾上线",
+        "远山银行发布绿色信贷报告",
+    ]
+    last = report.articles[-1]
+    assert last.link == "https://www.haichao.example/category/Fintech/Mn5Bv7Cx9Lk3Jh1G.html"
+    assert last.published is None
+    assert last.paragraphs == ["远山银行2021年绿色信贷余额达到320亿元,同比增长45%。", "详情见"]
+    assert report.problems == [
+        'item 3 ("远山银行发布绿色信贷报告"): '
+        "no '#comments' line after it (feed cut off?); kept without a date"
+    ]
+
+
+def test_stripped_item_without_text_is_skipped() -> None:
+    text = read("tiny-stripped.txt").decode("utf-8")
+    start = text.index("远山银行2021年")
+    end = text.index("]]>", start)
+    report = parse_feed_report(text[:start] + "\n" + text[end:])
+    assert len(report.articles) == 2
+    assert report.problems == ['item 3 ("远山银行发布绿色信贷报告"): no text']
+
+
+def test_stripped_fragment_without_channel_header() -> None:
+    text = read("tiny-stripped.txt").decode("utf-8")
+    fragment = text[text.index("北辰证券 AI") :]
+    articles = parse_feed(fragment, source="fragment.txt")
+    assert [(a.title, a.source) for a in articles] == [
+        ("北辰证券 AI 投顾上线", "fragment.txt"),
+        ("远山银行发布绿色信贷报告", "fragment.txt"),
+    ]
+    same_source = [a.model_copy(update={"source": "海潮快讯"}) for a in articles]
+    assert same_source == parse_feed(text)[1:]
+
+
+def test_stripped_header_on_its_own_line() -> None:
+    text = read("tiny-stripped.txt").decode("utf-8")
+    assert parse_feed(text.replace("+0800 橙子数科", "+0800\n橙子数科", 1)) == parse_feed(text)
+
+
+def test_stripped_bad_date_is_reported() -> None:
+    text = read("tiny-stripped.txt").decode("utf-8")
+    report = parse_feed_report(text.replace("Fri, 18 Mar 2022 20:00:00 +0800", "昨天"))
+    assert report.articles[-1].published is None
+    assert report.problems == ["item 3 (\"远山银行发布绿色信贷报告\"): unreadable date '昨天'"]
+
+
+# ---------------------------------------------------------------------------
+# The bundled corpus
+
+
+@pytest.fixture(scope="module")
+def bundled() -> FeedReport:
+    return load_feed_report(bundled_feed_path())
+
+
+def test_bundled_path() -> None:
+    path = bundled_feed_path()
+    assert path.name == "leiphone-fintech.txt"
+    assert path.parent.name == "corpus"
+    assert path.is_file()
+
+
+def test_bundled_feed_has_49_clean_articles(bundled: FeedReport) -> None:
+    assert len(bundled.articles) == 49
+    assert bundled.problems == []
+
+
+def test_bundled_first_article(bundled: FeedReport) -> None:
+    first = bundled.articles[0]
+    assert first.title == "上市终止300天后,京东科技重启IPO"
+    assert first.link == "https://www.xyschoolife.com/category/BigTech/sPmMM8JZQzS3TDis.html"
+    assert first.id == first.link
+    assert first.published == datetime(2022, 1, 25, 19, 10, tzinfo=CST)
+    assert str(first.published) == "2022-01-25 19:10:00+08:00"
+    assert first.paragraphs[0].startswith("近期有消息称,京东科技计划于2022年在港IPO")
+    assert first.paragraphs[0] == "近期有消息称,京东科技计划于2022年在港IPO,募资10亿至20亿美元。"
+    assert first.paragraphs[-1].endswith("更多营收状况、战略布局及业务细节将得以披露。")
+    assert first.source == "雷峰网"
+
+
+def test_bundled_last_article(bundled: FeedReport) -> None:
+    last = bundled.articles[-1]
+    assert last.title == "蚂蚁金服十四郎"
+    assert str(last.published) == "2019-12-28 15:39:00+08:00"
+    assert last.paragraphs[-1] == "雷锋网原创文章,未经授权禁止转载。详情见雷锋网转载须知。"
+
+
+def test_bundled_item_without_first_paragraph(bundled: FeedReport) -> None:
+    article = next(a for a in bundled.articles if a.title.startswith("平安科技再度出走两名"))
+    assert article.paragraphs[0] == "平安科技的高层阵容,似乎没能在2021年维持平静无波的局面。"
+
+
+def test_bundled_every_article_is_complete(bundled: FeedReport) -> None:
+    links = [a.link for a in bundled.articles]
+    assert len(set(links)) == 49
+    prefix = "https://www.xyschoolife.com/category/BigTech/"
+    for article in bundled.articles:
+        assert article.link.startswith(prefix) and article.link.endswith(".html")
+        assert article.title and " //" not in article.title
+        assert article.category == "金融科技巨头"
+        assert article.published is not None
+        assert article.published.utcoffset() == timedelta(hours=8)
+        assert article.paragraphs
+        assert all(p and p == p.strip() for p in article.paragraphs)
+        assert not any(p == "]]>" or "#comments" in p for p in article.paragraphs)
+    dates = [a.published for a in bundled.articles]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_bundled_paragraph_text_is_verbatim(bundled: FeedReport) -> None:
+    text = bundled_feed_path().read_text(encoding="utf-8")
+    for article in bundled.articles:
+        for paragraph in article.paragraphs:
+            assert paragraph in text
+
+
+# ---------------------------------------------------------------------------
+# HTML to paragraphs
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>一</p><p>二</p>", ["一", "二"]),
+        ("第一行<br>第二行<br/>第三行", ["第一行", "第二行", "第三行"]),
+        ("<p>中文\n  接着写</p>", ["中文接着写"]),
+        ("<p>Hello\n  world</p>", ["Hello world"]),
+        ("<p>营收 100 亿元</p>", ["营收 100 亿元"]),
+        ("<p>A &amp; B &lt;C&gt; &#x4E2D;&#25991; &nbsp;</p>", ["A & B <C> 中文"]),
+        ("<p>a<script>alert('x')</script>b<style>p{}</style>c</p>", ["abc"]),
+        ("<noscript><p>请开启脚本</p></noscript><iframe>视频</iframe>正文", ["正文"]),
+        ("<ul><li>甲</li><li>乙</li></ul>", ["甲", "乙"]),
+        ("<h2>标题</h2>正文<blockquote>引用</blockquote>", ["标题", "正文", "引用"]),
+        (
+            "<table><tr><td>收入</td><td>8亿</td></tr><tr><td>利润</td></tr></table>",
+            ["收入 8亿", "利润"],
+        ),
+        ("<figure><img src=x><figcaption>图注</figcaption></figure>", ["图注"]),
+        ("零\u200b宽\ufeff字符\x07", ["零宽字符"]),
+        ("<p> </p><div>\n</div><p>&nbsp;</p>", []),
+        ("<p>未闭合段落<b>加粗", ["未闭合段落加粗"]),
+        ("<![foo[ x ]]><p>怪异标记</p>", ["怪异标记"]),
+    ],
+)
+def test_html_to_paragraphs(html: str, expected: list[str]) -> None:
+    assert html_to_paragraphs(html) == expected
+
+
+def test_html_to_text_and_plain_text() -> None:
+    assert html_to_text("<b>橙子</b>数科<br>推出平台") == "橙子数科 推出平台"
+    assert text_to_paragraphs("第一段\r\n第一段续\r\n\r\n  第二段  ") == [
+        "第一段第一段续",
+        "第二段",
+    ]
+    assert collapse_space("  a \t b\n") == "a b"
+
+
+# ---------------------------------------------------------------------------
+# Fetching over HTTP (a local server on 127.0.0.1 only)
+
+
+class _FeedHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/feed.xml":
+            body = read("tiny.rss.xml")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/feed.xml")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(1.0)
+            self.send_response(200)
+            self.end_headers()
+        else:
+            self.send_error(404, "Not Found")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_fetch_feed_returns_the_bytes(server: str) -> None:
+    assert fetch_feed(f"{server}/feed.xml") == read("tiny.rss.xml")
+
+
+def test_fetch_feed_follows_redirects(server: str) -> None:
+    assert fetch_feed(f"{server}/moved") == read("tiny.rss.xml")
+
+
+def test_fetch_feed_with_own_client(server: str) -> None:
+    with httpx.Client(trust_env=False) as client:
+        assert fetch_feed(f"{server}/feed.xml", client=client) == read("tiny.rss.xml")
+
+
+def test_fetch_feed_404(server: str) -> None:
+    with pytest.raises(FetchError, match=r"cannot fetch .*/missing\.xml: HTTP 404 Not Found$"):
+        fetch_feed(f"{server}/missing.xml")
+
+
+def test_fetch_feed_timeout(server: str) -> None:
+    with pytest.raises(FetchError, match=r"timed out after 0\.2s fetching .*/slow"):
+        fetch_feed(f"{server}/slow", timeout=0.2)
+
+
+def test_fetch_feed_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/feed.xml"
+    with pytest.raises(FetchError, match=rf"cannot fetch {url}: .*refused"):
+        fetch_feed(url, timeout=2)
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/feed.xml", "file:///etc/hostname", "feed.xml"])
+def test_fetch_feed_rejects_other_schemes(url: str) -> None:
+    with pytest.raises(FetchError, match="not an http"):
+        fetch_feed(url)
+
+
+def test_fetch_error_is_a_feed_error() -> None:
+    assert issubclass(FetchError, FeedError)
+
+
+def test_load_feed_from_url(server: str) -> None:
+    assert load_feed(f"{server}/feed.xml") == load_feed(DATA / "tiny.rss.xml")
+
+
+def test_load_feed_from_url_404(server: str) -> None:
+    with pytest.raises(FetchError, match="HTTP 404"):
+        load_feed(f"{server}/nothing")

@@ -1,0 +1,136 @@
+"""BM25 scoring: agreement with rank-bm25, exact pruned top-k, incremental segments, files."""
+
+import random
+import shutil
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval import BM25Params, IndexFileError, Retriever, tokenize
+from retrieval.index import Index, build_segment, load_segment, merge_segments, save_segment
+
+
+def _segment(name: str, articles, start: int = 0):
+    recs = [{"id": a.id, "title": a.title} for a in articles]
+    return build_segment(name, recs, [a.paragraphs for a in articles], tokenize)
+
+
+def _queries(index: Index, n: int, seed: int = 7) -> list[list[str]]:
+    """Queries made of words from random paragraphs (plus one unknown word)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        toks = tokenize(index.paragraph(rng.randrange(index.n_docs)))
+        out.append(rng.sample(toks, min(len(toks), rng.randint(1, 6))) + ["不存在的词"])
+    return out
+
+
+def test_okapi_setting_reproduces_rank_bm25(bundled: Retriever) -> None:
+    docs = [tokenize(bundled.index.paragraph(i)) for i in range(bundled.index.n_docs)]
+    reference = BM25Okapi(docs)
+    index = Index(bundled.index.segments, BM25Params.okapi(), "x")
+    for query in _queries(index, 40):
+        expected = reference.get_scores(query)
+        np.testing.assert_allclose(index.scores(query), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_okapi_setting_on_fixture_scores(tiny_articles) -> None:
+    seg = _segment("seg-1", tiny_articles)
+    index = Index([seg], BM25Params.okapi(), "x")
+    docs = [tokenize(p) for a in tiny_articles for p in a.paragraphs]
+    reference = BM25Okapi(docs)
+    for query in (["云栖", "支付"], ["融资", "融资"], ["银行"], ["没有"]):
+        np.testing.assert_allclose(index.scores(query), reference.get_scores(query), rtol=1e-9)
+
+
+@pytest.mark.parametrize("params", [BM25Params(), BM25Params.okapi()])
+def test_pruned_top_k_equals_exhaustive_ranking(bundled: Retriever, params: BM25Params) -> None:
+    index = Index(bundled.index.segments, params, "x")
+    for query in _queries(index, 150, seed=3):
+        for k in (1, 10):
+            dense = index.scores(query)
+            top = index.top(query, k)
+            expected = sorted(range(len(dense)), key=lambda d: (-dense[d], d))[: len(top)]
+            assert [s for _, s in top] == pytest.approx([dense[d] for d in expected], rel=1e-5)
+            assert len(top) == min(k, int((dense != 0).sum()))
+
+
+def test_ranking_on_fixture_matches_rank_bm25(tiny_articles) -> None:
+    r = Retriever.from_articles(tiny_articles, params=BM25Params.okapi())
+    docs = [tokenize(p) for a in tiny_articles for p in a.paragraphs]
+    texts = [p for a in tiny_articles for p in a.paragraphs]
+    reference = BM25Okapi(docs)
+    for query in ("云栖支付 融资", "银行 AI 客服", "净利润"):
+        scores = reference.get_scores(tokenize(query))
+        best = [texts[i] for i in np.argsort(-scores, kind="stable")[:3] if scores[i] > 0]
+        assert [p.text for p in r.search(query, k=3)] == best
+
+
+def test_incremental_add_scores_equal_full_rebuild(bundled: Retriever, tiny_articles) -> None:
+    from corpus import bundled_feed_path, load_feed
+
+    articles = load_feed(bundled_feed_path())
+    grown = Retriever.from_articles(articles[:30])
+    grown.add(articles[30:45])
+    grown.add(articles[45:] + tiny_articles)
+    assert len(grown.index.segments) == 3
+    full = Retriever.from_articles(articles + tiny_articles)
+    for query in _queries(full.index, 60, seed=11):
+        a = {(h.link, h.paragraph): h.score for h in grown.search(" ".join(query), k=10)}
+        b = {(h.link, h.paragraph): h.score for h in full.search(" ".join(query), k=10)}
+        assert a == b
+    grown.compact()
+    assert len(grown.index.segments) == 1
+    np.testing.assert_allclose(
+        sorted(grown.index.scores(["京东", "科技"])),
+        sorted(full.index.scores(["京东", "科技"])),
+        rtol=1e-6,
+    )
+
+
+def test_update_replaces_the_old_version(tiny_articles) -> None:
+    r = Retriever.from_articles(tiny_articles)
+    old = tiny_articles[0]
+    new = old.model_copy(update={"paragraphs": ["云栖支付今日宣布完成8亿元D轮融资。"]})
+    report = r.add([new, tiny_articles[1]])
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
+    assert r.info()["articles"] == len(tiny_articles)
+    texts = [p.text for p in r.search("云栖支付 融资", k=10)]
+    assert "云栖支付今日宣布完成8亿元D轮融资。" in texts
+    assert not any("5亿元" in t for t in texts)
+    rebuilt = Retriever.from_articles([new, *tiny_articles[1:]])
+    assert [(p.text, p.score) for p in r.search("融资 支付", k=5)] == [
+        (p.text, p.score) for p in rebuilt.search("融资 支付", k=5)
+    ]
+
+
+def test_merge_keeps_every_posting(tiny_articles) -> None:
+    a, b = _segment("seg-1", tiny_articles[:3]), _segment("seg-2", tiny_articles[3:])
+    merged = merge_segments("seg-3", [a, b])
+    whole = _segment("seg-4", tiny_articles)
+    assert sorted(merged.terms) == sorted(whole.terms)
+    for term in whole.terms:
+        assert merged.df(term) == whole.df(term)
+    assert [merged.paragraph(i) for i in range(merged.n_docs)] == [
+        whole.paragraph(i) for i in range(whole.n_docs)
+    ]
+
+
+def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles) -> None:
+    seg = _segment("seg-1", tiny_articles)
+    save_segment(seg, tmp_path / "seg-1")
+    again = load_segment(tmp_path / "seg-1")
+    assert again.terms == seg.terms and np.array_equal(again.post_doc, seg.post_doc)
+    assert [again.paragraph(i) for i in range(again.n_docs)] == [
+        seg.paragraph(i) for i in range(seg.n_docs)
+    ]
+    assert not any(p.suffix == ".pkl" for p in (tmp_path / "seg-1").iterdir())
+    data = bytearray((tmp_path / "seg-1" / "post_tf.npy").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "seg-1" / "post_tf.npy").write_bytes(bytes(data))
+    with pytest.raises(IndexFileError, match="corrupt"):
+        load_segment(tmp_path / "seg-1")
+    shutil.rmtree(tmp_path / "seg-1")
+    with pytest.raises(IndexFileError):
+        load_segment(tmp_path / "seg-1")

@@ -1,0 +1,177 @@
+"""The public Retriever: cited extractive answers, abstention, persistence, libraries."""
+
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus import Article
+from retrieval import Answer, IndexFileError, QueryError, Retriever
+
+
+def _assert_grounded(
+    r: Retriever, answer: Answer, articles: dict[str, Article] | None = None
+) -> None:
+    """Every citation points at a real paragraph, and the answer stands in the first one."""
+    for c in answer.citations:
+        hits = [
+            p for p in r.search(c.passage, k=50) if p.link == c.link and p.paragraph == c.paragraph
+        ]
+        assert hits and hits[0].text == c.passage
+        if articles is not None:
+            assert articles[c.article_id].paragraphs[c.paragraph - 1] == c.passage
+    if answer.answered:
+        assert answer.text and answer.text in answer.citations[0].passage
+    else:
+        assert answer.text == ""
+    assert [c.rank for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+
+
+def test_exact_hit_with_citation(tiny: Retriever, tiny_articles) -> None:
+    a = tiny.ask("云栖支付C轮融资多少钱?")
+    assert a.answered
+    assert "5亿元" in a.text
+    first = a.citations[0]
+    assert (first.title, first.paragraph) == ("云栖支付完成C轮融资 & 估值破百亿", 1)
+    assert first.link == "https://news.xinghe.example/fintech/1001.html"
+    assert first.published.isoformat() == "2022-03-14T08:30:00+08:00"
+    _assert_grounded(tiny, a, {x.id: x for x in tiny_articles})
+
+
+def test_answer_is_the_clause_not_the_paragraph(tiny: Retriever) -> None:
+    a = tiny.ask("蓝鲸保险2021年净利润多少?")
+    assert a.text == "净利润9.3亿元"
+    assert a.citations[0].title == "蓝鲸保险发布2021年报"
+
+
+def test_traditional_question_finds_simplified_text(tiny: Retriever) -> None:
+    a = tiny.ask("遠山消費金融的註冊資本是多少?")
+    assert a.answered and "10亿元" in a.text
+    assert a.citations[0].link == "https://haichao.example/news/2003"
+
+
+def test_exact_misses_abstain(tiny: Retriever) -> None:
+    for q in ("火星银行的行长是谁?", "今天天气怎么样?", "量子计算机的原理是什么?"):
+        a = tiny.ask(q)
+        assert not a.answered, q
+        assert a.text == ""
+
+
+def test_follow_up_uses_history(tiny: Retriever) -> None:
+    alone = tiny.ask("他们计划什么时候完成迁移?")
+    a = tiny.ask("他们计划什么时候完成迁移?", history=["北辰证券的CTO是谁?"])
+    assert a.answered and "年内完成迁移" in a.text
+    assert a.citations[0].title == "北辰证券数字化转型提速"
+    assert (
+        alone.citations == []
+        or alone.citations[0].title == a.citations[0].title
+        or not alone.answered
+    )
+
+
+def test_search_ranks_paragraphs(tiny: Retriever) -> None:
+    hits = tiny.search("青松银行 AI 客服", k=2)
+    assert [h.text for h in hits] == [
+        "青松银行的AI客服已接入手机银行。",
+        "首月服务用户超过20万人次。",
+    ][: len(hits)]
+    assert hits[0].score >= hits[-1].score
+    assert tiny.search("完全无关的词语组合xyz", k=5) == []
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "   \n\t", "?!。", "\x00\x01\x02", "😀🎉" * 50, "问" * 100_000, "\u202e\u200b"]
+)
+def test_bad_questions_get_a_clean_abstention(tiny: Retriever, bad: str) -> None:
+    a = tiny.ask(bad)
+    assert isinstance(a, Answer)
+    _assert_grounded(tiny, a)
+
+
+def test_non_string_question_is_a_query_error(tiny: Retriever) -> None:
+    with pytest.raises(QueryError):
+        tiny.ask(None)  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(question=st.text(max_size=300), history=st.lists(st.text(max_size=50), max_size=3))
+def test_no_string_makes_ask_raise(
+    tiny: Retriever, tiny_articles, question: str, history: list[str]
+) -> None:
+    a = tiny.ask(question, history=history)
+    _assert_grounded(tiny, a, {x.id: x for x in tiny_articles})
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    question=st.sampled_from(["京东", "蚂蚁", "IPO", "融资", "多少", "谁"]).flatmap(
+        lambda w: st.text(max_size=20).map(lambda t: w + t)
+    )
+)
+def test_bundled_answers_are_grounded(bundled: Retriever, question: str) -> None:
+    _assert_grounded(bundled, bundled.ask(question))
+
+
+def test_bundled_corpus_answers(bundled: Retriever) -> None:
+    a = bundled.ask("京东科技计划在香港IPO募资多少?")
+    assert a.answered and "10亿至20亿美元" in a.text
+    assert a.citations[0].title == "上市终止300天后,京东科技重启IPO"
+    assert a.citations[0].link.startswith("https://")
+    info = bundled.info()
+    assert info["articles"] == 49
+    assert (
+        str(info["first"]) == "2019-12-28 15:39:00+08:00"
+        and str(info["last"]) == "2022-01-25 19:10:00+08:00"
+    )
+    assert len(bundled.example_questions(3)) == 3
+
+
+def test_save_load_round_trip(tmp_path, tiny: Retriever) -> None:
+    tiny.save(tmp_path / "idx")
+    again = Retriever.load(tmp_path / "idx")
+    for q in ("云栖支付C轮融资多少钱?", "北辰证券的CTO是谁?", "火星银行的行长是谁?"):
+        assert again.ask(q) == tiny.ask(q)
+    assert again.search("融资", k=3) == tiny.search("融资", k=3)
+
+
+def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> None:
+    with pytest.raises(IndexFileError):
+        Retriever.load(tmp_path / "nothing")
+    tiny.save(tmp_path / "idx")
+    manifest = tmp_path / "idx" / "index.json"
+    manifest.write_text(manifest.read_text().replace('"version": 1', '"version": 999'))
+    with pytest.raises(IndexFileError, match="version"):
+        Retriever.load(tmp_path / "idx")
+    manifest.write_text("{not json")
+    with pytest.raises(IndexFileError):
+        Retriever.load(tmp_path / "idx")
+
+
+def test_default_rebuilds_a_corrupt_cache(tmp_path) -> None:
+    first = Retriever.default(cache_dir=tmp_path)
+    (folder,) = list(tmp_path.iterdir())
+    (seg,) = [p for p in folder.iterdir() if p.is_dir()]
+    (seg / "terms.txt").write_text("garbage")
+    again = Retriever.default(cache_dir=tmp_path)
+    assert again.search("京东科技 IPO", k=3) == first.search("京东科技 IPO", k=3)
+
+
+def test_library_grows_and_survives_a_damaged_index(tmp_path, tiny_articles) -> None:
+    lib = Retriever.open(tmp_path / "lib")
+    assert lib.info()["articles"] == 49
+    report = lib.add(tiny_articles)
+    assert (report.added, report.updated, report.unchanged) == (6, 0, 0)
+    assert lib.add(tiny_articles).unchanged == 6
+    reopened = Retriever.open(tmp_path / "lib")
+    assert reopened.info()["articles"] == 55
+    assert reopened.ask("云栖支付C轮融资多少钱?") == lib.ask("云栖支付C轮融资多少钱?")
+    for seg in (tmp_path / "lib").glob("seg-*"):
+        shutil.rmtree(seg)
+    rebuilt = Retriever.open(tmp_path / "lib")
+    assert rebuilt.info()["articles"] == 55
+    assert rebuilt.ask("云栖支付C轮融资多少钱?").text == lib.ask("云栖支付C轮融资多少钱?").text

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .question import Query
-from .text import tokenize
+from .text import normalize
 
 _SENTENCE_END = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』\"']?|\n|$)")
 _CLAUSE_END = re.compile(r"[^，,：:、；;。！？!?]*(?:[，,：:、；;。！？!?]+[”’」』\"']?|$)")
@@ -89,40 +89,37 @@ class Candidate:
     type_score: float
 
 
+def _covered(weights: dict[str, float], text: str) -> set[str]:
+    """Query terms found in `text` (normalised), as substrings: robust to how jieba cut it."""
+    norm = normalize(text)
+    return {t for t in weights if t in norm}
+
+
 def best_spans(
     query: Query,
     weights: dict[str, float],
-    passages: list[tuple[int, str, float, set[str]]],
+    passages: list[tuple[int, str, float, str]],
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
-    """Score every sentence of `passages` (doc, text, relative score, title terms); best first.
+    """Score every sentence of `passages` (doc, text, relative score, title); best first.
 
     `weights` maps each query term to its importance (idf times query weight). A sentence
-    scores by the weighted share of query terms it holds (the paragraph and the article
-    title count for less), by how well it matches the expected answer type, and by the
-    passage's retrieval score. Long sentences are cut to the clause run that answers.
+    scores by the weighted share of query terms it holds (the rest of the paragraph and the
+    article title count for less), by how well it matches the expected answer type, and by
+    the passage's retrieval score. Long sentences are cut to the clause run that answers.
     """
     total = sum(weights.values()) or 1.0
     out: list[Candidate] = []
-    for doc, text, rel, title_terms in passages:
-        para_terms = set(tokenize(text))
+    for doc, text, rel, title in passages:
+        in_para = _covered(weights, text)
+        in_title = _covered(weights, title)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            sent_terms = set(tokenize(sent))
-            cov = sum(w for t, w in weights.items() if t in sent_terms) / total
-            para_cov = (
-                sum(w for t, w in weights.items() if t in para_terms and t not in sent_terms)
-                / total
-            )
-            title_cov = (
-                sum(
-                    w
-                    for t, w in weights.items()
-                    if t in title_terms and t not in sent_terms and t not in para_terms
-                )
-                / total
-            )
+            in_sent = _covered({t: 1.0 for t in in_para}, sent)
+            cov = sum(weights[t] for t in in_sent) / total
+            para_cov = sum(weights[t] for t in in_para - in_sent) / total
+            title_cov = sum(weights[t] for t in in_title - in_para) / total
             support = cov + 0.35 * para_cov + 0.35 * title_cov
             cs, ce = _trim(query, weights, sent, max_chars)
             tm = type_match(query.kind, sent[cs:ce])
@@ -132,26 +129,23 @@ def best_spans(
     return out
 
 
-def _trim(
-    query: Query, weights: dict[str, float], sentence: str, max_chars: int
-) -> tuple[int, int]:
+def _trim(query: Query, weights: dict[str, float], sentence: str, max_chars: int) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence."""
     lead = len(sentence) - len(sentence.lstrip())
     tail = len(sentence.rstrip())
     if tail - lead <= max_chars or query.kind in ("why", "how", "yesno"):
         return lead, tail
+    total = sum(weights.values()) or 1.0
     clauses = clause_spans(sentence)
     best: tuple[float, int, int] | None = None
     for i in range(len(clauses)):
         for j in range(i, min(i + 3, len(clauses))):
             s, e = clauses[i][0], clauses[j][1]
             piece = sentence[s:e]
-            if len(piece.strip()) == 0 or len(piece) > max_chars:
+            if not piece.strip() or len(piece) > max_chars:
                 continue
-            terms = set(tokenize(piece))
-            cov = sum(w for t, w in weights.items() if t in terms)
-            tm = type_match(query.kind, piece)
-            score = cov + 2.0 * tm * (sum(weights.values()) or 1.0) / 3 - 0.002 * len(piece)
+            cov = sum(weights[t] for t in _covered(weights, piece)) / total
+            score = cov + 0.7 * type_match(query.kind, piece) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)
     if best is None:

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from .text import normalize, tokenize
+from .text import normalize, tokenize, words
 
 # Question and function words: dropped from the BM25 query, kept for answer typing.
 STOP_TERMS = frozenset(
@@ -175,7 +175,7 @@ _TYPES: list[tuple[str, re.Pattern[str]]] = [
     (
         "number",
         re.compile(
-            r"多少|几[个家位名人次倍年轮项款笔只种条期万亿十百千]|多大|多高|多长|多久|多重|比例|占比|百分之|几成|估值|规模|金额|增长了|下降了|多远"
+            r"多少|几(?!乎)[\u4e00-\u9fff]|多大|多高|多长|多久|多重|比例|占比|百分之|几成|估值|规模|金额|增长了|下降了|多远"
         ),
     ),
     ("list", re.compile(r"哪些|哪几|有什么|都有|包括什么|分别是")),
@@ -198,6 +198,7 @@ class Query:
     text: str
     kind: str  # who, when, number, where, what, why, how, list, yesno
     terms: list[str]  # content terms of the question itself
+    words: frozenset[str]  # those that are plain jieba words (not joined pairs)
     needs_context: bool  # uses a pronoun or names nothing specific
 
 
@@ -224,4 +225,4 @@ def analyse(question: str) -> Query:
     q = normalize(question)
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(q)) or len(terms) <= 1
-    return Query(question, answer_type(question), terms, needs_context)
+    return Query(question, answer_type(question), terms, frozenset(words(question)), needs_context)

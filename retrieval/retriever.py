@@ -65,7 +65,6 @@ def _record(article: "Article") -> dict:
         "source": article.source,
         "paragraphs": len(article.paragraphs),
         "hash": hashlib.sha1(body.encode("utf-8")).hexdigest()[:16],
-        "title_terms": sorted(set(tokenize(article.title))),
     }
 
 
@@ -383,15 +382,18 @@ class Retriever:
         if not hits:
             return Answer(question=question, answered=False, text="", terms=query.terms)
         top = hits[0][1] or 1.0
-        passages = []
-        # a term the archive never uses weighs like the rarest one: missing it costs coverage
+        # a word the archive never uses weighs like the rarest one: missing it costs coverage;
+        # pairs joined by the tokenizer count only when the archive knows them
         rarest = index.idf_of_df(1)
-        idf = {t: (index.idf(t) or rarest) * w for t, w in weights.items()}
+        idf = {}
+        for t, w in weights.items():
+            value = index.idf(t) or (rarest if t in query.words else 0.0)
+            if value:
+                idf[t] = value * w
+        passages = []
         for doc, score in hits[:8]:
             rec, _ = index.article_of(doc)
-            passages.append(
-                (doc, index.paragraph(doc), score / top, set(rec.get("title_terms", [])))
-            )
+            passages.append((doc, index.paragraph(doc), score / top, rec["title"]))
         candidates = extract.best_spans(query, idf, passages)
         best = candidates[0]
         confidence = round(min(1.0, 0.7 * best.coverage + 0.3 * best.type_score), 4)

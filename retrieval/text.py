@@ -36,6 +36,11 @@ def _cut(text: str) -> tuple[str, ...]:
     return tuple(rjieba.cut(text))
 
 
+def words(text: str) -> list[str]:
+    """Normalise `text` and cut it into jieba words, without punctuation and spaces."""
+    return [w for w in _cut(normalize(text)) if _is_word(w)]
+
+
 def tokenize(text: str) -> list[str]:
     """Normalise `text` and cut it into index terms.
 
@@ -43,9 +48,9 @@ def tokenize(text: str) -> list[str]:
     words where one is a lone Chinese character (so names jieba does not know, like 陆金|所,
     also match as 陆金所).
     """
-    words = [w for w in _cut(normalize(text)) if _is_word(w)]
-    terms = list(words)
-    for left, right in zip(words, words[1:], strict=False):
+    found = words(text)
+    terms = list(found)
+    for left, right in zip(found, found[1:], strict=False):
         if (
             (len(left) == 1 or len(right) == 1)
             and left not in _FUNCTION_CHARS

@@ -1,7 +1,7 @@
 """Extractive answers: pick the sentence, then the shortest clause run, that answers the question."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .question import Query
@@ -11,30 +11,46 @@ _SENTENCE_END = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’�
 _CLAUSE_END = re.compile(r"[^，,：:、；;。！？!?]*(?:[，,：:、；;。！？!?]+[”’」』\"']?|$)")
 
 _DATE = re.compile(
-    r"\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|\d{4}[-/.]\d{1,2}|[一二三四五六七八九十]+月|年初|年底|年末|年中|"
-    r"上半年|下半年|今年|去年|明年|前年|季度|月初|月底|月末|日前|近日|此前|同年|次年|当年"
+    r"\d{4}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*[日号])?(?:[上下]半年|初|底|末|中)?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]|"
+    r"\d{1,2}\s*月(?:初|底|末|中旬|上旬|下旬|份)?|\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?|[一二三四五六七八九十]+月|"
+    r"\d{1,2}\s*[日号]|年初|年底|年末|年中|年内|年前|上半年|下半年|今年|去年|明年|前年|月初|月底|月末|当年|次年|同年|"
+    r"第[一二三四1-4]季度|\d+\s*(?:天|周|个月|年)(?:前|后|内)"
 )
 _NUMBER = re.compile(
-    r"\d+(?:\.\d+)?\s*(?:%|％|亿|万|千|百|元|美元|港元|港币|人民币|欧元|人|家|个|项|倍|笔|次|名|位|户|款|条|年|岁|个月|天|小时|只|件|台|份|股|点|层|轮|期|国|城|座|成)|"
-    r"[一二两三四五六七八九十百千万亿]+(?:个|家|位|名|人|项|倍|成|次|轮|年|款|亿|万)|\d{2,}|百分之"
+    r"\d+(?:[.,]\d+)*\s*(?:%|％|‰|亿|万|千|百|元|美元|港元|港币|人民币|欧元|英镑|日元|人|家|个|项|倍|笔|次|名|位|户|款|条|"
+    r"年|岁|个月|天|日|周|小时|分钟|秒|只|件|台|份|股|点|层|轮|期|国|城|座|成|架|辆|张|枚|亩|平方米|公里|吨|节点)|"
+    r"(?:[两三四五六七八九十百千]|一[百千万亿])[一二两三四五六七八九十百千万亿]*(?:个|家|位|名|人|项|倍|成|次|轮|年|款|亿|万|日|天|架|张|条|种)|"
+    r"\d+(?:\.\d+)?|百分之[一二三四五六七八九十百]+|[一二三四五六七八九十]成"
 )
 _REASON = re.compile(
-    r"因为|由于|原因|因此|所以|为了|导致|出于|鉴于|目的|以便|为此|是因|源于|受.{1,12}影响"
+    r"因为|由于|原因|因此|所以|为了|导致|出于|鉴于|目的|以便|为此|是因|源于|受.{1,12}影响|故|担心|旨在|希望"
 )
-_MANNER = re.compile(r"通过|采用|利用|借助|依靠|方式|方法|模式|以.{1,10}形式|手段")
+_MANNER = re.compile(r"通过|采用|利用|借助|依靠|方式|方法|模式|以.{1,10}形式|手段|收购|合作|推出|让|把")
 _PLACE = re.compile(
     r"北京|上海|深圳|广州|杭州|香港|澳门|台湾|新加坡|美国|纽约|伦敦|日本|东京|欧洲|海外|境外|全球|国内|中国|"
-    r"[\u4e00-\u9fff]{1,6}(?:省|市|区|县|国|州|岛|大学|学院|交易所|律师事务所|研究院|实验室)|港股|纳斯达克|纽交所|科创板|创业板|上交所|深交所|港交所"
+    r"[\u4e00-\u9fffA-Za-z]{1,8}(?:省|市|区|县|国|州|岛|大学|学院|交易所|律师事务所|研究院|实验室|银行|证券|公司|集团)|"
+    r"港股|美股|A股|纳斯达克|纽交所|科创板|创业板|上交所|深交所|港交所"
 )
 _ROLE = re.compile(
-    r"CEO|CTO|CFO|COO|总裁|董事长|总经理|负责人|创始人|首席|主席|副总裁|合伙人|总监|院长|科学家|董事|行长|高管|专家|经理",
-    re.IGNORECASE,
+    r"CEO|CTO|CFO|COO|CIO|CDO|总裁|董事长|总经理|负责人|创始人|首席|主席|副总裁|合伙人|总监|院长|科学家|董事|行长|高管|专家|经理|"
+    r"[A-Z][a-z]+(?:\s[A-Z][a-z]+)+",
 )
 _PERSON_HINT = re.compile(
-    r"[\u4e00-\u9fff]{2,3}(?:表示|称|说|认为|指出|透露|坦言|介绍)|(?:由|是|为)[\u4e00-\u9fff]{2,3}[,，。]"
+    r"[\u4e00-\u9fff]{2,3}(?:表示|称|说|认为|指出|透露|坦言|介绍|出任|担任|加盟|接任)|(?:由|是|为)[\u4e00-\u9fff]{2,3}[,，。]"
 )
-_LIST_HINT = re.compile(r"、|以及|和|及|等")
-_YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将")
+_LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
+_YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
+_ECHO = re.compile(r"[?？]\s*[”」』\"']?\s*$")
+
+_PATTERNS = {
+    "when": _DATE,
+    "number": _NUMBER,
+    "why": _REASON,
+    "how": _MANNER,
+    "where": _PLACE,
+    "list": _LIST_HINT,
+    "yesno": _YESNO_HINT,
+}
 
 
 def spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -56,25 +72,32 @@ def clause_spans(sentence: str) -> list[tuple[int, int]]:
     return spans(sentence, _CLAUSE_END)
 
 
-def type_match(kind: str, text: str) -> float:
-    """How well `text` looks like an answer of type `kind` (0..1)."""
-    if kind == "when":
-        return 1.0 if _DATE.search(text) else 0.0
-    if kind == "number":
-        return 1.0 if _NUMBER.search(text) else 0.0
-    if kind == "why":
-        return 1.0 if _REASON.search(text) else 0.0
-    if kind == "how":
-        return 1.0 if _MANNER.search(text) else 0.3
-    if kind == "where":
-        return 1.0 if _PLACE.search(text) else 0.0
+def type_match(kind: str, text: str, question: str = "") -> float:
+    """How well `text` looks like an answer of type `kind` (0..1).
+
+    Only what the question does not already say counts: a date quoted from a when-question
+    is not its answer. `question` is the normalised question.
+    """
     if kind == "who":
-        return 1.0 if _ROLE.search(text) or _PERSON_HINT.search(text) else 0.3
+        found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
+        return 1.0 if any(normalize(f) not in question for f in found) else 0.3
+    pattern = _PATTERNS.get(kind)
+    if pattern is None:
+        return 0.5
+    found = [m.group() for m in pattern.finditer(text)]
+    fresh = [f for f in found if normalize(f) not in question]
     if kind == "list":
-        return min(1.0, len(_LIST_HINT.findall(text)) / 2)
-    if kind == "yesno":
-        return 0.5 if _YESNO_HINT.search(text) else 0.0
-    return 0.5
+        return min(1.0, len(fresh) / 2)
+    if kind in ("how", "yesno"):
+        return 1.0 if fresh else 0.3
+    return 1.0 if fresh else 0.0
+
+
+FEATURES = ("own", "near", "title", "history", "type", "retrieval", "rank", "echo", "length")
+"""What a candidate sentence is scored on (see `best_spans`)."""
+
+WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0)
+"""Linear weights of FEATURES."""
 
 
 @dataclass(frozen=True)
@@ -85,51 +108,77 @@ class Candidate:
     start: int
     end: int
     score: float
-    coverage: float
-    type_score: float
+    features: tuple[float, ...]
+
+    def feature(self, name: str) -> float:
+        """One named feature of this candidate."""
+        return self.features[FEATURES.index(name)]
 
 
-def _covered(weights: dict[str, float], text: str) -> set[str]:
-    """Query terms found in `text` (normalised), as substrings: robust to how jieba cut it."""
+def _covered(terms: Iterable[str], text: str) -> set[str]:
+    """Terms found in `text` (normalised), as substrings: robust to how jieba cut it."""
     norm = normalize(text)
-    return {t for t in weights if t in norm}
+    return {t for t in terms if t in norm}
 
 
 def best_spans(
     query: Query,
     weights: dict[str, float],
-    passages: list[tuple[int, str, float, str]],
+    history: dict[str, float],
+    passages: list[tuple[int, str, float, str, str]],
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
-    """Score every sentence of `passages` (doc, text, relative score, title); best first.
+    """Score every sentence of `passages` (doc, text, relative score, title, context); best first.
 
-    `weights` maps each query term to its importance (idf times query weight). A sentence
-    scores by the weighted share of query terms it holds (the rest of the paragraph and the
-    article title count for less), by how well it matches the expected answer type, and by
-    the passage's retrieval score. Long sentences are cut to the clause run that answers.
+    `weights` maps the question's own terms to their importance (idf times query weight),
+    `history` the terms a follow-up borrows from the chat. A sentence is described by
+    FEATURES: the share of the question's weight it holds (own), found only elsewhere in
+    its paragraph or the neighbouring `context` (near) or in the article title (title); the
+    share of the history's weight found anywhere there; whether it holds an answer of the
+    expected type that the question does not already say; its passage's retrieval score
+    and rank; whether it is itself a question (echo); its length. Long sentences are cut to
+    the clause run that answers.
     """
     total = sum(weights.values()) or 1.0
+    total_history = sum(history.values()) or 1.0
+    question = normalize(query.text)
     out: list[Candidate] = []
-    for doc, text, rel, title in passages:
-        in_para = _covered(weights, text)
+    for rank, (doc, text, rel, title, context) in enumerate(passages):
+        in_para = _covered(weights, text) | _covered(weights, context)
         in_title = _covered(weights, title)
+        in_history = _covered(history, text + title + context)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            in_sent = _covered({t: 1.0 for t in in_para}, sent)
-            cov = sum(weights[t] for t in in_sent) / total
-            para_cov = sum(weights[t] for t in in_para - in_sent) / total
-            title_cov = sum(weights[t] for t in in_title - in_para) / total
-            support = cov + 0.35 * para_cov + 0.35 * title_cov
-            cs, ce = _trim(query, weights, sent, max_chars)
-            tm = type_match(query.kind, sent[cs:ce])
-            score = support + 0.45 * tm + 0.25 * rel
-            out.append(Candidate(doc, s + cs, s + ce, score, support, tm))
+            in_sent = _covered(in_para, sent)
+            cs, ce = _trim(query, weights, sent, max_chars, question)
+            f = (
+                sum(weights[t] for t in in_sent) / total,
+                sum(weights[t] for t in in_para - in_sent) / total,
+                sum(weights[t] for t in in_title - in_para) / total,
+                sum(history[t] for t in in_history) / total_history if history else 1.0,
+                type_match(query.kind, sent[cs:ce], question),
+                rel,
+                1.0 / (1 + rank),
+                1.0 if _ECHO.search(sent) else 0.0,
+                min(len(sent), 200) / 100,
+            )
+            score = sum(w * x for w, x in zip(WEIGHTS, f, strict=True))
+            out.append(Candidate(doc, s + cs, s + ce, score, f))
     out.sort(key=lambda c: -c.score)
     return out
 
 
-def _trim(query: Query, weights: dict[str, float], sentence: str, max_chars: int) -> tuple[int, int]:
+def confidence(candidates: list[Candidate]) -> float:
+    """How likely the best candidate answers the question (0..1)."""
+    best = candidates[0]
+    support = best.feature("own") + 0.35 * best.feature("near") + 0.35 * best.feature("title")
+    return min(1.0, 0.7 * support + 0.3 * best.feature("type"))
+
+
+def _trim(
+    query: Query, weights: dict[str, float], sentence: str, max_chars: int, question: str
+) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence."""
     lead = len(sentence) - len(sentence.lstrip())
     tail = len(sentence.rstrip())
@@ -145,7 +194,7 @@ def _trim(query: Query, weights: dict[str, float], sentence: str, max_chars: int
             if not piece.strip() or len(piece) > max_chars:
                 continue
             cov = sum(weights[t] for t in _covered(weights, piece)) / total
-            score = cov + 0.7 * type_match(query.kind, piece) - 0.002 * len(piece)
+            score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)
     if best is None:

@@ -28,7 +28,7 @@ from .index import (
     save_segment,
 )
 from .models import Answer, Citation, Passage
-from .question import analyse, content_terms
+from .question import Query, analyse, content_terms, pieces
 from .text import SEGMENTER, tokenize
 
 if TYPE_CHECKING:
@@ -39,6 +39,18 @@ MAX_QUESTION_CHARS = 2000
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Below this confidence `ask` says the archive does not hold the answer."""
+
+PASSAGES = 8
+"""Paragraphs read closely for an answer (each with the paragraph after it)."""
+
+NEXT = 0.7
+"""Retrieval score of the paragraph after a hit, relative to the hit's."""
+
+OWN = 0.8
+"""Query weight of the question's own terms (at least); borrowed terms weigh less."""
+
+HISTORY = 0.6
+"""Query weight of the terms a follow-up borrows from the chat."""
 
 _LIBRARY_LOG = "articles.jsonl"
 _MANIFEST = "index.json"
@@ -365,42 +377,15 @@ class Retriever:
         return self._ask(self._index, question, history, max(1, k))
 
     def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
-        text = question[:MAX_QUESTION_CHARS]
-        query = analyse(text)
-        weights: dict[str, float] = {t: 1.0 for t in query.terms}
-        if history and query.needs_context:
-            prev = history[-1]
-            for t in content_terms(prev):
-                weights.setdefault(t, 0.6)
-            prev_answer = self._ask(index, prev, history[:-1], 1)
-            if prev_answer.answered:
-                for t in content_terms(prev_answer.text):
-                    weights.setdefault(t, 0.6)
-        if not weights:
-            return Answer(question=question, answered=False, text="", citations=[], terms=[])
-        hits = index.top(list(weights.items()), 20)
-        if not hits:
+        query, hits, candidates = self._evidence(index, question, history)
+        if not candidates:
             return Answer(question=question, answered=False, text="", terms=query.terms)
-        top = hits[0][1] or 1.0
-        # a word the archive never uses weighs like the rarest one: missing it costs coverage;
-        # pairs joined by the tokenizer count only when the archive knows them
-        rarest = index.idf_of_df(1)
-        idf = {}
-        for t, w in weights.items():
-            value = index.idf(t) or (rarest if t in query.words else 0.0)
-            if value:
-                idf[t] = value * w
-        passages = []
-        for doc, score in hits[:8]:
-            rec, _ = index.article_of(doc)
-            passages.append((doc, index.paragraph(doc), score / top, rec["title"]))
-        candidates = extract.best_spans(query, idf, passages)
         best = candidates[0]
-        confidence = round(min(1.0, 0.7 * best.coverage + 0.3 * best.type_score), 4)
+        confidence = round(extract.confidence(candidates), 4)
         order = [best.doc] + [d for d, _ in hits if d != best.doc]
         scores = dict(hits)
         citations = [
-            self._citation(index, rank, doc, scores[doc])
+            self._citation(index, rank, doc, scores.get(doc) or NEXT * scores.get(doc - 1, 0.0))
             for rank, doc in enumerate(order[:k], start=1)
         ]
         if confidence < self.min_confidence:
@@ -418,6 +403,57 @@ class Retriever:
             question=question, answered=True, text=para[s:e], citations=citations,
             terms=query.terms, confidence=confidence,
         )  # fmt: skip
+
+    def _evidence(
+        self, index: Index, question: str, history: list[str]
+    ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate]]:
+        """The analysed question, the best paragraphs and the scored answer candidates."""
+        query = analyse(question[:MAX_QUESTION_CHARS])
+        weights = self._weights(index, query, history)
+        hits = index.top(list(weights.items()), 20) if weights else []
+        if not hits:
+            return query, [], []
+        # a word the archive never uses weighs like the rarest one: missing it costs coverage;
+        # pairs joined by the tokenizer count only when the archive knows them
+        rarest = index.idf_of_df(1)
+        importance: dict[str, float] = {}
+        borrowed: dict[str, float] = {}
+        for t, w in weights.items():
+            value = index.idf(t) or (rarest if t in query.words else 0.0)
+            if value * w:
+                (importance if w >= OWN else borrowed)[t] = value * w
+        top = hits[0][1] or 1.0
+        passages = []
+        seen = {doc for doc, _ in hits[:PASSAGES]}
+        for doc, score in hits[:PASSAGES]:
+            rec, para = index.article_of(doc)
+            text = index.paragraph(doc)
+            passages.append((doc, text, score / top, rec["title"], ""))
+            # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
+            if para + 1 < rec["paragraphs"] and doc + 1 not in seen:
+                seen.add(doc + 1)
+                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text))
+        return query, hits, extract.best_spans(query, importance, borrowed, passages)
+
+    def _weights(self, index: Index, query: Query, history: list[str]) -> dict[str, float]:
+        """Query term weights: the question's own terms, then what a follow-up leans on."""
+        weights: dict[str, float] = {}
+        for t in query.terms:
+            weights[t] = 1.0
+            parts = pieces(t) if index.df(t) == 0 else []
+            if parts:  # a word jieba guessed that the archive never uses: read its parts instead
+                weights[t] = 0.0
+                for p in parts:
+                    weights.setdefault(p, OWN)
+        if history and query.needs_context:
+            prev = history[-1]
+            for t in _rarest(index, content_terms(prev), 3):
+                weights.setdefault(t, HISTORY)
+            prev_answer = self._ask(index, prev, history[:-1], 1)
+            if prev_answer.answered:
+                for t in _rarest(index, content_terms(prev_answer.text), 2):
+                    weights.setdefault(t, HISTORY)
+        return weights
 
     def _citation(self, index: Index, rank: int, doc: int, score: float) -> Citation:
         p = self._passage(index, doc, score)
@@ -450,3 +486,9 @@ def _tiered_merge(segments: list[Segment], names) -> list[Segment]:
         return segments
     merged = merge_segments(next(names), small)
     return [s for s in segments if all(s is not x for x in small)] + [merged]
+
+
+def _rarest(index: Index, terms: list[str], n: int) -> list[str]:
+    """The `n` known terms with the highest idf: the names and specifics of a question."""
+    known = [t for t in terms if index.df(t) > 0]
+    return sorted(known, key=index.idf, reverse=True)[:n]

@@ -41,15 +41,9 @@ def words(text: str) -> list[str]:
     return [w for w in _cut(normalize(text)) if _is_word(w)]
 
 
-def tokenize(text: str) -> list[str]:
-    """Normalise `text` and cut it into index terms.
-
-    jieba words, minus punctuation and spaces, plus a joined term for each pair of adjacent
-    words where one is a lone Chinese character (so names jieba does not know, like 陆金|所,
-    also match as 陆金所).
-    """
-    found = words(text)
-    terms = list(found)
+def joined(found: list[str]) -> list[str]:
+    """Adjacent word pairs where one is a lone Chinese character (陆金|所 → 陆金所)."""
+    out = []
     for left, right in zip(found, found[1:], strict=False):
         if (
             (len(left) == 1 or len(right) == 1)
@@ -58,5 +52,16 @@ def tokenize(text: str) -> list[str]:
             and _CJK.match(left[-1])
             and _CJK.match(right[0])
         ):
-            terms.append(left + right)
-    return terms
+            out.append(left + right)
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalise `text` and cut it into index terms.
+
+    jieba words, minus punctuation and spaces, plus a joined term for each pair of adjacent
+    words where one is a lone Chinese character (so names jieba does not know, like 陆金|所,
+    also match as 陆金所).
+    """
+    found = words(text)
+    return found + joined(found)

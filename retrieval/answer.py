@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from .question import Query
 from .text import normalize
@@ -115,10 +116,36 @@ class Candidate:
         return self.features[FEATURES.index(name)]
 
 
-def _covered(terms: Iterable[str], text: str) -> set[str]:
-    """Terms found in `text` (normalised), as substrings: robust to how jieba cut it."""
+Equivalents = dict[str, list[tuple[str, float]]]
+"""For a query term: other strings that count as it, with the credit each earns (0..1)."""
+
+GAP_CREDIT = 0.6
+"""Credit for a term whose characters appear in order with small gaps (营收 in 营业收入)."""
+
+
+@cache
+def _gapped(term: str) -> re.Pattern[str] | None:
+    if len(term) < 2 or len(term) > 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
+        return None
+    return re.compile(".{0,2}".join(map(re.escape, term)))
+
+
+def _credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[str, float]:
+    """How well each term is found in `text` (normalised): 1 as a substring, else the best
+    credit of an equivalent (a synonym or alias), or of its characters in order with gaps."""
     norm = normalize(text)
-    return {t for t in terms if t in norm}
+    out = {}
+    for t in terms:
+        if t in norm:
+            out[t] = 1.0
+            continue
+        credit = max((c for alt, c in equivalents.get(t, ()) if alt in norm), default=0.0)
+        gapped = _gapped(t)
+        if gapped is not None and credit < GAP_CREDIT and gapped.search(norm):
+            credit = GAP_CREDIT
+        if credit:
+            out[t] = credit
+    return out
 
 
 def best_spans(
@@ -126,6 +153,7 @@ def best_spans(
     weights: dict[str, float],
     history: dict[str, float],
     passages: list[tuple[int, str, float, str, str]],
+    equivalents: Equivalents | None = None,
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
@@ -138,25 +166,26 @@ def best_spans(
     share of the history's weight found anywhere there; whether it holds an answer of the
     expected type that the question does not already say; its passage's retrieval score
     and rank; whether it is itself a question (echo); its length. Long sentences are cut to
-    the clause run that answers.
+    the clause run that answers. A term also counts, for less, through its `equivalents`.
     """
+    equivalents = equivalents or {}
     total = sum(weights.values()) or 1.0
     total_history = sum(history.values()) or 1.0
     question = normalize(query.text)
     out: list[Candidate] = []
     for rank, (doc, text, rel, title, context) in enumerate(passages):
-        in_para = _covered(weights, text) | _covered(weights, context)
-        in_title = _covered(weights, title)
-        in_history = _covered(history, text + title + context)
+        in_para = _credit(weights, text + "\n" + context, equivalents)
+        in_title = _credit(weights, title, equivalents)
+        in_history = _credit(history, text + title + context, equivalents)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            in_sent = _covered(in_para, sent)
-            cs, ce = _trim(query, weights, sent, max_chars, question)
+            in_sent = _credit(in_para, sent, equivalents)
+            cs, ce = _trim(query, weights, sent, max_chars, question, equivalents)
             f = (
-                sum(weights[t] for t in in_sent) / total,
-                sum(weights[t] for t in in_para - in_sent) / total,
-                sum(weights[t] for t in in_title - in_para) / total,
-                sum(history[t] for t in in_history) / total_history if history else 1.0,
+                sum(weights[t] * c for t, c in in_sent.items()) / total,
+                sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
+                sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total,
+                sum(history[t] * c for t, c in in_history.items()) / total_history if history else 1.0,
                 type_match(query.kind, sent[cs:ce], question),
                 rel,
                 1.0 / (1 + rank),
@@ -177,7 +206,7 @@ def confidence(candidates: list[Candidate]) -> float:
 
 
 def _trim(
-    query: Query, weights: dict[str, float], sentence: str, max_chars: int, question: str
+    query: Query, weights: dict[str, float], sentence: str, max_chars: int, question: str, equivalents: Equivalents
 ) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence."""
     lead = len(sentence) - len(sentence.lstrip())
@@ -193,7 +222,7 @@ def _trim(
             piece = sentence[s:e]
             if not piece.strip() or len(piece) > max_chars:
                 continue
-            cov = sum(weights[t] for t in _covered(weights, piece)) / total
+            cov = sum(weights[t] * c for t, c in _credit(weights, piece, equivalents).items()) / total
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)

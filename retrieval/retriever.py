@@ -29,7 +29,8 @@ from .index import (
 )
 from .models import Answer, Citation, Passage
 from .question import Query, analyse, content_terms, pieces
-from .text import SEGMENTER, tokenize
+from .synonyms import mine_aliases, synonyms
+from .text import SEGMENTER, normalize, tokenize
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -51,6 +52,15 @@ OWN = 0.8
 
 HISTORY = 0.6
 """Query weight of the terms a follow-up borrows from the chat."""
+
+SYNONYM = 0.3
+"""Query weight of a thesaurus synonym of a question term."""
+
+SYNONYMS = 3
+"""Synonyms per question term added to the query."""
+
+SYNONYM_CREDIT = 0.6
+"""How much a synonym found in a sentence counts for the term it stands for."""
 
 _LIBRARY_LOG = "articles.jsonl"
 _MANIFEST = "index.json"
@@ -77,6 +87,7 @@ def _record(article: "Article") -> dict:
         "source": article.source,
         "paragraphs": len(article.paragraphs),
         "hash": hashlib.sha1(body.encode("utf-8")).hexdigest()[:16],
+        "aliases": mine_aliases(article.paragraphs),
     }
 
 
@@ -101,6 +112,7 @@ class Retriever:
         self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
         self.refreshed: datetime | None = None
         self._logged = 0  # lines of the articles log this index covers
+        self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
 
     # --- construction -----------------------------------------------------------------------
 
@@ -409,7 +421,7 @@ class Retriever:
     ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate]]:
         """The analysed question, the best paragraphs and the scored answer candidates."""
         query = analyse(question[:MAX_QUESTION_CHARS])
-        weights = self._weights(index, query, history)
+        weights, equivalents = self._weights(index, query, history)
         hits = index.top(list(weights.items()), 20) if weights else []
         if not hits:
             return query, [], []
@@ -433,18 +445,40 @@ class Retriever:
             if para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
                 passages.append((doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text))
-        return query, hits, extract.best_spans(query, importance, borrowed, passages)
+        return query, hits, extract.best_spans(query, importance, borrowed, passages, equivalents)
 
-    def _weights(self, index: Index, query: Query, history: list[str]) -> dict[str, float]:
-        """Query term weights: the question's own terms, then what a follow-up leans on."""
+    def _weights(
+        self, index: Index, query: Query, history: list[str]
+    ) -> tuple[dict[str, float], extract.Equivalents]:
+        """Query term weights, and what else counts as each term.
+
+        The question's own terms first (a word jieba guessed and the archive never uses is
+        read as its parts); then other names the archive gives the same company (aliases) and
+        thesaurus synonyms, for less; then, for a follow-up, the rarest terms of the previous
+        question and of its answer.
+        """
         weights: dict[str, float] = {}
+        equivalents: extract.Equivalents = {}
         for t in query.terms:
             weights[t] = 1.0
             parts = pieces(t) if index.df(t) == 0 else []
-            if parts:  # a word jieba guessed that the archive never uses: read its parts instead
+            if parts:
                 weights[t] = 0.0
                 for p in parts:
                     weights.setdefault(p, OWN)
+        question = normalize(query.text)
+        for name, others in self._aliases(index).items():
+            if name in question:
+                for other in others:
+                    for t in content_terms(other):
+                        weights.setdefault(t, OWN)
+                    for t in content_terms(name):
+                        equivalents.setdefault(t, []).append((other, 1.0))
+        for t in [t for t, w in weights.items() if w >= OWN and len(t) >= 2]:
+            found = [syn for syn in synonyms(t) if index.df(syn) > 0]
+            for syn in found[:SYNONYMS]:
+                weights.setdefault(syn, SYNONYM)
+            equivalents.setdefault(t, []).extend((syn, SYNONYM_CREDIT) for syn in found)
         if history and query.needs_context:
             prev = history[-1]
             for t in _rarest(index, content_terms(prev), 3):
@@ -453,7 +487,19 @@ class Retriever:
             if prev_answer.answered:
                 for t in _rarest(index, content_terms(prev_answer.text), 2):
                     weights.setdefault(t, HISTORY)
-        return weights
+        return weights, equivalents
+
+    def _aliases(self, index: Index) -> dict[str, list[str]]:
+        """Each name the archive declares equal to others (更名为, 下称…), with those others."""
+        if self._alias_cache is None or self._alias_cache[0] is not index:
+            groups: dict[str, set[str]] = {}
+            for rec in index.articles():
+                for a, b in rec.get("aliases", []):
+                    merged = groups.get(a, {a}) | groups.get(b, {b})
+                    for name in merged:
+                        groups[name] = merged
+            self._alias_cache = (index, {n: sorted(g - {n}) for n, g in groups.items()})
+        return self._alias_cache[1]
 
     def _citation(self, index: Index, rank: int, doc: int, score: float) -> Citation:
         p = self._passage(index, doc, score)

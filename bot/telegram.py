@@ -220,6 +220,16 @@ def protect_secrets(*secrets_: str) -> None:
 # --- sending ----------------------------------------------------------------------------------
 
 
+def _quoting(message: Message) -> ReplyParameters:
+    """Reply parameters quoting `message` (still sent if it was deleted meanwhile)."""
+    return ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+
+
+async def _note(message: Message, text: str) -> None:
+    """A short plain-text reply quoting the message it is about."""
+    await message.reply_text(text, reply_parameters=_quoting(message))
+
+
 async def _send_html(
     message: Message,
     parts: list[str],
@@ -233,15 +243,10 @@ async def _send_html(
     bot = message.get_bot()
     thread = message.message_thread_id if message.is_topic_message else None
     for i, part in enumerate(parts):
-        reply = (
-            ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
-            if i == 0
-            else None
-        )
         options = {
             "chat_id": message.chat_id,
             "message_thread_id": thread,
-            "reply_parameters": reply,
+            "reply_parameters": _quoting(message) if i == 0 else None,
             "reply_markup": markup if i == len(parts) - 1 else None,
             "link_preview_options": NO_PREVIEW,
         }
@@ -290,16 +295,16 @@ async def _answer_question(
     state = _state(context)
     question = question.strip()
     if not question:
-        await message.reply_text(EMPTY_QUESTION)
+        await _note(message, EMPTY_QUESTION)
         return
     if len(question) > MAX_QUESTION_CHARS:
-        await message.reply_text(TOO_LONG.format(limit=MAX_QUESTION_CHARS))
+        await _note(message, TOO_LONG.format(limit=MAX_QUESTION_CHARS))
         return
     user = update.effective_user
     if user is not None and not state.limiter.allow(user.id):
         seconds = state.limiter.retry_after(user.id)
         limit = state.settings.telegram_questions_per_minute
-        await message.reply_text(TOO_MANY.format(limit=limit, seconds=seconds))
+        await _note(message, TOO_MANY.format(limit=limit, seconds=seconds))
         return
     await _typing(message)
     chat_id = message.chat_id
@@ -609,7 +614,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
             await update.callback_query.answer(ERROR_TEXT)
         elif update.effective_message is not None and update.effective_chat is not None:
-            await update.effective_message.reply_text(ERROR_TEXT)
+            await _note(update.effective_message, ERROR_TEXT)
     except TelegramError as exc:
         logger.warning("Could not report the error to the chat: %s", exc)
 
@@ -715,20 +720,44 @@ def _file_url(base_url: str) -> str:
     return base_url
 
 
+def webhook_options(settings: Settings) -> dict[str, str | int]:
+    """The arguments of ``run_webhook``/``start_webhook`` taken from the settings.
+
+    Without TELEGRAM_WEBHOOK_SECRET a random secret is used for this run, so that only
+    Telegram (which is told the secret by setWebhook) can post updates.
+    """
+    url = settings.telegram_webhook_url
+    if not url:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_URL is not set: webhook mode needs the public https URL "
+            "Telegram should post updates to."
+        )
+    if settings.telegram_webhook_secret:
+        secret = settings.telegram_webhook_secret.get_secret_value()
+    else:
+        secret = secrets.token_urlsafe(32)
+        logger.warning("TELEGRAM_WEBHOOK_SECRET is not set; using a random secret for this run")
+    protect_secrets(secret)
+    return {
+        "listen": settings.telegram_webhook_listen,
+        "port": settings.telegram_webhook_port,
+        "url_path": urlsplit(url).path.lstrip("/"),
+        "webhook_url": url,
+        "secret_token": secret,
+    }
+
+
 def run_bot(
     settings: Settings, *, webhook: bool = False, retriever: Retriever | None = None
 ) -> None:
     """Run the bot until interrupted: long polling, or a webhook server with ``webhook=True``.
 
     Opens the user's library (building it from the bundled corpus if needed) unless a
-    retriever is given. Raises ConfigError for a missing or rejected token.
+    retriever is given. Raises ConfigError for a missing or rejected token or a missing
+    webhook URL.
     """
     _token(settings)
-    if webhook and not settings.telegram_webhook_url:
-        raise ConfigError(
-            "TELEGRAM_WEBHOOK_URL is not set: webhook mode needs the public https URL "
-            "Telegram should post updates to."
-        )
+    options = webhook_options(settings) if webhook else None
     if not logging.getLogger().handlers:
         logging.basicConfig(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
@@ -739,8 +768,14 @@ def run_bot(
         )
     application = build_application(settings, retriever)
     try:
-        if webhook:
-            _run_webhook(application, settings)
+        if options is not None:
+            logger.info(
+                "Starting the webhook server on %s:%s for %s",
+                options["listen"],
+                options["port"],
+                options["webhook_url"],
+            )
+            application.run_webhook(**options, allowed_updates=ALLOWED_UPDATES)  # type: ignore[arg-type]
         else:
             logger.info("Starting the bot with long polling")
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
@@ -748,27 +783,3 @@ def run_bot(
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN was rejected by Telegram: check the token @BotFather gave you."
         ) from None
-
-
-def _run_webhook(application: Application, settings: Settings) -> None:
-    url = settings.telegram_webhook_url or ""
-    if settings.telegram_webhook_secret:
-        secret = settings.telegram_webhook_secret.get_secret_value()
-    else:
-        secret = secrets.token_urlsafe(32)
-        protect_secrets(secret)
-        logger.warning("TELEGRAM_WEBHOOK_SECRET is not set; using a random secret for this run")
-    logger.info(
-        "Starting the webhook server on %s:%d for %s",
-        settings.telegram_webhook_listen,
-        settings.telegram_webhook_port,
-        url,
-    )
-    application.run_webhook(
-        listen=settings.telegram_webhook_listen,
-        port=settings.telegram_webhook_port,
-        url_path=urlsplit(url).path.lstrip("/"),
-        webhook_url=url,
-        secret_token=secret,
-        allowed_updates=ALLOWED_UPDATES,
-    )

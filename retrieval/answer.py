@@ -9,7 +9,7 @@ from .question import Query
 from .text import normalize
 
 _SENTENCE_END = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』\"']?|\n|$)")
-_CLAUSE_END = re.compile(r"[^，,：:、；;。！？!?]*(?:[，,：:、；;。！？!?]+[”’」』\"']?|$)")
+_CLAUSE_END = re.compile(r"[^，,：:；;。！？!?]*(?:[，,：:；;。！？!?]+[”’」』\"']?|$)")
 
 _DATE = re.compile(
     r"\d{4}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*[日号])?(?:[上下]半年|初|底|末|中)?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]|"
@@ -97,7 +97,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
 FEATURES = ("own", "near", "title", "history", "type", "retrieval", "rank", "echo", "length")
 """What a candidate sentence is scored on (see `best_spans`)."""
 
-WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0)
+WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.1, -0.5, 0.0, 0.25)
 """Linear weights of FEATURES."""
 
 

@@ -97,7 +97,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
 FEATURES = ("own", "near", "title", "history", "type", "retrieval", "rank", "echo", "length")
 """What a candidate sentence is scored on (see `best_spans`)."""
 
-WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.1, -0.5, 0.0, 0.25)
+WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0)
 """Linear weights of FEATURES."""
 
 

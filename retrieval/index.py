@@ -9,10 +9,13 @@ so adding a segment gives exactly the scores of a full rebuild. Segments are sav
 import json
 import math
 import os
+import pickle
 import shutil
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -75,68 +78,182 @@ class Segment:
         return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
 
 
+PARALLEL_MIN_CHARS = 4_000_000
+"""`build_segment` tokenizes in worker processes from this many characters on."""
+
+CHUNK_CHARS = 1_000_000
+"""Paragraphs are tokenized in chunks of about this many characters (bounds the memory)."""
+
+
 def build_segment(
     name: str,
     articles: Sequence[dict],
     paragraphs: Sequence[Sequence[str]],
     tokenize: Callable[[str], list[str]],
+    *,
+    workers: int | None = None,
 ) -> Segment:
-    """Index `paragraphs[i]` (the texts of `articles[i]`) with `tokenize`."""
-    vocab: dict[str, int] = {}
-    ids: list[int] = []
-    lens: list[int] = []
-    doc_article: list[int] = []
-    doc_para: list[int] = []
-    texts: list[bytes] = []
-    for a, paras in enumerate(paragraphs):
-        for p, text in enumerate(paras):
-            toks = tokenize(text)
-            lens.append(len(toks))
-            ids.extend([vocab.setdefault(t, len(vocab)) for t in toks])
-            doc_article.append(a)
-            doc_para.append(p)
-            texts.append(text.encode("utf-8"))
-    return _assemble(
-        name,
-        list(articles),
-        np.asarray(doc_article, dtype=np.int32),
-        np.asarray(doc_para, dtype=np.int32),
-        np.asarray(lens, dtype=np.int32),
-        texts,
-        list(vocab),
-        np.asarray(ids, dtype=np.int32),
+    """Index `paragraphs[i]` (the texts of `articles[i]`) with `tokenize`.
+
+    workers: processes that tokenize; None picks all CPUs for inputs of at least
+    PARALLEL_MIN_CHARS characters (and a picklable `tokenize`), else 1. The result does not
+    depend on it.
+    """
+    texts = [t for paras in paragraphs for t in paras]
+    counts = np.fromiter(map(len, paragraphs), np.int64, len(paragraphs))
+    doc_article = np.repeat(np.arange(len(paragraphs), dtype=np.int32), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    doc_para = (np.arange(len(texts), dtype=np.int64) - first).astype(np.int32)
+    chunks = _chunks(texts, CHUNK_CHARS)
+    if workers is None:
+        workers = _auto_workers(texts, tokenize)
+    if workers > 1 and len(chunks) > 1:
+        from .build import tokenize_chunks
+
+        parts, text = tokenize_chunks(tokenize, chunks, workers, texts)
+    else:
+        parts = [chunk_postings(tokenize, c) for c in chunks]
+        text = "".join(texts).encode("utf-8")
+    return _from_parts(name, list(articles), doc_article, doc_para, parts, text)
+
+
+def _auto_workers(texts: Sequence[str], tokenize: Callable[[str], list[str]]) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cpus or 1) < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS:
+        return 1
+    try:
+        pickle.dumps(tokenize)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return 1
+    return cpus or 1
+
+
+def _chunks(texts: list[str], size: int) -> list[list[str]]:
+    """`texts` cut into consecutive runs of about `size` characters (at least one run)."""
+    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+    n = max(1, math.ceil(int(ends[-1]) / size)) if len(texts) else 1
+    cuts = np.searchsorted(ends, np.arange(1, n) * (int(ends[-1]) / n if len(texts) else 0))
+    bounds = [0, *sorted(set(cuts.tolist()) - {0, len(texts)}), len(texts)]
+    return [texts[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@dataclass
+class Part:
+    """Postings of consecutive paragraphs, as `chunk_postings` returns them (local ids)."""
+
+    terms: list[str]  # in order of first occurrence
+    indptr: np.ndarray  # int64, len(terms) + 1
+    post_doc: np.ndarray  # int32, ascending within a term
+    post_tf: np.ndarray  # float32
+    doc_len: np.ndarray  # int32, terms per paragraph
+    text_len: np.ndarray  # int64, UTF-8 bytes per paragraph
+    max_tf: np.ndarray  # float32, per term
+    min_len: np.ndarray  # int32, per term
+
+
+def chunk_postings(tokenize: Callable[[str], list[str]], texts: Sequence[str]) -> Part:
+    """Tokenize `texts` and build their postings (the unit of work of a parallel build)."""
+    cut = list(map(tokenize, texts))
+    doc_len = np.fromiter(map(len, cut), np.int32, len(cut))
+    tokens = list(chain.from_iterable(cut))
+    del cut
+    terms = list(dict.fromkeys(tokens))
+    ids = np.fromiter(
+        map(dict(zip(terms, range(len(terms)), strict=True)).__getitem__, tokens),
+        np.int32,
+        len(tokens),
     )
+    del tokens
+    docs = np.repeat(np.arange(len(texts), dtype=np.int32), doc_len)
+    order = _stable_order(ids, len(terms))
+    ids, docs = ids[order], docs[order]
+    # one posting per run of equal (term, doc); docs ascend within a term (stable order)
+    start = np.ones(len(ids), dtype=bool)
+    np.not_equal(ids[1:], ids[:-1], out=start[1:])
+    start[1:] |= docs[1:] != docs[:-1]
+    first = np.flatnonzero(start)
+    post_doc = docs[first]
+    post_tf = np.diff(first, append=len(ids)).astype(np.float32)
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ids[first], minlength=len(terms)), out=indptr[1:])
+    text_len = np.fromiter((len(t.encode("utf-8")) for t in texts), np.int64, len(texts))
+    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    return Part(terms, indptr, post_doc, post_tf, doc_len, text_len, max_tf, min_len)
 
 
-def _assemble(
+def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """A stable ordering permutation of small non-negative int32 `keys` (LSD radix sort)."""
+    if n_keys <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+
+
+def _merge_postings(
+    parts: Sequence[tuple[Sequence[str], np.ndarray, np.ndarray, np.ndarray, int]],
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Concatenate the postings of consecutive runs of documents, without sorting.
+
+    parts: (terms, indptr, post_doc, post_tf, n_docs) each, doc ids local to the part.
+    Returns the terms (first occurrence order), indptr, post_doc, post_tf and each part's
+    map from its term ids to the merged ones.
+    """
+    vocab: dict[str, int] = {}
+    remaps = [
+        np.fromiter((vocab.setdefault(t, len(vocab)) for t in p[0]), np.int64, len(p[0]))
+        for p in parts
+    ]
+    terms = list(vocab)
+    if len(parts) == 1:
+        _, indptr, post_doc, post_tf, _ = parts[0]
+        return terms, indptr, post_doc, post_tf, remaps
+    counts = np.zeros(len(terms), np.int64)
+    for remap, p in zip(remaps, parts, strict=True):
+        counts[remap] += np.diff(p[1])
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    post_doc = np.empty(int(indptr[-1]), np.int32)
+    post_tf = np.empty(int(indptr[-1]), np.float32)
+    cursor = indptr[:-1].copy()  # where each term's next block goes
+    doc_base = 0
+    for remap, (_, p_indptr, p_doc, p_tf, n_docs) in zip(remaps, parts, strict=True):
+        size = np.diff(p_indptr)
+        dest = np.repeat(cursor[remap] - p_indptr[:-1], size)
+        dest += np.arange(len(p_doc), dtype=np.int64)
+        cursor[remap] += size
+        post_doc[dest] = np.asarray(p_doc) + np.int32(doc_base)
+        post_tf[dest] = p_tf
+        doc_base += n_docs
+    return terms, indptr, post_doc, post_tf, remaps
+
+
+def _from_parts(
     name: str,
     articles: list[dict],
     doc_article: np.ndarray,
     doc_para: np.ndarray,
-    doc_len: np.ndarray,
-    texts: list[bytes],
-    terms: list[str],
-    term_ids: np.ndarray,
+    parts: list[Part],
+    text: bytes,
 ) -> Segment:
-    """Build postings from the flat term ids of all paragraphs, in order."""
-    n_docs, n_terms = len(doc_len), len(terms)
-    docs = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
-    key = term_ids.astype(np.int64) * max(n_docs, 1) + docs
-    key, tf = np.unique(key, return_counts=True)
-    post_term = key // max(n_docs, 1)
-    post_doc = (key % max(n_docs, 1)).astype(np.int32)
-    counts = np.bincount(post_term, minlength=n_terms)
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    post_tf = tf.astype(np.float32)
-    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
-    text_off = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in texts], out=text_off[1:])
-    text = np.frombuffer(b"".join(texts), dtype=np.uint8)
+    terms, indptr, post_doc, post_tf, remaps = _merge_postings(
+        [(p.terms, p.indptr, p.post_doc, p.post_tf, len(p.doc_len)) for p in parts]
+    )
+    max_tf = np.zeros(len(terms), np.float32)
+    min_len = np.full(len(terms), np.iinfo(np.int32).max, np.int32)
+    for remap, p in zip(remaps, parts, strict=True):
+        np.maximum.at(max_tf, remap, p.max_tf)
+        np.minimum.at(min_len, remap, p.min_len)
+    doc_len = _concat([p.doc_len for p in parts], np.int32)
+    text_off = np.zeros(len(doc_len) + 1, dtype=np.int64)
+    np.cumsum(_concat([p.text_len for p in parts], np.int64), out=text_off[1:])
     return Segment(
-        name, articles, doc_article, doc_para, doc_len, text, text_off,
-        terms, indptr, post_doc, post_tf, max_tf, min_len,
+        name, articles, doc_article, doc_para, doc_len, np.frombuffer(text, dtype=np.uint8),
+        text_off, terms, indptr, post_doc, post_tf, max_tf, min_len,
     )  # fmt: skip
+
+
+def _concat(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
 
 def _term_bounds(
@@ -150,45 +267,26 @@ def _term_bounds(
     empty = starts >= len(post_doc)
     starts[empty] = 0
     max_tf = np.maximum.reduceat(post_tf, starts).astype(np.float32)
-    min_len = np.minimum.reduceat(doc_len[post_doc], starts).astype(np.int32)
+    min_len = np.minimum.reduceat(np.asarray(doc_len)[post_doc], starts).astype(np.int32)
     max_tf[empty | (indptr[1:] == indptr[:-1])] = 0
     return max_tf, min_len
 
 
 def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
     """One segment holding everything in `segments`, in order."""
-    vocab: dict[str, int] = {}
-    term_parts, doc_parts, tf_parts = [], [], []
-    doc_base = art_base = 0
-    for seg in segments:
-        remap = np.fromiter(
-            (vocab.setdefault(t, len(vocab)) for t in seg.terms), np.int64, len(seg.terms)
-        )
-        counts = np.diff(seg.indptr)
-        term_parts.append(np.repeat(remap, counts))
-        doc_parts.append(np.asarray(seg.post_doc, dtype=np.int64) + doc_base)
-        tf_parts.append(np.asarray(seg.post_tf))
-        doc_base += seg.n_docs
-        art_base += len(seg.articles)
-    n_docs = doc_base
-    terms = list(vocab)
-    post_term = np.concatenate(term_parts) if term_parts else np.zeros(0, np.int64)
-    post_doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
-    post_tf = np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32)
-    order = np.argsort(post_term * max(n_docs, 1) + post_doc, kind="stable")
-    post_term, post_doc, post_tf = (
-        post_term[order],
-        post_doc[order].astype(np.int32),
-        post_tf[order],
+    terms, indptr, post_doc, post_tf, remaps = _merge_postings(
+        [(s.terms, s.indptr, s.post_doc, s.post_tf, s.n_docs) for s in segments]
     )
-    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(post_term, minlength=len(terms)), out=indptr[1:])
-    doc_len = np.concatenate([s.doc_len for s in segments]).astype(np.int32)
-    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    max_tf = np.zeros(len(terms), np.float32)
+    min_len = np.full(len(terms), np.iinfo(np.int32).max, np.int32)
+    for remap, s in zip(remaps, segments, strict=True):
+        np.maximum.at(max_tf, remap, np.asarray(s.max_tf))
+        np.minimum.at(min_len, remap, np.asarray(s.min_len))
     art_offsets = np.cumsum([0] + [len(s.articles) for s in segments[:-1]])
-    doc_article = np.concatenate(
-        [np.asarray(s.doc_article) + off for s, off in zip(segments, art_offsets, strict=True)]
-    ).astype(np.int32)
+    doc_article = _concat(
+        [np.asarray(s.doc_article) + off for s, off in zip(segments, art_offsets, strict=True)],
+        np.int32,
+    )
     text_bases = np.cumsum([0] + [int(s.text_off[-1]) for s in segments[:-1]])
     text_off = np.concatenate(
         [[0]]
@@ -198,11 +296,12 @@ def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
         name,
         [a for s in segments for a in s.articles],
         doc_article,
-        np.concatenate([s.doc_para for s in segments]).astype(np.int32),
-        doc_len,
-        np.concatenate([np.asarray(s.text) for s in segments]),
+        _concat([s.doc_para for s in segments], np.int32),
+        _concat([s.doc_len for s in segments], np.int32),
+        _concat([s.text for s in segments], np.uint8),
         text_off,
-        terms, indptr, post_doc, post_tf, max_tf, min_len,
+        terms, np.asarray(indptr, np.int64), np.asarray(post_doc, np.int32),
+        np.asarray(post_tf, np.float32), max_tf, min_len,
     )  # fmt: skip
 
 
@@ -229,17 +328,10 @@ def drop_articles(name: str, seg: Segment, drop: set[int]) -> Segment:
     post_tf = np.asarray(seg.post_tf)[keep_post]
     doc_len = np.asarray(seg.doc_len)[keep_doc]
     max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
-    lengths = np.diff(seg.text_off)[keep_doc]
-    starts = np.asarray(seg.text_off[:-1])[keep_doc]
-    text = (
-        np.concatenate(
-            [np.asarray(seg.text[s : s + n]) for s, n in zip(starts, lengths, strict=True)]
-        )
-        if len(starts)
-        else np.zeros(0, np.uint8)
-    )
-    text_off = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=text_off[1:])
+    lengths = np.diff(seg.text_off)
+    text = np.asarray(seg.text)[np.repeat(keep_doc, lengths)]
+    text_off = np.zeros(int(keep_doc.sum()) + 1, dtype=np.int64)
+    np.cumsum(lengths[keep_doc], out=text_off[1:])
     return Segment(
         name,
         [a for i, a in enumerate(seg.articles) if keep_art[i]],

@@ -3,11 +3,12 @@
 import re
 import unicodedata
 from functools import lru_cache
+from importlib.metadata import version
 
 import rjieba
 import zhconv
 
-SEGMENTER = f"rjieba-{getattr(rjieba, '__version__', '0.2')}+zhconv"
+SEGMENTER = f"rjieba-{version('rjieba')}+zhconv-{version('zhconv')}+pairs-1"
 """Recorded in the index so documents and queries are always cut the same way."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
@@ -22,9 +23,18 @@ def normalize(text: str) -> str:
     """Full-width to half-width (NFKC), lower case, Traditional to Simplified, no control chars."""
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text).lower()
-    if _CJK.search(text):
+    if not _traditional_only().isdisjoint(text):
         text = zhconv.convert(text, "zh-cn")
     return text
+
+
+@lru_cache(maxsize=1)
+def _traditional_only() -> frozenset[str]:
+    """Characters only Traditional script uses: text without any is left as it is."""
+    from zhconv import zhconv as tables
+
+    tables.loaddict()
+    return frozenset(tables.zhcdicts["TRADONLY"])
 
 
 def _is_word(token: str) -> bool:

@@ -32,7 +32,7 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
     index = r.index
     out = []
     for it in items:
-        _, _, cands = r._evidence(index, it["question"], list(it.get("context") or []))
+        _, _, cands, _ = r._evidence(index, it["question"], list(it.get("context") or []))
         gold = [_norm(g) for g in [it.get("answer"), *(it.get("alternatives") or [])] if g]
         labels = []
         for c in cands:

@@ -130,7 +130,7 @@ def _gapped(term: str) -> re.Pattern[str] | None:
     return re.compile(".{0,2}".join(map(re.escape, term)))
 
 
-def _credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[str, float]:
+def credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[str, float]:
     """How well each term is found in `text` (normalised): 1 as a substring, else the best
     credit of an equivalent (a synonym or alias), or of its characters in order with gaps."""
     norm = normalize(text)
@@ -174,12 +174,12 @@ def best_spans(
     question = normalize(query.text)
     out: list[Candidate] = []
     for rank, (doc, text, rel, title, context) in enumerate(passages):
-        in_para = _credit(weights, text + "\n" + context, equivalents)
-        in_title = _credit(weights, title, equivalents)
-        in_history = _credit(history, text + title + context, equivalents)
+        in_para = credit(weights, text + "\n" + context, equivalents)
+        in_title = credit(weights, title, equivalents)
+        in_history = credit(history, text + title + context, equivalents)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            in_sent = _credit(in_para, sent, equivalents)
+            in_sent = credit(in_para, sent, equivalents)
             cs, ce = _trim(query, weights, sent, max_chars, question, equivalents)
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
@@ -222,7 +222,7 @@ def _trim(
             piece = sentence[s:e]
             if not piece.strip() or len(piece) > max_chars:
                 continue
-            cov = sum(weights[t] * c for t, c in _credit(weights, piece, equivalents).items()) / total
+            cov = sum(weights[t] * c for t, c in credit(weights, piece, equivalents).items()) / total
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)

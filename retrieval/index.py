@@ -130,9 +130,11 @@ def _auto_workers(texts: Sequence[str], tokenize: Callable[[str], list[str]]) ->
 
 def _chunks(texts: list[str], size: int) -> list[list[str]]:
     """`texts` cut into consecutive runs of about `size` characters (at least one run)."""
+    if not texts:
+        return [texts]
     ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-    n = max(1, math.ceil(int(ends[-1]) / size)) if len(texts) else 1
-    cuts = np.searchsorted(ends, np.arange(1, n) * (int(ends[-1]) / n if len(texts) else 0))
+    n = max(1, math.ceil(int(ends[-1]) / size))
+    cuts = np.searchsorted(ends, np.arange(1, n) * (int(ends[-1]) / n))
     bounds = [0, *sorted(set(cuts.tolist()) - {0, len(texts)}), len(texts)]
     return [texts[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 

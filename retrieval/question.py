@@ -34,6 +34,9 @@ _TYPES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+_WH = re.compile(r"多少|几|什么时候|哪|谁|什么|为什么|为何|为啥|怎么|如何|怎样|是否|是不是|有没有|吗|啥")
+
+
 @dataclass(frozen=True)
 class Query:
     """An analysed question."""
@@ -43,6 +46,7 @@ class Query:
     terms: list[str]  # content terms of the question itself
     words: frozenset[str]  # those that are plain jieba words (not joined pairs)
     needs_context: bool  # uses a pronoun or names nothing specific
+    focus: tuple[str, ...] = ()  # the words next to the question word: what is asked about
 
 
 def answer_type(question: str) -> str:
@@ -74,16 +78,30 @@ def _pairs(found: list[str]) -> list[tuple[str, str, str]]:
     return [(a, b, a + b) for a, b in zip(found, found[1:], strict=False) if a + b in joins]
 
 
+def is_word(word: str) -> bool:
+    """Whether jieba's dictionary holds `word` (rather than jieba guessing it)."""
+    return rjieba.has_word(word)
+
+
 def pieces(word: str) -> list[str]:
     """A word jieba guessed (not in its dictionary) cut into known-looking parts of 2+ characters."""
-    if rjieba.has_word(word) or len(word) < 3:
+    if is_word(word) or len(word) < 3:
         return []
     return [t for t in content_terms(" ".join(rjieba.cut(word, False))) if len(t) >= 2 and t != word]
+
+
+def focus_words(found: list[str]) -> tuple[str, ...]:
+    """Content words within two places of the first question word (年薪 in 年薪是多少)."""
+    at = next((i for i, w in enumerate(found) if _WH.search(w)), None)
+    if at is None:
+        return ()
+    near = [found[j] for j in (at + 1, at - 1, at + 2, at - 2) if 0 <= j < len(found)]
+    return tuple(w for w in near if len(w) >= 2 and w not in STOP_TERMS and not _WH.search(w))
 
 
 def analyse(question: str) -> Query:
     """Answer type, query terms and whether the question leans on the chat's earlier questions."""
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
-    plain = frozenset(words(_without_pronouns(question)))
-    return Query(question, answer_type(question), terms, plain, needs_context)
+    found = words(_without_pronouns(question))
+    return Query(question, answer_type(question), terms, frozenset(found), needs_context, focus_words(found))

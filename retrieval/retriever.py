@@ -28,7 +28,7 @@ from .index import (
     save_segment,
 )
 from .models import Answer, Citation, Passage
-from .question import Query, analyse, content_terms, pieces
+from .question import Query, analyse, content_terms, is_word, pieces
 from .synonyms import mine_aliases, synonyms
 from .text import SEGMENTER, normalize, tokenize
 
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 MAX_QUESTION_CHARS = 2000
 """Longer questions are read up to this many characters."""
 
-DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_MIN_CONFIDENCE = 0.3
 """Below this confidence `ask` says the archive does not hold the answer."""
+
+FOCUS_MISSING = 0.25
+"""The most confidence an answer gets when its paragraph misses what the question asks about."""
 
 PASSAGES = 8
 """Paragraphs read closely for an answer (each with the paragraph after it)."""
@@ -389,11 +392,13 @@ class Retriever:
         return self._ask(self._index, question, history, max(1, k))
 
     def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
-        query, hits, candidates = self._evidence(index, question, history)
+        query, hits, candidates, equivalents = self._evidence(index, question, history)
         if not candidates:
             return Answer(question=question, answered=False, text="", terms=query.terms)
         best = candidates[0]
         confidence = round(extract.confidence(candidates), 4)
+        if not self._asks_about(index, query, best, equivalents):
+            confidence = min(confidence, FOCUS_MISSING)
         order = [best.doc] + [d for d, _ in hits if d != best.doc]
         scores = dict(hits)
         citations = [
@@ -418,13 +423,13 @@ class Retriever:
 
     def _evidence(
         self, index: Index, question: str, history: list[str]
-    ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate]]:
+    ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate], extract.Equivalents]:
         """The analysed question, the best paragraphs and the scored answer candidates."""
         query = analyse(question[:MAX_QUESTION_CHARS])
         weights, equivalents = self._weights(index, query, history)
         hits = index.top(list(weights.items()), 20) if weights else []
         if not hits:
-            return query, [], []
+            return query, [], [], equivalents
         # a word the archive never uses weighs like the rarest one: missing it costs coverage;
         # pairs joined by the tokenizer count only when the archive knows them
         rarest = index.idf_of_df(1)
@@ -445,7 +450,14 @@ class Retriever:
             if para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
                 passages.append((doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text))
-        return query, hits, extract.best_spans(query, importance, borrowed, passages, equivalents)
+        return query, hits, extract.best_spans(query, importance, borrowed, passages, equivalents), equivalents
+
+    @staticmethod
+    def _asks_about(index: Index, query: Query, best: extract.Candidate, equivalents: extract.Equivalents) -> bool:
+        """Whether the best paragraph speaks of what the question asks about (its focus words:
+        those the archive or jieba's dictionary knows); without any, the benefit of the doubt."""
+        focus = [w for w in query.focus if index.df(w) > 0 or is_word(w)]
+        return not focus or bool(extract.credit(focus, index.paragraph(best.doc), equivalents))
 
     def _weights(
         self, index: Index, query: Query, history: list[str]

@@ -26,7 +26,9 @@ _NUMBER = re.compile(
 _REASON = re.compile(
     r"因为|由于|原因|因此|所以|为了|导致|出于|鉴于|目的|以便|为此|是因|源于|受.{1,12}影响|故|担心|旨在|希望"
 )
-_MANNER = re.compile(r"通过|采用|利用|借助|依靠|方式|方法|模式|以.{1,10}形式|手段|收购|合作|推出|让|把")
+_MANNER = re.compile(
+    r"通过|采用|利用|借助|依靠|方式|方法|模式|以.{1,10}形式|手段|收购|合作|推出|让|把"
+)
 _PLACE = re.compile(
     r"北京|上海|深圳|广州|杭州|香港|澳门|台湾|新加坡|美国|纽约|伦敦|日本|东京|欧洲|海外|境外|全球|国内|中国|"
     r"[\u4e00-\u9fffA-Za-z]{1,8}(?:省|市|区|县|国|州|岛|大学|学院|交易所|律师事务所|研究院|实验室|银行|证券|公司|集团)|"
@@ -41,7 +43,7 @@ _PERSON_HINT = re.compile(
 )
 _LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
 _YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
-_ECHO = re.compile(r"[?？]\s*[”」』\"']?\s*$")
+_ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
 
 _PATTERNS = {
     "when": _DATE,
@@ -165,7 +167,8 @@ def best_spans(
     its paragraph or the neighbouring `context` (near) or in the article title (title); the
     share of the history's weight found anywhere there; whether it holds an answer of the
     expected type that the question does not already say; its passage's retrieval score
-    and rank; whether it is itself a question (echo); its length. Long sentences are cut to
+    and rank; whether it asks or announces rather than states (echo: it ends with a
+    question mark or a colon); its length. Long sentences are cut to
     the clause run that answers. A term also counts, for less, through its `equivalents`.
     """
     equivalents = equivalents or {}
@@ -184,8 +187,11 @@ def best_spans(
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
-                sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total,
-                sum(history[t] * c for t, c in in_history.items()) / total_history if history else 1.0,
+                sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items())
+                / total,
+                sum(history[t] * c for t, c in in_history.items()) / total_history
+                if history
+                else 1.0,
                 type_match(query.kind, sent[cs:ce], question),
                 rel,
                 1.0 / (1 + rank),
@@ -206,7 +212,12 @@ def confidence(candidates: list[Candidate]) -> float:
 
 
 def _trim(
-    query: Query, weights: dict[str, float], sentence: str, max_chars: int, question: str, equivalents: Equivalents
+    query: Query,
+    weights: dict[str, float],
+    sentence: str,
+    max_chars: int,
+    question: str,
+    equivalents: Equivalents,
 ) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence."""
     lead = len(sentence) - len(sentence.lstrip())
@@ -222,7 +233,9 @@ def _trim(
             piece = sentence[s:e]
             if not piece.strip() or len(piece) > max_chars:
                 continue
-            cov = sum(weights[t] * c for t, c in credit(weights, piece, equivalents).items()) / total
+            cov = (
+                sum(weights[t] * c for t, c in credit(weights, piece, equivalents).items()) / total
+            )
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)

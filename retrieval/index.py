@@ -6,6 +6,7 @@ so adding a segment gives exactly the scores of a full rebuild. Segments are sav
 `.npy`, text and JSON files (no pickle) and memory-mapped on load.
 """
 
+import heapq
 import json
 import math
 import os
@@ -363,6 +364,7 @@ class Index:
             for s in segments
         ]
         self._avg_idf: float | None = None
+        self._scratch = threading.local()
 
     # --- statistics -------------------------------------------------------------------------
 
@@ -460,92 +462,173 @@ class Index:
         if not weights:
             return []
         hits: list[tuple[float, int]] = []
-        for seg, base, norm in zip(self.segments, self.bases, self._norm, strict=False):
-            docs, scores = self._top_segment(seg, norm, weights, k)
-            hits.extend(zip(scores.tolist(), (docs + base).tolist(), strict=True))
+        theta = -math.inf
+        # largest segment first: its k-th best score lets the smaller ones skip more
+        for s in sorted(range(len(self.segments)), key=lambda s: -self.segments[s].n_docs):
+            docs, scores = self._top_segment(s, weights, k, theta)
+            hits.extend(zip(scores.tolist(), (docs + int(self.bases[s])).tolist(), strict=True))
+            if len(hits) >= k:
+                theta = max(theta, heapq.nlargest(k, hits)[-1][0])
         hits.sort(key=lambda h: (-h[0], h[1]))
         return [(d, s) for s, d in hits[:k]]
 
     def _top_segment(
-        self, seg: Segment, norm: np.ndarray, weights: list[tuple[str, float]], k: int
+        self, s: int, weights: list[tuple[str, float]], k: int, theta: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        k1, b = self.params.k1, self.params.b
-        dtype = self._dtype
-        entries = []
-        for term, w in weights:
-            i = seg.vocab.get(term)
-            if i is None:
-                continue
-            lo, hi = int(seg.indptr[i]), int(seg.indptr[i + 1])
-            mtf = float(seg.max_tf[i])
-            bound = (
-                w * mtf * (k1 + 1) / (mtf + k1 * (1 - b + b * float(seg.min_len[i]) / self.avgdl))
-            )
-            entries.append((bound, lo, hi, w))
-        if not entries:
-            return np.zeros(0, np.int64), np.zeros(0, dtype)
-        prunable = all(e[3] > 0 for e in entries)
-        entries.sort(key=lambda e: -e[0])
-        rest = np.cumsum([e[0] for e in entries][::-1])[::-1].tolist() + [0.0]
-        acc: np.ndarray | None = None
-        touched: list[np.ndarray] = []
-        n_touched = 0
-        cand: np.ndarray | None = None
-        cand_scores: np.ndarray | None = None
-        theta = -math.inf
-        for j, (_, lo, hi, w) in enumerate(entries):
-            d = seg.post_doc[lo:hi]
-            tf = np.asarray(seg.post_tf[lo:hi], dtype=dtype)
-            if cand is None:
-                contrib = w * (tf * (k1 + 1) / (tf + norm[d]))
-                if acc is None and j == len(entries) - 1:
-                    # a single list: no accumulation needed
-                    cand, cand_scores = np.asarray(d, dtype=np.int64), contrib
-                    break
-                if acc is None:
-                    acc = np.zeros(seg.n_docs, dtype=dtype)
-                acc[d] += contrib
-                touched.append(d)
-                n_touched += len(d)
-                nxt = entries[j + 1][2] - entries[j + 1][1] if j + 1 < len(entries) else 0
-                if prunable and nxt > 2 * n_touched and n_touched >= k:
-                    ids = (
-                        np.unique(np.concatenate(touched))
-                        if len(touched) > 1
-                        else np.asarray(touched[0], np.int64)
-                    )
-                    sc = acc[ids]
-                    if len(sc) >= k:
-                        theta = float(np.partition(sc, len(sc) - k)[len(sc) - k])
-                    if len(sc) >= k and theta > rest[j + 1]:
-                        keep = sc + rest[j + 1] >= theta
-                        cand, cand_scores = ids[keep].astype(np.int64), sc[keep].copy()
-                continue
-            # pruned phase: only score existing candidates on this term
-            pos = np.searchsorted(d, cand)
-            pos[pos >= len(d)] = 0
-            hit = d[pos] == cand if len(d) else np.zeros(len(cand), bool)
-            if hit.any():
-                p = pos[hit]
-                cand_scores[hit] += w * (tf[p] * (k1 + 1) / (tf[p] + norm[cand[hit]]))
-            if len(cand) > k:
-                theta = max(
-                    theta,
-                    float(np.partition(cand_scores, len(cand_scores) - k)[len(cand_scores) - k]),
-                )
-                keep = cand_scores + rest[j + 1] >= theta
-                cand, cand_scores = cand[keep], cand_scores[keep]
-        if cand is None:
-            cand = (
-                np.unique(np.concatenate(touched))
-                if len(touched) > 1
-                else np.asarray(touched[0], np.int64)
-            )
-            cand_scores = acc[cand]
+        """The best <= k (local doc, score) of segment `s`, skipping docs scoring below `theta`.
+
+        Max-score, term at a time: lists in decreasing order of their score bound. A list is
+        "essential" (read whole, its docs become candidates) until the bounds of the lists
+        left sum below theta, the k-th best score known; theta comes from exact scores of
+        the best candidates so far (probed in the other lists). The other lists are only
+        probed for the candidates, which are dropped as soon as they cannot reach theta.
+        """
+        seg = self.segments[s]
+        lists = [
+            _Postings(self, s, i, w) for t, w in weights if (i := seg.vocab.get(t)) is not None
+        ]
+        lists = [p for p in lists if len(p.docs)]
+        if not lists:
+            return np.zeros(0, np.int64), np.zeros(0, self._dtype)
+        prunable = all(p.w > 0 for p in lists)
+        if prunable:
+            lists.sort(key=lambda p: -p.bound)
+        n = len(lists)
+        rest = np.cumsum([p.bound for p in lists][::-1])[::-1].tolist() + [0.0]
+        cand = lists[0].docs
+        sc = lists[0].contrib()
+        j = 1  # lists[:j] are read whole
+        if n > 1:
+            pos = self._slots(seg.n_docs)
+            try:
+                while j < n:
+                    if prunable and len(cand) >= k:
+                        theta = max(theta, _kth(_probe_scores(cand, sc, lists[j:], k), k))
+                        if rest[j] < _floor(theta):
+                            break
+                    cand, sc = _union(pos, cand, sc, lists[j])
+                    j += 1
+            finally:
+                pos[cand] = -1  # leave the scratch map empty for the next query
+        for m in range(j, n):
+            keep = sc + rest[m] >= _floor(theta)
+            if not keep.all():
+                cand, sc = cand[keep], sc[keep]
+            if not len(cand):
+                break
+            sc += lists[m].contrib_for(cand, self._slots(seg.n_docs))
+            if len(cand) >= k:
+                theta = max(theta, _kth(sc, k))
+        if prunable:
+            keep = sc >= _floor(theta)
+            cand, sc = cand[keep], sc[keep]
         if len(cand) > k:
-            part = np.argpartition(-cand_scores, k - 1)[:k]
-            cand, cand_scores = cand[part], cand_scores[part]
-        return cand.astype(np.int64), cand_scores
+            best = np.argpartition(-sc, k - 1)[:k]
+            cand, sc = cand[best], sc[best]
+        return cand.astype(np.int64), sc
+
+    def _slots(self, n: int) -> np.ndarray:
+        """This thread's scratch map doc -> candidate slot (-1: not a candidate), all -1."""
+        pos = getattr(self._scratch, "pos", None)
+        if pos is None or len(pos) < n:
+            pos = self._scratch.pos = np.full(max(s.n_docs for s in self.segments), -1, np.int32)
+        return pos
+
+
+class _Postings:
+    """One query term's posting list in one segment, with its weight and score bound."""
+
+    __slots__ = ("docs", "tf", "norm", "w", "w1", "bound")
+
+    def __init__(self, index: Index, s: int, term: int, w: float) -> None:
+        seg = index.segments[s]
+        lo, hi = int(seg.indptr[term]), int(seg.indptr[term + 1])
+        k1, b = index.params.k1, index.params.b
+        self.docs = seg.post_doc[lo:hi]
+        self.tf = seg.post_tf[lo:hi]
+        if index._dtype != np.float32:
+            self.tf = self.tf.astype(index._dtype)
+        self.norm = index._norm[s]
+        self.w = w
+        self.w1 = index._dtype(w * (k1 + 1))
+        mtf = float(seg.max_tf[term])
+        self.bound = (
+            w * mtf * (k1 + 1) / (mtf + k1 * (1 - b + b * float(seg.min_len[term]) / index.avgdl))
+        )
+
+    def contrib(self) -> np.ndarray:
+        """The score contribution to each doc of the list."""
+        tf = self.tf
+        return self.w1 * tf / (tf + self.norm[self.docs])
+
+    def contrib_for(self, docs: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The contribution to each of `docs` (0 where the term is absent)."""
+        out = np.zeros(len(docs), self.norm.dtype)
+        n = len(self.docs)
+        if len(docs) * (n.bit_length() + 1) < n:  # few docs: binary search
+            at = np.searchsorted(self.docs, docs)
+            at[at == n] = 0
+            hit = self.docs[at] == docs
+            at = at[hit]
+        else:  # scan the list, looking docs up in the scratch map
+            pos[docs] = np.arange(len(docs), dtype=np.int32)
+            try:
+                slot = pos[self.docs]
+            finally:
+                pos[docs] = -1
+            at = np.flatnonzero(slot >= 0)
+            hit = slot[at]
+        tf = self.tf[at]
+        out[hit] = self.w1 * tf / (tf + self.norm[docs[hit] if hit.dtype != bool else docs[hit]])
+        return out
+
+
+def _floor(theta: float) -> float:
+    """Docs whose score bound is below this cannot reach theta (with a margin for rounding)."""
+    return theta - 1e-5 * abs(theta) - 1e-9
+
+
+def _kth(scores: np.ndarray, k: int) -> float:
+    """The k-th largest of `scores` (-inf if there are fewer)."""
+    if len(scores) < k:
+        return -math.inf
+    return float(np.partition(scores, len(scores) - k)[len(scores) - k])
+
+
+def _probe_scores(
+    cand: np.ndarray, sc: np.ndarray, lists: Sequence[_Postings], k: int
+) -> np.ndarray:
+    """Exact scores of the (up to) k best candidates: their partial scores plus `lists`."""
+    if len(cand) > k:
+        best = np.argpartition(-sc, k - 1)[:k]
+        cand, sc = cand[best], sc[best]
+    total = sc.copy()
+    for p in lists:
+        at = np.searchsorted(p.docs, cand)
+        at[at == len(p.docs)] = 0
+        hit = np.flatnonzero(p.docs[at] == cand)
+        tf = p.tf[at[hit]]
+        total[hit] += p.w1 * tf / (tf + p.norm[cand[hit]])
+    return total
+
+
+def _union(
+    pos: np.ndarray, cand: np.ndarray, sc: np.ndarray, p: _Postings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add list `p` to the candidates: sum scores of docs already there, append new docs.
+
+    `pos` maps each candidate to its slot on entry and on return.
+    """
+    if len(cand) and pos[cand[0]] < 0:
+        pos[cand] = np.arange(len(cand), dtype=np.int32)
+    c = p.contrib()
+    slot = pos[p.docs]
+    old = slot >= 0
+    sc[slot[old]] += c[old]
+    new = ~old
+    fresh = p.docs[new]
+    pos[fresh] = np.arange(len(cand), len(cand) + len(fresh), dtype=np.int32)
+    return np.concatenate([cand, fresh]), np.concatenate([sc, c[new]])
 
 
 # --- persistence ----------------------------------------------------------------------------

@@ -10,7 +10,10 @@ from .text import joined, normalize, words
 
 STOP_TERMS = frozenset(
     word
-    for line in resources.files(__package__).joinpath("data/stopwords.txt").read_text("utf-8").splitlines()
+    for line in resources.files(__package__)
+    .joinpath("data/stopwords.txt")
+    .read_text("utf-8")
+    .splitlines()
     if not line.startswith("#")
     for word in line.split()
 )
@@ -24,17 +27,34 @@ _PRONOUN = re.compile(
 # (type, pattern) in priority order; patterns run on the normalised question.
 _TYPES: list[tuple[str, re.Pattern[str]]] = [
     ("why", re.compile(r"为什么|为何|原因|为啥|怎么会|何故|动机|目的是")),
-    ("when", re.compile(r"什么时候|何时|哪一?年|哪天|哪一天|几月|几号|哪个月|什么时间|几时|哪个季度|日期|时间点|哪年")),
-    ("number", re.compile(r"多少|几(?!乎)[\u4e00-\u9fff]|多大|多高|多长|多久|多重|比例|占比|百分之|几成|估值|规模|金额|多远")),
+    (
+        "when",
+        re.compile(
+            r"什么时候|何时|哪一?年|哪天|哪一天|几月|几号|哪个月|什么时间|几时|哪个季度|日期|时间点|哪年"
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"多少|几(?!乎)[\u4e00-\u9fff]|多大|多高|多长|多久|多重|比例|占比|百分之|几成|估值|规模|金额|多远"
+        ),
+    ),
     ("list", re.compile(r"哪些|哪几|有什么|都有|包括什么|分别是")),
     ("who", re.compile(r"谁|哪位|什么人|哪个人|何人|负责人是|创始人是|掌门")),
-    ("where", re.compile(r"哪里|哪儿|在哪|什么地方|何地|何处|哪个城市|哪个国家|哪国|哪个省|哪座|去哪|哪个交易所|哪家律师|哪所")),
+    (
+        "where",
+        re.compile(
+            r"哪里|哪儿|在哪|什么地方|何地|何处|哪个城市|哪个国家|哪国|哪个省|哪座|去哪|哪个交易所|哪家律师|哪所"
+        ),
+    ),
     ("how", re.compile(r"怎么|如何|怎样|什么方式|通过什么|用什么方法")),
     ("yesno", re.compile(r"是否|是不是|有没有|能不能|会不会|可不可以|对不对|算不算|吗[?!.。]*$")),
 ]
 
 
-_WH = re.compile(r"多少|几|什么时候|哪|谁|什么|为什么|为何|为啥|怎么|如何|怎样|是否|是不是|有没有|吗|啥")
+_WH = re.compile(
+    r"多少|几|什么时候|哪|谁|什么|为什么|为何|为啥|怎么|如何|怎样|是否|是不是|有没有|吗|啥"
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +107,9 @@ def pieces(word: str) -> list[str]:
     """A word jieba guessed (not in its dictionary) cut into known-looking parts of 2+ characters."""
     if is_word(word) or len(word) < 3:
         return []
-    return [t for t in content_terms(" ".join(rjieba.cut(word, False))) if len(t) >= 2 and t != word]
+    return [
+        t for t in content_terms(" ".join(rjieba.cut(word, False))) if len(t) >= 2 and t != word
+    ]
 
 
 def focus_words(found: list[str]) -> tuple[str, ...]:
@@ -104,4 +126,6 @@ def analyse(question: str) -> Query:
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))
-    return Query(question, answer_type(question), terms, frozenset(found), needs_context, focus_words(found))
+    return Query(
+        question, answer_type(question), terms, frozenset(found), needs_context, focus_words(found)
+    )

@@ -449,11 +449,20 @@ class Retriever:
             # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
             if para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
-                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text))
-        return query, hits, extract.best_spans(query, importance, borrowed, passages, equivalents), equivalents
+                passages.append(
+                    (doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text)
+                )
+        return (
+            query,
+            hits,
+            extract.best_spans(query, importance, borrowed, passages, equivalents),
+            equivalents,
+        )
 
     @staticmethod
-    def _asks_about(index: Index, query: Query, best: extract.Candidate, equivalents: extract.Equivalents) -> bool:
+    def _asks_about(
+        index: Index, query: Query, best: extract.Candidate, equivalents: extract.Equivalents
+    ) -> bool:
         """Whether the best paragraph speaks of what the question asks about (its focus words:
         those the archive or jieba's dictionary knows); without any, the benefit of the doubt."""
         focus = [w for w in query.focus if index.df(w) > 0 or is_word(w)]

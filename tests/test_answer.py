@@ -1,0 +1,118 @@
+"""Answer mechanisms on fixture data: typing, clauses, soft matching, aliases, focus, follow-ups."""
+
+from corpus import Article
+from retrieval import Retriever
+from retrieval.answer import clause_spans, credit, sentence_spans, type_match
+from retrieval.question import analyse, focus_words, pieces
+from retrieval.synonyms import mine_aliases, synonyms
+from retrieval.text import words
+
+
+def test_sentences_and_clauses_keep_offsets() -> None:
+    text = "蓝鲸保险表示,将继续加大投入。净利润9.3亿元!明年呢?"
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == [
+        "蓝鲸保险表示,将继续加大投入。",
+        "净利润9.3亿元!",
+        "明年呢?",
+    ]
+    sentence = "收入分别为1亿元、2亿元,同比增长8%。"
+    assert [sentence[s:e] for s, e in clause_spans(sentence)] == [
+        "收入分别为1亿元、2亿元,",
+        "同比增长8%。",
+    ]
+
+
+def test_type_match_needs_something_the_question_does_not_say() -> None:
+    assert type_match("when", "公司于2016年5月成立。") == 1.0
+    assert type_match("when", "公司于2016年5月成立。", question="2016年5月成立的公司叫什么") == 0.0
+    assert type_match("number", "注册资本10亿元") == 1.0
+    assert type_match("number", "打造了一个平台") == 0.0
+    assert type_match("where", "总部位于杭州") == 1.0
+    assert type_match("why", "由于业绩持续低迷,故退出") == 1.0
+    assert type_match("why", "公司宣布退出市场") == 0.0
+
+
+def test_credit_for_substrings_equivalents_and_gaps() -> None:
+    assert credit(["营收"], "营业收入增长", {}) == {"营收": 0.6}
+    assert credit(["估值"], "估值达到2.48亿欧元", {}) == {"估值": 1.0}
+    assert credit(["首都"], "总部设在北京", {"首都": [("北京", 0.6)]}) == {"首都": 0.6}
+    assert credit(["首都"], "总部设在上海", {"首都": [("北京", 0.6)]}) == {}
+    assert credit(["陆金所"], "陸金所上市", {}) == {"陆金所": 1.0}  # normalised first
+
+
+def test_focus_words_are_next_to_the_question_word() -> None:
+    assert focus_words(words("李娅云的年薪是多少")) == ("年薪",)
+    assert "出生" in focus_words(words("周靖人是哪一年出生的"))
+    assert focus_words(words("京东科技 IPO")) == ()
+    assert analyse("天星银行的行政总裁是谁?").focus == ("总裁",)
+
+
+def test_guessed_words_are_read_as_their_parts() -> None:
+    assert pieces("宋乐读") == ["宋乐", "乐读"]
+    assert pieces("火星") == []  # a dictionary word stays whole
+
+
+def test_aliases_mined_from_renaming_and_abbreviation() -> None:
+    text = [
+        "2021年初,京东数科更名为“京东科技”。",
+        "京东科技控股股份有限公司(下称“京东科技”)递交了申请。京东数科曾申请科创板上市。",
+    ]
+    assert mine_aliases(text) == [("京东数科", "京东科技")]
+    assert mine_aliases(["而此次更名为“某某”只出现一次。"]) == []
+
+
+def test_thesaurus_synonyms() -> None:
+    assert "北京" in synonyms("首都")
+    assert synonyms("不是一个词xyz") == []
+
+
+def _article(i: int, title: str, *paragraphs: str) -> Article:
+    return Article(
+        id=f"a{i}", title=title, link=f"https://news.example/{i}", paragraphs=list(paragraphs)
+    )
+
+
+ARCHIVE = [
+    _article(
+        1,
+        "星河数科更名",
+        "2021年初,星河数科更名为“星河科技”。",
+        "星河科技的CEO是林晓峰,他曾在青松银行工作十年。",
+    ),
+    _article(2, "星河科技募资", "星河科技计划于2022年在港IPO,募资10亿美元。"),
+    _article(3, "蓝鲸保险年报", "蓝鲸保险2021年保费收入120亿元。", "公司表示,将继续加大科技投入。"),
+    _article(
+        4,
+        "远山银行人事",
+        "远山银行有四位高管离职,分别是:",
+        "首席数据官王明、首席信息官李华、首席风险官赵强和首席财务官钱进。",
+    ),
+]
+
+
+def test_an_alias_finds_the_renamed_company() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("星河数科计划在港IPO募资多少?")
+    assert a.answered and "10亿美元" in a.text
+    assert a.citations[0].link == "https://news.example/2"
+
+
+def test_the_answer_can_sit_in_the_next_paragraph() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("远山银行离职的四位高管分别是谁?")
+    assert a.answered and "首席数据官王明" in a.text
+    assert a.citations[0].paragraph == 2
+
+
+def test_missing_focus_abstains() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    assert not r.ask("林晓峰的年薪是多少?").answered
+    assert not r.ask("蓝鲸保险2021年的净利润是多少?").answered
+    assert r.ask("蓝鲸保险2021年保费收入是多少?").answered
+
+
+def test_follow_up_borrows_the_entity() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("他之前在哪家银行工作?", history=["星河科技的CEO是谁?"])
+    assert a.answered and "青松银行" in a.text

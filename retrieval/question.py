@@ -66,7 +66,7 @@ class Query:
     terms: list[str]  # content terms of the question itself
     words: frozenset[str]  # those that are plain jieba words (not joined pairs)
     needs_context: bool  # uses a pronoun or names nothing specific
-    focus: tuple[str, ...] = ()  # the words next to the question word: what is asked about
+    focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
 
 
 def answer_type(question: str) -> str:
@@ -112,13 +112,30 @@ def pieces(word: str) -> list[str]:
     ]
 
 
-def focus_words(found: list[str]) -> tuple[str, ...]:
-    """Content words within two places of the first question word (年薪 in 年薪是多少)."""
-    at = next((i for i, w in enumerate(found) if _WH.search(w)), None)
+_NOUNISH = ("n", "vn", "eng", "j", "nz", "ns", "nt", "nr")
+_WHICH = re.compile(r"哪|什么|啥")
+
+
+def focus_words(question: str) -> tuple[tuple[str, bool], ...]:
+    """Content words within two places of the first question word (年薪 in 年薪是多少), each
+    with whether it is a noun (verbs and adverbs say less about what is asked). The noun
+    right after 哪/什么 names the kind of answer (哪座城市), so it is left out."""
+    tagged = [(w, flag) for w, flag in rjieba.tag(_without_pronouns(question)) if w.strip()]
+    at = next((i for i, (w, _) in enumerate(tagged) if _WH.search(w)), None)
     if at is None:
         return ()
-    near = [found[j] for j in (at + 1, at - 1, at + 2, at - 2) if 0 <= j < len(found)]
-    return tuple(w for w in near if len(w) >= 2 and w not in STOP_TERMS and not _WH.search(w))
+    near = [tagged[j] for j in (at + 1, at - 1, at + 2, at - 2) if 0 <= j < len(tagged)]
+    if _WHICH.match(tagged[at][0]) and at + 1 < len(tagged) and tagged[at + 1][1].startswith("n"):
+        near.remove(tagged[at + 1])  # 哪座城市, 什么职务: the kind of answer, not its subject
+    return tuple(
+        (w, flag.startswith(_NOUNISH))
+        for w, flag in near
+        if len(w) >= 2 and w not in STOP_TERMS and not _WH.search(w) and _is_term(w)
+    )
+
+
+def _is_term(word: str) -> bool:
+    return bool(words(word))
 
 
 def analyse(question: str) -> Query:
@@ -127,5 +144,10 @@ def analyse(question: str) -> Query:
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))
     return Query(
-        question, answer_type(question), terms, frozenset(found), needs_context, focus_words(found)
+        question,
+        answer_type(question),
+        terms,
+        frozenset(found),
+        needs_context,
+        focus_words(question),
     )

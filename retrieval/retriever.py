@@ -41,11 +41,20 @@ MAX_QUESTION_CHARS = 2000
 DEFAULT_MIN_CONFIDENCE = 0.3
 """Below this confidence `ask` says the archive does not hold the answer."""
 
+FOCUS_COMMON = 0.02
+"""A focus word held by more than this share of paragraphs is too common to judge by."""
+
 FOCUS_MISSING = 0.25
 """The most confidence an answer gets when its paragraph misses what the question asks about."""
 
+CANDIDATES = 20
+"""Paragraphs retrieved by BM25, then re-ranked with their article's title."""
+
 PASSAGES = 8
 """Paragraphs read closely for an answer (each with the paragraph after it)."""
+
+TITLE = 0.3
+"""Weight of the question's share found in a paragraph's article title, when re-ranking."""
 
 NEXT = 0.7
 """Retrieval score of the paragraph after a hit, relative to the hit's."""
@@ -427,7 +436,7 @@ class Retriever:
         """The analysed question, the best paragraphs and the scored answer candidates."""
         query = analyse(question[:MAX_QUESTION_CHARS])
         weights, equivalents = self._weights(index, query, history)
-        hits = index.top(list(weights.items()), 20) if weights else []
+        hits = index.top(list(weights.items()), CANDIDATES) if weights else []
         if not hits:
             return query, [], [], equivalents
         # a word the archive never uses weighs like the rarest one: missing it costs coverage;
@@ -440,18 +449,23 @@ class Retriever:
             if value * w:
                 (importance if w >= OWN else borrowed)[t] = value * w
         top = hits[0][1] or 1.0
-        passages = []
-        seen = {doc for doc, _ in hits[:PASSAGES]}
-        for doc, score in hits[:PASSAGES]:
+        total = sum(importance.values()) or 1.0
+        ranked = []
+        for doc, score in hits:
             rec, para = index.article_of(doc)
+            in_title = extract.credit(importance, rec["title"], equivalents)
+            title = sum(importance[t] * c for t, c in in_title.items()) / total
+            ranked.append((score / top + TITLE * title, doc, rec, para))
+        ranked.sort(key=lambda r: -r[0])
+        passages = []
+        seen = {doc for _, doc, _, _ in ranked[:PASSAGES]}
+        for rel, doc, rec, para in ranked[:PASSAGES]:
             text = index.paragraph(doc)
-            passages.append((doc, text, score / top, rec["title"], ""))
+            passages.append((doc, text, rel, rec["title"], ""))
             # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
-            if para + 1 < rec["paragraphs"] and doc + 1 not in seen:
+            if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
-                passages.append(
-                    (doc + 1, index.paragraph(doc + 1), NEXT * score / top, rec["title"], text)
-                )
+                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * rel, rec["title"], text))
         return (
             query,
             hits,
@@ -463,9 +477,18 @@ class Retriever:
     def _asks_about(
         index: Index, query: Query, best: extract.Candidate, equivalents: extract.Equivalents
     ) -> bool:
-        """Whether the best paragraph speaks of what the question asks about (its focus words:
-        those the archive or jieba's dictionary knows); without any, the benefit of the doubt."""
-        focus = [w for w in query.focus if index.df(w) > 0 or is_word(w)]
+        """Whether the best paragraph speaks of what the question asks about.
+
+        That is the question's specific focus words: nouns next to the question word that are
+        not common in the archive, or words the archive never uses that are not guesses of
+        jieba's. Without any, the question gets the benefit of the doubt.
+        """
+        common = FOCUS_COMMON * index.n_docs
+        focus = [
+            w
+            for w, noun in query.focus
+            if (noun and 0 < index.df(w) <= common) or (index.df(w) == 0 and is_word(w))
+        ]
         return not focus or bool(extract.credit(focus, index.paragraph(best.doc), equivalents))
 
     def _weights(

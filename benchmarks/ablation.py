@@ -1,0 +1,80 @@
+"""Switch off one answer mechanism at a time and measure what it adds.
+
+    .venv/bin/python benchmarks/ablation.py QA.jsonl [QA.jsonl ...]
+
+Prints a Markdown table: accuracy, ans@1, abstain and false abstain of the full system, then
+of the system without each mechanism, on each QA file.
+"""
+
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from unittest import mock
+
+from retrieval import Retriever, answer, evaluate, retriever
+
+OFF: dict[str, list[tuple[object, str, object]]] = {
+    "answer typing": [
+        (
+            answer,
+            "WEIGHTS",
+            tuple(
+                0.0 if f == "type" else w
+                for f, w in zip(answer.FEATURES, answer.WEIGHTS, strict=True)
+            ),
+        )
+    ],
+    "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
+    "confidence threshold": [(retriever, "DEFAULT_MIN_CONFIDENCE", 0.0)],
+    "thesaurus synonyms": [(retriever, "SYNONYMS", 0), (retriever, "SYNONYM_CREDIT", 0.0)],
+    "mined aliases": [(retriever.Retriever, "_aliases", lambda self, index: {})],
+    "gapped character matches": [(answer, "GAP_CREDIT", 0.0)],
+    "next-paragraph candidates": [(retriever, "NEXT", 0.0)],
+    "title re-ranking": [(retriever, "TITLE", 0.0)],
+    "follow-up history": [(retriever, "HISTORY", 0.0)],
+    "question echo penalty": [
+        (
+            answer,
+            "WEIGHTS",
+            tuple(
+                0.0 if f == "echo" else w
+                for f, w in zip(answer.FEATURES, answer.WEIGHTS, strict=True)
+            ),
+        )
+    ],
+}
+
+
+def measure(files: list[Path], patches: list[tuple[object, str, object]]) -> list[dict[str, float]]:
+    """The summary metrics on each file with `patches` applied."""
+    with ExitStack() as stack:
+        for target, name, value in patches:
+            stack.enter_context(mock.patch.object(target, name, value))
+        r = Retriever.default()
+        return [evaluate.summarize(evaluate.run(r, evaluate.read_items(f))) for f in files]
+
+
+def main() -> None:
+    files = [Path(a) for a in sys.argv[1:]]
+    if not files:
+        sys.exit(__doc__)
+    cols = ["accuracy", "ans@1", "abstain", "false_abstain"]
+    fmt: Callable[[float], str] = lambda v: f"{v:.2f}"  # noqa: E731
+    header = "| system | " + " | ".join(f"{f.stem} {c}" for f in files for c in cols) + " |"
+    print(header)
+    print("|" + "---|" * (1 + len(files) * len(cols)))
+    full = measure(files, [])
+    print("| full | " + " | ".join(fmt(m[c]) for m in full for c in cols) + " |")
+    for name, patches in OFF.items():
+        rows = measure(files, patches)
+        cells = [
+            f"{fmt(m[c])} ({m[c] - f[c]:+.2f})"
+            for m, f in zip(rows, full, strict=True)
+            for c in cols
+        ]
+        print(f"| without {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

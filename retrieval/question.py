@@ -67,6 +67,7 @@ class Query:
     words: frozenset[str]  # those that are plain jieba words (not joined pairs)
     needs_context: bool  # uses a pronoun or names nothing specific
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
+    nouns: frozenset[str] = frozenset()  # the question's nouns
 
 
 def answer_type(question: str) -> str:
@@ -116,11 +117,16 @@ _NOUNISH = ("n", "vn", "eng", "j", "nz", "ns", "nt", "nr")
 _WHICH = re.compile(r"哪|什么|啥")
 
 
+def _tagged(question: str) -> list[tuple[str, str]]:
+    """Words of `question` (pronouns dropped) with their part of speech."""
+    return [(w, flag) for w, flag in rjieba.tag(_without_pronouns(question)) if w.strip()]
+
+
 def focus_words(question: str) -> tuple[tuple[str, bool], ...]:
     """Content words within two places of the first question word (年薪 in 年薪是多少), each
     with whether it is a noun (verbs and adverbs say less about what is asked). The noun
     right after 哪/什么 names the kind of answer (哪座城市), so it is left out."""
-    tagged = [(w, flag) for w, flag in rjieba.tag(_without_pronouns(question)) if w.strip()]
+    tagged = _tagged(question)
     at = next((i for i, (w, _) in enumerate(tagged) if _WH.search(w)), None)
     if at is None:
         return ()
@@ -143,6 +149,14 @@ def analyse(question: str) -> Query:
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))
+    nouns = frozenset(
+        w
+        for w, flag in _tagged(question)
+        if flag.startswith(_NOUNISH)
+        and len(w) >= 2
+        and w not in STOP_TERMS
+        and w[0] != w[1]  # not 顺顺利利
+    )
     return Query(
         question,
         answer_type(question),
@@ -150,4 +164,5 @@ def analyse(question: str) -> Query:
         frozenset(found),
         needs_context,
         focus_words(question),
+        nouns,
     )

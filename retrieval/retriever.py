@@ -481,13 +481,19 @@ class Retriever:
 
         That is the question's specific focus words: nouns next to the question word that are
         not common in the archive, or words the archive never uses that are not guesses of
-        jieba's. Without any, the question gets the benefit of the doubt.
+        jieba's; and any noun of the question that neither the archive nor a synonym it knows
+        ever uses (火星, 红烧肉). One of them must be found (or an equivalent). Without any, the question gets the benefit of the doubt.
         """
         common = FOCUS_COMMON * index.n_docs
         focus = [
             w
             for w, noun in query.focus
             if (noun and 0 < index.df(w) <= common) or (index.df(w) == 0 and is_word(w))
+        ]
+        focus += [
+            w
+            for w in query.nouns
+            if index.df(w) == 0 and is_word(w) and not any(index.df(syn) for syn in synonyms(w))
         ]
         return not focus or bool(extract.credit(focus, index.paragraph(best.doc), equivalents))
 

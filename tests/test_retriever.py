@@ -59,8 +59,8 @@ def test_exact_misses_abstain(tiny: Retriever) -> None:
 
 
 def test_follow_up_uses_history(tiny: Retriever) -> None:
-    alone = tiny.ask("他们计划什么时候完成迁移?")
-    a = tiny.ask("他们计划什么时候完成迁移?", history=["北辰证券的CTO是谁?"])
+    alone = tiny.ask("他们什么时候完成核心系统迁移?")
+    a = tiny.ask("他们什么时候完成核心系统迁移?", history=["北辰证券的CTO是谁?"])
     assert a.answered and "年内完成迁移" in a.text
     assert a.citations[0].title == "北辰证券数字化转型提速"
     assert (

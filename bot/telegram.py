@@ -11,8 +11,10 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -62,6 +64,8 @@ from .format import (
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
 
 MAX_QUESTION_CHARS = 4000
 """Longer questions get a polite refusal."""
@@ -220,6 +224,29 @@ def protect_secrets(*secrets_: str) -> None:
 # --- sending ----------------------------------------------------------------------------------
 
 
+class FloodLimiter(AIORateLimiter):
+    """AIORateLimiter for everything but chat actions.
+
+    "typing…" would otherwise take half of the 30 requests/s budget under load; sent
+    unthrottled, the worst a flood reply can cost is the indicator itself.
+    """
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
 def _quoting(message: Message) -> ReplyParameters:
     """Reply parameters quoting `message` (still sent if it was deleted meanwhile)."""
     return ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
@@ -329,7 +356,16 @@ def _addressed_question(message: Message, bot_id: int, username: str) -> str | N
     )
     if not (mentioned or to_bot):
         return None
+    return _without_mention(text, username)
+
+
+def _without_mention(text: str, username: str) -> str:
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+def _sent_via_me(message: Message, bot_id: int) -> bool:
+    """True for a message the user posted through the bot's own inline mode."""
+    return message.via_bot is not None and message.via_bot.id == bot_id
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -493,13 +529,21 @@ async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """In a private chat every text message is a question."""
-    await _answer_question(update, context, update.effective_message.text or "")
+    """In a private chat every text message is a question (except answers shared inline)."""
+    message = update.effective_message
+    if _sent_via_me(message, context.bot.id):
+        return
+    await _answer_question(
+        update, context, _without_mention(message.text or "", context.bot.username)
+    )
 
 
 async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In a group, answer replies to the bot and messages mentioning it; ignore chatter."""
-    question = _addressed_question(update.effective_message, context.bot.id, context.bot.username)
+    message = update.effective_message
+    if _sent_via_me(message, context.bot.id):
+        return
+    question = _addressed_question(message, context.bot.id, context.bot.username)
     if question is not None:
         await _answer_question(update, context, question)
 
@@ -669,7 +713,7 @@ def build_application(
         .token(token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
+        .rate_limiter(rate_limiter or FloodLimiter(max_retries=3))
         .concurrent_updates(True)
         .post_init(_post_init)
         .build()
@@ -763,9 +807,12 @@ def run_bot(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
         )
     if retriever is None:
-        retriever = Retriever.open(
-            settings.index_dir, min_confidence=settings.feedqa_min_confidence
-        )
+        try:
+            retriever = Retriever.open(
+                settings.index_dir, min_confidence=settings.feedqa_min_confidence
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot open the library at {settings.index_dir}: {exc}") from exc
     application = build_application(settings, retriever)
     try:
         if options is not None:

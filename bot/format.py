@@ -14,10 +14,11 @@ from html.parser import HTMLParser
 
 from retrieval.models import Answer, Citation, Passage
 
+from .render import NOT_FOUND, mark_terms
+
 MESSAGE_LIMIT = 4096
 """Telegram's limit on a message, in UTF-16 code units."""
 
-NOT_FOUND = "资料库中没有找到答案。"
 CLOSEST = "以下是最接近的文章:"
 SOURCES = "来源:"
 NO_SOURCES = "没有可显示的原文。"
@@ -36,27 +37,14 @@ def utf16_len(text: str) -> int:
 def bold_terms(text: str, terms: Iterable[str]) -> str:
     """Escape `text` and wrap every occurrence of any term in ``<b>``.
 
-    Matching is case-insensitive and done on the raw text, so a term containing ``&``
-    matches and its entity stays whole. Overlapping or adjacent matches merge into one
-    bold run, so tags are never nested.
+    Overlapping or adjacent matches merge into one bold run, so tags are never nested, and
+    entities are made after matching, so they stay whole.
     """
-    marked = [False] * len(text)
-    for term in {t for t in terms if t and t.strip()}:
-        pattern = re.compile(f"(?={re.escape(term)})", re.IGNORECASE)
-        for match in pattern.finditer(text):
-            start = match.start()
-            for i in range(start, min(start + len(term), len(text))):
-                marked[i] = True
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        j = i
-        while j < len(text) and marked[j] == marked[i]:
-            j += 1
-        run = html.escape(text[i:j], quote=False)
-        out.append(f"<b>{run}</b>" if marked[i] else run)
-        i = j
-    return "".join(out)
+    return mark_terms(text, list(terms), lambda s: f"<b>{_escape(s)}</b>", _escape)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
 
 
 def _date(published: datetime | None) -> str:

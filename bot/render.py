@@ -8,21 +8,27 @@ NOT_FOUND = "资料库中没有找到答案。"
 
 
 def term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
-    """Non-overlapping (start, end) spans of `terms` in `text`, longest terms first."""
+    """(start, end) spans of `text` where any term occurs; overlapping or adjacent ones merged.
+
+    Matching runs on normalised text and terms (so case, Traditional or full-width forms
+    match), or on the lower-cased text when normalising changes its length.
+    """
     folded = normalize(text)
-    if len(folded) != len(text):  # normalisation changed lengths: fall back to case folding
+    if len(folded) != len(text):
         folded = text.lower()
-    taken = [False] * len(text)
-    spans = []
-    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+    marked = [False] * len(text)
+    for term in {normalize(t) for t in terms if t and t.strip()}:
         start = folded.find(term)
         while start != -1:
-            end = start + len(term)
-            if not any(taken[start:end]):
-                spans.append((start, end))
-                taken[start:end] = [True] * (end - start)
-            start = folded.find(term, end)
-    return sorted(spans)
+            marked[start : start + len(term)] = [True] * len(term)
+            start = folded.find(term, start + 1)
+    spans: list[tuple[int, int]] = []
+    for i, on in enumerate(marked):
+        if on and spans and spans[-1][1] == i:
+            spans[-1] = (spans[-1][0], i + 1)
+        elif on:
+            spans.append((i, i + 1))
+    return spans
 
 
 def mark_terms(

@@ -361,15 +361,17 @@ class Retriever:
         }
 
     def example_questions(self, n: int = 3) -> list[str]:
-        """Keyword questions drawn from the titles of the newest articles."""
+        """Questions about the newest articles (their titles) that the archive answers."""
         records = sorted(
             self._index.articles(), key=lambda r: r.get("published") or "", reverse=True
         )
         out = []
         for rec in records:
-            terms = sorted(content_terms(rec["title"]), key=len, reverse=True)[:3]
-            if len(terms) >= 2:
-                out.append(" ".join(terms))
+            title = rec["title"].strip().rstrip("?？!！。")
+            if 4 <= len(title) <= 30:
+                question = f"{title}是怎么回事?"
+                if self.ask(question).answered:
+                    out.append(question)
             if len(out) == n:
                 break
         return out

@@ -75,11 +75,49 @@ def clause_spans(sentence: str) -> list[tuple[int, int]]:
     return spans(sentence, _CLAUSE_END)
 
 
+# What a question's wording says about the unit of its answer: (question pattern, answer pattern).
+_UNITS = [
+    (
+        re.compile(r"哪一?天|几号|哪一日|具体日期"),
+        re.compile(r"\d\s*[日号]|[一二三四五六七八九十]+[日号]"),
+    ),
+    (re.compile(r"哪一?年|几几年"), re.compile(r"\d{4}\s*年|\d{2}\s*年")),
+    (re.compile(r"几月|哪个月|几月份"), re.compile(r"\d\s*月|[一二三四五六七八九十]+月")),
+    (
+        re.compile(
+            r"多少钱|花了多少|金额|募资|融资|估值|营收|收入|利润|身价|市值|年薪|薪酬|月薪|资本|价格|价是"
+        ),
+        re.compile(r"元|亿|万"),
+    ),
+    (
+        re.compile(
+            r"比例|占比|百分之|几成|率是多少|率有多|涨了多少|增长了多少|降了多少|提升了多少|提高了多少|下降了多少|涨幅|降幅"
+        ),
+        re.compile(r"%|％|‰|成"),
+    ),
+    (
+        re.compile(r"多久|多长时间|几年|几个月|几天|多少天|多少年"),
+        re.compile(r"年|个月|月|天|日|周|小时|分钟|秒"),
+    ),
+    (re.compile(r"(?:多少|几)\s*([笔家人名位个项张架辆次倍款只台户条份轮期座国城])"), None),
+]
+
+
+def expected_unit(question: str) -> re.Pattern[str] | None:
+    """The unit the answer to `question` (normalised) should carry, if its wording says."""
+    for asked, unit in _UNITS:
+        m = asked.search(question)
+        if m:
+            return unit or re.compile(re.escape(m.group(1)))
+    return None
+
+
 def type_match(kind: str, text: str, question: str = "") -> float:
     """How well `text` looks like an answer of type `kind` (0..1).
 
     Only what the question does not already say counts: a date quoted from a when-question
-    is not its answer. `question` is the normalised question.
+    is not its answer. `question` is the normalised question; when its wording names the
+    unit of the answer (多少钱, 几天, 哪一天, 占比), an answer in another unit counts half.
     """
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
@@ -87,13 +125,18 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     pattern = _PATTERNS.get(kind)
     if pattern is None:
         return 0.5
-    found = [m.group() for m in pattern.finditer(text)]
-    fresh = [f for f in found if normalize(f) not in question]
+    matches = list(pattern.finditer(text))
+    fresh = [m for m in matches if normalize(m.group()) not in question]
     if kind == "list":
         return min(1.0, len(fresh) / 2)
     if kind in ("how", "yesno"):
         return 1.0 if fresh else 0.3
-    return 1.0 if fresh else 0.0
+    if not fresh:
+        return 0.0
+    unit = expected_unit(question) if kind in ("number", "when") else None
+    if unit is None or any(unit.search(text, m.start(), m.end() + 2) for m in fresh):
+        return 1.0
+    return 0.5
 
 
 FEATURES = ("own", "near", "title", "history", "type", "retrieval", "rank", "echo", "length")

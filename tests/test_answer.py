@@ -2,7 +2,7 @@
 
 from corpus import Article
 from retrieval import Retriever
-from retrieval.answer import clause_spans, credit, sentence_spans, type_match
+from retrieval.answer import clause_spans, credit, expected_unit, sentence_spans, type_match
 from retrieval.question import analyse, focus_words, pieces
 from retrieval.synonyms import mine_aliases, synonyms
 
@@ -30,6 +30,18 @@ def test_type_match_needs_something_the_question_does_not_say() -> None:
     assert type_match("where", "总部位于杭州") == 1.0
     assert type_match("why", "由于业绩持续低迷,故退出") == 1.0
     assert type_match("why", "公司宣布退出市场") == 0.0
+
+
+def test_the_question_wording_names_the_unit() -> None:
+    q = "星河支付融资花了多少钱"
+    assert expected_unit(q) is not None
+    assert type_match("number", "完成5亿元融资", q) == 1.0
+    assert type_match("number", "员工有300人", q) == 0.5
+    assert type_match("number", "交易量达到430万笔", "一天能做多少笔交易") == 1.0
+    assert type_match("number", "覆盖97个国家", "一天能做多少笔交易") == 0.5
+    assert type_match("when", "于2016年5月加入", "哪一天加入的") == 0.5
+    assert type_match("when", "于2016年5月8日加入", "哪一天加入的") == 1.0
+    assert expected_unit("营收是多少") is not None and expected_unit("谁是CEO") is None
 
 
 def test_credit_for_substrings_equivalents_and_gaps() -> None:

@@ -216,7 +216,6 @@ def best_spans(
     """
     equivalents = equivalents or {}
     total = sum(weights.values()) or 1.0
-    total_history = sum(history.values()) or 1.0
     question = normalize(query.text)
     out: list[Candidate] = []
     for rank, (doc, text, rel, title, context) in enumerate(passages):
@@ -232,9 +231,7 @@ def best_spans(
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
                 sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items())
                 / total,
-                sum(history[t] * c for t, c in in_history.items()) / total_history
-                if history
-                else 1.0,
+                _history_share(history, in_history),
                 type_match(query.kind, sent[cs:ce], question),
                 rel,
                 1.0 / (1 + rank),
@@ -245,6 +242,13 @@ def best_spans(
             out.append(Candidate(doc, s + cs, s + ce, score, f))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def _history_share(history: dict[str, float], found: dict[str, float]) -> float:
+    """The share of the chat's borrowed weight found around a sentence (1 without history)."""
+    if not history:
+        return 1.0
+    return sum(history[t] * c for t, c in found.items()) / sum(history.values())
 
 
 def confidence(candidates: list[Candidate]) -> float:

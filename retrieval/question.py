@@ -122,6 +122,14 @@ def _tagged(question: str) -> list[tuple[str, str]]:
     return [(w, flag) for w, flag in rjieba.tag(_without_pronouns(question)) if w.strip()]
 
 
+def subject_terms(question: str) -> list[str]:
+    """Content terms of `question` that can name what it is about: nouns, names, words jieba
+    guessed, and joined pairs (verbs like 辞职 or 加入 say what happened, not to whom)."""
+    tagged = _tagged(question)
+    verbs = {w for w, flag in tagged if not flag.startswith(_NOUNISH) and is_word(w)}
+    return [t for t in content_terms(question) if t not in verbs]
+
+
 def focus_words(question: str) -> tuple[tuple[str, bool], ...]:
     """Content words within two places of the first question word (年薪 in 年薪是多少), each
     with whether it is a noun (verbs and adverbs say less about what is asked). The noun

@@ -28,7 +28,7 @@ from .index import (
     save_segment,
 )
 from .models import Answer, Citation, Passage
-from .question import Query, analyse, content_terms, is_word, pieces
+from .question import Query, analyse, content_terms, is_word, pieces, subject_terms
 from .synonyms import mine_aliases, synonyms
 from .text import SEGMENTER, normalize, tokenize
 
@@ -60,7 +60,7 @@ NEXT = 0.7
 """Retrieval score of the paragraph after a hit, relative to the hit's."""
 
 OWN = 0.8
-"""Query weight of the question's own terms (at least); borrowed terms weigh less."""
+"""Query weight of the parts of a word jieba guessed and of alias names."""
 
 HISTORY = 0.6
 """Query weight of the terms a follow-up borrows from the chat."""
@@ -437,7 +437,7 @@ class Retriever:
     ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate], extract.Equivalents]:
         """The analysed question, the best paragraphs and the scored answer candidates."""
         query = analyse(question[:MAX_QUESTION_CHARS])
-        weights, equivalents = self._weights(index, query, history)
+        weights, equivalents, roles = self._weights(index, query, history)
         hits = index.top(list(weights.items()), CANDIDATES) if weights else []
         if not hits:
             return query, [], [], equivalents
@@ -448,8 +448,8 @@ class Retriever:
         borrowed: dict[str, float] = {}
         for t, w in weights.items():
             value = index.idf(t) or (rarest if t in query.words else 0.0)
-            if value * w:
-                (importance if w >= OWN else borrowed)[t] = value * w
+            if value * w and t in roles:
+                (importance if roles[t] == "own" else borrowed)[t] = value * w
         top = hits[0][1] or 1.0
         total = sum(importance.values()) or 1.0
         ranked = []
@@ -501,8 +501,9 @@ class Retriever:
 
     def _weights(
         self, index: Index, query: Query, history: list[str]
-    ) -> tuple[dict[str, float], extract.Equivalents]:
-        """Query term weights, and what else counts as each term.
+    ) -> tuple[dict[str, float], extract.Equivalents, dict[str, str]]:
+        """Query term weights (for retrieval), what else counts as each term, and the role of
+        the terms an answer is judged by: "own" (the question's) or "chat" (a follow-up's).
 
         The question's own terms first (a word jieba guessed and the archive never uses is
         read as its parts); then other names the archive gives the same company (aliases) and
@@ -511,13 +512,12 @@ class Retriever:
         """
         weights: dict[str, float] = {}
         equivalents: extract.Equivalents = {}
+        roles: dict[str, str] = {}
         for t in query.terms:
-            weights[t] = 1.0
             parts = pieces(t) if index.df(t) == 0 else []
-            if parts:
-                weights[t] = 0.0
-                for p in parts:
-                    weights.setdefault(p, OWN)
+            for p in parts or [t]:
+                weights.setdefault(p, OWN if parts else 1.0)
+                roles[p] = "own"
         question = normalize(query.text)
         for name, others in self._aliases(index).items():
             if name in question:
@@ -526,20 +526,22 @@ class Retriever:
                         weights.setdefault(t, OWN)
                     for t in content_terms(name):
                         equivalents.setdefault(t, []).append((other, 1.0))
-        for t in [t for t, w in weights.items() if w >= OWN and len(t) >= 2]:
+        for t in [t for t in roles if len(t) >= 2]:
             found = [syn for syn in synonyms(t) if index.df(syn) > 0]
             for syn in found[:SYNONYMS]:
                 weights.setdefault(syn, SYNONYM)
             equivalents.setdefault(t, []).extend((syn, SYNONYM_CREDIT) for syn in found)
         if history and query.needs_context:
             prev = history[-1]
-            for t in _rarest(index, content_terms(prev), 3):
-                weights.setdefault(t, HISTORY)
+            borrowed = _rarest(index, subject_terms(prev), 3)
             prev_answer = self._ask(index, prev, history[:-1], 1)
             if prev_answer.answered:
-                for t in _rarest(index, content_terms(prev_answer.text), 2):
-                    weights.setdefault(t, HISTORY)
-        return weights, equivalents
+                borrowed += _rarest(index, subject_terms(prev_answer.text), 2)
+            for t in borrowed:
+                if t not in roles:
+                    weights[t] = HISTORY
+                    roles[t] = "chat"
+        return weights, equivalents, roles
 
     def _aliases(self, index: Index) -> dict[str, list[str]]:
         """Each name the archive declares equal to others (更名为, 下称…), with those others."""

@@ -48,13 +48,10 @@ FOCUS_MISSING = 0.25
 """The most confidence an answer gets when its paragraph misses what the question asks about."""
 
 CANDIDATES = 20
-"""Paragraphs retrieved by BM25, then re-ranked with their article's title."""
+"""Paragraphs retrieved by BM25."""
 
 PASSAGES = 8
 """Paragraphs read closely for an answer (each with the paragraph after it)."""
-
-TITLE = 0.3
-"""Weight of the question's share found in a paragraph's article title, when re-ranking."""
 
 NEXT = 0.7
 """Retrieval score of the paragraph after a hit, relative to the hit's."""
@@ -451,18 +448,11 @@ class Retriever:
             if value * w and t in roles:
                 (importance if roles[t] == "own" else borrowed)[t] = value * w
         top = hits[0][1] or 1.0
-        total = sum(importance.values()) or 1.0
-        ranked = []
-        for doc, score in hits:
-            rec, para = index.article_of(doc)
-            in_title = extract.credit(importance, rec["title"], equivalents)
-            title = sum(importance[t] * c for t, c in in_title.items()) / total
-            ranked.append((score / top + TITLE * title, doc, rec, para))
-        ranked.sort(key=lambda r: -r[0])
         passages = []
-        seen = {doc for _, doc, _, _ in ranked[:PASSAGES]}
-        for rel, doc, rec, para in ranked[:PASSAGES]:
-            text = index.paragraph(doc)
+        seen = {doc for doc, _ in hits[:PASSAGES]}
+        for doc, score in hits[:PASSAGES]:
+            rec, para = index.article_of(doc)
+            rel, text = score / top, index.paragraph(doc)
             passages.append((doc, text, rel, rec["title"], ""))
             # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
             if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:

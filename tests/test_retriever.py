@@ -175,3 +175,12 @@ def test_library_grows_and_survives_a_damaged_index(tmp_path, tiny_articles) -> 
     rebuilt = Retriever.open(tmp_path / "lib")
     assert rebuilt.info()["articles"] == 55
     assert rebuilt.ask("云栖支付C轮融资多少钱?").text == lib.ask("云栖支付C轮融资多少钱?").text
+
+
+def test_traditional_questions_are_answered_like_simplified(tiny: Retriever) -> None:
+    from retrieval import normalize
+
+    for q in ("雲棲支付C輪融資多少錢?", "北辰證券的CTO是誰?", "藍鯨保險2021年淨利潤多少?", "遠山消費金融註冊資本多少?"):
+        a, b = tiny.ask(q), tiny.ask(normalize(q))
+        assert (a.answered, a.text, a.citations) == (b.answered, b.text, b.citations)
+        assert a.answered

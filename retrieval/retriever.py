@@ -1,6 +1,7 @@
 """The Retriever: the one entry object of feedqa's library."""
 
 import contextlib
+import re
 import hashlib
 import json
 import os
@@ -487,6 +488,11 @@ class Retriever:
             for w in query.nouns
             if index.df(w) == 0 and is_word(w) and not any(index.df(syn) for syn in synonyms(w))
         ]
+        rec, _ = index.article_of(best.doc)
+        evidence = index.paragraph(best.doc) + rec["title"] + (rec.get("published") or "")[:4]
+        years = re.findall(r"\d{4}", normalize(query.text))  # a year asked about must be there
+        if any(y not in evidence for y in years):
+            return False
         return not focus or bool(extract.credit(focus, index.paragraph(best.doc), equivalents))
 
     def _weights(

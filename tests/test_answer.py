@@ -122,6 +122,7 @@ def test_missing_focus_abstains() -> None:
     assert not r.ask("林晓峰的年薪是多少?").answered
     assert not r.ask("蓝鲸保险2021年的净利润是多少?").answered
     assert r.ask("蓝鲸保险2021年保费收入是多少?").answered
+    assert not r.ask("蓝鲸保险2019年保费收入是多少?").answered  # the year asked about is not there
 
 
 def test_follow_up_borrows_the_entity() -> None:

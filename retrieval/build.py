@@ -1,4 +1,4 @@
-"""Parallel tokenization for large builds: chunks of paragraphs in worker processes.
+"""Parallel work for large builds: chunks of paragraphs (or articles) in worker processes.
 
 Each worker tokenizes a chunk and returns its postings with chunk-local term ids
 (`index.Part`: a local vocabulary, int32/float32 arrays); token lists never cross process
@@ -10,8 +10,13 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
+from . import index
 from .index import Part, chunk_postings
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -41,3 +46,31 @@ def tokenize_chunks(
         futures = [pool.submit(chunk_postings, tokenize, chunk) for chunk in chunks]
         text = "".join(texts).encode("utf-8")
         return [f.result() for f in futures], text
+
+
+def _map_list(fn: Callable, items: Sequence) -> list:
+    return [fn(x) for x in items]
+
+
+def map_chunks(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    size: Callable[[T], int] = len,
+    workers: int | None = None,
+) -> list[R]:
+    """`[fn(x) for x in items]`, computed in worker processes when the items are large.
+
+    size: an item's weight in characters; items go to the workers in consecutive chunks of
+    about CHUNK_CHARS, from PARALLEL_MIN_CHARS in all (and a picklable `fn`).
+    """
+    weights = [size(x) for x in items]
+    if workers is None:
+        workers = index._auto_workers(sum(weights), fn)
+    if workers <= 1 or len(items) < 2:
+        return [fn(x) for x in items]
+    bounds = index._chunk_bounds(weights, index.CHUNK_CHARS)
+    chunks = [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
+        futures = [pool.submit(_map_list, fn, chunk) for chunk in chunks]
+        return [y for f in futures for y in f.result()]

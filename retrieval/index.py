@@ -6,6 +6,7 @@ so adding a segment gives exactly the scores of a full rebuild. Segments are sav
 `.npy`, text and JSON files (no pickle) and memory-mapped on load.
 """
 
+import contextlib
 import heapq
 import json
 import math
@@ -24,7 +25,7 @@ import numpy as np
 from corpus.errors import IndexFileError
 
 FORMAT = "feedqa-index"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,14 @@ class Segment:
     max_tf: np.ndarray  # float32, per term
     min_len: np.ndarray  # int32, per term: shortest paragraph holding it
     vocab: dict[str, int] = field(default_factory=dict, repr=False)
+    tf_len: np.ndarray | None = None  # int32 (n_terms, TF_GROUPS), see _term_bounds
 
     def __post_init__(self) -> None:
         if not self.vocab:
-            self.vocab = {t: i for i, t in enumerate(self.terms)}
+            self.vocab = dict(zip(self.terms, range(len(self.terms)), strict=True))
+        if self.tf_len is None:  # segments saved before tf_len: the max_tf, min_len bound
+            self.tf_len = np.full((len(self.terms), TF_GROUPS), NO_LEN, np.int32)
+            self.tf_len[:, -1] = self.min_len
 
     @property
     def n_docs(self) -> int:
@@ -78,6 +83,24 @@ class Segment:
         i = self.vocab.get(term)
         return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
 
+
+PROBE = 3
+"""`Index.top` scores PROBE * k promising candidates exactly to learn a score threshold."""
+
+SHORT = 4096
+"""`Index.top` reads the leading posting lists whole while they add up to this many docs."""
+
+IMPACT_MIN = 8192
+"""`Index.top` keeps the length-normalised tf of posting lists this long that it read whole,"""
+
+IMPACT_CACHE = 16_000_000
+"""... up to this many values in all (the oldest go first)."""
+
+TF_GROUPS = 4
+"""Score bounds keep each term's shortest paragraph per tf = 1, 2, ..., >= TF_GROUPS."""
+
+NO_LEN = np.iinfo(np.int32).max
+"""tf_len of a group without postings."""
 
 PARALLEL_MIN_CHARS = 4_000_000
 """`build_segment` tokenizes in worker processes from this many characters on."""
@@ -107,7 +130,7 @@ def build_segment(
     doc_para = (np.arange(len(texts), dtype=np.int64) - first).astype(np.int32)
     chunks = _chunks(texts, CHUNK_CHARS)
     if workers is None:
-        workers = _auto_workers(texts, tokenize)
+        workers = _auto_workers(sum(map(len, texts)), tokenize)
     if workers > 1 and len(chunks) > 1:
         from .build import tokenize_chunks
 
@@ -118,25 +141,31 @@ def build_segment(
     return _from_parts(name, list(articles), doc_article, doc_para, parts, text)
 
 
-def _auto_workers(texts: Sequence[str], tokenize: Callable[[str], list[str]]) -> int:
+def _auto_workers(chars: int, fn: Callable) -> int:
+    """All CPUs for `chars` >= PARALLEL_MIN_CHARS and a picklable `fn`, else 1."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if (cpus or 1) < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS:
+    if (cpus or 1) < 2 or chars < PARALLEL_MIN_CHARS:
         return 1
     try:
-        pickle.dumps(tokenize)
+        pickle.dumps(fn)
     except (pickle.PicklingError, AttributeError, TypeError):
         return 1
     return cpus or 1
 
 
-def _chunks(texts: list[str], size: int) -> list[list[str]]:
-    """`texts` cut into consecutive runs of about `size` characters (at least one run)."""
-    if not texts:
-        return [texts]
-    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+def _chunk_bounds(weights: Sequence[int], size: int) -> list[int]:
+    """Cut points splitting items of `weights` into consecutive runs of about `size`."""
+    if not len(weights):
+        return [0, 0]
+    ends = np.cumsum(np.asarray(weights, dtype=np.int64))
     n = max(1, math.ceil(int(ends[-1]) / size))
     cuts = np.searchsorted(ends, np.arange(1, n) * (int(ends[-1]) / n))
-    bounds = [0, *sorted(set(cuts.tolist()) - {0, len(texts)}), len(texts)]
+    return [0, *sorted(set(cuts.tolist()) - {0, len(weights)}), len(weights)]
+
+
+def _chunks(texts: list[str], size: int) -> list[list[str]]:
+    """`texts` cut into consecutive runs of about `size` characters (at least one run)."""
+    bounds = _chunk_bounds([len(t) for t in texts], size)
     return [texts[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
@@ -151,7 +180,7 @@ class Part:
     doc_len: np.ndarray  # int32, terms per paragraph
     text_len: np.ndarray  # int64, UTF-8 bytes per paragraph
     max_tf: np.ndarray  # float32, per term
-    min_len: np.ndarray  # int32, per term
+    tf_len: np.ndarray  # int32, per term and tf group
 
 
 def chunk_postings(tokenize: Callable[[str], list[str]], texts: Sequence[str]) -> Part:
@@ -180,8 +209,8 @@ def chunk_postings(tokenize: Callable[[str], list[str]], texts: Sequence[str]) -
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(np.bincount(ids[first], minlength=len(terms)), out=indptr[1:])
     text_len = np.fromiter((len(t.encode("utf-8")) for t in texts), np.int64, len(texts))
-    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
-    return Part(terms, indptr, post_doc, post_tf, doc_len, text_len, max_tf, min_len)
+    max_tf, _, tf_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    return Part(terms, indptr, post_doc, post_tf, doc_len, text_len, max_tf, tf_len)
 
 
 def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
@@ -241,17 +270,15 @@ def _from_parts(
     terms, indptr, post_doc, post_tf, remaps = _merge_postings(
         [(p.terms, p.indptr, p.post_doc, p.post_tf, len(p.doc_len)) for p in parts]
     )
-    max_tf = np.zeros(len(terms), np.float32)
-    min_len = np.full(len(terms), np.iinfo(np.int32).max, np.int32)
-    for remap, p in zip(remaps, parts, strict=True):
-        np.maximum.at(max_tf, remap, p.max_tf)
-        np.minimum.at(min_len, remap, p.min_len)
+    max_tf, min_len, tf_len = _merge_bounds(
+        len(terms), [(remap, p.max_tf, p.tf_len) for remap, p in zip(remaps, parts, strict=True)]
+    )
     doc_len = _concat([p.doc_len for p in parts], np.int32)
     text_off = np.zeros(len(doc_len) + 1, dtype=np.int64)
     np.cumsum(_concat([p.text_len for p in parts], np.int64), out=text_off[1:])
     return Segment(
         name, articles, doc_article, doc_para, doc_len, np.frombuffer(text, dtype=np.uint8),
-        text_off, terms, indptr, post_doc, post_tf, max_tf, min_len,
+        text_off, terms, indptr, post_doc, post_tf, max_tf, min_len, tf_len=tf_len,
     )  # fmt: skip
 
 
@@ -261,18 +288,41 @@ def _concat(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
 
 def _term_bounds(
     indptr: np.ndarray, post_doc: np.ndarray, post_tf: np.ndarray, doc_len: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per term: the largest tf and the shortest paragraph, for score upper bounds."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per term, for score upper bounds: the largest tf, the shortest paragraph, and the
+    shortest paragraph among those with tf = 1, 2, ..., >= TF_GROUPS (NO_LEN if none).
+
+    A term's contribution grows with tf and shrinks with length, so its exact maximum is
+    over the shortest paragraph of each tf; tf_len gives it for any average length.
+    """
     n_terms = len(indptr) - 1
+    tf_len = np.full((n_terms, TF_GROUPS), NO_LEN, np.int32)
     if len(post_doc) == 0:
-        return np.zeros(n_terms, np.float32), np.zeros(n_terms, np.int32)
+        return np.zeros(n_terms, np.float32), np.zeros(n_terms, np.int32), tf_len
     starts = indptr[:-1].copy()
-    empty = starts >= len(post_doc)
-    starts[empty] = 0
+    empty = (starts >= len(post_doc)) | (indptr[1:] == indptr[:-1])
+    starts[starts >= len(post_doc)] = 0
     max_tf = np.maximum.reduceat(post_tf, starts).astype(np.float32)
-    min_len = np.minimum.reduceat(np.asarray(doc_len)[post_doc], starts).astype(np.int32)
-    max_tf[empty | (indptr[1:] == indptr[:-1])] = 0
-    return max_tf, min_len
+    max_tf[empty] = 0
+    lens = np.asarray(doc_len)[post_doc]
+    group = np.minimum(post_tf, TF_GROUPS).astype(np.int8)
+    for g in range(TF_GROUPS):
+        tf_len[:, g] = np.minimum.reduceat(np.where(group == g + 1, lens, NO_LEN), starts)
+    tf_len[empty] = NO_LEN
+    min_len = tf_len.min(axis=1)
+    return max_tf, min_len, tf_len
+
+
+def _merge_bounds(
+    n_terms: int, parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """max_tf, min_len and tf_len of merged parts: (term remap, max_tf, tf_len) each."""
+    max_tf = np.zeros(n_terms, np.float32)
+    tf_len = np.full((n_terms, TF_GROUPS), NO_LEN, np.int32)
+    for remap, p_max_tf, p_tf_len in parts:
+        np.maximum.at(max_tf, remap, np.asarray(p_max_tf))
+        np.minimum.at(tf_len, remap, np.asarray(p_tf_len))
+    return max_tf, tf_len.min(axis=1), tf_len
 
 
 def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
@@ -280,11 +330,9 @@ def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
     terms, indptr, post_doc, post_tf, remaps = _merge_postings(
         [(s.terms, s.indptr, s.post_doc, s.post_tf, s.n_docs) for s in segments]
     )
-    max_tf = np.zeros(len(terms), np.float32)
-    min_len = np.full(len(terms), np.iinfo(np.int32).max, np.int32)
-    for remap, s in zip(remaps, segments, strict=True):
-        np.maximum.at(max_tf, remap, np.asarray(s.max_tf))
-        np.minimum.at(min_len, remap, np.asarray(s.min_len))
+    max_tf, min_len, tf_len = _merge_bounds(
+        len(terms), [(r, s.max_tf, s.tf_len) for r, s in zip(remaps, segments, strict=True)]
+    )
     art_offsets = np.cumsum([0] + [len(s.articles) for s in segments[:-1]])
     doc_article = _concat(
         [np.asarray(s.doc_article) + off for s, off in zip(segments, art_offsets, strict=True)],
@@ -304,7 +352,7 @@ def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
         _concat([s.text for s in segments], np.uint8),
         text_off,
         terms, np.asarray(indptr, np.int64), np.asarray(post_doc, np.int32),
-        np.asarray(post_tf, np.float32), max_tf, min_len,
+        np.asarray(post_tf, np.float32), max_tf, min_len, tf_len=tf_len,
     )  # fmt: skip
 
 
@@ -330,7 +378,7 @@ def drop_articles(name: str, seg: Segment, drop: set[int]) -> Segment:
     post_doc = new_doc_id[seg.post_doc[keep_post]].astype(np.int32)
     post_tf = np.asarray(seg.post_tf)[keep_post]
     doc_len = np.asarray(seg.doc_len)[keep_doc]
-    max_tf, min_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
+    max_tf, min_len, tf_len = _term_bounds(indptr, post_doc, post_tf, doc_len)
     lengths = np.diff(seg.text_off)
     text = np.asarray(seg.text)[np.repeat(keep_doc, lengths)]
     text_off = np.zeros(int(keep_doc.sum()) + 1, dtype=np.int64)
@@ -341,6 +389,7 @@ def drop_articles(name: str, seg: Segment, drop: set[int]) -> Segment:
         new_art_id[np.asarray(seg.doc_article)[keep_doc]].astype(np.int32),
         np.asarray(seg.doc_para)[keep_doc],
         doc_len, text, text_off, terms, indptr, post_doc, post_tf, max_tf, min_len,
+        tf_len=tf_len,
     )  # fmt: skip
 
 
@@ -365,6 +414,9 @@ class Index:
         ]
         self._avg_idf: float | None = None
         self._scratch = threading.local()
+        self._impacts: dict[tuple[int, int], np.ndarray] = {}  # see _Postings.unit
+        self._impacts_size = 0
+        self._impacts_lock = threading.Lock()
 
     # --- statistics -------------------------------------------------------------------------
 
@@ -393,14 +445,19 @@ class Index:
     def _average_idf(self) -> float:
         """rank-bm25's mean idf over the whole vocabulary (okapi variant only)."""
         if self._avg_idf is None:
-            dfs: dict[str, int] = {}
-            for s in self.segments:
-                counts = np.diff(s.indptr)
-                for t, c in zip(s.terms, counts.tolist(), strict=True):
-                    dfs[t] = dfs.get(t, 0) + c
-            n = self.n_docs
-            values = [math.log(n - df + 0.5) - math.log(df + 0.5) for df in dfs.values()]
-            self._avg_idf = sum(values) / len(values) if values else 0.0
+            if len(self.segments) == 1:
+                df = np.diff(self.segments[0].indptr).astype(np.float64)
+            else:  # a term's df is summed over the segments holding it
+                vocab: dict[str, int] = {}
+                parts = [
+                    (np.fromiter((vocab.setdefault(t, len(vocab)) for t in s.terms), np.int64), s)
+                    for s in self.segments
+                ]
+                df = np.zeros(len(vocab))
+                for remap, s in parts:
+                    df[remap] += np.diff(s.indptr)
+            values = np.log(self.n_docs - df + 0.5) - np.log(df + 0.5)
+            self._avg_idf = float(values.mean()) if len(values) else 0.0
         return self._avg_idf
 
     # --- lookup -----------------------------------------------------------------------------
@@ -475,41 +532,44 @@ class Index:
     def _top_segment(
         self, s: int, weights: list[tuple[str, float]], k: int, theta: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The best <= k (local doc, score) of segment `s`, skipping docs scoring below `theta`.
+        """The best (local doc, score) of segment `s`, skipping docs scoring below `theta`.
 
-        Max-score, term at a time: lists in decreasing order of their score bound. A list is
-        "essential" (read whole, its docs become candidates) until the bounds of the lists
-        left sum below theta, the k-th best score known; theta comes from exact scores of
-        the best candidates so far (probed in the other lists). The other lists are only
-        probed for the candidates, which are dropped as soon as they cannot reach theta.
+        Max-score, term at a time, rarest term first. A list is "essential" (read whole, its
+        docs become candidates) until the score bounds of the lists left sum below theta, a
+        lower bound of the k-th best score; theta comes from the exact scores of the best
+        candidates so far (probed in the other lists). The other lists are only probed for
+        the candidates, which are dropped as soon as they cannot reach theta.
         """
         seg = self.segments[s]
-        lists = [
-            _Postings(self, s, i, w) for t, w in weights if (i := seg.vocab.get(t)) is not None
-        ]
+        # Lists go rarest (largest weight) first, in the same order in every segment: each
+        # doc's score is then the same sum, in the same order, whatever the segments.
+        order = sorted(weights, key=lambda tw: (-tw[1], tw[0]))
+        found = [(i, w) for t, w in order if (i := seg.vocab.get(t)) is not None]
+        bounds = self._bounds(s, [i for i, _ in found])
+        lists = [_Postings(self, s, i, w, w * u) for (i, w), u in zip(found, bounds, strict=True)]
         lists = [p for p in lists if len(p.docs)]
         if not lists:
             return np.zeros(0, np.int64), np.zeros(0, self._dtype)
         prunable = all(p.w > 0 for p in lists)
-        if prunable:
-            lists.sort(key=lambda p: -p.bound)
         n = len(lists)
         rest = np.cumsum([p.bound for p in lists][::-1])[::-1].tolist() + [0.0]
-        cand = lists[0].docs
-        sc = lists[0].contrib()
-        j = 1  # lists[:j] are read whole
-        if n > 1:
-            pos = self._slots(seg.n_docs)
-            try:
-                while j < n:
-                    if prunable and len(cand) >= k:
-                        theta = max(theta, _kth(_probe_scores(cand, sc, lists[j:], k), k))
-                        if rest[j] < _floor(theta):
-                            break
-                    cand, sc = _union(pos, cand, sc, lists[j])
-                    j += 1
-            finally:
-                pos[cand] = -1  # leave the scratch map empty for the next query
+        # lists[:j] are read whole; short leading lists at once (deciding costs more)
+        j, size = 1, len(lists[0].docs)
+        while j < n and size + len(lists[j].docs) <= SHORT:
+            size += len(lists[j].docs)
+            j += 1
+        pos = self._slots(seg.n_docs)
+        cand, sc = _merge(pos, lists[:j])
+        while j < n:
+            if prunable:
+                # learn theta first when the next list is long enough for it to pay off
+                if len(cand) >= k and len(lists[j].docs) > SHORT // 2 + 512 * (n - j):
+                    probed = _probe_scores(cand, sc, lists[j:], PROBE * k)
+                    theta = max(theta, _kth(probed, k))
+                if rest[j] < _floor(theta):
+                    break  # a doc in none of lists[:j] cannot reach theta
+            cand, sc = _union(pos, cand, sc, lists[j])
+            j += 1
         for m in range(j, n):
             keep = sc + rest[m] >= _floor(theta)
             if not keep.all():
@@ -522,10 +582,32 @@ class Index:
         if prunable:
             keep = sc >= _floor(theta)
             cand, sc = cand[keep], sc[keep]
-        if len(cand) > k:
-            best = np.argpartition(-sc, k - 1)[:k]
-            cand, sc = cand[best], sc[best]
+        if len(cand) > k:  # the k best, and any ties (the caller breaks them by doc id)
+            keep = sc >= _kth(sc, k)
+            cand, sc = cand[keep], sc[keep]
         return cand.astype(np.int64), sc
+
+    def _bounds(self, s: int, terms: list[int]) -> list[float]:
+        """The largest unweighted score contribution of each term (by id) in segment `s`."""
+        seg, k1, b = self.segments[s], self.params.k1, self.params.b
+        lens = seg.tf_len[terms]
+        tf = np.empty(lens.shape)
+        tf[:] = np.arange(1, TF_GROUPS + 1)
+        tf[:, -1] = np.maximum(seg.max_tf[terms], TF_GROUPS)  # tf >= TF_GROUPS: at most max_tf
+        f = tf * (k1 + 1) / (tf + k1 * (1 - b + b * lens / self.avgdl))
+        f[lens == NO_LEN] = 0
+        return f.max(axis=1, initial=0.0).tolist()
+
+    def _keep_impact(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """Keep a long posting list's tf / (tf + norm) for later queries (IMPACT_CACHE values
+        at most, the oldest dropped first); it depends on this index's average length."""
+        with self._impacts_lock:
+            while self._impacts and self._impacts_size + len(values) > IMPACT_CACHE:
+                self._impacts_size -= len(self._impacts.pop(next(iter(self._impacts))))
+            if key not in self._impacts and len(values) <= IMPACT_CACHE:
+                self._impacts[key] = values
+                self._impacts_size += len(values)
+        return values
 
     def _slots(self, n: int) -> np.ndarray:
         """This thread's scratch map doc -> candidate slot (-1: not a candidate), all -1."""
@@ -538,28 +620,36 @@ class Index:
 class _Postings:
     """One query term's posting list in one segment, with its weight and score bound."""
 
-    __slots__ = ("docs", "tf", "norm", "w", "w1", "bound")
+    __slots__ = ("index", "key", "docs", "tf", "norm", "w", "w1", "bound", "_unit")
 
-    def __init__(self, index: Index, s: int, term: int, w: float) -> None:
+    def __init__(self, index: Index, s: int, term: int, w: float, bound: float) -> None:
         seg = index.segments[s]
         lo, hi = int(seg.indptr[term]), int(seg.indptr[term + 1])
-        k1, b = index.params.k1, index.params.b
         self.docs = seg.post_doc[lo:hi]
         self.tf = seg.post_tf[lo:hi]
         if index._dtype != np.float32:
             self.tf = self.tf.astype(index._dtype)
         self.norm = index._norm[s]
         self.w = w
-        self.w1 = index._dtype(w * (k1 + 1))
-        mtf = float(seg.max_tf[term])
-        self.bound = (
-            w * mtf * (k1 + 1) / (mtf + k1 * (1 - b + b * float(seg.min_len[term]) / index.avgdl))
-        )
+        self.w1 = index._dtype(w * (index.params.k1 + 1))
+        self.bound = bound
+        self.index, self.key = index, (s, term)
+        self._unit = index._impacts.get(self.key)  # tf / (tf + norm), if kept
+
+    def _tf_part(self, at: np.ndarray | None = None, docs: np.ndarray | None = None) -> np.ndarray:
+        """tf / (tf + norm) of the list (or of its entries `at`, holding `docs`)."""
+        if at is None:
+            return self.tf / (self.tf + self.norm[self.docs])
+        if self._unit is not None:
+            return self._unit[at]
+        tf = self.tf[at]
+        return tf / (tf + self.norm[docs])
 
     def contrib(self) -> np.ndarray:
-        """The score contribution to each doc of the list."""
-        tf = self.tf
-        return self.w1 * tf / (tf + self.norm[self.docs])
+        """The score contribution to each doc of the list: w (k1 + 1) tf / (tf + norm)."""
+        if self._unit is None and len(self.docs) >= IMPACT_MIN:
+            self._unit = self.index._keep_impact(self.key, self._tf_part())
+        return self.w1 * (self._tf_part() if self._unit is None else self._unit)
 
     def contrib_for(self, docs: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """The contribution to each of `docs` (0 where the term is absent)."""
@@ -571,15 +661,14 @@ class _Postings:
             hit = self.docs[at] == docs
             at = at[hit]
         else:  # scan the list, looking docs up in the scratch map
-            pos[docs] = np.arange(len(docs), dtype=np.int32)
             try:
+                pos[docs] = np.arange(len(docs), dtype=np.int32)
                 slot = pos[self.docs]
             finally:
                 pos[docs] = -1
             at = np.flatnonzero(slot >= 0)
             hit = slot[at]
-        tf = self.tf[at]
-        out[hit] = self.w1 * tf / (tf + self.norm[docs[hit] if hit.dtype != bool else docs[hit]])
+        out[hit] = self.w1 * self._tf_part(at, docs[hit])
         return out
 
 
@@ -588,28 +677,59 @@ def _floor(theta: float) -> float:
     return theta - 1e-5 * abs(theta) - 1e-9
 
 
-def _kth(scores: np.ndarray, k: int) -> float:
-    """The k-th largest of `scores` (-inf if there are fewer)."""
-    if len(scores) < k:
-        return -math.inf
-    return float(np.partition(scores, len(scores) - k)[len(scores) - k])
+def _best(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values of `x`, in no order (all of them if there are fewer).
+
+    A large `x` is first cut at the k-th largest value of a strided sample (no larger than
+    the k-th largest of x), so the exact selection runs on a few percent of it.
+    """
+    n = len(x)
+    if n <= k:
+        return np.arange(n)
+    if n > 4096 and k <= 64:
+        sample = x[:: n // 1024]
+        idx = np.flatnonzero(x >= np.partition(sample, len(sample) - k)[len(sample) - k])
+        return idx[np.argpartition(x[idx], len(idx) - k)[len(idx) - k :]]
+    return np.argpartition(x, n - k)[n - k :]
+
+
+def _kth(x: np.ndarray, k: int) -> float:
+    """The k-th largest of `x` (-inf if there are fewer)."""
+    return float(x[_best(x, k)].min()) if len(x) >= k else -math.inf
 
 
 def _probe_scores(
     cand: np.ndarray, sc: np.ndarray, lists: Sequence[_Postings], k: int
 ) -> np.ndarray:
     """Exact scores of the (up to) k best candidates: their partial scores plus `lists`."""
-    if len(cand) > k:
-        best = np.argpartition(-sc, k - 1)[:k]
-        cand, sc = cand[best], sc[best]
-    total = sc.copy()
+    best = _best(sc, k)
+    cand, total = cand[best], sc[best]
     for p in lists:
         at = np.searchsorted(p.docs, cand)
         at[at == len(p.docs)] = 0
         hit = np.flatnonzero(p.docs[at] == cand)
-        tf = p.tf[at[hit]]
-        total[hit] += p.w1 * tf / (tf + p.norm[cand[hit]])
+        total[hit] += p.w1 * p._tf_part(at[hit], cand[hit])
     return total
+
+
+def _merge(pos: np.ndarray, lists: Sequence[_Postings]) -> tuple[np.ndarray, np.ndarray]:
+    """The docs of short `lists` and their summed contributions, in one go.
+
+    `pos` is an all -1 scratch map doc -> slot (left so).
+    """
+    if len(lists) == 1:
+        return lists[0].docs, lists[0].contrib()
+    docs = np.concatenate([p.docs for p in lists])
+    at = np.arange(len(docs), dtype=np.int32)
+    try:
+        pos[docs] = at  # of a doc's several positions, one wins: the doc's slot
+        slot = pos[docs]
+    finally:
+        pos[docs] = -1
+    sc = np.zeros(len(docs), lists[0].norm.dtype)
+    np.add.at(sc, slot, np.concatenate([p.contrib() for p in lists]))  # in list order
+    keep = slot == at
+    return docs[keep], sc[keep]
 
 
 def _union(
@@ -617,18 +737,18 @@ def _union(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add list `p` to the candidates: sum scores of docs already there, append new docs.
 
-    `pos` maps each candidate to its slot on entry and on return.
+    `pos` is an all -1 scratch map doc -> candidate slot (left so).
     """
-    if len(cand) and pos[cand[0]] < 0:
-        pos[cand] = np.arange(len(cand), dtype=np.int32)
     c = p.contrib()
-    slot = pos[p.docs]
+    try:
+        pos[cand] = np.arange(len(cand), dtype=np.int32)
+        slot = pos[p.docs]
+    finally:
+        pos[cand] = -1
     old = slot >= 0
     sc[slot[old]] += c[old]
     new = ~old
-    fresh = p.docs[new]
-    pos[fresh] = np.arange(len(cand), len(cand) + len(fresh), dtype=np.int32)
-    return np.concatenate([cand, fresh]), np.concatenate([sc, c[new]])
+    return np.concatenate([cand, p.docs[new]]), np.concatenate([sc, c[new]])
 
 
 # --- persistence ----------------------------------------------------------------------------
@@ -643,7 +763,24 @@ _ARRAYS = (
     "post_tf",
     "max_tf",
     "min_len",
+    "tf_len",
 )
+_OPTIONAL = {"tf_len"}  # absent from segments written before it existed
+_POPULATE = {"post_doc", "post_tf"}  # mapped up front: queries touch them all over
+_MADV_POPULATE_READ = 22  # Linux >= 5.14 (older kernels refuse it: nothing happens)
+
+
+def _load_array(path: Path, mmap: bool, populate: bool = False) -> np.ndarray:
+    """An .npy file, memory-mapped (as a plain ndarray view: np.memmap's subclass hooks cost
+    in every query) or read."""
+    if not mmap:
+        return np.load(path, allow_pickle=False)
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if populate and getattr(array, "_mmap", None) is not None:
+        # map the pages now rather than fault them in one by one during queries
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            array._mmap.madvise(_MADV_POPULATE_READ)
+    return array.view(np.ndarray)
 
 
 def _crc(path: Path) -> int:
@@ -689,23 +826,26 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
             p = folder / fname
             if p.stat().st_size != info["size"] or (verify and _crc(p) != info["crc32"]):
                 raise IndexFileError(f"{folder}: {fname} is corrupt (size or checksum mismatch)")
-        mode = "r" if mmap else None
         arrays = {
-            n: np.load(folder / f"{n}.npy", mmap_mode=mode, allow_pickle=False) for n in _ARRAYS
+            n: _load_array(folder / f"{n}.npy", mmap, populate=n in _POPULATE)
+            for n in _ARRAYS
+            if n not in _OPTIONAL or f"{n}.npy" in manifest["files"]
         }
         terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
         terms = terms_text.split("\n") if terms_text else []
         text = (
-            np.memmap(folder / "text.bin", dtype=np.uint8, mode="r")
+            np.memmap(folder / "text.bin", dtype=np.uint8, mode="r").view(np.ndarray)
             if mmap and (folder / "text.bin").stat().st_size
             else np.fromfile(folder / "text.bin", dtype=np.uint8)
         )
-        with open(folder / "articles.jsonl", encoding="utf-8") as f:
-            articles = [json.loads(line) for line in f]
+        lines = (folder / "articles.jsonl").read_text(encoding="utf-8").strip()
+        articles = json.loads(f"[{lines.replace(chr(10), ',')}]")  # one record a line
     except IndexFileError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
+    if "tf_len" in arrays and arrays["tf_len"].shape != (len(terms), TF_GROUPS):
+        del arrays["tf_len"]  # written with other tf groups: fall back to the coarser bound
     seg = Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
     if len(seg.indptr) != len(terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
         raise IndexFileError(f"{folder}: inconsistent segment")

@@ -42,7 +42,9 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
             {
                 "item": it,
                 "answerable": bool(gold),
-                "X": np.array([c.features for c in cands]) if cands else np.zeros((0, len(answer.FEATURES))),
+                "X": np.array([c.features for c in cands])
+                if cands
+                else np.zeros((0, len(answer.FEATURES))),
                 "y": np.array(labels, dtype=bool),
             }
         )
@@ -87,8 +89,10 @@ def main() -> None:
     r = Retriever.default()
     rows = collect(r, items)
     answerable = [x for x in rows if x["answerable"]]
-    print(f"{len(items)} items, {len(answerable)} answerable; candidate recall "
-          f"{np.mean([x['y'].any() for x in answerable]):.2f}")
+    print(
+        f"{len(items)} items, {len(answerable)} answerable; candidate recall "
+        f"{np.mean([x['y'].any() for x in answerable]):.2f}"
+    )
 
     current = np.array(answer.WEIGHTS, dtype=float)
     rng = random.Random(0)
@@ -102,7 +106,9 @@ def main() -> None:
         w = fit_ranker(train)
         cv_fit.append(top1(test, w))
         cv_cur.append(top1(test, current))
-    print(f"top-1 holds the answer: current {np.mean(cv_cur):.3f}, fitted (5-fold CV) {np.mean(cv_fit):.3f}")
+    print(
+        f"top-1 holds the answer: current {np.mean(cv_cur):.3f}, fitted (5-fold CV) {np.mean(cv_fit):.3f}"
+    )
     w = fit_ranker(answerable)
     print("WEIGHTS = (" + ", ".join(f"{x:.3f}" for x in w) + ")")
     print("  " + ", ".join(f"{n}={x:.2f}" for n, x in zip(answer.FEATURES, w, strict=True)))

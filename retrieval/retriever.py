@@ -1,10 +1,10 @@
 """The Retriever: the one entry object of feedqa's library."""
 
 import contextlib
-import re
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from corpus.errors import IndexFileError, QueryError
 
 from . import answer as extract
+from .build import map_chunks
 from .index import (
     FORMAT,
     VERSION,
@@ -131,13 +132,11 @@ class Retriever:
         cls, articles: Iterable["Article"], *, params: BM25Params | None = None, **kwargs
     ) -> "Retriever":
         """Index `articles` in memory (later duplicates of an id replace earlier ones)."""
-        unique = {a.id: a for a in articles}
-        seg = build_segment(
-            "seg-1",
-            [_record(a) for a in unique.values()],
-            [a.paragraphs for a in unique.values()],
-            tokenize,
-        )
+        unique = list({a.id: a for a in articles}.values())
+        # a large archive's records (alias mining) are made in worker processes, like its
+        # tokenization in build_segment; small ones here
+        records = map_chunks(_record, unique, size=lambda a: sum(map(len, a.paragraphs)))
+        seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         return cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
 
     @classmethod

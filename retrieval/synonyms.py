@@ -21,6 +21,7 @@ _ALIAS_PATTERNS = [
     # "蚂蚁科技集团有限公司",即 "蚂蚁集团"
     re.compile(rf"{_QUOTED}\s*[,，]?\s*即\s*{_QUOTED}"),
 ]
+_TRIGGER = re.compile(r"更名为|改名为|升级为|改称|简称|下称|以下称|又称|原名|原称|即")
 _GENERIC = frozenset(
     [
         "报告",
@@ -54,9 +55,11 @@ def mine_aliases(texts: list[str]) -> list[tuple[str, str]]:
     Company suffixes (有限公司…) are dropped; one of the names must recur in the article,
     which keeps real names and drops phrases the patterns caught by accident.
     """
-    whole = normalize("\n".join(texts))
+    whole = None
     pairs = []
     for text in texts:
+        if not _TRIGGER.search(text):  # every pattern needs one of these words
+            continue
         for pattern in _ALIAS_PATTERNS:
             for m in pattern.finditer(text):
                 names = [_clean(g) for g in m.groups() if g]
@@ -64,11 +67,13 @@ def mine_aliases(texts: list[str]) -> list[tuple[str, str]]:
                     continue
                 a, b = names[0], names[1]
                 if (
-                    a != b
-                    and min(len(a), len(b)) >= 2
-                    and not any(n in _GENERIC or _BAD_EDGE.search(n) for n in (a, b))
-                    and max(whole.count(a), whole.count(b)) >= 2
+                    a == b
+                    or min(len(a), len(b)) < 2
+                    or any(n in _GENERIC or _BAD_EDGE.search(n) for n in (a, b))
                 ):
+                    continue
+                whole = whole or normalize("\n".join(texts))
+                if max(whole.count(a), whole.count(b)) >= 2:
                     pairs.append((a, b))
     return list(dict.fromkeys(pairs))
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from corpus import Article
 from retrieval import Answer, IndexFileError, QueryError, Retriever
+from retrieval.index import VERSION
 
 
 def _assert_grounded(
@@ -144,7 +145,7 @@ def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> No
         Retriever.load(tmp_path / "nothing")
     tiny.save(tmp_path / "idx")
     manifest = tmp_path / "idx" / "index.json"
-    manifest.write_text(manifest.read_text().replace('"version": 1', '"version": 999'))
+    manifest.write_text(manifest.read_text().replace(f'"version": {VERSION}', '"version": 999'))
     with pytest.raises(IndexFileError, match="version"):
         Retriever.load(tmp_path / "idx")
     manifest.write_text("{not json")
@@ -180,7 +181,12 @@ def test_library_grows_and_survives_a_damaged_index(tmp_path, tiny_articles) -> 
 def test_traditional_questions_are_answered_like_simplified(tiny: Retriever) -> None:
     from retrieval import normalize
 
-    for q in ("雲棲支付C輪融資多少錢?", "北辰證券的CTO是誰?", "藍鯨保險2021年淨利潤多少?", "遠山消費金融註冊資本多少?"):
+    for q in (
+        "雲棲支付C輪融資多少錢?",
+        "北辰證券的CTO是誰?",
+        "藍鯨保險2021年淨利潤多少?",
+        "遠山消費金融註冊資本多少?",
+    ):
         a, b = tiny.ask(q), tiny.ask(normalize(q))
         assert (a.answered, a.text, a.citations) == (b.answered, b.text, b.citations)
         assert a.answered

@@ -1,0 +1,24 @@
+"""The project's promises about itself: CI runs the README's test command; no stray files."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pytest" in ci and ci in readme
+
+
+def test_the_bundled_corpus_and_settings_example_ship() -> None:
+    assert (ROOT / "corpus" / "leiphone-fintech.txt").stat().st_size > 400_000
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for name in (
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_API_BASE_URL",
+        "TELEGRAM_ADMIN_IDS",
+        "FEEDQA_FEEDS",
+        "FEEDQA_REFRESH_MINUTES",
+    ):
+        assert f"\n{name}=" in example

@@ -14,17 +14,17 @@ from unittest import mock
 
 from retrieval import Retriever, answer, evaluate, retriever
 
+
+def _without_feature(name: str) -> tuple[object, str, object]:
+    """A patch that gives answer feature `name` no weight."""
+    weights = tuple(
+        0.0 if f == name else w for f, w in zip(answer.FEATURES, answer.WEIGHTS, strict=True)
+    )
+    return (answer, "WEIGHTS", weights)
+
+
 OFF: dict[str, list[tuple[object, str, object]]] = {
-    "answer typing": [
-        (
-            answer,
-            "WEIGHTS",
-            tuple(
-                0.0 if f == "type" else w
-                for f, w in zip(answer.FEATURES, answer.WEIGHTS, strict=True)
-            ),
-        )
-    ],
+    "answer typing": [_without_feature("type")],
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
     "confidence threshold": [(retriever, "DEFAULT_MIN_CONFIDENCE", 0.0)],
     "thesaurus synonyms": [(retriever, "SYNONYMS", 0), (retriever, "SYNONYM_CREDIT", 0.0)],
@@ -32,16 +32,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "gapped character matches": [(answer, "GAP_CREDIT", 0.0)],
     "next-paragraph candidates": [(retriever, "NEXT", 0.0)],
     "follow-up history": [(retriever, "HISTORY", 0.0)],
-    "question echo penalty": [
-        (
-            answer,
-            "WEIGHTS",
-            tuple(
-                0.0 if f == "echo" else w
-                for f, w in zip(answer.FEATURES, answer.WEIGHTS, strict=True)
-            ),
-        )
-    ],
+    "question echo penalty": [_without_feature("echo")],
 }
 
 

@@ -71,19 +71,20 @@ class _ParagraphParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIP_TAGS:
             self._skip_depth += 1
-        elif self._skip_depth:
-            return
-        elif tag == "br" or tag in BLOCK_TAGS:
-            self._flush()
-        elif tag in CELL_TAGS:
-            self._parts.append(" ")
+        else:
+            self._boundary(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIP_TAGS:
             self._skip_depth = max(0, self._skip_depth - 1)
-        elif self._skip_depth:
+        else:
+            self._boundary(tag)
+
+    def _boundary(self, tag: str) -> None:
+        """A block or <br> ends a paragraph; a table cell ends a word."""
+        if self._skip_depth:
             return
-        elif tag == "br" or tag in BLOCK_TAGS:
+        if tag == "br" or tag in BLOCK_TAGS:
             self._flush()
         elif tag in CELL_TAGS:
             self._parts.append(" ")

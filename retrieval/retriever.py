@@ -121,7 +121,6 @@ class Retriever:
         self._path = path
         self._lock = threading.Lock()
         self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-        self.refreshed: datetime | None = None
         self._logged = 0  # lines of the articles log this index covers
         self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
 

@@ -43,8 +43,7 @@ _PERSON_HINT = re.compile(
 )
 _LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
 _YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
-_ASKS = re.compile(r"[?？]\s*[”」』\"']?\s*$")
-_ANNOUNCES = re.compile(r"[:：]\s*[”」』\"']?\s*$")
+_ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
 
 _PATTERNS = {
     "when": _DATE,
@@ -212,7 +211,7 @@ def best_spans(
     share of the history's weight found anywhere there; whether it holds an answer of the
     expected type that the question does not already say; its passage's retrieval score
     and rank; whether it asks or announces rather than states (echo: it ends with a
-    question mark, or with a colon and no typed answer of its own); its length. Long sentences are cut to
+    question mark or a colon); its length. Long sentences are cut to
     the clause run that answers. A term also counts, for less, through its `equivalents`.
     """
     equivalents = equivalents or {}
@@ -227,29 +226,22 @@ def best_spans(
             sent = text[s:e]
             in_sent = credit(in_para, sent, equivalents)
             cs, ce = _trim(query, weights, sent, max_chars, question, equivalents)
-            typed = type_match(query.kind, sent[cs:ce], question)
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
                 sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items())
                 / total,
                 _history_share(history, in_history),
-                typed,
+                type_match(query.kind, sent[cs:ce], question),
                 rel,
                 1.0 / (1 + rank),
-                _echo(sent, typed),
+                1.0 if _ECHO.search(sent) else 0.0,
                 min(len(sent), 200) / 100,
             )
             score = sum(w * x for w, x in zip(WEIGHTS, f, strict=True))
             out.append(Candidate(doc, s + cs, s + ce, score, f))
     out.sort(key=lambda c: -c.score)
     return out
-
-
-def _echo(sentence: str, typed: float) -> float:
-    """1 for a sentence that asks (ends with ?) or only announces (ends with : and holds no
-    answer of the expected type itself), else 0."""
-    return 1.0 if _ASKS.search(sentence) or (typed < 1.0 and _ANNOUNCES.search(sentence)) else 0.0
 
 
 def _history_share(history: dict[str, float], found: dict[str, float]) -> float:

@@ -170,11 +170,11 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
         raise click.ClickException(f"{file} holds no QA items")
     results = evaluate.run(_retriever(ctx), items)
     if details:
-        for r in results:
+        for item, r in zip(items, results, strict=True):
             ok = r.ans1 if r.answerable else not r.answered
             if not ok:
                 click.echo(
-                    f"✗ {r.id} [{r.style}] {items[results.index(r)]['question']}\n  → {r.answer.text or '(abstained)'}"
+                    f"✗ {r.id} [{r.style}] {item['question']}\n  → {r.answer.text or '(abstained)'}"
                 )
     click.echo(evaluate.table(results))
 

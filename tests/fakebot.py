@@ -572,26 +572,25 @@ class FakeBotApi:
     ) -> T:
         """Wait (without blocking the event loop) until `predicate()` is truthy; return it."""
         deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s; last calls: {self._tail()}")
+        while not (result := self._check(predicate, deadline, timeout)):
             await asyncio.sleep(interval)
+        return result
 
     def wait_for_sync(
         self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01
     ) -> T:
         """Blocking variant of `wait_for`, for code without an event loop."""
         deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s; last calls: {self._tail()}")
+        while not (result := self._check(predicate, deadline, timeout)):
             time.sleep(interval)
+        return result
+
+    def _check(self, predicate: Callable[[], T], deadline: float, timeout: float) -> T:
+        """`predicate()`, or an AssertionError once `deadline` has passed without it."""
+        result = predicate()
+        if not result and time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s; last calls: {self._tail()}")
+        return result
 
     def _tail(self, n: int = 6) -> list[tuple[str, str, str | None]]:
         return [(c.method, c.text[:80], c.error) for c in self.calls[-n:]]

@@ -251,6 +251,33 @@ def _history_share(history: dict[str, float], found: dict[str, float]) -> float:
     return sum(history[t] * c for t, c in found.items()) / sum(history.values())
 
 
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年?\s*[-—–~至到]\s*((?:19|20)\d\d))?(?!\d)")
+_ORDINAL = re.compile(r"第([一二三四五六七八九十百\d]+)(届|次|期|季|轮|代|批|家|名|大)")
+
+
+def _years(text: str) -> set[str]:
+    """The years `text` names, ranges (2017—2019) spelled out."""
+    out = set()
+    for first, last in _YEAR.findall(text):
+        out.update(map(str, range(int(first), int(last or first) + 1)))
+    return out
+
+
+def contradicts(question: str, span: str) -> bool:
+    """Whether `span` speaks of another year or another edition than the question names: it
+    names years (or 第N届, 第N次, 第N大…) of the same kind, and none of them is the question's."""
+    q, s = normalize(question), normalize(span)
+    asked, said = _years(q), _years(s)
+    if asked and said and not asked & said:
+        return True
+    editions = _ORDINAL.findall(s)
+    for n, unit in _ORDINAL.findall(q):
+        others = {m for m, u in editions if u == unit}
+        if others and n not in others:
+            return True
+    return False
+
+
 def confidence(candidates: list[Candidate]) -> float:
     """How likely the best candidate answers the question (0..1)."""
     best = candidates[0]

@@ -26,7 +26,7 @@ _PRONOUN = re.compile(
 
 # (type, pattern) in priority order; patterns run on the normalised question.
 _TYPES: list[tuple[str, re.Pattern[str]]] = [
-    ("why", re.compile(r"为什么|为何|原因|为啥|怎么会|何故|动机|目的是")),
+    ("why", re.compile(r"(?<![认成作称视以])为什么|为何|原因|为啥|怎么会|何故|动机|目的是")),
     (
         "when",
         re.compile(
@@ -68,6 +68,7 @@ class Query:
     needs_context: bool  # uses a pronoun or names nothing specific
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
     nouns: frozenset[str] = frozenset()  # the question's nouns
+    people: frozenset[str] = frozenset()  # the persons it names
 
 
 def answer_type(question: str) -> str:
@@ -157,14 +158,13 @@ def analyse(question: str) -> Query:
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))
-    nouns = frozenset(
-        w
+    tagged = [
+        (w, flag)
         for w, flag in _tagged(question)
-        if flag.startswith(_NOUNISH)
-        and len(w) >= 2
-        and w not in STOP_TERMS
-        and w[0] != w[1]  # not 顺顺利利
-    )
+        if len(w) >= 2 and w not in STOP_TERMS and w[0] != w[1]  # not 顺顺利利
+    ]
+    nouns = frozenset(w for w, flag in tagged if flag.startswith(_NOUNISH))
+    people = frozenset(w for w, flag in tagged if flag.startswith("nr"))
     return Query(
         question,
         answer_type(question),
@@ -173,4 +173,5 @@ def analyse(question: str) -> Query:
         needs_context,
         focus_words(question),
         nouns,
+        people,
     )

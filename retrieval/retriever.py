@@ -46,6 +46,9 @@ DEFAULT_MIN_CONFIDENCE = 0.3
 FOCUS_COMMON = 0.02
 """A focus word held by more than this share of paragraphs is too common to judge by."""
 
+FOCUS_RARE = 5
+"""A word held by this many paragraphs or fewer is never too common to judge by."""
+
 FOCUS_MISSING = 0.25
 """The most confidence an answer gets when its paragraph misses what the question asks about."""
 
@@ -473,9 +476,13 @@ class Retriever:
         That is the question's specific focus words: nouns next to the question word that are
         not common in the archive, or words the archive never uses that are not guesses of
         jieba's; and any noun of the question that neither the archive nor a synonym it knows
-        ever uses (火星, 红烧肉). One of them must be found (or an equivalent). Without any, the question gets the benefit of the doubt.
+        ever uses (火星, 红烧肉). One of them must be found (or an equivalent); without any, the
+        question gets the benefit of the doubt. Beyond those: a year the question names must be
+        in the paragraph, its title or date; the answer must not speak of another year or
+        edition (第二届) instead; and a person the question names (not a common one) must be in
+        the paragraph, the one before or the title.
         """
-        common = FOCUS_COMMON * index.n_docs
+        common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
         focus = [
             w
             for w, noun in query.focus
@@ -486,12 +493,20 @@ class Retriever:
             for w in query.nouns
             if index.df(w) == 0 and is_word(w) and not any(index.df(syn) for syn in synonyms(w))
         ]
-        rec, _ = index.article_of(best.doc)
-        evidence = index.paragraph(best.doc) + rec["title"] + (rec.get("published") or "")[:4]
+        rec, para = index.article_of(best.doc)
+        text = index.paragraph(best.doc)
+        evidence = text + rec["title"] + (rec.get("published") or "")[:4]
         years = re.findall(r"\d{4}", normalize(query.text))  # a year asked about must be there
         if any(y not in evidence for y in years):
             return False
-        return not focus or bool(extract.credit(focus, index.paragraph(best.doc), equivalents))
+        if extract.contradicts(query.text, text[best.start : best.end]):
+            return False
+        # a person the question names must be there, or in the paragraph before (他…)
+        before = index.paragraph(best.doc - 1) if para > 0 else ""
+        people = [w for w in query.people if 0 < index.df(w) <= common]
+        if len(extract.credit(people, before + text + rec["title"], equivalents)) < len(people):
+            return False
+        return not focus or bool(extract.credit(focus, text, equivalents))
 
     def _weights(
         self, index: Index, query: Query, history: list[str]

@@ -52,6 +52,9 @@ _TYPES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+# A word that asks (哪一天, 几家, 怎么办) says nothing the answer holds.
+_ASKING = re.compile(r"^(?:哪|几(?!乎))|多少|什么|怎么|为何|为啥|是否|谁")
+
 _WH = re.compile(
     r"多少|几|什么时候|哪|谁|什么|为什么|为何|为啥|怎么|如何|怎样|是否|是不是|有没有|吗|啥"
 )
@@ -90,7 +93,7 @@ def content_terms(text: str) -> list[str]:
 
     A joined pair counts only if neither half is a question or function word.
     """
-    found = words(_without_pronouns(text))
+    found = [w for w in words(_without_pronouns(text)) if not _ASKING.search(w)]
     pairs = [p for a, b, p in _pairs(found) if a not in STOP_TERMS and b not in STOP_TERMS]
     return list(dict.fromkeys(t for t in found + pairs if t not in STOP_TERMS))
 

@@ -474,8 +474,8 @@ class Retriever:
         """Whether the best paragraph speaks of what the question asks about.
 
         That is the question's specific focus words: nouns next to the question word that are
-        not common in the archive, or words the archive never uses that are not guesses of
-        jieba's; and any noun of the question that neither the archive nor a synonym it knows
+        not common in the archive or that it never uses (if they are jieba words, not guesses;
+        a verb the archive never uses is a paraphrase, not a new subject: 退回来); and any noun of the question that neither the archive nor a synonym it knows
         ever uses (火星, 红烧肉). One of them must be found (or an equivalent); without any, the
         question gets the benefit of the doubt. Beyond those: a year the question names must be
         in the paragraph, its title or date; the answer must not speak of another year or
@@ -486,7 +486,7 @@ class Retriever:
         focus = [
             w
             for w, noun in query.focus
-            if (noun and 0 < index.df(w) <= common) or (index.df(w) == 0 and is_word(w))
+            if noun and (0 < index.df(w) <= common or (index.df(w) == 0 and is_word(w)))
         ]
         focus += [
             w

@@ -165,3 +165,14 @@ def test_a_person_the_question_names_must_be_there() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert not r.ask("李强认为什么是银行数字化的关键?").answered
     assert "AI客服" in r.ask("张伟认为什么是银行数字化的关键?").text
+
+
+def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    assert "10亿美元" in r.ask("星河科技在港IPO一共筹集了多少钱?").text  # 募资, in other words
+    assert not r.ask("星河科技的市盈率是多少?").answered  # a noun it never uses is not
+
+
+def test_words_that_ask_are_not_query_terms() -> None:
+    assert analyse("蚂蚁是哪一天上市的?").terms == ["蚂蚁", "上市"]
+    assert "几家" not in analyse("有几家银行参与?").terms

@@ -112,6 +112,22 @@ def expected_unit(question: str) -> re.Pattern[str] | None:
     return None
 
 
+# 哪所大学, 哪家银行, 哪个区: the answer is a name with that ending (北京大学, 渣打银行).
+_NAMED_KIND = re.compile(
+    r"(?:哪|什么)一?[个家所座位]?(大学|学院|银行|研究院|交易所|医院|省|市|区|县)"
+)
+
+
+def named_kind(question: str, text: str) -> bool | None:
+    """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学) that the
+    question does not already say; None when the question asks for no such kind."""
+    m = _NAMED_KIND.search(question)
+    if m is None:
+        return None
+    names = re.findall(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}", normalize(text))
+    return any(n not in question for n in names)
+
+
 def type_match(kind: str, text: str, question: str = "") -> float:
     """How well `text` looks like an answer of type `kind` (0..1).
 
@@ -119,6 +135,9 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     is not its answer. `question` is the normalised question; when its wording names the
     unit of the answer (多少钱, 几天, 哪一天, 占比), an answer in another unit counts half.
     """
+    named = named_kind(question, text)
+    if named is not None:
+        return float(named)
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
         return 1.0 if any(normalize(f) not in question for f in found) else 0.3

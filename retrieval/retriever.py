@@ -479,7 +479,7 @@ class Retriever:
         ever uses (火星, 红烧肉). One of them must be found (or an equivalent); without any, the
         question gets the benefit of the doubt. Beyond those: a year the question names must be
         in the paragraph, its title or date; the answer must not speak of another year or
-        edition (第二届) instead; and a person the question names (not a common one) must be in
+        edition (第二届) instead, and must hold a name of the kind asked for (哪所大学); and a person the question names (not a common one) must be in
         the paragraph, the one before or the title.
         """
         common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
@@ -496,10 +496,12 @@ class Retriever:
         rec, para = index.article_of(best.doc)
         text = index.paragraph(best.doc)
         evidence = text + rec["title"] + (rec.get("published") or "")[:4]
-        years = re.findall(r"\d{4}", normalize(query.text))  # a year asked about must be there
+        question = normalize(query.text)
+        years = re.findall(r"\d{4}", question)  # a year asked about must be there
         if any(y not in evidence for y in years):
             return False
-        if extract.contradicts(query.text, text[best.start : best.end]):
+        span = text[best.start : best.end]
+        if extract.contradicts(query.text, span) or extract.named_kind(question, span) is False:
             return False
         # a person the question names must be there, or in the paragraph before (他…)
         before = index.paragraph(best.doc - 1) if para > 0 else ""

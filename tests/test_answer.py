@@ -7,6 +7,7 @@ from retrieval.answer import (
     contradicts,
     credit,
     expected_unit,
+    named_kind,
     sentence_spans,
     type_match,
 )
@@ -117,6 +118,7 @@ ARCHIVE = [
     _article(6, "星河金融峰会", "第二届星河金融峰会于10月24日在上海召开。"),
     _article(7, "青松银行发布会", "青松银行董事长李强出席了发布会。"),
     _article(8, "银行数字化", "青松银行行长张伟认为,AI客服是银行数字化的关键。"),
+    _article(9, "林晓峰其人", "林晓峰毕业于星河大学,后加入青松银行。"),
 ]
 
 
@@ -178,3 +180,14 @@ def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:
 def test_words_that_ask_are_not_query_terms() -> None:
     assert analyse("蚂蚁是哪一天上市的?").terms == ["蚂蚁", "上市"]
     assert "几家" not in analyse("有几家银行参与?").terms
+
+
+def test_which_university_wants_the_name_of_one() -> None:
+    assert named_kind("林晓峰是哪所大学毕业的", "毕业于星河大学") is True
+    assert named_kind("林晓峰是哪所大学毕业的", "他在上海工作") is False
+    assert named_kind("星河大学在哪个城市", "星河大学在上海") is None  # 城市: no name ending
+    assert named_kind("他在哪家银行工作", "他在青松银行工作") is True
+    assert named_kind("青松银行的行长是谁", "青松银行行长张伟") is None
+    r = Retriever.from_articles(ARCHIVE)
+    assert "星河大学" in r.ask("林晓峰是哪所大学毕业的?").text
+    assert not r.ask("第二届星河金融峰会在上海哪个区召开?").answered

@@ -22,3 +22,19 @@ def test_the_bundled_corpus_and_settings_example_ship() -> None:
         "FEEDQA_REFRESH_MINUTES",
     ):
         assert f"\n{name}=" in example
+
+
+def test_the_calibration_qa_items_match_the_corpus() -> None:
+    import subprocess
+    import sys
+
+    files = sorted((ROOT / "tests" / "data" / "qa").glob("*.jsonl"))
+    assert len(files) >= 4
+    for f in files:
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "data" / "qa" / "validate.py"), str(f)],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stdout[-2000:]
+        assert "problems: 0" in run.stdout

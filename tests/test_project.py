@@ -1,5 +1,7 @@
 """The project's promises about itself: CI runs the README's test command; no stray files."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +27,6 @@ def test_the_bundled_corpus_and_settings_example_ship() -> None:
 
 
 def test_the_calibration_qa_items_match_the_corpus() -> None:
-    import subprocess
-    import sys
-
     files = sorted((ROOT / "tests" / "data" / "qa").glob("*.jsonl"))
     assert len(files) >= 4
     for f in files:

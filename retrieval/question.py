@@ -71,7 +71,6 @@ class Query:
     needs_context: bool  # uses a pronoun or names nothing specific
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
     nouns: frozenset[str] = frozenset()  # the question's nouns
-    people: frozenset[str] = frozenset()  # the persons it names
 
 
 def answer_type(question: str) -> str:
@@ -167,7 +166,6 @@ def analyse(question: str) -> Query:
         if len(w) >= 2 and w not in STOP_TERMS and w[0] != w[1]  # not 顺顺利利
     ]
     nouns = frozenset(w for w, flag in tagged if flag.startswith(_NOUNISH))
-    people = frozenset(w for w, flag in tagged if flag.startswith("nr"))
     return Query(
         question,
         answer_type(question),
@@ -176,5 +174,4 @@ def analyse(question: str) -> Query:
         needs_context,
         focus_words(question),
         nouns,
-        people,
     )

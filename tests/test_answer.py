@@ -116,9 +116,7 @@ ARCHIVE = [
         "2020年蓝鲸保险开始转型。2018年、2019年蓝鲸保险的保费收入分别为90亿元、100亿元。",
     ),
     _article(6, "星河金融峰会", "第二届星河金融峰会于10月24日在上海召开。"),
-    _article(7, "青松银行发布会", "青松银行董事长李强出席了发布会。"),
-    _article(8, "银行数字化", "青松银行行长张伟认为,AI客服是银行数字化的关键。"),
-    _article(9, "林晓峰其人", "林晓峰毕业于星河大学,后加入青松银行。"),
+    _article(7, "林晓峰其人", "林晓峰毕业于星河大学,后加入青松银行。"),
 ]
 
 
@@ -162,13 +160,6 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert "100亿元" in r.ask("蓝鲸保险2019年的保费收入是多少?").text
     assert not r.ask("第三届星河金融峰会是哪天召开的?").answered
     assert "10月24日" in r.ask("第二届星河金融峰会是哪天召开的?").text
-
-
-def test_a_person_the_question_names_must_be_there() -> None:
-    assert analyse("李强认为什么是银行数字化的关键?").people == {"李强"}
-    r = Retriever.from_articles(ARCHIVE)
-    assert not r.ask("李强认为什么是银行数字化的关键?").answered
-    assert "AI客服" in r.ask("张伟认为什么是银行数字化的关键?").text
 
 
 def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:

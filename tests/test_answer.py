@@ -47,6 +47,8 @@ def test_the_question_wording_names_the_unit() -> None:
     assert type_match("number", "员工有300人", q) == 0.5
     assert type_match("number", "交易量达到430万笔", "一天能做多少笔交易") == 1.0
     assert type_match("number", "覆盖97个国家", "一天能做多少笔交易") == 0.5
+    assert type_match("number", "发表二十几篇学术论文", "发表了多少篇论文") == 1.0
+    assert type_match("number", "三十余家银行", "有多少家银行") == 1.0
     assert type_match("number", "拟发行不超过4.5亿股", "计划发行多少股") == 1.0
     assert type_match("number", "募资10亿美元", "计划发行多少股") == 0.5
     assert type_match("when", "于2016年5月加入", "哪一天加入的") == 0.5

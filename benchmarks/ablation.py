@@ -1,9 +1,9 @@
 """Switch off one answer mechanism at a time and measure what it adds.
 
-    .venv/bin/python benchmarks/ablation.py QA.jsonl [QA.jsonl ...]
+    .venv/bin/python benchmarks/ablation.py QA.jsonl [NAME=QA.jsonl,QA.jsonl ...]
 
 Prints a Markdown table: accuracy, ans@1, abstain and false abstain of the full system, then
-of the system without each mechanism, on each QA file.
+of the system without each mechanism, on each QA file (or on a named group of files, pooled).
 """
 
 import sys
@@ -26,6 +26,8 @@ def _without_feature(name: str) -> tuple[object, str, object]:
 OFF: dict[str, list[tuple[object, str, object]]] = {
     "answer typing": [_without_feature("type")],
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
+    "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
+    "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
     "confidence threshold": [(retriever, "DEFAULT_MIN_CONFIDENCE", 0.0)],
     "thesaurus synonyms": [(retriever, "SYNONYMS", 0), (retriever, "SYNONYM_CREDIT", 0.0)],
     "mined aliases": [(retriever.Retriever, "_aliases", lambda self, index: {})],
@@ -36,28 +38,44 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
 }
 
 
-def measure(files: list[Path], patches: list[tuple[object, str, object]]) -> list[dict[str, float]]:
-    """The summary metrics on each file with `patches` applied."""
+Group = tuple[str, list[Path]]
+
+
+def measure(
+    groups: list[Group], patches: list[tuple[object, str, object]]
+) -> list[dict[str, float]]:
+    """The summary metrics on each group of files with `patches` applied."""
     with ExitStack() as stack:
         for target, name, value in patches:
             stack.enter_context(mock.patch.object(target, name, value))
         r = Retriever.default()
-        return [evaluate.summarize(evaluate.run(r, evaluate.read_items(f))) for f in files]
+        return [
+            evaluate.summarize(
+                evaluate.run(r, [item for f in files for item in evaluate.read_items(f)])
+            )
+            for _, files in groups
+        ]
+
+
+def _group(arg: str) -> Group:
+    name, _, paths = arg.rpartition("=")
+    files = [Path(p) for p in paths.split(",")]
+    return name or files[0].stem, files
 
 
 def main() -> None:
-    files = [Path(a) for a in sys.argv[1:]]
-    if not files:
+    groups = [_group(a) for a in sys.argv[1:]]
+    if not groups:
         sys.exit(__doc__)
     cols = ["accuracy", "ans@1", "abstain", "false_abstain"]
     fmt: Callable[[float], str] = lambda v: f"{v:.2f}"  # noqa: E731
-    header = "| system | " + " | ".join(f"{f.stem} {c}" for f in files for c in cols) + " |"
+    header = "| system | " + " | ".join(f"{name} {c}" for name, _ in groups for c in cols) + " |"
     print(header)
-    print("|" + "---|" * (1 + len(files) * len(cols)))
-    full = measure(files, [])
+    print("|" + "---|" * (1 + len(groups) * len(cols)))
+    full = measure(groups, [])
     print("| full | " + " | ".join(fmt(m[c]) for m in full for c in cols) + " |")
     for name, patches in OFF.items():
-        rows = measure(files, patches)
+        rows = measure(groups, patches)
         cells = [
             f"{fmt(m[c])} ({m[c] - f[c]:+.2f})"
             for m, f in zip(rows, full, strict=True)

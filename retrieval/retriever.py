@@ -479,7 +479,8 @@ class Retriever:
         ever uses (火星, 红烧肉). One of them must be found (or an equivalent); without any, the
         question gets the benefit of the doubt. Beyond those: a year the question names must be
         in the paragraph, its title or date; the answer must not speak of another year or
-        edition (第二届) instead, and must hold a name of the kind asked for (哪所大学).
+        edition (第二届) instead, and must hold a name of the kind asked for (哪所大学), or
+        for how-many and when questions a number or date the question does not say itself.
         """
         common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
         focus = [
@@ -499,6 +500,8 @@ class Retriever:
         years = re.findall(r"\d{4}", question)  # a year asked about must be there
         if any(y not in evidence for y in years):
             return False
+        if query.kind in ("number", "when") and not best.feature("type"):
+            return False  # no number or date the question does not already say
         span = text[best.start : best.end]
         if extract.contradicts(query.text, span) or extract.named_kind(question, span) is False:
             return False

@@ -119,6 +119,7 @@ ARCHIVE = [
     ),
     _article(6, "星河金融峰会", "第二届星河金融峰会于10月24日在上海召开。"),
     _article(7, "林晓峰其人", "林晓峰毕业于星河大学,后加入青松银行。"),
+    _article(8, "青松银行上线AI客服", "青松银行的AI客服已接入手机银行,用户反响热烈。"),
 ]
 
 
@@ -184,3 +185,10 @@ def test_which_university_wants_the_name_of_one() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert "星河大学" in r.ask("林晓峰是哪所大学毕业的?").text
     assert not r.ask("第二届星河金融峰会在上海哪个区召开?").answered
+
+
+def test_a_number_question_needs_a_number() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    assert not r.ask("青松银行的AI客服有多少用户?").answered
+    assert not r.ask("林晓峰是什么时候加入青松银行的?").answered
+    assert "120亿元" in r.ask("蓝鲸保险2021年保费收入多少钱?").text

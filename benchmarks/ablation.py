@@ -33,6 +33,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "mined aliases": [(retriever.Retriever, "_aliases", lambda self, index: {})],
     "gapped character matches": [(answer, "GAP_CREDIT", 0.0)],
     "next-paragraph candidates": [(retriever, "NEXT", 0.0)],
+    "rest of the top article": [(retriever, "ARTICLE", 0.0)],
     "follow-up history": [(retriever, "HISTORY", 0.0)],
     "question echo penalty": [_without_feature("echo")],
 }

@@ -61,6 +61,13 @@ PASSAGES = 8
 NEXT = 0.7
 """Retrieval score of the paragraph after a hit, relative to the hit's."""
 
+ARTICLE = 0.5
+"""Relative retrieval score given to the other paragraphs of the best hit's article: an
+answer in other words than the question's often sits in the article it is about."""
+
+ARTICLE_REACH = 60
+"""How many paragraphs either side of the best hit count as its article (bounds the work)."""
+
 OWN = 0.8
 """Query weight of the parts of a word jieba guessed and of alias names."""
 
@@ -460,6 +467,15 @@ class Retriever:
             if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
                 passages.append((doc + 1, index.paragraph(doc + 1), NEXT * rel, rec["title"], text))
+        if ARTICLE:  # at most ARTICLE_REACH paragraphs either side of the hit
+            hit = hits[0][0]
+            rec, para = index.article_of(hit)
+            start = hit - min(para, ARTICLE_REACH)
+            stop = hit + min(rec["paragraphs"] - para, ARTICLE_REACH + 1)
+            for doc in range(start, stop):
+                if doc not in seen:
+                    seen.add(doc)
+                    passages.append((doc, index.paragraph(doc), ARTICLE, rec["title"], ""))
         return (
             query,
             hits,

@@ -120,6 +120,14 @@ ARCHIVE = [
     _article(6, "星河金融峰会", "第二届星河金融峰会于10月24日在上海召开。"),
     _article(7, "林晓峰其人", "林晓峰毕业于星河大学,后加入青松银行。"),
     _article(8, "青松银行上线AI客服", "青松银行的AI客服已接入手机银行,用户反响热烈。"),
+    _article(
+        9,
+        "青松银行AI客服小青",
+        "青松银行今年推出了AI客服。",
+        "行方介绍,目前已有不少市民使用。",
+        "它由科技部自主研发。",
+        "上线首月,小青累计接待咨询超过20万人次。",
+    ),
 ]
 
 
@@ -192,3 +200,10 @@ def test_a_number_question_needs_a_number() -> None:
     assert not r.ask("青松银行的AI客服有多少用户?").answered
     assert not r.ask("林晓峰是什么时候加入青松银行的?").answered
     assert "120亿元" in r.ask("蓝鲸保险2021年保费收入多少钱?").text
+
+
+def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it
+    assert a.answered and "20万人次" in a.text
+    assert a.citations[0].link == "https://news.example/9" and a.citations[0].paragraph == 4

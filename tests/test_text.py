@@ -51,6 +51,9 @@ def test_answer_types() -> None:
     assert answer_type("京东科技什么时候重启IPO?") == "when"
     assert answer_type("募资多少钱?") == "number"
     assert answer_type("平安集团首席科学家是谁?") == "who"
+    assert answer_type("联合约谈蚂蚁的是哪几个部门?") == "list"  # 哪几, not 几个
+    assert answer_type("有几个部门参与?") == "number"
+    assert answer_type("他认为什么是关键?") == "what"  # 认为什么, not 为什么
     assert answer_type("总部在哪里?") == "where"
     assert answer_type("为什么撤回申请?") == "why"
     assert answer_type("有哪些岗位涨幅最高?") == "list"

@@ -49,6 +49,9 @@ def test_the_question_wording_names_the_unit() -> None:
     assert type_match("number", "覆盖97个国家", "一天能做多少笔交易") == 0.5
     assert type_match("number", "发表二十几篇学术论文", "发表了多少篇论文") == 1.0
     assert type_match("number", "三十余家银行", "有多少家银行") == 1.0
+    assert type_match("number", "预期下调近三分之一", "预期往下砍了多少") == 1.0
+    assert type_match("number", "占比近三分之一", "占比多少") == 1.0
+    assert type_match("number", "基本上两三千是平均价格", "一般得花多少") == 1.0
     assert type_match("number", "拟发行不超过4.5亿股", "计划发行多少股") == 1.0
     assert type_match("number", "募资10亿美元", "计划发行多少股") == 0.5
     assert type_match("when", "于2016年5月加入", "哪一天加入的") == 0.5

@@ -3,7 +3,8 @@
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
+from operator import mul
 
 from .question import Query
 from .text import normalize
@@ -104,6 +105,7 @@ _UNITS = [
 ]
 
 
+@lru_cache(maxsize=256)
 def expected_unit(question: str) -> re.Pattern[str] | None:
     """The unit the answer to `question` (normalised) should carry, if its wording says."""
     for asked, unit in _UNITS:
@@ -119,13 +121,19 @@ _NAMED_KIND = re.compile(
 )
 
 
+@lru_cache(maxsize=256)
+def _named_pattern(question: str) -> re.Pattern[str] | None:
+    m = _NAMED_KIND.search(question)
+    return re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}") if m else None
+
+
 def named_kind(question: str, text: str) -> bool | None:
     """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学) that the
     question does not already say; None when the question asks for no such kind."""
-    m = _NAMED_KIND.search(question)
-    if m is None:
+    pattern = _named_pattern(question)
+    if pattern is None:
         return None
-    names = re.findall(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}", normalize(text))
+    names = pattern.findall(_normalized(text))
     return any(n not in question for n in names)
 
 
@@ -141,12 +149,12 @@ def type_match(kind: str, text: str, question: str = "") -> float:
         return float(named)
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
-        return 1.0 if any(normalize(f) not in question for f in found) else 0.3
+        return 1.0 if any(_normalized(f) not in question for f in found) else 0.3
     pattern = _PATTERNS.get(kind)
     if pattern is None:
         return 0.5
     matches = list(pattern.finditer(text))
-    fresh = [m for m in matches if normalize(m.group()) not in question]
+    fresh = [m for m in matches if _normalized(m.group()) not in question]
     if kind == "list":
         return min(1.0, len(fresh) / 2)
     if kind in ("how", "yesno"):
@@ -198,19 +206,27 @@ def _gapped(term: str) -> re.Pattern[str] | None:
 def credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[str, float]:
     """How well each term is found in `text` (normalised): 1 as a substring, else the best
     credit of an equivalent (a synonym or alias), or of its characters in order with gaps."""
-    norm = normalize(text)
+    norm = _normalized(text)
     out = {}
     for t in terms:
         if t in norm:
             out[t] = 1.0
             continue
-        credit = max((c for alt, c in equivalents.get(t, ()) if alt in norm), default=0.0)
-        gapped = _gapped(t)
-        if gapped is not None and credit < GAP_CREDIT and gapped.search(norm):
-            credit = GAP_CREDIT
-        if credit:
-            out[t] = credit
+        best = 0.0
+        for alt, c in equivalents.get(t, ()):
+            if c > best and alt in norm:
+                best = c
+        if best < GAP_CREDIT:
+            gapped = _gapped(t)
+            if gapped is not None and gapped.search(norm):
+                best = GAP_CREDIT
+        if best:
+            out[t] = best
     return out
+
+
+_normalized = lru_cache(maxsize=8192)(normalize)
+"""`normalize` for the passages, titles and sentences one question reads many times."""
 
 
 def best_spans(
@@ -238,14 +254,17 @@ def best_spans(
     total = sum(weights.values()) or 1.0
     question = normalize(query.text)
     out: list[Candidate] = []
+    titles: dict[str, dict[str, float]] = {}
     for rank, (doc, text, rel, title, context) in enumerate(passages):
         in_para = credit(weights, text + "\n" + context, equivalents)
-        in_title = credit(weights, title, equivalents)
-        in_history = credit(history, text + title + context, equivalents)
+        if title not in titles:
+            titles[title] = credit(weights, title, equivalents)
+        in_title = titles[title]
+        in_history = credit(history, text + title + context, equivalents) if history else {}
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            in_sent = credit(in_para, sent, equivalents)
-            cs, ce = _trim(query, weights, sent, max_chars, question, equivalents)
+            in_sent = credit(in_para, sent, equivalents) if in_para else {}
+            cs, ce = _trim(query, weights, in_sent, sent, max_chars, question, equivalents)
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
@@ -258,7 +277,7 @@ def best_spans(
                 1.0 if _ECHO.search(sent) else 0.0,
                 min(len(sent), 200) / 100,
             )
-            score = sum(w * x for w, x in zip(WEIGHTS, f, strict=True))
+            score = sum(map(mul, WEIGHTS, f))
             out.append(Candidate(doc, s + cs, s + ce, score, f))
     out.sort(key=lambda c: -c.score)
     return out
@@ -308,12 +327,15 @@ def confidence(candidates: list[Candidate]) -> float:
 def _trim(
     query: Query,
     weights: dict[str, float],
+    found: dict[str, float],
     sentence: str,
     max_chars: int,
     question: str,
     equivalents: Equivalents,
 ) -> tuple[int, int]:
-    """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence."""
+    """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence.
+
+    `found` holds the terms the sentence holds: only they can be in one of its clauses."""
     lead = len(sentence) - len(sentence.lstrip())
     tail = len(sentence.rstrip())
     if tail - lead <= max_chars or query.kind in ("why", "how", "yesno"):
@@ -327,9 +349,7 @@ def _trim(
             piece = sentence[s:e]
             if not piece.strip() or len(piece) > max_chars:
                 continue
-            cov = (
-                sum(weights[t] * c for t, c in credit(weights, piece, equivalents).items()) / total
-            )
+            cov = sum(weights[t] * c for t, c in credit(found, piece, equivalents).items()) / total
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)

@@ -65,7 +65,7 @@ ARTICLE = 0.5
 """Relative retrieval score given to the other paragraphs of the best hit's article: an
 answer in other words than the question's often sits in the article it is about."""
 
-ARTICLE_REACH = 60
+ARTICLE_REACH = 15
 """How many paragraphs either side of the best hit count as its article (bounds the work)."""
 
 OWN = 0.8

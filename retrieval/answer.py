@@ -38,11 +38,13 @@ _PLACE = re.compile(
 )
 _ROLE = re.compile(
     r"CEO|CTO|CFO|COO|CIO|CDO|总裁|董事长|总经理|负责人|创始人|首席|主席|副总裁|合伙人|总监|院长|科学家|董事|行长|高管|专家|经理|"
+    r"顾问|部长|主任|研究员|架构师|监事|秘书|教授|工程师|"
     r"[A-Z][a-z]+(?:\s[A-Z][a-z]+)+",
 )
 _PERSON_HINT = re.compile(
     r"[\u4e00-\u9fff]{2,3}(?:表示|称|说|认为|指出|透露|坦言|介绍|出任|担任|加盟|接任)|(?:由|是|为)[\u4e00-\u9fff]{2,3}[,，。]"
 )
+_ROLE_ASKED = re.compile(r"什么(?:职务|职位|头衔|身份|角色|岗位|官职|位置)|任什么|当什么官")
 _LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
 _YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
 _ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
@@ -147,6 +149,9 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     named = named_kind(question, text)
     if named is not None:
         return float(named)
+    if _ROLE_ASKED.search(question):  # 担任什么职务: a title such as 首席科学家 or 副行长
+        roles = [m.group() for m in _ROLE.finditer(text)]
+        return 1.0 if any(_normalized(r) not in question for r in roles) else 0.0
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
         return 1.0 if any(_normalized(f) not in question for f in found) else 0.3

@@ -57,6 +57,8 @@ def test_the_question_wording_names_the_unit() -> None:
     assert type_match("when", "于2016年5月加入", "哪一天加入的") == 0.5
     assert type_match("when", "于2016年5月8日加入", "哪一天加入的") == 1.0
     assert expected_unit("营收是多少") is not None and expected_unit("谁是CEO") is None
+    assert type_match("what", "他曾任亚马逊的首席云技术顾问", "他在亚马逊做过什么职位") == 1.0
+    assert type_match("what", "他曾在亚马逊工作", "他在亚马逊做过什么职位") == 0.0
 
 
 def test_credit_for_substrings_equivalents_and_gaps() -> None:

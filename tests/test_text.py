@@ -54,6 +54,8 @@ def test_answer_types() -> None:
     assert answer_type("联合约谈蚂蚁的是哪几个部门?") == "list"  # 哪几, not 几个
     assert answer_type("有几个部门参与?") == "number"
     assert answer_type("他认为什么是关键?") == "what"  # 认为什么, not 为什么
+    assert answer_type("京东数科更名为什么了?") == "what"  # 更名为 什么
+    assert answer_type("这是为什么?") == "why"
     assert answer_type("总部在哪里?") == "where"
     assert answer_type("为什么撤回申请?") == "why"
     assert answer_type("有哪些岗位涨幅最高?") == "list"

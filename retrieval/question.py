@@ -26,7 +26,12 @@ _PRONOUN = re.compile(
 
 # (type, pattern) in priority order; patterns run on the normalised question.
 _TYPES: list[tuple[str, re.Pattern[str]]] = [
-    ("why", re.compile(r"(?<![认成作称视以名级改分转变定列选评换])为什么|为何|原因|为啥|怎么会|何故|动机|目的是")),
+    (
+        "why",
+        re.compile(
+            r"(?<![认成作称视以名级改分转变定列选评换])为什么|为何|原因|为啥|怎么会|何故|动机|目的是"
+        ),
+    ),
     (
         "when",
         re.compile(

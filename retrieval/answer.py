@@ -9,6 +9,10 @@ from operator import mul
 from .question import Query
 from .text import normalize
 
+_normalized = lru_cache(maxsize=8192)(normalize)
+"""`normalize` for the passages, titles and sentences one question reads many times."""
+
+
 _SENTENCE_END = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』\"']?|\n|$)")
 _CLAUSE_END = re.compile(r"[^，,：:；;。！？!?]*(?:[，,：:；;。！？!?]+[”’」』\"']?|$)")
 
@@ -228,10 +232,6 @@ def credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[st
         if best:
             out[t] = best
     return out
-
-
-_normalized = lru_cache(maxsize=8192)(normalize)
-"""`normalize` for the passages, titles and sentences one question reads many times."""
 
 
 def best_spans(

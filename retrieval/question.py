@@ -165,12 +165,14 @@ def analyse(question: str) -> Query:
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))
-    tagged = [
-        (w, flag)
+    nouns = frozenset(
+        w
         for w, flag in _tagged(question)
-        if len(w) >= 2 and w not in STOP_TERMS and w[0] != w[1]  # not 顺顺利利
-    ]
-    nouns = frozenset(w for w, flag in tagged if flag.startswith(_NOUNISH))
+        if flag.startswith(_NOUNISH)
+        and len(w) >= 2
+        and w not in STOP_TERMS
+        and w[0] != w[1]  # not 顺顺利利
+    )
     return Query(
         question,
         answer_type(question),

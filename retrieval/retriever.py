@@ -491,12 +491,13 @@ class Retriever:
 
         That is the question's specific focus words: nouns next to the question word that are
         not common in the archive or that it never uses (if they are jieba words, not guesses;
-        a verb the archive never uses is a paraphrase, not a new subject: 退回来); and any noun of the question that neither the archive nor a synonym it knows
-        ever uses (火星, 红烧肉). One of them must be found (or an equivalent); without any, the
-        question gets the benefit of the doubt. Beyond those: a year the question names must be
-        in the paragraph, its title or date; the answer must not speak of another year or
-        edition (第二届) instead, and must hold a name of the kind asked for (哪所大学), or
-        for how-many and when questions a number or date the question does not say itself.
+        a verb the archive never uses is a paraphrase, not a new subject: 退回来); and any noun
+        of the question that neither the archive nor a synonym it knows ever uses (火星, 红烧肉).
+        One of them must be found (or an equivalent); without any, the question gets the
+        benefit of the doubt. Beyond those: a year the question names must be in the
+        paragraph, its title or date; the answer must not speak of another year or edition
+        (第二届) instead; and it must hold what the question asks for, when that is a number,
+        a date or a name of some kind (哪所大学), which the question does not say itself.
         """
         common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
         focus = [
@@ -516,10 +517,13 @@ class Retriever:
         years = re.findall(r"\d{4}", question)  # a year asked about must be there
         if any(y not in evidence for y in years):
             return False
-        if query.kind in ("number", "when") and not best.feature("type"):
-            return False  # no number or date the question does not already say
         span = text[best.start : best.end]
-        if extract.contradicts(query.text, span) or extract.named_kind(question, span) is False:
+        kind_asked = (
+            query.kind in ("number", "when") or extract.named_kind(question, span) is not None
+        )
+        if kind_asked and not best.feature("type"):
+            return False  # no number, date or name of the kind asked
+        if extract.contradicts(query.text, span):
             return False
         return not focus or bool(extract.credit(focus, text, equivalents))
 

@@ -29,6 +29,11 @@ _NUMBER = re.compile(
     r"\d+(?:\.\d+)?|[一二三四五六七八九十百]+分之[一二三四五六七八九十]+|[一二两三四五六七八九十]成|"
     r"[一二两三四五六七八九]{1,2}[十百千万亿]+"
 )
+_CALENDAR = re.compile(
+    r"(?:19|20)\d\d\s*(?:年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*[日号])?|[-/.]\d{1,2}(?:[-/.]\d{1,2})?)|"
+    r"\d{1,2}\s*月\s*\d{1,2}\s*[日号]|(?:19|20)\d\d(?=\s*(?:[-—–~、,，;；)）]|至|到|和|及|与|$))"
+)
+"""Calendar dates and years: in a how-many question, 2021年1月28日 is not a number."""
 _REASON = re.compile(
     r"因为|由于|原因|因此|所以|为了|导致|出于|鉴于|目的|以便|为此|是因|源于|受.{1,12}影响|故|担心|旨在|希望"
 )
@@ -163,6 +168,9 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     if pattern is None:
         return 0.5
     matches = list(pattern.finditer(text))
+    if kind == "number":
+        dates = [m.span() for m in _CALENDAR.finditer(text)]
+        matches = [m for m in matches if not any(s <= m.start() < e for s, e in dates)]
     fresh = [m for m in matches if _normalized(m.group()) not in question]
     if kind == "list":
         return min(1.0, len(fresh) / 2)

@@ -492,7 +492,8 @@ class Retriever:
         That is the question's specific focus words: nouns next to the question word that are
         not common in the archive or that it never uses (if they are jieba words, not guesses;
         a verb the archive never uses is a paraphrase, not a new subject: 退回来); and any noun
-        of the question that neither the archive nor a synonym it knows ever uses (火星, 红烧肉).
+        of the question that neither the archive nor a synonym it knows ever uses (火星, 红烧肉),
+        unless the answer holds its head (the last character: 读片 for 阅片).
         One of them must be found (or an equivalent); without any, the question gets the
         benefit of the doubt. Beyond those: a year the question names must be in the
         paragraph, its title or date; the answer must not speak of another year or edition
@@ -505,19 +506,23 @@ class Retriever:
             for w, noun in query.focus
             if noun and (0 < index.df(w) <= common or (index.df(w) == 0 and is_word(w)))
         ]
+        rec, _ = index.article_of(best.doc)
+        text = index.paragraph(best.doc)
+        span = text[best.start : best.end]
+        said = normalize(span)
         focus += [
             w
             for w in query.nouns
-            if index.df(w) == 0 and is_word(w) and not any(index.df(syn) for syn in synonyms(w))
+            if index.df(w) == 0
+            and is_word(w)
+            and not any(index.df(syn) for syn in synonyms(w))
+            and w[-1] not in said  # 读片 where the answer says 阅片: same head, a paraphrase
         ]
-        rec, _ = index.article_of(best.doc)
-        text = index.paragraph(best.doc)
         evidence = text + rec["title"] + (rec.get("published") or "")[:4]
         question = normalize(query.text)
         years = re.findall(r"\d{4}", question)  # a year asked about must be there
         if any(y not in evidence for y in years):
             return False
-        span = text[best.start : best.end]
         kind_asked = (
             query.kind in ("number", "when") or extract.named_kind(question, span) is not None
         )

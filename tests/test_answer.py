@@ -40,6 +40,15 @@ def test_type_match_needs_something_the_question_does_not_say() -> None:
     assert type_match("why", "公司宣布退出市场") == 0.0
 
 
+def test_a_date_is_not_a_number() -> None:
+    assert type_match("number", "2021年1月28日,券商开始限制交易") == 0.0
+    assert type_match("number", "在2020年之前,他们最看重的还是云") == 0.0
+    assert type_match("number", "2021年1月28日,收到约30亿美元的存款要求") == 1.0
+    assert type_match("number", "注册资本2000万元") == 1.0
+    assert type_match("number", "共有2019名员工") == 1.0
+    assert type_match("when", "2021年1月28日,券商开始限制交易") == 1.0
+
+
 def test_the_question_wording_names_the_unit() -> None:
     q = "星河支付融资花了多少钱"
     assert expected_unit(q) is not None
@@ -133,6 +142,7 @@ ARCHIVE = [
         "它由科技部自主研发。",
         "上线首月,小青累计接待咨询超过20万人次。",
     ),
+    _article(10, "青松医院的AI", "青松医院的智能阅片系统把阅片时间从15分钟缩短到15秒。"),
 ]
 
 
@@ -212,3 +222,10 @@ def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it
     assert a.answered and "20万人次" in a.text
     assert a.citations[0].link == "https://news.example/9" and a.citations[0].paragraph == 4
+
+
+def test_an_unknown_word_with_the_answer_s_head_is_a_paraphrase() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("青松医院的读片系统把时间缩短到多久?")  # 读片: the archive says 阅片
+    assert a.answered and "15秒" in a.text
+    assert not r.ask("青松医院的挂号系统把时间缩短到多久?").answered  # 挂号: nothing like it

@@ -56,6 +56,8 @@ _PERSON_HINT = re.compile(
 _ROLE_ASKED = re.compile(r"什么(?:职务|职位|头衔|身份|角色|岗位|官职|位置)|任什么|当什么官")
 _LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
 _YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
+_ANNOUNCES = re.compile(r"[:：]\s*$")
+_LISTS = re.compile(r"[^,，;；]{0,4}(?:分别|包括|如下|以下|即|是|为|有)[是为]?[:：]\s*")
 _ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
 
 _PATTERNS = {
@@ -67,6 +69,11 @@ _PATTERNS = {
     "list": _LIST_HINT,
     "yesno": _YESNO_HINT,
 }
+
+
+def announces(text: str) -> bool:
+    """Whether `text` ends by announcing what follows it ("分别是:")."""
+    return _ANNOUNCES.search(text) is not None
 
 
 def spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -172,8 +179,8 @@ def type_match(kind: str, text: str, question: str = "") -> float:
         dates = [m.span() for m in _CALENDAR.finditer(text)]
         matches = [m for m in matches if not any(s <= m.start() < e for s, e in dates)]
     fresh = [m for m in matches if _normalized(m.group()) not in question]
-    if kind == "list":
-        return min(1.0, len(fresh) / 2)
+    if kind == "list":  # separators, not content: the question may use them too
+        return min(1.0, len(matches) / 2)
     if kind in ("how", "yesno"):
         return 1.0 if fresh else 0.3
     if not fresh:
@@ -274,10 +281,17 @@ def best_spans(
             titles[title] = credit(weights, title, equivalents)
         in_title = titles[title]
         in_history = credit(history, text + title + context, equivalents) if history else {}
+        # a paragraph that a colon announces ("分别是:") answers with the words announcing it
+        announced = announces(context)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            in_sent = credit(in_para, sent, equivalents) if in_para else {}
-            cs, ce = _trim(query, weights, in_sent, sent, max_chars, question, equivalents)
+            if announced and s == 0:
+                in_sent = in_para
+            else:
+                in_sent = credit(in_para, sent, equivalents) if in_para else {}
+            cs, ce = _trim(
+                query, weights, in_sent, sent, max_chars, question, equivalents, in_sent is in_para
+            )
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
@@ -345,10 +359,12 @@ def _trim(
     max_chars: int,
     question: str,
     equivalents: Equivalents,
+    anchored: bool = False,
 ) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence.
 
-    `found` holds the terms the sentence holds: only they can be in one of its clauses."""
+    `found` holds the terms the sentence holds: only they can be in one of its clauses. An
+    `anchored` run starts the sentence (it follows the words that announce it)."""
     lead = len(sentence) - len(sentence.lstrip())
     tail = len(sentence.rstrip())
     if tail - lead <= max_chars or query.kind in ("why", "how", "yesno"):
@@ -356,12 +372,16 @@ def _trim(
     total = sum(weights.values()) or 1.0
     clauses = clause_spans(sentence)
     best: tuple[float, int, int] | None = None
-    for i in range(len(clauses)):
+    for i in range(1 if anchored else len(clauses)):
         for j in range(i, min(i + 3, len(clauses))):
             s, e = clauses[i][0], clauses[j][1]
             piece = sentence[s:e]
             if not piece.strip() or len(piece) > max_chars:
                 continue
+            if j + 1 < len(clauses) and (
+                _ANNOUNCES.search(piece) or _LISTS.fullmatch(sentence, *clauses[j + 1])
+            ):
+                continue  # "分别是:" announces the clause after it: never end on or before it
             cov = sum(weights[t] * c for t, c in credit(found, piece, equivalents).items()) / total
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:

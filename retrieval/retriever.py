@@ -499,6 +499,7 @@ class Retriever:
         paragraph, its title or date; the answer must not speak of another year or edition
         (第二届) instead; and it must hold what the question asks for, when that is a number,
         a date or a name of some kind (哪所大学), which the question does not say itself.
+        A paragraph that the one before it announces is read with it.
         """
         common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
         focus = [
@@ -506,9 +507,13 @@ class Retriever:
             for w, noun in query.focus
             if noun and (0 < index.df(w) <= common or (index.df(w) == 0 and is_word(w)))
         ]
-        rec, _ = index.article_of(best.doc)
+        rec, para = index.article_of(best.doc)
         text = index.paragraph(best.doc)
         span = text[best.start : best.end]
+        if para and not text[: best.start].strip():  # read with the words announcing it
+            lead = index.paragraph(best.doc - 1)  # ("财报中有句话:")
+            if extract.announces(lead):
+                text, span = lead + text, lead + span
         said = normalize(span)
         focus += [
             w

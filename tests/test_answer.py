@@ -143,6 +143,14 @@ ARCHIVE = [
         "上线首月,小青累计接待咨询超过20万人次。",
     ),
     _article(10, "青松医院的AI", "青松医院的智能阅片系统把阅片时间从15分钟缩短到15秒。"),
+    _article(
+        11,
+        "白鹭支付季报",
+        "白鹭支付2021年第一季度财报中,有一项数字格外引人注目:",
+        "来自母公司的收入3.2亿元,同比增长50%。",
+        "从白鹭支付今年三月在官方网站及微信公众号上正式对外发布的《白鹭支付业务发展报告》全文来看,"
+        "其重点内容涉及四大板块,分别是:跨境结算、小微信贷、财富管理和互联网保险。",
+    ),
 ]
 
 
@@ -229,3 +237,14 @@ def test_an_unknown_word_with_the_answer_s_head_is_a_paraphrase() -> None:
     a = r.ask("青松医院的读片系统把时间缩短到多久?")  # 读片: the archive says 阅片
     assert a.answered and "15秒" in a.text
     assert not r.ask("青松医院的挂号系统把时间缩短到多久?").answered  # 挂号: nothing like it
+
+
+def test_what_a_colon_announces_answers() -> None:
+    assert analyse("白鹭支付业务发展报告涉及哪四大板块?").kind == "list"
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("白鹭支付业务发展报告涉及哪四大板块?")  # what "分别是:" announces
+    assert a.answered and "跨境结算、小微信贷、财富管理和互联网保险" in a.text
+    a = r.ask("白鹭支付2021年第一季度财报中引人注目的数字是什么?")  # the next paragraph
+    assert a.answered and "3.2亿元" in a.text
+    assert a.citations[0].paragraph == 2
+    assert not r.ask("白鹭支付2021年第二季度来自母公司的收入是多少?").answered

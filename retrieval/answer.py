@@ -56,6 +56,8 @@ _PERSON_HINT = re.compile(
 _ROLE_ASKED = re.compile(r"什么(?:职务|职位|头衔|身份|角色|岗位|官职|位置)|任什么|当什么官")
 _LIST_HINT = re.compile(r"、|以及|和|及|等|分别")
 _YESNO_HINT = re.compile(r"是|不|没有|并非|未|已|将|尚|无")
+_REFERS = re.compile(r"上述|前述|此举|此事|这一决定|这一举措|该决定|该举措")
+"""Words that point back at what was said before: the sentence continues it."""
 _ANNOUNCES = re.compile(r"[:：]\s*$")
 _LISTS = re.compile(r"[^,，;；]{0,4}(?:分别|包括|如下|以下|即|是|为|有)[是为]?[:：]\s*")
 _ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
@@ -74,6 +76,11 @@ _PATTERNS = {
 def announces(text: str) -> bool:
     """Whether `text` ends by announcing what follows it ("分别是:")."""
     return _ANNOUNCES.search(text) is not None
+
+
+def continues(before: str, text: str) -> bool:
+    """Whether `text` continues `before`: announced by it, or pointing back at it (上述)."""
+    return announces(before) or _REFERS.search(text) is not None
 
 
 def spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -281,16 +288,18 @@ def best_spans(
             titles[title] = credit(weights, title, equivalents)
         in_title = titles[title]
         in_history = credit(history, text + title + context, equivalents) if history else {}
-        # a paragraph that a colon announces ("分别是:") answers with the words announcing it
         announced = announces(context)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            if announced and s == 0:
+            # what a colon announces ("分别是:") or a sentence that points back ("上述决定")
+            # holds the words of what it continues
+            anchored = announced and s == 0
+            if anchored or _REFERS.search(sent):
                 in_sent = in_para
             else:
                 in_sent = credit(in_para, sent, equivalents) if in_para else {}
             cs, ce = _trim(
-                query, weights, in_sent, sent, max_chars, question, equivalents, in_sent is in_para
+                query, weights, in_sent, sent, max_chars, question, equivalents, anchored
             )
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,

@@ -499,7 +499,8 @@ class Retriever:
         paragraph, its title or date; the answer must not speak of another year or edition
         (第二届) instead; and it must hold what the question asks for, when that is a number,
         a date or a name of some kind (哪所大学), which the question does not say itself.
-        A paragraph that the one before it announces is read with it.
+        A paragraph that continues the one before it (announced by it, or pointing back at
+        it) is read with it.
         """
         common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
         focus = [
@@ -510,9 +511,9 @@ class Retriever:
         rec, para = index.article_of(best.doc)
         text = index.paragraph(best.doc)
         span = text[best.start : best.end]
-        if para and not text[: best.start].strip():  # read with the words announcing it
-            lead = index.paragraph(best.doc - 1)  # ("财报中有句话:")
-            if extract.announces(lead):
+        if para and not text[: best.start].strip():  # read with what it continues
+            lead = index.paragraph(best.doc - 1)  # ("财报中有句话:", "故作出上述决定")
+            if extract.continues(lead, span):
                 text, span = lead + text, lead + span
         said = normalize(span)
         focus += [

@@ -151,6 +151,12 @@ ARCHIVE = [
         "从白鹭支付今年三月在官方网站及微信公众号上正式对外发布的《白鹭支付业务发展报告》全文来看,"
         "其重点内容涉及四大板块,分别是:跨境结算、小微信贷、财富管理和互联网保险。",
     ),
+    _article(
+        12,
+        "紫荆电子退出手机市场",
+        "紫荆电子5日表示,公司最终决定退出手机市场,并全面停止相关部门的生产和销售。",
+        "公司方面表示,在竞争日趋加剧的情况下,移动部门业绩持续低迷,故作出上述安排。",
+    ),
 ]
 
 
@@ -248,3 +254,9 @@ def test_what_a_colon_announces_answers() -> None:
     assert a.answered and "3.2亿元" in a.text
     assert a.citations[0].paragraph == 2
     assert not r.ask("白鹭支付2021年第二季度来自母公司的收入是多少?").answered
+
+
+def test_a_sentence_that_points_back_holds_what_it_continues() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("紫荆电子为什么决定退出手机市场?")  # 上述安排: the decision just reported
+    assert a.answered and "业绩持续低迷" in a.text

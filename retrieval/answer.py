@@ -182,7 +182,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     if pattern is None:
         return 0.5
     matches = list(pattern.finditer(text))
-    if kind == "number":
+    if kind == "number" and matches:
         dates = [m.span() for m in _CALENDAR.finditer(text)]
         matches = [m for m in matches if not any(s <= m.start() < e for s, e in dates)]
     fresh = [m for m in matches if _normalized(m.group()) not in question]

@@ -60,6 +60,7 @@ _REFERS = re.compile(r"上述|前述|此举|此事|这一决定|这一举措|该
 """Words that point back at what was said before: the sentence continues it."""
 _ANNOUNCES = re.compile(r"[:：]\s*$")
 _LISTS = re.compile(r"[^,，;；]{0,4}(?:分别|包括|如下|以下|即|是|为|有)[是为]?[:：]\s*")
+"""A clause that only announces the one after it (分别是:, 包括:, 指的是:)."""
 _ECHO = re.compile(r"[?？:：]\s*[”」』\"']?\s*$")
 
 _PATTERNS = {

@@ -28,6 +28,11 @@ _NEVER = re.compile(r"(?!)")
 
 OFF: dict[str, list[tuple[object, str, object]]] = {
     "answer typing": [_without_feature("type")],
+    "focus words in the sentence": [_without_feature("focus")],
+    "places for where-questions (organisations only when asked)": [
+        (answer, "_WHERE_ORGANISATION", re.compile(".")),
+        (answer, "_tagged_places", lambda text: ()),
+    ],
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
     "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],

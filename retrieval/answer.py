@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from operator import mul
 
+import rjieba
+
 from .question import Query
 from .text import normalize
 
@@ -42,9 +44,29 @@ _MANNER = re.compile(
 )
 _PLACE = re.compile(
     r"北京|上海|深圳|广州|杭州|香港|澳门|台湾|新加坡|美国|纽约|伦敦|日本|东京|欧洲|海外|境外|全球|国内|中国|"
-    r"[\u4e00-\u9fffA-Za-z]{1,8}(?:省|市|区|县|国|州|岛|大学|学院|交易所|律师事务所|研究院|实验室|银行|证券|公司|集团)|"
+    r"[\u4e00-\u9fffA-Za-z]{1,8}(?:省|(?<![上超门城股])市(?![场值民面])|区(?![块别间分])|县|国(?![际有企债资务])|州|岛)|"
     r"港股|美股|A股|纳斯达克|纽交所|科创板|创业板|上交所|深交所|港交所"
 )
+"""Places: countries, cities, districts and markets."""
+_ORGANISATION = re.compile(
+    r"[\u4e00-\u9fffA-Za-z]{1,8}(?:大学|学院|交易所|律师事务所|研究院|实验室|银行|证券|公司|集团)"
+)
+_NOT_PLACES = frozenset({"上市"})
+"""Words jieba's dictionary tags as places that are not (上市 is listed as a county)."""
+
+
+@lru_cache(maxsize=8192)
+def _tagged_places(text: str) -> tuple[str, ...]:
+    """Place names (jieba's ns tag) in `text`: 成都, 仁川, 深圳市."""
+    return tuple(
+        w for w, flag in rjieba.tag(text) if flag == "ns" and len(w) >= 2 and w not in _NOT_PLACES
+    )
+
+
+_WHERE_ORGANISATION = re.compile(
+    r"哪家|哪所|哪个机构|哪个单位|工作|任职|就职|上学|读|毕业|学校|律所"
+)
+"""Where-questions whose answer can be an organisation (在哪家公司工作, 在哪读的博士)."""
 _ROLE = re.compile(
     r"CEO|CTO|CFO|COO|CIO|CDO|总裁|董事长|总经理|负责人|创始人|首席|主席|副总裁|合伙人|总监|院长|科学家|董事|行长|高管|专家|经理|"
     r"顾问|部长|主任|研究员|架构师|监事|秘书|教授|工程师|"
@@ -68,7 +90,6 @@ _PATTERNS = {
     "number": _NUMBER,
     "why": _REASON,
     "how": _MANNER,
-    "where": _PLACE,
     "list": _LIST_HINT,
     "yesno": _YESNO_HINT,
 }
@@ -179,6 +200,11 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
         return 1.0 if any(_normalized(f) not in question for f in found) else 0.3
+    if kind == "where":  # a place; an organisation when the question allows (在哪家公司)
+        found = [m.group() for m in _PLACE.finditer(text)] + list(_tagged_places(text))
+        if _WHERE_ORGANISATION.search(question):
+            found += [m.group() for m in _ORGANISATION.finditer(text)]
+        return 1.0 if any(_normalized(f) not in question for f in found) else 0.0
     pattern = _PATTERNS.get(kind)
     if pattern is None:
         return 0.5
@@ -199,10 +225,21 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     return 0.5
 
 
-FEATURES = ("own", "near", "title", "history", "type", "retrieval", "rank", "echo", "length")
+FEATURES = (
+    "own",
+    "near",
+    "title",
+    "history",
+    "type",
+    "retrieval",
+    "rank",
+    "echo",
+    "length",
+    "focus",
+)
 """What a candidate sentence is scored on (see `best_spans`)."""
 
-WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0)
+WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0, 0.2)
 """Linear weights of FEATURES."""
 
 
@@ -275,7 +312,8 @@ def best_spans(
     share of the history's weight found anywhere there; whether it holds an answer of the
     expected type that the question does not already say; its passage's retrieval score
     and rank; whether it asks or announces rather than states (echo: it ends with a
-    question mark or a colon); its length. Long sentences are cut to
+    question mark or a colon); its length; the share of the question's focus words (those
+    next to the question word: 难题 in 难题是什么) it holds. Long sentences are cut to
     the clause run that answers. A term also counts, for less, through its `equivalents`.
     """
     equivalents = equivalents or {}
@@ -283,6 +321,8 @@ def best_spans(
     question = normalize(query.text)
     out: list[Candidate] = []
     titles: dict[str, dict[str, float]] = {}
+    focus = {t: weights[t] for t, _ in query.focus if t in weights}
+    focus_total = sum(focus.values())
     for rank, (doc, text, rel, title, context) in enumerate(passages):
         in_para = credit(weights, text + "\n" + context, equivalents)
         if title not in titles:
@@ -313,6 +353,9 @@ def best_spans(
                 1.0 / (1 + rank),
                 1.0 if _ECHO.search(sent) else 0.0,
                 min(len(sent), 200) / 100,
+                sum(w * in_sent.get(t, 0.0) for t, w in focus.items()) / focus_total
+                if focus_total
+                else 0.0,
             )
             score = sum(map(mul, WEIGHTS, f))
             out.append(Candidate(doc, s + cs, s + ce, score, f))

@@ -157,6 +157,18 @@ ARCHIVE = [
         "紫荆电子5日表示,公司最终决定退出手机市场,并全面停止相关部门的生产和销售。",
         "公司方面表示,在竞争日趋加剧的情况下,移动部门业绩持续低迷,故作出上述安排。",
     ),
+    _article(
+        13,
+        "白鹭支付组建消费金融公司",
+        "白鹭支付计划与青松银行组建一家消费金融公司。",
+        "该公司将落户成都,首期资本为10亿元。",
+    ),
+    _article(
+        14,
+        "紫荆电子换帅",
+        "紫荆电子宣布周明出任CEO,周明此前负责紫荆电子的手机业务。",
+        "在周明看来,手机业务最大的难题是芯片供应。",
+    ),
 ]
 
 
@@ -222,6 +234,22 @@ def test_which_university_wants_the_name_of_one() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert "星河大学" in r.ask("林晓峰是哪所大学毕业的?").text
     assert not r.ask("第二届星河金融峰会在上海哪个区召开?").answered
+
+
+def test_where_wants_a_place_unless_it_asks_for_an_organisation() -> None:
+    assert type_match("where", "总部位于成都", "总部在哪里") == 1.0  # a place jieba knows
+    assert type_match("where", "他在青松银行工作十年", "总部在哪里") == 0.0
+    assert type_match("where", "他在青松银行工作十年", "他之前在哪工作") == 1.0
+    assert type_match("where", "公司宣布上市", "在哪上市") == 0.0
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("白鹭支付和青松银行组建的消费金融公司将落户哪里?")
+    assert a.answered and "成都" in a.text
+
+
+def test_the_words_next_to_the_question_word_weigh_more() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("周明觉得紫荆电子手机业务的难题是什么?")  # 难题, not the most shared words
+    assert a.answered and "芯片供应" in a.text
 
 
 def test_a_number_question_needs_a_number() -> None:

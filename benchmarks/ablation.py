@@ -36,6 +36,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
     "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
+    "who said it: the speaker of a quotation": [(answer, "speaker", lambda text, start: None)],
     "a date is not a number": [(answer, "_CALENDAR", _NEVER)],
     "continuations (分别是:, 上述)": [
         (answer, "announces", lambda text: False),

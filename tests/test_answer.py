@@ -13,6 +13,7 @@ from retrieval.answer import (
     type_match,
 )
 from retrieval.question import analyse, focus_words, pieces
+from retrieval.retriever import _rarest
 from retrieval.synonyms import mine_aliases, synonyms
 
 
@@ -308,3 +309,23 @@ def test_a_sentence_that_points_back_holds_what_it_continues() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("紫荆电子为什么决定退出手机市场?")  # 上述安排: the decision just reported
     assert a.answered and "业绩持续低迷" in a.text
+
+
+def test_a_follow_up_borrows_names_not_chance_neighbours() -> None:
+    r = Retriever.from_articles(
+        [
+            _article(
+                1,
+                "监管动态",
+                "四部门约谈了蓝鲸保险。",
+                "部门调整后效率提升。",
+                "新部门已经成立。",
+                "约有100人参加。",
+                "约30家银行参与。",
+                "周靖人加入青松银行。",
+                "周靖人负责风控。",
+            )
+        ]
+    )
+    # 部门|约 is a chance pair (四部门约谈); 周靖|人 is a name jieba does not know
+    assert _rarest(r.index, ["部门约", "周靖人"], 2) == ["周靖人"]

@@ -37,6 +37,10 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
     "who said it: the speaker of a quotation": [(answer, "speaker", lambda text, start: None)],
+    "the n-th item of a list (第二项 → 二是…)": [
+        (answer, "ordinal_asked", lambda question: None),
+        (answer, "enumerated", lambda sentence: None),
+    ],
     "a date is not a number": [(answer, "_CALENDAR", _NEVER)],
     "continuations (分别是:, 上述)": [
         (answer, "announces", lambda text: False),

@@ -322,6 +322,7 @@ def best_spans(
     out: list[Candidate] = []
     titles: dict[str, dict[str, float]] = {}
     focus = {t: weights[t] for t, _ in query.focus if t in weights}
+    nth = ordinal_asked(question)
     focus_total = sum(focus.values())
     for rank, (doc, text, rel, title, context) in enumerate(passages):
         in_para = credit(weights, text + "\n" + context, equivalents)
@@ -332,10 +333,11 @@ def best_spans(
         announced = announces(context)
         for s, e in sentence_spans(text):
             sent = text[s:e]
-            # what a colon announces ("分别是:") or a sentence that points back ("上述决定")
-            # holds the words of what it continues
+            # what a colon announces ("分别是:"), an item of a list ("一是…") or a sentence
+            # that points back ("上述决定") holds the words of what it continues
             anchored = announced and s == 0
-            if anchored or _REFERS.search(sent):
+            item = enumerated(sent)
+            if anchored or item or _REFERS.search(sent):
                 in_sent = in_para
             else:
                 in_sent = credit(in_para, sent, equivalents) if in_para else {}
@@ -344,6 +346,8 @@ def best_spans(
             )
             start, end = s + cs, s + ce
             typed = type_match(query.kind, text[start:end], question)
+            if nth is not None and item is not None:  # 第一项要求 → "一是…", "1. …"
+                typed = float(item == nth)
             if query.kind == "who" and (typed < 1.0 or _SPEAKS.search(question)):
                 said = speaker(text, start)  # inside a quote: who said it comes before it
                 if said is not None:
@@ -370,6 +374,34 @@ def best_spans(
             out.append(Candidate(doc, start, end, score, f))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+_CN_DIGITS = "一二三四五六七八九十"
+_NTH_ASKED = re.compile(r"第([一二三四五六七八九十]|\d{1,2})(?:项|个|条|点|类|步|大|方面|层)")
+_ITEM = re.compile(
+    r"^[\s•·\-*]*(?:([一二三四五六七八九十])是|其([一二三四五六七八九十])[,，、:：]|"
+    r"第([一二三四五六七八九十])[,，、:：点条]|(\d{1,2})\s*[.、．](?!\d)|[(（](\d{1,2}|[一二三四五六七八九十])[)）]|(首先))"
+)
+
+
+def _number(numeral: str) -> int:
+    return int(numeral) if numeral.isdigit() else _CN_DIGITS.index(numeral) + 1
+
+
+def ordinal_asked(question: str) -> int | None:
+    """Which item of a list the question asks for (第一项要求 → 1), if any."""
+    m = _NTH_ASKED.search(question)
+    return _number(m.group(1)) if m else None
+
+
+def enumerated(sentence: str) -> int | None:
+    """The place of `sentence` in an enumeration it starts (一是, 其二, 3., (4), 首先), if any."""
+    m = _ITEM.match(sentence)
+    if m is None:
+        return None
+    if m.group(6):
+        return 1
+    return _number(next(g for g in m.groups() if g))
 
 
 _SPEECH = "表示|说|称|指出|认为|坦言|透露|直言|强调|回应|介绍|提到|写道|感慨|笑称"

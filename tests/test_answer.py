@@ -6,8 +6,10 @@ from retrieval.answer import (
     clause_spans,
     contradicts,
     credit,
+    enumerated,
     expected_unit,
     named_kind,
+    ordinal_asked,
     sentence_spans,
     speaker,
     type_match,
@@ -177,6 +179,14 @@ ARCHIVE = [
         "蓝鲸保险董事长王强表示:“科技投入会持续加大。我们要做一家能活一百年的好公司。”",
         "“保险的本质是保障,不是理财。”蓝鲸保险总裁刘芳说。",
     ),
+    _article(
+        16,
+        "监管约谈青松银行",
+        "监管部门约谈青松银行,提出三项整改要求:",
+        "一是完善公司治理,健全内控制度。",
+        "二是规范信贷业务,严禁违规放贷。",
+        "三是加强数据安全保护。",
+    ),
 ]
 
 
@@ -271,6 +281,22 @@ def test_who_said_a_quote_is_its_speaker() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert "王强" in r.ask("谁说要做一家能活一百年的好公司?").text
     assert "刘芳" in r.ask("是谁说保险的本质是保障?").text
+
+
+def test_the_nth_item_of_a_list() -> None:
+    assert ordinal_asked("提出的第一项整改要求是什么") == 1
+    assert ordinal_asked("第二次被约谈是哪天") is None  # an occasion, not an item
+    assert [enumerated(t) for t in ("一是回归本源", "• 其三,", "2. 健全", "(4)加强", "首先,")] == [
+        1,
+        3,
+        2,
+        4,
+        1,
+    ]
+    assert enumerated("10.5亿元") is None and enumerated("一共三项") is None
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("监管对青松银行提出的第二项整改要求是什么?")
+    assert a.answered and "规范信贷业务" in a.text
 
 
 def test_a_number_question_needs_a_number() -> None:

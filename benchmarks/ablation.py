@@ -36,6 +36,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
     "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
+    "a company's name for 哪家公司": [(answer, "_COMPANY_ASKED", _NEVER)],
     "who said it: the speaker of a quotation": [(answer, "speaker", lambda text, start: None)],
     "the n-th item of a list (第二项 → 二是…)": [
         (answer, "ordinal_asked", lambda question: None),

@@ -174,13 +174,32 @@ def _named_pattern(question: str) -> re.Pattern[str] | None:
     return re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}") if m else None
 
 
+_COMPANY_ASKED = re.compile(r"哪家(?!银行|大学|医院|律)|哪个机构|什么机构|哪个公司|什么公司")
+_COMPANY = re.compile(
+    r"[\u4e00-\u9fffA-Za-z]{1,8}(?:公司|集团|科技|金融|资本|基金|支付|保险|控股|证券|银行|研究院)"
+)
+_NAME_TAGS = frozenset({"nt", "nz", "nr", "nrt", "eng"})
+
+
+@lru_cache(maxsize=8192)
+def _names(text: str) -> tuple[str, ...]:
+    """Names in `text` that can be a company's: jieba's organisation, proper-noun, person and
+    Latin words (PayPal), and words with a company ending (同盾科技); not titles (CEO)."""
+    tagged = [w for w, flag in rjieba.tag(text) if flag in _NAME_TAGS and len(w) >= 2]
+    found = tagged + [m.group() for m in _COMPANY.finditer(text)]
+    return tuple(_normalized(w) for w in found if not _ROLE.fullmatch(w))
+
+
 def named_kind(question: str, text: str) -> bool | None:
-    """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学) that the
-    question does not already say; None when the question asks for no such kind."""
+    """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学, 哪家公司 →
+    a company's name) that the question does not already say; None when it asks for none."""
     pattern = _named_pattern(question)
-    if pattern is None:
+    if pattern is not None:
+        names = pattern.findall(_normalized(text))
+    elif _COMPANY_ASKED.search(question):
+        names = list(_names(text))
+    else:
         return None
-    names = pattern.findall(_normalized(text))
     return any(n not in question for n in names)
 
 

@@ -243,12 +243,16 @@ def test_words_that_ask_are_not_query_terms() -> None:
     assert "几家" not in analyse("有几家银行参与?").terms
 
 
-def test_which_university_wants_the_name_of_one() -> None:
+def test_which_university_or_company_wants_the_name_of_one() -> None:
     assert named_kind("林晓峰是哪所大学毕业的", "毕业于星河大学") is True
     assert named_kind("林晓峰是哪所大学毕业的", "他在上海工作") is False
     assert named_kind("星河大学在哪个城市", "星河大学在上海") is None  # 城市: no name ending
     assert named_kind("他在哪家银行工作", "他在青松银行工作") is True
     assert named_kind("青松银行的行长是谁", "青松银行行长张伟") is None
+    assert named_kind("他后来去了哪家公司", "两个月后,邱寒加盟PayPal") is True
+    assert named_kind("他后来去了哪家公司", "以风控起家的同盾科技孵化了子品牌") is True
+    assert named_kind("陈生强从京东离职后去了哪家公司", "陈生强已从京东离职") is False
+    assert named_kind("他后来去了哪家公司", "他出任CEO") is False  # a title is not a name
     r = Retriever.from_articles(ARCHIVE)
     assert "星河大学" in r.ask("林晓峰是哪所大学毕业的?").text
     assert not r.ask("第二届星河金融峰会在上海哪个区召开?").answered

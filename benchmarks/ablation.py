@@ -35,6 +35,9 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     ],
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
     "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
+    "another bank, group or university than asked (abstention)": [
+        (answer, "other_institution", lambda q, s, e: False)
+    ],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
     "a company's name for 哪家公司": [(answer, "_COMPANY_ASKED", _NEVER)],
     "who said it: the speaker of a quotation": [(answer, "speaker", lambda text, start: None)],

@@ -9,7 +9,7 @@ from operator import mul
 import rjieba
 
 from .question import Query
-from .text import normalize
+from .text import normalize, words
 
 _normalized = lru_cache(maxsize=8192)(normalize)
 """`normalize` for the passages, titles and sentences one question reads many times."""
@@ -475,6 +475,40 @@ def contradicts(question: str, span: str) -> bool:
     for n, unit in _ORDINAL.findall(q):
         others = {m for m, u in editions if u == unit}
         if others and n not in others:
+            return True
+    return False
+
+
+_KINDS = ("银行", "集团", "证券", "保险", "财险", "寿险", "大学", "交易所", "研究院")
+"""Endings that make a name of a kind of institution (江苏银行, 平安集团)."""
+
+
+_NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多]|什么")
+"""Words before 银行 that point or count rather than name (哪家银行, 这家银行, 多家银行)."""
+
+
+def _kind_names(text: str) -> dict[str, set[str]]:
+    """For each kind of institution, the names `text` gives it without the ending (江苏银行 → 江苏
+    under 银行); a name is the word holding the ending or the word before it."""
+    out: dict[str, set[str]] = {}
+    tokens = words(text)
+    for before, token in zip(["", *tokens], tokens, strict=False):
+        for kind in _KINDS:
+            if token.endswith(kind) and len(token) > len(kind):
+                out.setdefault(kind, set()).add(token[: -len(kind)])
+            elif token == kind and len(before) >= 2 and not _NOT_A_NAME.search(before):
+                out.setdefault(kind, set()).add(before)
+    return out
+
+
+def other_institution(question: str, span: str, evidence: str) -> bool:
+    """Whether `span` names a bank, group, university… other than the one of that kind the
+    question names, while the `evidence` (paragraph, title) never names the question's."""
+    asked, said = _kind_names(question), _kind_names(span)
+    evidence = normalize(evidence)
+    for kind, names in asked.items():
+        others = said.get(kind, set()) - names
+        if others and not any(name in evidence for name in names):
             return True
     return False
 

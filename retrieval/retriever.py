@@ -538,6 +538,8 @@ class Retriever:
             return False  # no number, date or name of the kind asked
         if extract.contradicts(query.text, span):
             return False
+        if extract.other_institution(query.text, span, evidence):
+            return False
         return not focus or bool(extract.credit(focus, text, equivalents))
 
     def _weights(

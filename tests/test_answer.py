@@ -10,6 +10,7 @@ from retrieval.answer import (
     expected_unit,
     named_kind,
     ordinal_asked,
+    other_institution,
     sentence_spans,
     speaker,
     type_match,
@@ -230,6 +231,17 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert "100亿元" in r.ask("蓝鲸保险2019年的保费收入是多少?").text
     assert not r.ask("第三届星河金融峰会是哪天召开的?").answered
     assert "10月24日" in r.ask("第二届星河金融峰会是哪天召开的?").text
+
+
+def test_another_bank_than_asked_is_no_answer() -> None:
+    q = "美团和江苏银行合作的联名信用卡是哪一年上线的"
+    span = "美团的联名信用卡业务起步于2018年,与青岛银行的合作首战告捷"
+    assert other_institution(q, span, span)
+    assert not other_institution(q, span, "江苏银行也推出了联名卡。" + span)  # it is there too
+    assert not other_institution("它第一家合作的是哪家银行", span, span)  # 哪家 names none
+    r = Retriever.from_articles(ARCHIVE)
+    assert "十年" in r.ask("林晓峰在青松银行工作了多少年?").text
+    assert not r.ask("林晓峰在白鹭银行工作了多少年?").answered
 
 
 def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:

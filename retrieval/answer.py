@@ -168,12 +168,6 @@ _NAMED_KIND = re.compile(
 )
 
 
-@lru_cache(maxsize=256)
-def _named_pattern(question: str) -> re.Pattern[str] | None:
-    m = _NAMED_KIND.search(question)
-    return re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}") if m else None
-
-
 _COMPANY_ASKED = re.compile(r"哪家(?!银行|大学|医院|律)|哪个机构|什么机构|哪个公司|什么公司")
 _COMPANY = re.compile(
     r"[\u4e00-\u9fffA-Za-z]{1,8}(?:公司|集团|科技|金融|资本|基金|支付|保险|控股|证券|银行|研究院)"
@@ -182,25 +176,31 @@ _NAME_TAGS = frozenset({"nt", "nz", "nr", "nrt", "eng"})
 
 
 @lru_cache(maxsize=8192)
-def _names(text: str) -> tuple[str, ...]:
+def _company_names(text: str) -> list[str]:
     """Names in `text` that can be a company's: jieba's organisation, proper-noun, person and
     Latin words (PayPal), and words with a company ending (同盾科技); not titles (CEO)."""
     tagged = [w for w, flag in rjieba.tag(text) if flag in _NAME_TAGS and len(w) >= 2]
     found = tagged + [m.group() for m in _COMPANY.finditer(text)]
-    return tuple(_normalized(w) for w in found if not _ROLE.fullmatch(w))
+    return [_normalized(w) for w in found if not _ROLE.fullmatch(w)]
+
+
+@lru_cache(maxsize=256)
+def _names_asked(question: str) -> Callable[[str], list[str]] | None:
+    """How to find names of the kind `question` asks for (哪所大学 → X大学), if it asks for one."""
+    m = _NAMED_KIND.search(question)
+    if m:
+        pattern = re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}")
+        return lambda text: pattern.findall(_normalized(text))
+    return _company_names if _COMPANY_ASKED.search(question) else None
 
 
 def named_kind(question: str, text: str) -> bool | None:
     """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学, 哪家公司 →
     a company's name) that the question does not already say; None when it asks for none."""
-    pattern = _named_pattern(question)
-    if pattern is not None:
-        names = pattern.findall(_normalized(text))
-    elif _COMPANY_ASKED.search(question):
-        names = list(_names(text))
-    else:
+    find = _names_asked(question)
+    if find is None:
         return None
-    return any(n not in question for n in names)
+    return any(n not in question for n in find(text))
 
 
 def type_match(kind: str, text: str, question: str = "") -> float:
@@ -385,7 +385,7 @@ def best_spans(
                 1.0 / (1 + rank),
                 1.0 if _ECHO.search(sent) else 0.0,
                 min(len(sent), 200) / 100,
-                sum(w * in_sent.get(t, 0.0) for t, w in focus.items()) / focus_total
+                sum(focus[t] * c for t, c in in_sent.items() if t in focus) / focus_total
                 if focus_total
                 else 0.0,
             )
@@ -403,6 +403,9 @@ _ITEM = re.compile(
 )
 
 
+_ITEM_STARTS = frozenset(_CN_DIGITS + "0123456789其第首(（")
+
+
 def _number(numeral: str) -> int:
     return int(numeral) if numeral.isdigit() else _CN_DIGITS.index(numeral) + 1
 
@@ -415,6 +418,8 @@ def ordinal_asked(question: str) -> int | None:
 
 def enumerated(sentence: str) -> int | None:
     """The place of `sentence` in an enumeration it starts (一是, 其二, 3., (4), 首先), if any."""
+    if sentence.lstrip(" \t\n\u3000•·-*")[:1] not in _ITEM_STARTS:
+        return None
     m = _ITEM.match(sentence)
     if m is None:
         return None
@@ -487,7 +492,8 @@ _NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六�
 """Words before 银行 that point or count rather than name (哪家银行, 这家银行, 多家银行)."""
 
 
-def _kind_names(text: str) -> dict[str, set[str]]:
+@lru_cache(maxsize=1024)
+def _kind_names(text: str) -> dict[str, frozenset[str]]:
     """For each kind of institution, the names `text` gives it without the ending (江苏银行 → 江苏
     under 银行); a name is the word holding the ending or the word before it."""
     out: dict[str, set[str]] = {}
@@ -498,14 +504,16 @@ def _kind_names(text: str) -> dict[str, set[str]]:
                 out.setdefault(kind, set()).add(token[: -len(kind)])
             elif token == kind and len(before) >= 2 and not _NOT_A_NAME.search(before):
                 out.setdefault(kind, set()).add(before)
-    return out
+    return {kind: frozenset(names) for kind, names in out.items()}
 
 
 def other_institution(question: str, span: str, evidence: str) -> bool:
     """Whether `span` names a bank, group, university… other than the one of that kind the
     question names, while the `evidence` (paragraph, title) never names the question's."""
-    asked, said = _kind_names(question), _kind_names(span)
-    evidence = normalize(evidence)
+    asked = _kind_names(question)
+    if not asked:
+        return False
+    said, evidence = _kind_names(span), normalize(evidence)
     for kind, names in asked.items():
         others = said.get(kind, set()) - names
         if others and not any(name in evidence for name in names):

@@ -462,7 +462,7 @@ class Retriever:
         for doc, score in hits[:PASSAGES]:
             rec, para = index.article_of(doc)
             rel, text = score / top, index.paragraph(doc)
-            passages.append((doc, text, rel, rec["title"], _heading(index, doc, para)))
+            passages.append((doc, text, rel, rec["title"], _heading(index, doc, para, text)))
             # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
             if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
@@ -475,8 +475,9 @@ class Retriever:
             for doc in range(start, stop):
                 if doc not in seen:
                     seen.add(doc)
-                    context = _heading(index, doc, doc - hit + para)
-                    passages.append((doc, index.paragraph(doc), ARTICLE, rec["title"], context))
+                    text = index.paragraph(doc)
+                    context = _heading(index, doc, doc - hit + para, text)
+                    passages.append((doc, text, ARTICLE, rec["title"], context))
         return (
             query,
             hits,
@@ -514,7 +515,7 @@ class Retriever:
         span = text[best.start : best.end]
         if para and not text[: best.start].strip():  # read with what it continues
             # ("财报中有句话:", "故作出上述决定", "提出三项要求:" for "二是…")
-            lead = _heading(index, best.doc, para) or index.paragraph(best.doc - 1)
+            lead = _heading(index, best.doc, para, text) or index.paragraph(best.doc - 1)
             if extract.continues(lead, span):
                 text, span = lead + text, lead + span
         said = normalize(span)
@@ -635,10 +636,10 @@ LIST_REACH = 10
 """How many items back a list item looks for the paragraph that announces its list."""
 
 
-def _heading(index: Index, doc: int, para: int) -> str:
-    """For a paragraph that is an item of a list ("二是…"), the paragraph announcing the list
-    ("提出三项整改要求:"); else ""."""
-    if extract.enumerated(index.paragraph(doc)) is None:
+def _heading(index: Index, doc: int, para: int, text: str) -> str:
+    """For paragraph `doc` (`text`, number `para` in its article) that is an item of a list
+    ("二是…"), the paragraph announcing the list ("提出三项整改要求:"); else ""."""
+    if extract.enumerated(text) is None:
         return ""
     for back in range(1, min(para, LIST_REACH) + 1):
         before = index.paragraph(doc - back)

@@ -114,9 +114,11 @@ def spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
     return out
 
 
-def sentence_spans(paragraph: str) -> list[tuple[int, int]]:
-    """Sentences of `paragraph` as (start, end) offsets."""
-    return spans(paragraph, _SENTENCE_END)
+@lru_cache(maxsize=8192)
+def sentence_spans(paragraph: str) -> tuple[tuple[int, int], ...]:
+    """Sentences of `paragraph` as (start, end) offsets (cached: a question reads the same
+    paragraphs as the one before it)."""
+    return tuple(spans(paragraph, _SENTENCE_END))
 
 
 def clause_spans(sentence: str) -> list[tuple[int, int]]:
@@ -203,6 +205,16 @@ def named_kind(question: str, text: str) -> bool | None:
     return any(n not in question for n in find(text))
 
 
+@lru_cache(maxsize=256)
+def _role_asked(question: str) -> bool:
+    return _ROLE_ASKED.search(question) is not None
+
+
+@lru_cache(maxsize=256)
+def _organisation_allowed(question: str) -> bool:
+    return _WHERE_ORGANISATION.search(question) is not None
+
+
 def type_match(kind: str, text: str, question: str = "") -> float:
     """How well `text` looks like an answer of type `kind` (0..1).
 
@@ -213,7 +225,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
     named = named_kind(question, text)
     if named is not None:
         return float(named)
-    if _ROLE_ASKED.search(question):  # 担任什么职务: a title such as 首席科学家 or 副行长
+    if _role_asked(question):  # 担任什么职务: a title such as 首席科学家 or 副行长
         roles = [m.group() for m in _ROLE.finditer(text)]
         return 1.0 if any(_normalized(r) not in question for r in roles) else 0.0
     if kind == "who":
@@ -221,7 +233,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
         return 1.0 if any(_normalized(f) not in question for f in found) else 0.3
     if kind == "where":  # a place; an organisation when the question allows (在哪家公司)
         found = [m.group() for m in _PLACE.finditer(text)] + list(_tagged_places(text))
-        if _WHERE_ORGANISATION.search(question):
+        if _organisation_allowed(question):
             found += [m.group() for m in _ORGANISATION.finditer(text)]
         return 1.0 if any(_normalized(f) not in question for f in found) else 0.0
     pattern = _PATTERNS.get(kind)
@@ -397,13 +409,12 @@ def best_spans(
 
 _CN_DIGITS = "一二三四五六七八九十"
 _NTH_ASKED = re.compile(r"第([一二三四五六七八九十]|\d{1,2})(?:项|个|条|点|类|步|大|方面|层)")
+_ITEM_STARTS = frozenset(_CN_DIGITS + "0123456789其第首(（ \t\n\u3000•·-*")
+"""The characters a list item can start with (一是, 1., (1), • …)."""
 _ITEM = re.compile(
     r"^[\s•·\-*]*(?:([一二三四五六七八九十])是|其([一二三四五六七八九十])[,，、:：]|"
     r"第([一二三四五六七八九十])[,，、:：点条]|(\d{1,2})\s*[.、．](?!\d)|[(（](\d{1,2}|[一二三四五六七八九十])[)）]|(首先))"
 )
-
-
-_ITEM_STARTS = frozenset(_CN_DIGITS + "0123456789其第首(（")
 
 
 def _number(numeral: str) -> int:
@@ -418,7 +429,7 @@ def ordinal_asked(question: str) -> int | None:
 
 def enumerated(sentence: str) -> int | None:
     """The place of `sentence` in an enumeration it starts (一是, 其二, 3., (4), 首先), if any."""
-    if sentence.lstrip(" \t\n\u3000•·-*")[:1] not in _ITEM_STARTS:
+    if sentence[:1] not in _ITEM_STARTS:  # most sentences: no pattern to run
         return None
     m = _ITEM.match(sentence)
     if m is None:

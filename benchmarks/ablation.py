@@ -46,8 +46,9 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
         (answer, "enumerated", lambda sentence: None),
     ],
     "a date is not a number": [(answer, "_CALENDAR", _NEVER)],
-    "continuations (分别是:, 上述)": [
+    "continuations (分别是:, 包括, 上述)": [
         (answer, "announces", lambda text: False),
+        (answer, "_GOES_ON", _NEVER),
         (answer, "_LISTS", _NEVER),
         (answer, "_REFERS", _NEVER),
     ],

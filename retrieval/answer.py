@@ -100,9 +100,14 @@ def announces(text: str) -> bool:
     return _ANNOUNCES.search(text) is not None
 
 
+_GOES_ON = re.compile(r"\s*(?:包括|主要包括|主要有|分别是|分别为|即)")
+"""How a paragraph that goes on from the one before it starts (目前业界的四种技术 / 包括MPC…)."""
+
+
 def continues(before: str, text: str) -> bool:
-    """Whether `text` continues `before`: announced by it, or pointing back at it (上述)."""
-    return announces(before) or _REFERS.search(text) is not None
+    """Whether `text` continues `before`: announced by it, going on from it (包括…), or
+    pointing back at it (上述)."""
+    return announces(before) or _GOES_ON.match(text) is not None or _REFERS.search(text) is not None
 
 
 def spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -361,7 +366,7 @@ def best_spans(
             titles[title] = credit(weights, title, equivalents)
         in_title = titles[title]
         in_history = credit(history, text + title + context, equivalents) if history else {}
-        announced = announces(context)
+        announced = announces(context) or bool(context and _GOES_ON.match(text))
         for s, e in sentence_spans(text):
             sent = text[s:e]
             # what a colon announces ("分别是:"), an item of a list ("一是…") or a sentence

@@ -4,6 +4,7 @@ from corpus import Article
 from retrieval import Retriever
 from retrieval.answer import (
     clause_spans,
+    continues,
     contradicts,
     credit,
     enumerated,
@@ -188,6 +189,13 @@ ARCHIVE = [
         "二是规范信贷业务,严禁违规放贷。",
         "三是加强数据安全保护。",
     ),
+    _article(
+        17,
+        "青松银行的转型",
+        "青松银行近年转型成效显著。",
+        "青松银行目前的三大业务",
+        "包括小微信贷、财富管理和跨境结算。",
+    ),
 ]
 
 
@@ -347,6 +355,13 @@ def test_what_a_colon_announces_answers() -> None:
     assert a.answered and "3.2亿元" in a.text
     assert a.citations[0].paragraph == 2
     assert not r.ask("白鹭支付2021年第二季度来自母公司的收入是多少?").answered
+
+
+def test_a_paragraph_that_goes_on_from_a_heading() -> None:
+    assert continues("目前业界的四种技术", "包括MPC、联邦学习。")
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("青松银行目前的三大业务是哪些?")  # the heading has no colon; 包括 goes on
+    assert a.answered and "小微信贷" in a.text
 
 
 def test_a_sentence_that_points_back_holds_what_it_continues() -> None:

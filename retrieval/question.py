@@ -78,12 +78,27 @@ class Query:
     nouns: frozenset[str] = frozenset()  # the question's nouns
 
 
+_ASKS = re.compile(r"[?？吗呢]|什么|怎|哪|谁|啥|为何|是否|如何")
+_SOUGHT = [
+    ("when", re.compile(r"时间|日期|年份")),
+    (
+        "number",
+        re.compile(r"费用|收入|营收|利润|估值|金额|市值|规模|融资|募资|占比|比例|增速|人数|数量"),
+    ),
+]
+"""Keywords that name a quantity or a time (金融壹账通 一季度 研发费用)."""
+
+
 def answer_type(question: str) -> str:
     """The expected answer type of `question`."""
     q = normalize(question)
     for kind, pattern in _TYPES:
         if pattern.search(q):
             return kind
+    if not _ASKS.search(q):  # search-box keywords: the last one names what is sought
+        for kind, pattern in _SOUGHT:
+            if pattern.search(q.split()[-1] if q.split() else q):
+                return kind
     return "what"
 
 

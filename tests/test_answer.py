@@ -261,6 +261,9 @@ def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:
 def test_words_that_ask_are_not_query_terms() -> None:
     assert analyse("蚂蚁是哪一天上市的?").terms == ["蚂蚁", "上市"]
     assert analyse("他是哪几年在青松银行任职的?").kind == "when"  # not a list
+    assert analyse("蓝鲸保险 2021年 保费收入").kind == "number"  # keywords name what is sought
+    assert analyse("星河科技 IPO 时间").kind == "when"
+    assert analyse("星河科技 IPO").kind == "what"
     terms = analyse("蚂蚁集团的首席风险官是谁?").terms  # jieba alone glues 官是
     assert "风险官" in terms and "官是" not in terms
     assert "几家" not in analyse("有几家银行参与?").terms

@@ -102,13 +102,9 @@ def answer_type(question: str) -> str:
     return "what"
 
 
-_ASKED_AFTER_IS = re.compile(r"是(?=谁|什么|多少|哪|几|何)")
-"""是 before a question word: cut there, or jieba glues it to the word before (官是谁)."""
-
-
 def _without_pronouns(text: str) -> str:
     """`text` with pronouns replaced by a space, so jieba does not glue them to a neighbour."""
-    return _ASKED_AFTER_IS.sub(" 是", _PRONOUN.sub(" ", normalize(text)))
+    return _PRONOUN.sub(" ", normalize(text))
 
 
 def content_terms(text: str) -> list[str]:

@@ -660,8 +660,10 @@ def _rarest(index: Index, terms: list[str], n: int) -> list[str]:
 
 
 def _cohesive(index: Index, term: str) -> bool:
-    """Whether `term`, if it could be a joined pair, occurs in at least half the paragraphs
-    of its less frequent part."""
+    """Whether `term`, if it is a joined pair, occurs in at least half the paragraphs of its
+    less frequent part."""
+    if is_word(term):  # a word in jieba's dictionary (中国区), not a pair it was cut into
+        return True
     for left, right in ((term[:1], term[1:]), (term[:-1], term[-1:])):
         known = len(term) >= 3 and index.df(left) and index.df(right)
         if known and 2 * index.df(term) < min(index.df(left), index.df(right)):

@@ -110,9 +110,21 @@ def test_no_string_makes_ask_raise(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    question=st.sampled_from(["京东", "蚂蚁", "IPO", "融资", "多少", "谁"]).flatmap(
-        lambda w: st.text(max_size=20).map(lambda t: w + t)
-    )
+    question=st.sampled_from(
+        [
+            "京东",
+            "蚂蚁",
+            "IPO",
+            "融资",
+            "多少",
+            "谁",
+            "谁说",
+            "第二项",
+            "哪家公司",
+            "在哪里",
+            "江苏银行",
+        ]
+    ).flatmap(lambda w: st.text(max_size=20).map(lambda t: w + t))
 )
 def test_bundled_answers_are_grounded(bundled: Retriever, question: str) -> None:
     _assert_grounded(bundled, bundled.ask(question))

@@ -278,6 +278,10 @@ FEATURES = (
 WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0, 0.2)
 """Linear weights of FEATURES."""
 
+PRUNE = True
+"""Skip a paragraph none of whose sentences can outscore the best candidate found so far (the
+answer is the same; calibration turns this off to see every candidate)."""
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -360,12 +364,24 @@ def best_spans(
     focus = {t: weights[t] for t, _ in query.focus if t in weights}
     nth = ordinal_asked(question)
     focus_total = sum(focus.values())
+    best = float("-inf")
     for rank, (doc, text, rel, title, context) in enumerate(passages):
         in_para = credit(weights, text + "\n" + context, equivalents)
         if title not in titles:
             titles[title] = credit(weights, title, equivalents)
         in_title = titles[title]
         in_history = credit(history, text + title + context, equivalents) if history else {}
+        titled = (
+            sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total
+        )
+        borrowed = _history_share(history, in_history)
+        if PRUNE:  # no sentence here can beat the best so far: skip the paragraph
+            share = sum(weights[t] * c for t, c in in_para.items()) / total
+            low = (0.0, 0.0, titled, borrowed, 0.0, rel, 1.0 / (1 + rank), 0.0, 0.0, 0.0)
+            high = (share, share, titled, borrowed, 1.0, rel, 1.0 / (1 + rank), 1.0, 2.0, 1.0)
+            bound = sum(map(max, map(mul, WEIGHTS, low), map(mul, WEIGHTS, high)))
+            if bound < best:
+                continue
         announced = announces(context) or bool(context and _GOES_ON.match(text))
         for s, e in sentence_spans(text):
             sent = text[s:e]
@@ -394,9 +410,8 @@ def best_spans(
             f = (
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
-                sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items())
-                / total,
-                _history_share(history, in_history),
+                titled,
+                borrowed,
                 typed,
                 rel,
                 1.0 / (1 + rank),
@@ -407,6 +422,7 @@ def best_spans(
                 else 0.0,
             )
             score = sum(map(mul, WEIGHTS, f))
+            best = max(best, score)
             out.append(Candidate(doc, start, end, score, f))
     out.sort(key=lambda c: -c.score)
     return out

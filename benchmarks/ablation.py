@@ -73,6 +73,7 @@ def measure(
     with ExitStack() as stack:
         for target, name, value in patches:
             stack.enter_context(mock.patch.object(target, name, value))
+        _clear_caches()  # question-level checks are cached: recompute them under the patches
         r = Retriever.default()
         return [
             evaluate.summarize(
@@ -80,6 +81,13 @@ def measure(
             )
             for _, files in groups
         ]
+
+
+def _clear_caches() -> None:
+    for module in (answer, retriever):
+        for value in vars(module).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
 
 
 def _group(arg: str) -> Group:

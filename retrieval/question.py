@@ -96,8 +96,9 @@ def answer_type(question: str) -> str:
         if pattern.search(q):
             return kind
     if not _ASKS.search(q):  # search-box keywords: the last one names what is sought
+        last = (q.split() or [q])[-1]
         for kind, pattern in _SOUGHT:
-            if pattern.search(q.split()[-1] if q.split() else q):
+            if pattern.search(last):
                 return kind
     return "what"
 

@@ -34,7 +34,9 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
         (answer, "_tagged_places", lambda text: ()),
     ],
     "focus check (abstention)": [(retriever, "FOCUS_MISSING", 1.0)],
-    "another year or edition (abstention)": [(answer, "contradicts", lambda q, s: False)],
+    "another year, part of a year, round or edition (abstention)": [
+        (answer, "contradicts", lambda q, s: False)
+    ],
     "another bank, group or university than asked (abstention)": [
         (answer, "other_institution", lambda q, s, e: False)
     ],

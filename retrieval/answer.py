@@ -502,13 +502,40 @@ def _years(text: str) -> set[str]:
     return out
 
 
+_PERIODS = [
+    ("9m", re.compile(r"前三季度|前三个季度|1-9月|1至9月")),
+    ("q", re.compile(r"(?:第)?([一二三四1-4])季度|q([1-4])")),
+    ("h1", re.compile(r"上半年|前半年|h1|中报|半年报")),
+    ("h2", re.compile(r"下半年|h2")),
+    ("fy", re.compile(r"全年")),
+]
+_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
+_ROUND = re.compile(r"(天使|pre-?a|pre-?ipo|(?<![a-z])[a-h]\+?)\s*轮")
+
+
+def _periods(text: str) -> set[str]:
+    """The parts of a year `text` names: q1…q4, h1, h2, 9m (前三季度), fy (全年)."""
+    out = set()
+    for name, pattern in _PERIODS:
+        for m in pattern.finditer(text):
+            if name == "q":
+                n = m.group(1) or m.group(2)
+                out.add("q" + _QUARTER.get(n, n))
+            else:
+                out.add(name)
+        text = pattern.sub(" ", text)
+    return out
+
+
 def contradicts(question: str, span: str) -> bool:
-    """Whether `span` speaks of another year or another edition than the question names: it
-    names years (or 第N届, 第N次, 第N大…) of the same kind, and none of them is the question's."""
+    """Whether `span` speaks of another year, part of a year, funding round or edition than the
+    question names: it names some of the same kind (years; 一季度, 上半年, 全年; A轮; 第N届,
+    第N次, 第N大…), and none of them is the question's."""
     q, s = normalize(question), normalize(span)
-    asked, said = _years(q), _years(s)
-    if asked and said and not asked & said:
-        return True
+    for values in (_years, _periods, lambda t: set(_ROUND.findall(t))):
+        asked, said = values(q), values(s)
+        if asked and said and not asked & said:
+            return True
     editions = _ORDINAL.findall(s)
     for n, unit in _ORDINAL.findall(q):
         others = {m for m, u in editions if u == unit}

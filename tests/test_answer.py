@@ -234,10 +234,21 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert not contradicts("保费收入是多少?", "2019年保费收入100亿元")
     assert contradicts("第三届峰会在哪开?", "第二届峰会在上海召开")
     assert not contradicts("第二届峰会在哪开?", "第二届峰会在上海召开")
+    assert contradicts("2020年上半年净利润多少?", "2020全年营收为15亿元,净利润2.9亿元")
+    assert not contradicts("2020年全年净利润多少?", "2020全年营收为15亿元,净利润2.9亿元")
+    assert contradicts("一季度营收多少?", "前三季度营收10亿元")
+    assert not contradicts("第一季度营收多少?", "Q1营收10亿元,二季度12亿元")
+    assert contradicts("G轮融资由谁领投?", "完成D轮融资,由青松资本领投")
+    assert not contradicts("D轮融资由谁领投?", "完成d轮融资,由青松资本领投")
     r = Retriever.from_articles(ARCHIVE)
     assert not r.ask("蓝鲸保险2020年的保费收入是多少?").answered
     assert "100亿元" in r.ask("蓝鲸保险2019年的保费收入是多少?").text
     assert not r.ask("第三届星河金融峰会是哪天召开的?").answered
+    funded = Retriever.from_articles(
+        [_article(1, "星河科技融资", "星河科技完成D轮融资,由青松资本领投,金额5亿元。")]
+    )
+    assert "青松资本" in funded.ask("星河科技的D轮融资是谁领投的?").text
+    assert not funded.ask("星河科技的G轮融资是谁领投的?").answered
     assert "10月24日" in r.ask("第二届星河金融峰会是哪天召开的?").text
 
 

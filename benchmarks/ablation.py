@@ -40,6 +40,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "another bank, group or university than asked (abstention)": [
         (answer, "other_institution", lambda q, s, e: False)
     ],
+    "another chief officer than asked (abstention)": [(answer, "other_chief", lambda q, e: False)],
     "name of the kind asked (哪所大学)": [(answer, "named_kind", lambda q, s: None)],
     "a company's name for 哪家公司": [(answer, "_COMPANY_ASKED", _NEVER)],
     "who said it: the speaker of a quotation": [(answer, "speaker", lambda text, start: None)],

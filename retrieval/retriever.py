@@ -541,6 +541,8 @@ class Retriever:
             return False
         if extract.other_institution(query.text, span, evidence):
             return False
+        if extract.other_chief(query.text, evidence):
+            return False
         return not focus or bool(extract.credit(focus, text, equivalents))
 
     def _weights(

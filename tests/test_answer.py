@@ -3,6 +3,7 @@
 from corpus import Article
 from retrieval import Retriever, answer
 from retrieval.answer import (
+    chief_titles,
     clause_spans,
     continues,
     contradicts,
@@ -11,6 +12,7 @@ from retrieval.answer import (
     expected_unit,
     named_kind,
     ordinal_asked,
+    other_chief,
     other_institution,
     sentence_spans,
     speaker,
@@ -435,3 +437,16 @@ def test_pruned_paragraphs_never_hold_the_best_answer(monkeypatch) -> None:
     assert [r.ask(q, history=["星河科技的CEO是谁?"]) for q in questions] == pruned
     _, _, every, _ = r._evidence(r.index, questions[0], [])
     assert len(fewer) < len(every) and fewer[0] == every[0]
+
+
+def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:
+    assert chief_titles("首席信息/技术官的年薪") == {"信息", "技术"}
+    assert chief_titles("CTO和首席风控官") == {"技术", "风险"}
+    assert chief_titles("首席AI科学家") == set()
+    assert other_chief("蚂蚁的首席风险官是谁?", "李臣现任副总裁和首席合规官")
+    assert not other_chief("蚂蚁的CRO是谁?", "赵强任首席风险官")
+    assert not other_chief("蚂蚁的总裁是谁?", "李臣现任副总裁和首席合规官")
+    r = Retriever.from_articles(ARCHIVE)
+    assert not r.ask("远山银行离职的CTO是谁?").answered
+    assert not r.ask("远山银行离职的首席技术官是谁?").answered
+    assert "钱进" in r.ask("远山银行离职的CFO是谁?").text

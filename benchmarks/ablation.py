@@ -29,7 +29,6 @@ _NEVER = re.compile(r"(?!)")
 OFF: dict[str, list[tuple[object, str, object]]] = {
     "answer typing": [_without_feature("type")],
     "focus words in the sentence": [_without_feature("focus")],
-    "the article's share of the question": [_without_feature("article")],
     "places for where-questions (organisations only when asked)": [
         (answer, "_WHERE_ORGANISATION", re.compile(".")),
         (answer, "_tagged_places", lambda text: ()),

@@ -272,11 +272,10 @@ FEATURES = (
     "echo",
     "length",
     "focus",
-    "article",
 )
 """What a candidate sentence is scored on (see `best_spans`)."""
 
-WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0, 0.2, 0.5)
+WEIGHTS = (1.0, 0.35, 0.35, 0.3, 0.45, 0.25, 0.0, -0.5, 0.0, 0.2)
 """Linear weights of FEATURES."""
 
 PRUNE = True
@@ -335,29 +334,16 @@ def credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[st
     return out
 
 
-def share(weights: dict[str, float], text: str, equivalents: Equivalents) -> float:
-    """The share of `weights` whose terms the normalised `text` holds, as substrings or, for
-    less, through equivalents (no gapped matches: `text` can be a whole article)."""
-    got = 0.0
-    for t, w in weights.items():
-        if t in text:
-            got += w
-        else:
-            got += w * max((c for alt, c in equivalents.get(t, ()) if alt in text), default=0.0)
-    return got / (sum(weights.values()) or 1.0)
-
-
 def best_spans(
     query: Query,
     weights: dict[str, float],
     history: dict[str, float],
-    passages: list[tuple[int, str, float, str, str, float]],
+    passages: list[tuple[int, str, float, str, str]],
     equivalents: Equivalents | None = None,
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
-    """Score every sentence of `passages` (doc, text, relative score, title, context, article
-    share); best first.
+    """Score every sentence of `passages` (doc, text, relative score, title, context); best first.
 
     `weights` maps the question's own terms to their importance (idf times query weight),
     `history` the terms a follow-up borrows from the chat. A sentence is described by
@@ -367,8 +353,7 @@ def best_spans(
     expected type that the question does not already say; its passage's retrieval score
     and rank; whether it asks or announces rather than states (echo: it ends with a
     question mark or a colon); its length; the share of the question's focus words (those
-    next to the question word: 难题 in 难题是什么) it holds; the share of the question's and
-    the history's weight its whole article holds (article). Long sentences are cut to
+    next to the question word: 难题 in 难题是什么) it holds. Long sentences are cut to
     the clause run that answers. A term also counts, for less, through its `equivalents`.
     """
     equivalents = equivalents or {}
@@ -380,7 +365,7 @@ def best_spans(
     nth = ordinal_asked(question)
     focus_total = sum(focus.values())
     best = float("-inf")
-    for rank, (doc, text, rel, title, context, article) in enumerate(passages):
+    for rank, (doc, text, rel, title, context) in enumerate(passages):
         in_para = credit(weights, text + "\n" + context, equivalents)
         if title not in titles:
             titles[title] = credit(weights, title, equivalents)
@@ -391,21 +376,9 @@ def best_spans(
         )
         borrowed = _history_share(history, in_history)
         if PRUNE:  # no sentence here can beat the best so far: skip the paragraph
-            held = sum(weights[t] * c for t, c in in_para.items()) / total
-            low = (0.0, 0.0, titled, borrowed, 0.0, rel, 1.0 / (1 + rank), 0.0, 0.0, 0.0, article)
-            high = (
-                held,
-                held,
-                titled,
-                borrowed,
-                1.0,
-                rel,
-                1.0 / (1 + rank),
-                1.0,
-                2.0,
-                1.0,
-                article,
-            )
+            share = sum(weights[t] * c for t, c in in_para.items()) / total
+            low = (0.0, 0.0, titled, borrowed, 0.0, rel, 1.0 / (1 + rank), 0.0, 0.0, 0.0)
+            high = (share, share, titled, borrowed, 1.0, rel, 1.0 / (1 + rank), 1.0, 2.0, 1.0)
             bound = sum(map(max, map(mul, WEIGHTS, low), map(mul, WEIGHTS, high)))
             if bound < best:
                 continue
@@ -447,7 +420,6 @@ def best_spans(
                 sum(focus[t] * c for t, c in in_sent.items() if t in focus) / focus_total
                 if focus_total
                 else 0.0,
-                article,
             )
             score = sum(map(mul, WEIGHTS, f))
             best = max(best, score)

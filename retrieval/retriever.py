@@ -68,9 +68,6 @@ answer in other words than the question's often sits in the article it is about.
 ARTICLE_REACH = 15
 """How many paragraphs either side of the best hit count as its article (bounds the work)."""
 
-ARTICLE_CACHE = 4096
-"""How many articles' normalised text `Retriever` keeps for judging answers."""
-
 OWN = 0.8
 """Query weight of the parts of a word jieba guessed and of alias names."""
 
@@ -136,7 +133,6 @@ class Retriever:
         self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
         self._logged = 0  # lines of the articles log this index covers
         self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
-        self._article_cache: tuple[Index | None, dict[int, str]] = (None, {})
 
     # --- construction -----------------------------------------------------------------------
 
@@ -461,32 +457,19 @@ class Retriever:
             if value * w and t in roles:
                 (importance if roles[t] == "own" else borrowed)[t] = value * w
         top = hits[0][1] or 1.0
-        # an answer worded unlike the question often sits in the article the question
-        # describes (那家做供应链金融的独角兽): how much of the question its article holds
-        asked = {**borrowed, **importance}
-        shares: dict[int, float] = {}
-
-        def article(first: int, rec: dict) -> float:
-            if first not in shares:
-                whole = self._article_text(index, first, rec)
-                shares[first] = extract.share(asked, whole, equivalents)
-            return shares[first]
-
         passages = []
         seen = {doc for doc, _ in hits[:PASSAGES]}
         for doc, score in hits[:PASSAGES]:
             rec, para = index.article_of(doc)
-            rel, text, title = score / top, index.paragraph(doc), rec["title"]
-            share = article(doc - para, rec)
-            passages.append((doc, text, rel, title, _heading(index, doc, para, text), share))
+            rel, text = score / top, index.paragraph(doc)
+            passages.append((doc, text, rel, rec["title"], _heading(index, doc, para, text)))
             # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
             if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:
                 seen.add(doc + 1)
-                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * rel, title, text, share))
+                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * rel, rec["title"], text))
         if ARTICLE:  # at most ARTICLE_REACH paragraphs either side of the hit
             hit = hits[0][0]
             rec, para = index.article_of(hit)
-            share = article(hit - para, rec)
             start = hit - min(para, ARTICLE_REACH)
             stop = hit + min(rec["paragraphs"] - para, ARTICLE_REACH + 1)
             for doc in range(start, stop):
@@ -494,24 +477,13 @@ class Retriever:
                     seen.add(doc)
                     text = index.paragraph(doc)
                     context = _heading(index, doc, doc - hit + para, text)
-                    passages.append((doc, text, ARTICLE, rec["title"], context, share))
+                    passages.append((doc, text, ARTICLE, rec["title"], context))
         return (
             query,
             hits,
             extract.best_spans(query, importance, borrowed, passages, equivalents),
             equivalents,
         )
-
-    def _article_text(self, index: Index, first: int, rec: dict) -> str:
-        """The title and text of the article starting at paragraph `first`, normalised (cached)."""
-        cache = self._article_cache
-        if cache[0] is not index or len(cache[1]) >= ARTICLE_CACHE:
-            cache = self._article_cache = (index, {})
-        text = cache[1].get(first)
-        if text is None:
-            paragraphs = (index.paragraph(d) for d in range(first, first + rec["paragraphs"]))
-            text = cache[1][first] = normalize("\n".join([rec["title"], *paragraphs]))
-        return text
 
     @staticmethod
     def _asks_about(

@@ -581,6 +581,41 @@ def other_institution(question: str, span: str, evidence: str) -> bool:
     return False
 
 
+_CHIEF_SHORT = {
+    "ceo": "执行",
+    "cfo": "财务",
+    "cto": "技术",
+    "coo": "运营",
+    "cio": "信息",
+    "cro": "风险",
+    "cdo": "数据",
+    "cmo": "市场",
+    "cco": "合规",
+}
+_CHIEF_SAME = {"风控": "风险"}
+_CHIEF = re.compile(
+    r"首席((?:[\u4e00-\u9fff]{1,3}/)*[\u4e00-\u9fff]{1,3})官|(?<![a-z])(c[efotirdmc]o)(?![a-z])"
+)
+
+
+def chief_titles(text: str) -> set[str]:
+    """The chief officers `text` names, by what they are chief of (首席风险官, CRO → 风险;
+    首席信息/技术官 → 信息, 技术)."""
+    out = set()
+    for long, short in _CHIEF.findall(normalize(text)):
+        if short:
+            out.add(_CHIEF_SHORT[short])
+        else:
+            out.update(part[-2:] for part in long.split("/"))
+    return {_CHIEF_SAME.get(t, t) for t in out}
+
+
+def other_chief(question: str, evidence: str) -> bool:
+    """Whether the question asks about a chief officer (首席风险官) the `evidence` never names."""
+    asked = chief_titles(question)
+    return bool(asked) and not asked & chief_titles(evidence)
+
+
 def confidence(candidates: list[Candidate]) -> float:
     """How likely the best candidate answers the question (0..1)."""
     best = candidates[0]
@@ -639,38 +674,3 @@ def strip_span(
     while end > start and not keep(text[end - 1]) and text[end - 1] not in '”》)」"%':
         end -= 1
     return start, end
-
-
-_CHIEF_SHORT = {
-    "ceo": "执行",
-    "cfo": "财务",
-    "cto": "技术",
-    "coo": "运营",
-    "cio": "信息",
-    "cro": "风险",
-    "cdo": "数据",
-    "cmo": "市场",
-    "cco": "合规",
-}
-_CHIEF_SAME = {"风控": "风险"}
-_CHIEF = re.compile(
-    r"首席((?:[\u4e00-\u9fff]{1,3}/)*[\u4e00-\u9fff]{1,3})官|(?<![a-z])(c[efotirdmc]o)(?![a-z])"
-)
-
-
-def chief_titles(text: str) -> set[str]:
-    """The chief officers `text` names, by what they are chief of (首席风险官, CRO → 风险;
-    首席信息/技术官 → 信息, 技术)."""
-    out = set()
-    for long, short in _CHIEF.findall(normalize(text)):
-        if short:
-            out.add(_CHIEF_SHORT[short])
-        else:
-            out.update(part[-2:] for part in long.split("/"))
-    return {_CHIEF_SAME.get(t, t) for t in out}
-
-
-def other_chief(question: str, evidence: str) -> bool:
-    """Whether the question asks about a chief officer (首席风险官) the `evidence` never names."""
-    asked = chief_titles(question)
-    return bool(asked) and not asked & chief_titles(evidence)

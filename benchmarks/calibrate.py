@@ -24,7 +24,7 @@ from retrieval import Retriever, answer
 from retrieval.evaluate import _norm, read_items
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = [ROOT / "tests" / "data" / "qa" / f"train{n}.jsonl" for n in ("", "2", "3", "4")]
+DEFAULT = [ROOT / "tests" / "data" / "qa" / "tuned" / f"train{n}.jsonl" for n in ("", "2", "3", "4")]
 """The items weights are set on (train5 to train8 are held out: never calibrate on them)."""
 
 

@@ -3,7 +3,7 @@
 
 Usage: python tests/data/qa/validate.py [FILE]
 
-FILE defaults to train.jsonl next to this script. Standard library only.
+FILE defaults to tuned/train.jsonl next to this script. Standard library only.
 
 The corpus is an RSS feed whose XML tags were stripped. Each item is:
   a line ``TITLE //LINK first-paragraph`` (the very first line also carries
@@ -34,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[3] / "corpus" / "leiphone-fintech.txt"
-DEFAULT_FILE = Path(__file__).resolve().parent / "train.jsonl"
+DEFAULT_FILE = Path(__file__).resolve().parent / "tuned" / "train.jsonl"
 
 TYPES = {"who", "when", "number", "where", "what", "why", "how", "list", "yesno"}
 STYLES = {"lexical", "paraphrase", "followup", "traditional", "keyword", "unanswerable"}

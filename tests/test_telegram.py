@@ -22,6 +22,7 @@ from telegram.ext import Application
 
 import bot.telegram as bot_telegram
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
+from bot.redact import REDACTOR
 from bot.settings import Settings
 from bot.telegram import (
     ALLOWED_UPDATES,
@@ -29,7 +30,6 @@ from bot.telegram import (
     MAX_QUESTION_CHARS,
     NOT_ADMIN,
     NOT_TEXT,
-    REDACTOR,
     BotState,
     FloodLimiter,
     build_application,

@@ -208,12 +208,19 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
 @click.pass_context
 def telegram(ctx: click.Context, webhook: bool) -> None:
     """Run the Telegram bot (configured in .env)."""
+    from .redact import REDACTOR, protect_secrets
     from .telegram import run_bot
 
+    settings: Settings = ctx.obj["settings"]
+    secrets = (settings.telegram_bot_token, settings.telegram_webhook_secret)
+    protect_secrets(*(s.get_secret_value().strip() for s in secrets if s))
     try:
-        run_bot(ctx.obj["settings"], webhook=webhook)
+        run_bot(settings, webhook=webhook)
     except FeedqaError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(REDACTOR.scrub(str(exc))) from None
+    except Exception as exc:  # one redacted line, never a traceback with the token in it
+        reason = REDACTOR.scrub(str(exc)) or "no details"
+        raise click.ClickException(f"the bot stopped: {type(exc).__name__}: {reason}") from None
 
 
 def main() -> None:

@@ -855,6 +855,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silence the default stderr access log."""
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client died (a killed bot)
+            self.close_connection = True
+
     def do_GET(self) -> None:
         self._serve(b"")
 

@@ -12,32 +12,26 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    InlineQueryResultArticle,
-    InlineQueryResultsButton,
-    InputTextMessageContent,
     Message,
     MessageEntity,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     ContextTypes,
 )
 
-from retrieval import Answer, Passage, Retriever
+from retrieval import Answer, Retriever
 
 from .chat import Button, ButtonCache, ChatHistory, QuestionLimiter, Threads, Usage
 from .format import (
     format_answer,
-    format_inline_answer,
-    format_inline_passage,
     format_passages,
     format_sources,
-    truncate,
 )
-from .replies import NO_PREVIEW, note, send_html, show_typing
+from .replies import note, send_html, show_typing
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -376,59 +370,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:
         parts, markup = await _more(state, button, answer)
     await send_html(message, parts, markup)
-
-
-def _inline_article(
-    result_id: str, title: str, description: str, text: str
-) -> InlineQueryResultArticle:
-    return InlineQueryResultArticle(
-        id=result_id,
-        title=truncate(title, 64) or "—",
-        description=truncate(description, 120),
-        input_message_content=InputTextMessageContent(
-            text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
-        ),
-    )
-
-
-async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer ``@bot question`` with the answer and the other cited paragraphs."""
-    inline = update.inline_query
-    state = _state(context)
-    question = inline.query.strip()
-    hint = InlineQueryResultsButton(text=INLINE_HINT, start_parameter="inline")
-    if not question:
-        await inline.answer([], cache_time=INLINE_CACHE_SECONDS, button=hint)
-        return
-    if not state.inline_limiter.allow(inline.from_user.id):
-        busy = InlineQueryResultsButton(text="提问太频繁了,请稍后再试", start_parameter="busy")
-        await inline.answer([], cache_time=0, is_personal=True, button=busy)
-        return
-    answer = await asyncio.to_thread(state.retriever.ask, question, None, INLINE_RESULTS)
-    state.usage.count(None, answer.answered)
-    results = []
-    if answer.answered:
-        source = answer.citations[0].title if answer.citations else ""
-        results.append(_inline_article("0", answer.text, source, format_inline_answer(answer)))
-    else:
-        title = "资料库中没有找到答案"
-        results.append(
-            _inline_article("0", title, "以下是最接近的文章", format_inline_answer(answer))
-        )
-    for c in answer.citations[1 if answer.answered else 0 :]:
-        passage = Passage(
-            article_id=c.article_id,
-            title=c.title,
-            link=c.link,
-            published=c.published,
-            paragraph=c.paragraph,
-            text=truncate(c.passage, 800),
-            score=c.score,
-        )
-        description = f"{c.title} · 第{c.paragraph}段"
-        text = format_inline_passage(passage, c.rank)
-        results.append(_inline_article(str(c.rank), c.passage, description, text))
-    await inline.answer(results, cache_time=INLINE_CACHE_SECONDS)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

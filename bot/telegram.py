@@ -8,10 +8,7 @@ of accepted updates (bot/journal.py) so a crash loses no question. Feeds are re-
 
 import asyncio
 import logging
-import re
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -22,15 +19,13 @@ from telegram.ext import (
     BaseRateLimiter,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
-from corpus import load_feed
-from corpus.errors import ConfigError, FeedqaError
+from corpus.errors import ConfigError
 from retrieval import Retriever
 
 from .api import FloodLimiter, check_base_url, requests
@@ -40,14 +35,10 @@ from .handlers import (
     COMMANDS,
     EXPIRED,
     MAX_QUESTION_CHARS,
-    NO_FEEDS,
     NOT_ADMIN,
     NOT_TEXT,
-    RELOAD_BUSY,
     STATE_KEY,
     BotState,
-    _is_admin,
-    _state,
     guard_allowed_chats,
     on_about,
     on_ask,
@@ -55,7 +46,6 @@ from .handlers import (
     on_error,
     on_group_text,
     on_help,
-    on_inline_query,
     on_not_text,
     on_private_text,
     on_reset,
@@ -63,9 +53,10 @@ from .handlers import (
     on_stats,
     on_unknown_command,
 )
+from .inline import on_inline_query
 from .journal import JournaledProcessor, JournaledQueue, UpdateJournal
 from .redact import protect_secrets
-from .replies import NO_PREVIEW
+from .refresh import FeedResult, feed_urls, on_reload, refresh_feeds, refresh_job
 from .settings import Settings
 
 __all__ = [
@@ -88,83 +79,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 JOURNAL_KEY = "feedqa-journal"
-
-
-@dataclass
-class FeedResult:
-    """What one feed contributed to a refresh."""
-
-    source: str
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    error: str | None = None
-
-
-async def refresh_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
-    """Read each feed (in a thread) and add its articles; one feed's error spares the rest."""
-    results = []
-    async with state.refresh_lock:
-        for source in sources:
-            result = FeedResult(source)
-            try:
-                limits = state.settings.feed_limits()
-                articles = await asyncio.to_thread(load_feed, source, **limits)
-                report = await asyncio.to_thread(state.retriever.add, articles)
-                result.added, result.updated = report.added, report.updated
-                result.unchanged = report.unchanged
-            except FeedqaError as exc:
-                result.error = str(exc)
-                logger.warning("Feed %s failed: %s", source, exc)
-            except Exception as exc:
-                result.error = f"意外错误({type(exc).__name__})"
-                logger.error("Feed %s failed unexpectedly", source, exc_info=exc)
-            results.append(result)
-        if any(r.error is None for r in results):
-            state.refreshed = datetime.now(UTC)
-    return results
-
-
-async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Admins only: re-read FEEDQA_FEEDS and add new articles while answering goes on."""
-    state = _state(context)
-    message = update.effective_message
-    if not _is_admin(update, state):
-        await message.reply_text(NOT_ADMIN)
-        return
-    sources = list(state.settings.feedqa_feeds)
-    if not sources:
-        await message.reply_text(NO_FEEDS)
-        return
-    if state.refresh_lock.locked():
-        await message.reply_text(RELOAD_BUSY)
-        return
-    await message.reply_text(f"正在重新读取 {len(sources)} 个新闻源…")
-    results = await refresh_feeds(state, sources)
-    added = sum(r.added for r in results)
-    updated = sum(r.updated for r in results)
-    lines = [f"更新完成:新增 {added} 篇,更新 {updated} 篇。"]
-    for r in results:
-        if r.error:
-            lines.append(f"✗ {r.source}:{r.error}")
-        else:
-            lines.append(f"✓ {r.source}:新增 {r.added},更新 {r.updated},未变 {r.unchanged}")
-    await message.reply_text("\n".join(lines), link_preview_options=NO_PREVIEW)
-
-
-async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Fetch the feed URLs again and add new articles; errors are logged, never raised."""
-    state = _state(context)
-    urls = feed_urls(state.settings)
-    try:
-        results = await refresh_feeds(state, urls)
-    except Exception:
-        logger.exception("Scheduled feed refresh failed")
-        return
-    added = sum(r.added for r in results)
-    updated = sum(r.updated for r in results)
-    failed = sum(r.error is not None for r in results)
-    logger.info("Feed refresh: %d added, %d updated, %d feeds failed", added, updated, failed)
 
 
 async def _post_init(application: Application) -> None:
@@ -210,11 +124,6 @@ def _token(settings: Settings) -> str:
             ".env (TELEGRAM_BOT_TOKEN=123456:ABC...) or in the environment."
         )
     return token
-
-
-def feed_urls(settings: Settings) -> list[str]:
-    """The feeds that are http(s) URLs (the ones worth re-fetching on a schedule)."""
-    return [f for f in settings.feedqa_feeds if re.match(r"https?://", f, re.IGNORECASE)]
 
 
 def build_application(

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from corpus import Article
 
     from .index import Index
+    from .retriever import Retriever
 
 LOG = "articles.jsonl"
 MANIFEST = "index.json"
@@ -162,6 +164,58 @@ def differences(index: "Index", read: LogRead, logged: int) -> tuple[list, set[s
             else:
                 to_log.add(i)
     return to_index, to_log
+
+
+def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, **kwargs):
+    """The library at `path` as a `cls`, repaired; None if that needs writing to it and
+    `write` is False (the caller then holds the writer lock and asks again)."""
+    from corpus import bundled_feed_path, load_feed
+
+    log = path / LOG
+    repairs: list[str] = []
+    try:
+        retriever: Retriever | None = cls.load(path, **kwargs)
+    except IndexFileError as exc:
+        retriever, damage = None, str(exc)
+    if not log.exists():
+        if not write:
+            return None
+        if retriever is not None and retriever.index.n_docs:
+            written = append_log(log, articles_from_index(retriever.index))
+            repairs.append(f"{LOG} was missing: {written} articles logged from the index")
+        else:
+            append_log(log, load_feed(bundled_feed_path()))
+    read = read_log(log)
+    repairs += [f"{LOG} line {n}: not a readable article; skipped" for n in read.skipped]
+    if retriever is None:
+        if not write:
+            return None
+        shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
+        for child in path.iterdir():
+            if child.is_dir() and child.name.startswith("seg-"):
+                shutil.rmtree(child, ignore_errors=True)
+        retriever = cls.from_articles(read.articles.values(), **kwargs)
+        retriever._logged = read.lines
+        retriever.save(path)
+        repairs.append(f"index rebuilt from {LOG} ({damage})")
+    else:
+        to_index, to_log = differences(retriever.index, read, retriever._logged)
+        if (to_index or to_log or retriever._logged != read.lines) and not write:
+            return None
+        if to_log:
+            relog = list(articles_from_index(retriever.index, to_log))
+            read.lines += append_log(log, relog)
+            repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
+        retriever._path, retriever._file_lock = path, lock
+        if to_index:  # the log holds articles the index missed
+            retriever.add(to_index, _log=False)
+            repairs.append(f"{len(to_index)} articles of {LOG} indexed")
+        if retriever._logged != read.lines:
+            retriever._logged = read.lines
+            retriever.save(path)
+    retriever._path, retriever._file_lock = path, lock
+    retriever.repairs = repairs
+    return retriever
 
 
 # --- the manifest ---------------------------------------------------------------------------

@@ -246,63 +246,10 @@ class Retriever:
         except OSError as exc:
             raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
         lock = library.writer_lock(path, lock_timeout)
-        retriever = cls._open_at(path, lock, write=False, **kwargs)
+        retriever = library.open_at(cls, path, lock, write=False, **kwargs)
         if retriever is None:  # something to write: again, as the only writer
             with library.locked(lock, path):
-                retriever = cls._open_at(path, lock, write=True, **kwargs)
-        return retriever
-
-    @classmethod
-    def _open_at(cls, path: Path, lock, *, write: bool, **kwargs) -> "Retriever | None":
-        """The library at `path`, repaired; None if that needs writing and `write` is False."""
-        from corpus import bundled_feed_path, load_feed
-
-        log = path / _LIBRARY_LOG
-        repairs: list[str] = []
-        try:
-            retriever: Retriever | None = cls.load(path, **kwargs)
-        except IndexFileError as exc:
-            retriever, damage = None, str(exc)
-        if not log.exists():
-            if not write:
-                return None
-            if retriever is not None and retriever.index.n_docs:
-                written = library.append_log(log, library.articles_from_index(retriever.index))
-                repairs.append(f"{log.name} was missing: {written} articles logged from the index")
-            else:
-                library.append_log(log, load_feed(bundled_feed_path()))
-        read = library.read_log(log)
-        repairs += [f"{log.name} line {n}: not a readable article; skipped" for n in read.skipped]
-        if retriever is None:
-            if not write:
-                return None
-            shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
-            for child in path.iterdir():
-                if child.is_dir() and child.name.startswith("seg-"):
-                    shutil.rmtree(child, ignore_errors=True)
-            retriever = cls.from_articles(read.articles.values(), **kwargs)
-            retriever._logged = read.lines
-            retriever.save(path)
-            repairs.append(f"index rebuilt from {log.name} ({damage})")
-        else:
-            to_index, to_log = library.differences(retriever.index, read, retriever._logged)
-            if (to_index or to_log or retriever._logged != read.lines) and not write:
-                return None
-            if to_log:
-                relog = list(library.articles_from_index(retriever.index, to_log))
-                read.lines += library.append_log(log, relog)
-                repairs.append(
-                    f"{len(relog)} articles missing from {log.name} logged from the index"
-                )
-            retriever._path, retriever._file_lock = path, lock
-            if to_index:  # the log holds articles the index missed
-                retriever.add(to_index, _log=False)
-                repairs.append(f"{len(to_index)} articles of {log.name} indexed")
-            if retriever._logged != read.lines:
-                retriever._logged = read.lines
-                retriever.save(path)
-        retriever._path, retriever._file_lock = path, lock
-        retriever.repairs = repairs
+                retriever = library.open_at(cls, path, lock, write=True, **kwargs)
         return retriever
 
     # --- updating ---------------------------------------------------------------------------
@@ -400,8 +347,8 @@ class Retriever:
         """Take up what another process wrote to the library since this one read or wrote it."""
         if self._path is None or library.stamp(self._path) == self._stamp:
             return
-        fresh = self._open_at(
-            self._path, self._file_lock, write=True, min_confidence=self.min_confidence
+        fresh = library.open_at(
+            type(self), self._path, self._file_lock, write=True, min_confidence=self.min_confidence
         )
         assert fresh is not None
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from fakebot import BOT_USERNAME, ApiCall, FakeBotApi, Pushed, parse_telegram_html
 from telegram.ext import Application
 
-import bot.telegram as bot_telegram
+import bot.refresh as bot_refresh
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
 from bot.redact import REDACTOR
 from bot.settings import Settings
@@ -386,13 +386,13 @@ async def test_reload_refused_to_strangers_and_runs_for_admins(
     missing = tmp_path / "missing.xml"
     settings = make_settings(fake, tmp_path, feedqa_feeds=[str(feed), str(missing)])
     release = threading.Event()
-    real_load = bot_telegram.load_feed
+    real_load = bot_refresh.load_feed
 
     def slow_load(source: str, **limits: Any) -> list[Article]:
         release.wait(10)
         return real_load(source, **limits)
 
-    monkeypatch.setattr(bot_telegram, "load_feed", slow_load)
+    monkeypatch.setattr(bot_refresh, "load_feed", slow_load)
     async with running(build_application(settings, retriever)):
         stranger = fake.push_message(ALICE, "/reload")
         assert plain(await next_message(fake, stranger)) == NOT_ADMIN
@@ -440,7 +440,7 @@ async def test_refresh_job_logs_errors_and_never_raises(
             )
         ]
 
-    monkeypatch.setattr(bot_telegram, "load_feed", fake_load)
+    monkeypatch.setattr(bot_refresh, "load_feed", fake_load)
     application = build_application(settings, retriever)
     [job] = application.job_queue.jobs()
     assert job.name == "refresh" and job.job.trigger.interval.total_seconds() == 15 * 60
@@ -456,7 +456,7 @@ async def test_refresh_job_logs_errors_and_never_raises(
     def broken(source: str, **limits: Any) -> list[Article]:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(bot_telegram, "load_feed", broken)
+    monkeypatch.setattr(bot_refresh, "load_feed", broken)
     state: BotState = application.bot_data["feedqa"]
     results = await refresh_feeds(state, feeds[:1])
     assert results[0].error and "RuntimeError" in results[0].error

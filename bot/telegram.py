@@ -285,6 +285,9 @@ def run_bot(
             logger.warning("Library: %s", note)
     journal = UpdateJournal(settings.journal_path) if settings.telegram_journal else None
     application = build_application(settings, retriever, journal=journal)
+    ptb = logging.getLogger("telegram.ext")
+    if not any(isinstance(f, _OneLineBootstrapFailure) for f in ptb.filters):
+        ptb.addFilter(_OneLineBootstrapFailure())
     state: BotState = application.bot_data[STATE_KEY]
     retries = settings.telegram_startup_retries
     try:
@@ -322,6 +325,17 @@ def run_bot(
         ) from None
     if state.fatal:
         raise ConfigError(state.fatal)
+
+
+class _OneLineBootstrapFailure(logging.Filter):
+    """Drop the traceback the start-up retry loop logs when it gives up: `run_bot` reports
+    the failure itself, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Bootstrap" in message and "Aborting" in message:
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _shown(settings: Settings) -> str:

@@ -163,7 +163,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             click.echo(f"  ✗ {exc}", err=True)
             continue
         for problem in report.problems:
-            click.echo(f"  ! skipped {problem}", err=True)
+            click.echo(f"  ! {problem}", err=True)
         try:
             added = retriever.add(report.articles)
         except FeedqaError as exc:  # a full disk, or another writer holding the library

@@ -226,3 +226,12 @@ def test_a_torn_log_is_reported_not_fatal(env) -> None:
     assert result.exit_code == 0, result.output
     assert "5亿元" in result.output
     assert "line 53: not a readable article; skipped" in result.output
+
+
+def test_ingest_reports_undecodable_bytes(env, tmp_path) -> None:
+    feed = tmp_path / "gbk-as-utf8.xml"
+    feed.write_bytes((DATA / "tiny.rss.xml").read_text(encoding="utf-8").encode("gbk"))
+    result = CliRunner().invoke(cli, ["ingest", str(feed)])
+    assert result.exit_code == 0, result.output
+    assert "! declared utf-8 but the bytes are gb18030" in result.output
+    assert "3 articles: 3 new" in result.output

@@ -96,10 +96,15 @@ async def _post_init(application: Application) -> None:
     journal: UpdateJournal | None = application.bot_data.get(JOURNAL_KEY)
     if journal is not None and isinstance(application.update_queue, JournaledQueue):
         pending = await asyncio.to_thread(journal.open)
+        replayed = 0
         for data in pending:
-            application.update_queue.replay(Update.de_json(data, application.bot))
-        if pending:
-            logger.info("Answering %d updates accepted before the last stop", len(pending))
+            if "message" in data or "edited_message" in data:
+                application.update_queue.replay(Update.de_json(data, application.bot))
+                replayed += 1
+            else:  # inline queries and button presses expire within seconds
+                journal.done(data["update_id"])
+        if replayed:
+            logger.info("Answering %d messages accepted before the last stop", replayed)
     logger.info("Bot @%s is ready", application.bot.username)
 
 

@@ -389,3 +389,25 @@ def test_readme_states_what_privacy_mode_delivers() -> None:
     section = readme[readme.index("**Groups and privacy mode.**") :].split("\n\n")[0]
     assert "/ask@yourbot" in section and "/setprivacy" in section
     assert "and messages that\n@mention it" not in section
+
+
+async def test_start_up_answers_journaled_messages_not_stale_inline_queries(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    message = fake.text_message(ALICE, "星河支付的CEO是谁?")
+    earlier = UpdateJournal(tmp_path / "journal.jsonl")
+    earlier.open()
+    earlier.accept({"update_id": 7, "message": message})
+    earlier.accept(
+        {"update_id": 8, "inline_query": {"id": "iq", "from": {"id": ALICE, "is_bot": False,
+         "first_name": "A"}, "query": "星河支付", "offset": ""}}
+    )  # fmt: skip
+    earlier.close()  # the process died here
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    settings = make_settings(fake, tmp_path)
+    async with running(build_application(settings, retriever, journal=journal)):
+        calls = await fake.wait_for(lambda: fake.sent_messages(ALICE))
+        assert plain(calls[0]).startswith(ANSWER_CEO)
+        await fake.wait_for(lambda: journal.pending == 0)
+    assert not fake.calls_of("answerInlineQuery", ok=None)
+    assert UpdateJournal(tmp_path / "journal.jsonl").open() == []

@@ -177,8 +177,8 @@ def flood(retriever: Retriever, tmp: Path) -> tuple[str, int]:
     _, quiet = run(False)
     notices, loud = run(True)
     return (
-        f"flood: {notices} refusal notices to a 400-message flooder; other users' p95 "
-        f"{loud:.2f} s (without the flood {quiet:.2f} s)"
+        f"flood: {notices} refusal notice{'s' if notices != 1 else ''} to a 400-message "
+        f"flooder; other users' p95 {loud:.2f} s (without the flood {quiet:.2f} s)"
     ), int(notices > 7)
 
 

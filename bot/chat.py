@@ -7,7 +7,7 @@ The clock is injectable so the time rules can be tested without waiting.
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -16,15 +16,16 @@ Clock = Callable[[], float]
 
 
 class ChatHistory:
-    """The last `turns` questions of each chat, forgotten after `ttl` seconds of silence."""
+    """The last `turns` questions of each chat (or of each user in a group chat: the key is
+    any hashable), forgotten after `ttl` seconds of silence."""
 
     def __init__(self, turns: int, ttl: float, clock: Clock = time.monotonic) -> None:
         self.turns = max(turns, 0)
         self.ttl = ttl
         self._clock = clock
-        self._chats: dict[int, tuple[float, deque[str]]] = {}
+        self._chats: dict[Hashable, tuple[float, deque[str]]] = {}
 
-    def recent(self, chat_id: int) -> list[str]:
+    def recent(self, chat_id: Hashable) -> list[str]:
         """The chat's remembered questions, oldest first ([] if none or expired)."""
         entry = self._chats.get(chat_id)
         if entry is None:
@@ -35,7 +36,7 @@ class ChatHistory:
             return []
         return list(questions)
 
-    def remember(self, chat_id: int, question: str) -> None:
+    def remember(self, chat_id: Hashable, question: str) -> None:
         """Add a question to the chat's history (keeping only the last `turns`)."""
         if self.turns == 0:
             return
@@ -47,7 +48,7 @@ class ChatHistory:
         if len(self._chats) > 10_000:
             self._prune(now)
 
-    def forget(self, chat_id: int) -> bool:
+    def forget(self, chat_id: Hashable) -> bool:
         """Drop the chat's history; True if there was any."""
         return self._chats.pop(chat_id, None) is not None
 
@@ -65,6 +66,7 @@ class QuestionLimiter:
         self.per_minute = per_minute
         self._clock = clock
         self._seen: dict[int, deque[float]] = {}
+        self._noticed: dict[int, float] = {}
 
     def allow(self, user_id: int) -> bool:
         """Count one question for the user; False (and not counted) if over the limit."""
@@ -79,6 +81,17 @@ class QuestionLimiter:
         times.append(now)
         if len(self._seen) > 10_000:
             self._seen = {u: t for u, t in self._seen.items() if t and now - t[-1] < self.window}
+        return True
+
+    def notice_due(self, user_id: int) -> bool:
+        """Whether a refused user should be told (once per window, not once per message)."""
+        now = self._clock()
+        last = self._noticed.get(user_id)
+        if last is not None and now - last < self.window:
+            return False
+        self._noticed[user_id] = now
+        if len(self._noticed) > 10_000:
+            self._noticed = {u: t for u, t in self._noticed.items() if now - t < self.window}
         return True
 
     def retry_after(self, user_id: int) -> int:
@@ -119,6 +132,27 @@ class ButtonCache(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Threads:
+    """The questions behind each answer the bot sent, by (chat id, message id), so a reply to
+    an answer follows up on that answer's question. The oldest are forgotten first."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._questions: OrderedDict[tuple[int, int], tuple[str, ...]] = OrderedDict()
+
+    def remember(self, chat_id: int, message_ids: list[int], questions: list[str]) -> None:
+        """Record that these messages answer the last of `questions` (earlier ones its context)."""
+        for message_id in message_ids:
+            self._questions[(chat_id, message_id)] = tuple(questions)
+        while len(self._questions) > self.max_entries:
+            self._questions.popitem(last=False)
+
+    def questions(self, chat_id: int, message_id: int) -> list[str] | None:
+        """The questions behind an answer, oldest first; None if the message is not known."""
+        found = self._questions.get((chat_id, message_id))
+        return list(found) if found is not None else None
 
 
 @dataclass(frozen=True)

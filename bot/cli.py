@@ -31,8 +31,11 @@ def _retriever(ctx: click.Context) -> Retriever:
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
             elif index or (settings.index_dir / "articles.jsonl").exists():
                 retriever = Retriever.open(
-                    index or settings.index_dir, min_confidence=settings.feedqa_min_confidence
+                    index or settings.index_dir,
+                    min_confidence=settings.feedqa_min_confidence,
+                    lock_timeout=settings.feedqa_lock_timeout_seconds,
                 )
+                _report_repairs(retriever)
             else:
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
         except FeedqaError as exc:
@@ -41,6 +44,20 @@ def _retriever(ctx: click.Context) -> Retriever:
             raise click.ClickException(f"cannot open the index: {exc}") from exc
         obj["retriever"] = retriever
     return obj["retriever"]
+
+
+def _report_repairs(retriever: Retriever) -> None:
+    for note in retriever.repairs:
+        click.echo(f"! library: {note}", err=True)
+
+
+def _from_terminal(text: str) -> str:
+    """An argument as typed: bytes the locale could not decode (a GBK terminal) are read as
+    GB18030 rather than kept as lone surrogates."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    return raw.decode("gb18030", "replace")
 
 
 @click.group(invoke_without_command=True)
@@ -92,6 +109,7 @@ def repl(ctx: click.Context, k: int) -> None:
 @click.pass_context
 def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_json: bool) -> None:
     """Answer QUESTION from the archive."""
+    question, history = _from_terminal(question), tuple(map(_from_terminal, history))
     if not question.strip():
         raise click.UsageError("the question is empty")
     answer = _retriever(ctx).ask(question, history=list(history), k=k)
@@ -107,6 +125,7 @@ def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     """Rank paragraphs for QUERY by BM25."""
+    query = _from_terminal(query)
     if not query.strip():
         raise click.UsageError("the query is empty")
     hits = _retriever(ctx).search(query, k=k)
@@ -128,22 +147,27 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     settings: Settings = ctx.obj["settings"]
     path = ctx.obj.get("index") or settings.index_dir
     try:
-        retriever = Retriever.open(path)
+        retriever = Retriever.open(path, lock_timeout=settings.feedqa_lock_timeout_seconds)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
+    _report_repairs(retriever)
+    limits = settings.feed_limits()
     failed = 0
     for source in sources:
         click.echo(f"reading {source} …", err=True)
         started = time.perf_counter()
         try:
-            report = load_feed_report(source)
+            report = load_feed_report(source, **limits)
         except FeedqaError as exc:
             failed += 1
             click.echo(f"  ✗ {exc}", err=True)
             continue
         for problem in report.problems:
-            click.echo(f"  ! skipped {problem}", err=True)
-        added = retriever.add(report.articles)
+            click.echo(f"  ! {problem}", err=True)
+        try:
+            added = retriever.add(report.articles)
+        except FeedqaError as exc:  # a full disk, or another writer holding the library
+            raise click.ClickException(str(exc)) from exc
         click.echo(
             f"{source}: {len(report.articles)} articles: {added.added} new, {added.updated} updated, "
             f"{added.unchanged} unchanged ({time.perf_counter() - started:.1f}s)"
@@ -184,12 +208,19 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
 @click.pass_context
 def telegram(ctx: click.Context, webhook: bool) -> None:
     """Run the Telegram bot (configured in .env)."""
+    from .redact import REDACTOR, protect_secrets
     from .telegram import run_bot
 
+    settings: Settings = ctx.obj["settings"]
+    secrets = (settings.telegram_bot_token, settings.telegram_webhook_secret)
+    protect_secrets(*(s.get_secret_value().strip() for s in secrets if s))
     try:
-        run_bot(ctx.obj["settings"], webhook=webhook)
+        run_bot(settings, webhook=webhook)
     except FeedqaError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(REDACTOR.scrub(str(exc))) from None
+    except Exception as exc:  # one redacted line, never a traceback with the token in it
+        reason = REDACTOR.scrub(str(exc)) or "no details"
+        raise click.ClickException(f"the bot stopped: {type(exc).__name__}: {reason}") from None
 
 
 def main() -> None:

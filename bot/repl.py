@@ -2,9 +2,9 @@
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from retrieval import Answer, FeedqaError, Retriever
 from retrieval.retriever import MAX_QUESTION_CHARS
@@ -84,7 +84,17 @@ class Session:
         return f"未知命令 unknown command :{name} (try :help)"
 
 
-def run_pipe(session: Session, stdin: TextIO, stdout: TextIO) -> None:
+def decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    """The lines of a byte stream as text: UTF-8, else GB18030 (a GBK terminal or file),
+    so one line in another encoding never ends the session."""
+    for raw in stream:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield raw.decode("gb18030", "replace")
+
+
+def run_pipe(session: Session, stdin: Iterable[str], stdout: TextIO) -> None:
     """One question per line, plain answers separated by blank lines."""
     for line in stdin:
         out = session.handle(line)
@@ -137,4 +147,4 @@ def run(
         color = "NO_COLOR" not in os.environ
         run_terminal(Session(retriever, k=k, turns=turns, color=color), history_file)
     else:
-        run_pipe(Session(retriever, k=k, turns=turns), sys.stdin, sys.stdout)
+        run_pipe(Session(retriever, k=k, turns=turns), decoded_lines(sys.stdin.buffer), sys.stdout)

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     feedqa_min_confidence: float | None = None
     feedqa_history_turns: int = 3
     feedqa_history_ttl_minutes: float = 30.0
+    feedqa_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    feedqa_fetch_deadline_seconds: float = Field(default=120.0, gt=0)
+    feedqa_feed_max_mb: float = Field(default=20.0, gt=0)
+    feedqa_lock_timeout_seconds: float = Field(default=60.0, ge=0)
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -34,6 +38,11 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = 8443
     telegram_questions_per_minute: int = 20
+    telegram_inline_queries_per_minute: int = 60
+    telegram_api_timeout_seconds: float = Field(default=30.0, gt=0)
+    telegram_send_retries: int = Field(default=4, ge=0)
+    telegram_startup_retries: int = Field(default=8, ge=0)
+    telegram_journal: bool = True
 
     @field_validator("feedqa_data_dir")
     @classmethod
@@ -60,3 +69,16 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Where the user's index lives."""
         return self.feedqa_data_dir / "index"
+
+    @property
+    def journal_path(self) -> Path:
+        """Where the bot keeps the updates it accepted but has not answered yet."""
+        return self.feedqa_data_dir / "telegram-journal.jsonl"
+
+    def feed_limits(self) -> dict[str, float | int]:
+        """The keyword arguments of `corpus.load_feed` that limit reading one feed."""
+        return {
+            "timeout": self.feedqa_fetch_timeout_seconds,
+            "deadline": self.feedqa_fetch_deadline_seconds,
+            "max_bytes": int(self.feedqa_feed_max_mb * 1_000_000),
+        }

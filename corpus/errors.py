@@ -6,6 +6,8 @@ FeedqaError
 ├── RetrievalError     the retriever could not answer
 │   ├── QueryError     the question cannot be used (e.g. not a string)
 │   └── IndexFileError an index on disk is missing, stale or corrupt
+├── LibraryError       a library on disk cannot be written (disk full, no permission)
+│   └── LibraryBusyError another process is writing to the library
 └── ConfigError        a setting is missing or invalid
 """
 
@@ -32,6 +34,14 @@ class QueryError(RetrievalError):
 
 class IndexFileError(RetrievalError):
     """An index on disk is missing, stale or corrupt."""
+
+
+class LibraryError(FeedqaError):
+    """A library on disk cannot be written (disk full, no permission)."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another process is writing to the library."""
 
 
 class ConfigError(FeedqaError):

@@ -12,15 +12,15 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
-import httpx
 
 from corpus.article import Article
-from corpus.errors import FeedError, FetchError
+from corpus.encoding import GARBLED, as_utf8_xml, decode_feed, garbled_share
+from corpus.errors import FeedError
+from corpus.fetch import FETCH_DEADLINE, FETCH_TIMEOUT, MAX_FEED_BYTES, fetch_feed, read_file
 from corpus.html import clean_text, collapse_space, html_to_paragraphs, html_to_text
 from corpus.html import text_to_paragraphs as plain_to_paragraphs
 
 BUNDLED_FEED = "leiphone-fintech.txt"
-USER_AGENT = "feedqa/0.1 (+feed reader)"
 
 
 @dataclass(frozen=True)
@@ -48,64 +48,63 @@ def parse_feed_report(data: str | bytes, *, source: str = "") -> FeedReport:
     start = _start(data)
     if not start:
         raise FeedError(f"not an RSS/Atom feed: {label}: empty input")
+    decoding: list[str] = []
+    if isinstance(data, bytes):
+        decoded = decode_feed(data)
+        data, decoding = decoded.text, decoded.problems
     if start.startswith("<"):
         report = _parse_xml(data, source=source, label=label)
     else:
-        text = _decode(data)
+        text = clean_text(data.lstrip("\ufeff"))
         if not _looks_stripped(text):
             raise FeedError(
                 f"not an RSS/Atom feed: {label}: neither XML nor tag-stripped feed text"
             )
         report = _parse_stripped(text, source=source)
+    report = _without_garbled(report)
     if not report.articles:
         reason = report.problems[0] if report.problems else "no items found"
         raise FeedError(f"no usable items in feed: {label}: {reason}")
-    return report
+    return FeedReport(report.articles, decoding + report.problems)
 
 
-def load_feed(source: str | os.PathLike[str] | bytes) -> list[Article]:
-    """Read a feed from a file path, raw text or bytes, or an http(s) URL."""
-    return load_feed_report(source).articles
+def load_feed(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    timeout: float = FETCH_TIMEOUT,
+    deadline: float = FETCH_DEADLINE,
+    max_bytes: int = MAX_FEED_BYTES,
+) -> list[Article]:
+    """Read a feed from a file path, raw text or bytes, or an http(s) URL (limits as in
+    `load_feed_report`)."""
+    return load_feed_report(
+        source, timeout=timeout, deadline=deadline, max_bytes=max_bytes
+    ).articles
 
 
-def load_feed_report(source: str | os.PathLike[str] | bytes) -> FeedReport:
-    """Like load_feed, but also report the items that were skipped or damaged."""
+def load_feed_report(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    timeout: float = FETCH_TIMEOUT,
+    deadline: float = FETCH_DEADLINE,
+    max_bytes: int = MAX_FEED_BYTES,
+) -> FeedReport:
+    """Like load_feed, but also report the items that were skipped or damaged.
+
+    timeout, deadline: seconds, for a URL (see `fetch_feed`); max_bytes: the largest feed
+    read from a URL (after decompression) or a file. Only regular files are read.
+    """
     if isinstance(source, bytes):
         return parse_feed_report(source)
     if isinstance(source, str):
         if re.match(r"https?://", source.strip(), re.IGNORECASE):
             url = source.strip()
-            return parse_feed_report(fetch_feed(url), source=url)
+            data = fetch_feed(url, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+            return parse_feed_report(data, source=url)
         if not source.strip() or "\n" in source or source.lstrip().startswith("<"):
             return parse_feed_report(source)
     path = Path(source)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from exc
-    return parse_feed_report(data, source=str(path))
-
-
-def fetch_feed(url: str, *, timeout: float = 20.0, client: httpx.Client | None = None) -> bytes:
-    """Download a feed over http(s) and return its bytes; raise FetchError on any failure."""
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise FetchError(f"not an http(s) URL: {url!r}")
-    try:
-        if client is None:
-            with httpx.Client(headers={"User-Agent": USER_AGENT}) as own_client:
-                response = own_client.get(url, timeout=timeout, follow_redirects=True)
-        else:
-            response = client.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.TimeoutException as exc:
-        raise FetchError(f"timed out after {timeout:g}s fetching {url}") from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise FetchError(f"cannot fetch {url}: {reason}") from exc
-    if response.status_code >= 400:
-        raise FetchError(
-            f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
-        )
-    return response.content
+    return parse_feed_report(read_file(path, max_bytes), source=str(path))
 
 
 def bundled_feed_path() -> Path:
@@ -125,18 +124,6 @@ def _start(data: str | bytes) -> str:
         else:
             data = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:64].decode("utf-8", "ignore")
     return data.lstrip("\ufeff \t\r\n\f\v")[:64]
-
-
-def _decode(data: str | bytes) -> str:
-    """Data as text: UTF-8 (with or without BOM), else GB18030, for non-XML input."""
-    if isinstance(data, str):
-        text = data
-    else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("gb18030", errors="replace")
-    return clean_text(text.lstrip("\ufeff"))
 
 
 def _label(index: int, title: str) -> str:
@@ -169,7 +156,16 @@ def _parse_date(raw: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
             return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _in_range(value: datetime) -> datetime | None:
+    """`value` if it can be expressed in UTC (year 1 to 9999 there), else None."""
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return value
 
 
 def _make_id(title: str, paragraphs: list[str]) -> str:
@@ -178,20 +174,28 @@ def _make_id(title: str, paragraphs: list[str]) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+def _without_garbled(report: FeedReport) -> FeedReport:
+    """The report without items whose text is mostly mis-decoded (each one reported), so
+    they never replace a good stored copy."""
+    kept, problems = [], list(report.problems)
+    for article in report.articles:
+        if garbled_share(article.title + "".join(article.paragraphs)) > GARBLED:
+            short = article.title if len(article.title) <= 20 else article.title[:20] + "…"
+            problems.append(
+                f'"{short}": mostly undecodable or mis-decoded characters; skipped '
+                "(a stored copy is kept)"
+            )
+        else:
+            kept.append(article)
+    return FeedReport(kept, problems)
+
+
 # ---------------------------------------------------------------------------
 # RSS and Atom
 
 _ROOT_TAG = re.compile(r"<(rss|feed|rdf:RDF)\b[^>]*>", re.IGNORECASE)
 _TITLE_TAG = re.compile(r"<title\b[^>]*>([^<]*)")
 _ITEM = re.compile(r"<(item|entry)\b[^>]*>.*?(?:(</\1\s*>)|(?=<\1\b[^>]*>)|\Z)", re.DOTALL)
-
-
-def _decode_xml(raw: bytes, encoding: str | None) -> str:
-    """XML bytes as text, in the encoding feedparser detected."""
-    try:
-        return raw.decode(encoding or "utf-8", errors="replace")
-    except LookupError:
-        return raw.decode("utf-8", errors="replace")
 
 
 def _feedparse(data: bytes, *, utf8: bool, label: str) -> Any:
@@ -224,13 +228,11 @@ class _XmlItem:
     cut_off: bool = False  # the item has no end tag (the feed was truncated)
 
 
-def _parse_xml(data: str | bytes, *, source: str, label: str) -> FeedReport:
+def _parse_xml(text: str, *, source: str, label: str) -> FeedReport:
     """Parse RSS or Atom with feedparser, item by item if the XML is broken."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    result = _feedparse(raw, utf8=isinstance(data, str), label=label)
+    result = _feedparse(as_utf8_xml(text), utf8=True, label=label)
     items = [_XmlItem(entry) for entry in result.entries]
     if result.bozo:
-        text = data if isinstance(data, str) else _decode_xml(raw, result.get("encoding"))
         items = _items_one_by_one(text, label) or items
     if not items:
         reason = _xml_error(result) if result.bozo and not result.version else "no items found"
@@ -245,7 +247,14 @@ def _parse_xml(data: str | bytes, *, source: str, label: str) -> FeedReport:
         if item.cut_off:
             problems.append(f"{name}: cut off before its end tag")
             continue
-        article = _entry_to_article(item.entry, title, source=feed_title or source, base=feed_link)
+        published, bad_date = _entry_date(item.entry)
+        try:
+            article = _entry_to_article(
+                item.entry, title, source=feed_title or source, base=feed_link, published=published
+            )
+        except (ValueError, TypeError, OverflowError) as exc:  # one odd item spares the rest
+            problems.append(f"{name}: unreadable ({type(exc).__name__}); skipped")
+            continue
         if article is None:
             if item.fault:
                 what = f"malformed XML ({item.fault}); skipped"
@@ -254,6 +263,8 @@ def _parse_xml(data: str | bytes, *, source: str, label: str) -> FeedReport:
             problems.append(f"{name}: {what}")
             continue
         articles.append(article)
+        if bad_date:
+            problems.append(f"{name}: unreadable date {bad_date!r}; kept without a date")
         if item.fault:
             problems.append(f"{name}: malformed XML ({item.fault}); kept what could be read")
     return FeedReport(articles, problems)
@@ -299,16 +310,22 @@ def _detail_paragraphs(detail: Any) -> list[str]:
     return plain_to_paragraphs(value)
 
 
-def _entry_date(entry: Any) -> datetime | None:
-    """The entry's published date, else its updated date, with the original offset if possible."""
+def _entry_date(entry: Any) -> tuple[datetime | None, str]:
+    """The entry's published date, else its updated date, with the original offset if
+    possible; and the text of a date that could not be read ('' if none)."""
+    unreadable = ""
     for key in ("published", "updated", "created"):
         parsed = _parse_date(entry.get(key))
-        if parsed:
-            return parsed
         struct = entry.get(f"{key}_parsed")
-        if struct:
-            return datetime(*struct[:6], tzinfo=UTC)
-    return None
+        if parsed is None and struct:
+            try:
+                parsed = _in_range(datetime(*struct[:6], tzinfo=UTC))
+            except (ValueError, TypeError, OverflowError):
+                parsed = None
+        if parsed:
+            return parsed, ""
+        unreadable = unreadable or str(entry.get(key) or "").strip()
+    return None, unreadable
 
 
 def _entry_title(entry: Any) -> str:
@@ -319,7 +336,9 @@ def _entry_title(entry: Any) -> str:
     return collapse_space(clean_text(raw_title))
 
 
-def _entry_to_article(entry: Any, title: str, *, source: str, base: str) -> Article | None:
+def _entry_to_article(
+    entry: Any, title: str, *, source: str, base: str, published: datetime | None
+) -> Article | None:
     """Turn one feedparser entry into an Article, or None if it has no text."""
     paragraphs: list[str] = []
     for content in entry.get("content") or []:
@@ -339,7 +358,7 @@ def _entry_to_article(entry: Any, title: str, *, source: str, base: str) -> Arti
         id=(entry.get("id") or "").strip() or link or _make_id(title, paragraphs),
         title=title,
         link=link,
-        published=_entry_date(entry),
+        published=published,
         category=category,
         source=source,
         paragraphs=paragraphs,

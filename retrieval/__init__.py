@@ -5,7 +5,14 @@
 >>> r.ask("京东科技计划在哪里上市?").text
 """
 
-from corpus.errors import FeedqaError, IndexFileError, QueryError, RetrievalError
+from corpus.errors import (
+    FeedqaError,
+    IndexFileError,
+    LibraryBusyError,
+    LibraryError,
+    QueryError,
+    RetrievalError,
+)
 
 from .index import BM25Params
 from .models import Answer, Citation, Passage
@@ -19,6 +26,8 @@ __all__ = [
     "Citation",
     "FeedqaError",
     "IndexFileError",
+    "LibraryBusyError",
+    "LibraryError",
     "Passage",
     "QueryError",
     "RetrievalError",

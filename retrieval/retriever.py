@@ -2,7 +2,6 @@
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -13,9 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus.errors import IndexFileError, QueryError
+from corpus.errors import IndexFileError, LibraryError, QueryError
 
 from . import answer as extract
+from . import library
 from .build import map_chunks
 from .index import (
     FORMAT,
@@ -83,8 +83,8 @@ SYNONYMS = 3
 SYNONYM_CREDIT = 0.6
 """How much a synonym found in a sentence counts for the term it stands for."""
 
-_LIBRARY_LOG = "articles.jsonl"
-_MANIFEST = "index.json"
+_LIBRARY_LOG = library.LOG
+_MANIFEST = library.MANIFEST
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,6 @@ class AddReport:
 
 def _record(article: "Article") -> dict:
     """The index's plain record of an article (everything but the paragraphs)."""
-    body = json.dumps([article.title, article.paragraphs], ensure_ascii=False)
     return {
         "id": article.id,
         "title": article.title,
@@ -107,7 +106,7 @@ def _record(article: "Article") -> dict:
         "category": article.category,
         "source": article.source,
         "paragraphs": len(article.paragraphs),
-        "hash": hashlib.sha1(body.encode("utf-8")).hexdigest()[:16],
+        "hash": library.content_hash(article.title, article.paragraphs),
         "aliases": mine_aliases(article.paragraphs),
     }
 
@@ -132,6 +131,10 @@ class Retriever:
         self._lock = threading.Lock()
         self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
         self._logged = 0  # lines of the articles log this index covers
+        self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
+        self._file_lock = None  # the library's writer lock, for a library opened with `open`
+        self.repairs: list[str] = []
+        """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
         self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
 
     # --- construction -----------------------------------------------------------------------
@@ -179,10 +182,7 @@ class Retriever:
     def load(cls, path: str | os.PathLike, *, verify: bool = True, **kwargs) -> "Retriever":
         """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt."""
         path = Path(path)
-        try:
-            manifest = json.loads((path / _MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexFileError(f"no readable index at {path} ({exc.__class__.__name__})") from exc
+        manifest = library.read_manifest(path / _MANIFEST)
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise IndexFileError(
                 f"{path}: index version {manifest.get('version')!r} is not {VERSION}; rebuild it"
@@ -192,12 +192,13 @@ class Retriever:
                 f"{path}: built with segmenter {manifest.get('segmenter')!r}, not {SEGMENTER!r}"
             )
         try:
-            params = BM25Params(**manifest["params"])
-            segments = [load_segment(path / name, verify=verify) for name in manifest["segments"]]
+            params, names, logged = library.checked(manifest)
+            params = BM25Params(**params)
+            segments = [load_segment(path / name, verify=verify) for name in names]
         except (KeyError, TypeError) as exc:
             raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
-        retriever._logged = manifest.get("logged", 0)
+        retriever._logged, retriever._stamp = logged, manifest["checksum"]
         return retriever
 
     def save(self, path: str | os.PathLike) -> None:
@@ -208,10 +209,10 @@ class Retriever:
         for seg in index.segments:
             if not (path / seg.name / "segment.json").exists():
                 save_segment(seg, path / seg.name)
-        self._write_manifest(path, index, self._logged)
+        self._stamp = self._write_manifest(path, index, self._logged)
 
     @staticmethod
-    def _write_manifest(path: Path, index: Index, logged: int) -> None:
+    def _write_manifest(path: Path, index: Index, logged: int) -> str:
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -220,55 +221,35 @@ class Retriever:
             "segments": [s.name for s in index.segments],
             "logged": logged,
         }
-        tmp = path / (_MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        os.replace(tmp, path / _MANIFEST)
+        checksum = library.write_manifest(path / _MANIFEST, manifest)
         keep = {s.name for s in index.segments}
         for child in path.iterdir():
             if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
                 shutil.rmtree(child, ignore_errors=True)
+        return checksum
 
     @classmethod
-    def open(cls, path: str | os.PathLike, **kwargs) -> "Retriever":
+    def open(
+        cls, path: str | os.PathLike, *, lock_timeout: float = library.LOCK_TIMEOUT, **kwargs
+    ) -> "Retriever":
         """A library at `path`: its articles log plus an index rebuilt from it when needed.
 
         A new library starts with the bundled corpus. Articles added with `add` are logged
-        before they are indexed, so nothing is lost if the index is damaged.
+        before they are indexed, so nothing is lost if the index is damaged; articles the
+        index holds but the log lacks are logged again from the index. What was repaired is
+        listed in `repairs`. Writers lock the library: one waits up to `lock_timeout`
+        seconds for another, then raises LibraryBusyError.
         """
-        from corpus import Article, bundled_feed_path, load_feed
-
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        log = path / _LIBRARY_LOG
-        if not log.exists():
-            _append_log(log, load_feed(bundled_feed_path()))
-        articles: dict[str, Article] = {}
-        lines = 0
-        with open(log, encoding="utf-8") as f:
-            for line in f:
-                lines += 1
-                try:
-                    a = Article.model_validate_json(line)
-                except ValueError:
-                    continue  # a torn last line after a crash
-                articles[a.id] = a
         try:
-            retriever = cls.load(path, **kwargs)
-            if retriever._logged > lines:
-                raise IndexFileError("index is newer than its articles log")
-        except IndexFileError:
-            shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
-            for child in path.iterdir():
-                if child.is_dir() and child.name.startswith("seg-"):
-                    shutil.rmtree(child, ignore_errors=True)
-            retriever = cls.from_articles(articles.values(), **kwargs)
-            retriever._logged = lines
-            retriever.save(path)
-        retriever._path = path
-        if retriever._logged < lines:  # the log holds articles the index missed
-            retriever.add(articles.values(), _log=False)
-            retriever._logged = lines
-            retriever.save(path)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
+        lock = library.writer_lock(path, lock_timeout)
+        retriever = library.open_at(cls, path, lock, write=False, **kwargs)
+        if retriever is None:  # something to write: again, as the only writer
+            with library.locked(lock, path):
+                retriever = library.open_at(cls, path, lock, write=True, **kwargs)
         return retriever
 
     # --- updating ---------------------------------------------------------------------------
@@ -279,7 +260,8 @@ class Retriever:
         Only the new articles are tokenized; statistics stay global, so scores equal those of
         a full rebuild. A library opened with `open` is updated on disk.
         """
-        with self._lock:
+        with self._lock, self._writing():
+            self._catch_up()
             index = self._index
             where: dict[str, tuple[int, int, str]] = {}
             for si, seg in enumerate(index.segments):
@@ -304,7 +286,7 @@ class Retriever:
             if not fresh:
                 return AddReport(0, 0, unchanged)
             if self._path and _log:
-                _append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
+                library.append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
                 self._logged = self._logged + len(fresh)
             counter = self._next_name(index)
             segments: list[Segment] = []
@@ -322,13 +304,18 @@ class Retriever:
             segments = _tiered_merge(segments, counter)
             new_index = Index(segments, index.params, index.segmenter)
             if self._path:
-                self._persist(new_index)
+                try:
+                    self._persist(new_index)
+                except LibraryError:  # logged but not indexed: the next open indexes them
+                    self._logged -= len(fresh) if _log else 0
+                    raise
             self._index = new_index
             return AddReport(len(fresh) - updated, updated, unchanged)
 
     def compact(self) -> None:
         """Merge all segments into one (same scores, faster queries)."""
-        with self._lock:
+        with self._lock, self._writing():
+            self._catch_up()
             index = self._index
             if len(index.segments) <= 1:
                 return
@@ -340,10 +327,31 @@ class Retriever:
 
     def _persist(self, index: Index) -> None:
         assert self._path is not None
-        for seg in index.segments:
-            if not (self._path / seg.name / "segment.json").exists():
-                save_segment(seg, self._path / seg.name)
-        self._write_manifest(self._path, index, self._logged)
+        try:
+            for seg in index.segments:
+                if not (self._path / seg.name / "segment.json").exists():
+                    save_segment(seg, self._path / seg.name)
+            self._stamp = self._write_manifest(self._path, index, self._logged)
+        except OSError as exc:  # the articles are logged: the next open indexes them
+            raise LibraryError(
+                f"cannot write the index at {self._path}: {exc.strerror or exc}"
+            ) from exc
+
+    def _writing(self) -> contextlib.AbstractContextManager:
+        """The library's writer lock, for a library opened with `open`."""
+        if self._file_lock is None or self._path is None:
+            return contextlib.nullcontext()
+        return library.locked(self._file_lock, self._path)
+
+    def _catch_up(self) -> None:
+        """Take up what another process wrote to the library since this one read or wrote it."""
+        if self._path is None or library.stamp(self._path) == self._stamp:
+            return
+        fresh = library.open_at(
+            type(self), self._path, self._file_lock, write=True, min_confidence=self.min_confidence
+        )
+        assert fresh is not None
+        self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
 
     @staticmethod
     def _next_name(index: Index):
@@ -387,7 +395,7 @@ class Retriever:
         if not isinstance(query, str):
             raise QueryError(f"query must be a string, not {type(query).__name__}")
         index = self._index
-        hits = index.top(content_terms(query[:MAX_QUESTION_CHARS]), max(0, k))
+        hits = index.top(content_terms(_clean(query[:MAX_QUESTION_CHARS])), max(0, k))
         return [self._passage(index, doc, score) for doc, score in hits]
 
     def _passage(self, index: Index, doc: int, score: float) -> Passage:
@@ -405,7 +413,8 @@ class Retriever:
         """
         if not isinstance(question, str):
             raise QueryError(f"question must be a string, not {type(question).__name__}")
-        history = [h for h in (history or []) if isinstance(h, str) and h.strip()]
+        question = _clean(question)
+        history = [_clean(h) for h in (history or []) if isinstance(h, str) and h.strip()]
         return self._ask(self._index, question, history, max(1, k))
 
     def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
@@ -614,12 +623,14 @@ class Retriever:
         return self._index
 
 
-def _append_log(log: Path, articles: Iterable["Article"]) -> None:
-    with open(log, "a", encoding="utf-8") as f:
-        for a in articles:
-            f.write(a.model_dump_json() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def _clean(text: str) -> str:
+    """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
+    terminal or file could not decode) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def _tiered_merge(segments: list[Segment], names) -> list[Segment]:

@@ -80,6 +80,10 @@ _START_TAG = re.compile(r"([A-Za-z][\w-]*)(.*)", re.DOTALL)
 _ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 
+class Dropped(Exception):
+    """The fake closes the connection without an answer (a dropped connection)."""
+
+
 class ApiError(Exception):
     """An error reply of the Bot API."""
 
@@ -259,6 +263,7 @@ class _State:
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
+    delays: list[_Failure] = field(default_factory=list)  # code: unused; description: seconds
     commands: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
 
@@ -518,6 +523,35 @@ class FakeBotApi:
         with self._cond:
             self._state.failures.append(_Failure(method.lower(), code, description, count, when))
 
+    def drop_next(self, method: str, *, count: int = 1) -> None:
+        """Make the next `count` calls of `method` end with the connection closed unanswered."""
+        self.fail_next(method, code=0, description="dropped", count=count)
+
+    def delay_next(self, method: str, seconds: float, *, count: int = 1) -> None:
+        """Make the next `count` calls of `method` wait `seconds` before being served."""
+        with self._cond:
+            self._state.delays.append(_Failure(method.lower(), 0, str(seconds), count))
+
+    def push_edit(self, chat_id: int, message_id: int, text: str) -> Pushed:
+        """Queue an edit of an earlier text message (an ``edited_message`` update)."""
+        with self._cond:
+            original = self._state.messages.get((chat_id, message_id))
+        if original is None:
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+        edited = {**original, "text": text, "edit_date": int(time.time())}
+        entities = [
+            {"type": "mention", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m[0])}
+            for m in re.finditer(r"@\w{5,32}", text)
+        ]
+        edited.pop("entities", None)
+        if entities:
+            edited["entities"] = entities
+        with self._cond:
+            self._state.messages[(chat_id, message_id)] = edited
+        pushed = self.push_update({"edited_message": edited})
+        pushed.message_id, pushed.chat_id = message_id, chat_id
+        return pushed
+
     def reject_next_html(self, count: int = 1) -> None:
         """Make the next `count` HTML sendMessage calls fail as unparsable entities."""
         self.fail_next(
@@ -601,6 +635,7 @@ class FakeBotApi:
         """Serve one request; returns (HTTP status, JSON body)."""
         if token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        self._maybe_delay(method)
         call = ApiCall(method=method, params=params, at=time.monotonic())
         try:
             self._maybe_fail(method, params)
@@ -608,6 +643,10 @@ class FakeBotApi:
             if handler is None:
                 raise ApiError(404, "Not Found")
             result = handler(params)
+        except Dropped:
+            call.ok, call.error, call.at = False, "dropped", time.monotonic()
+            self._record(call)
+            raise
         except ApiError as exc:
             call.ok, call.error, call.at = False, exc.description, time.monotonic()
             self._record(call)
@@ -629,7 +668,20 @@ class FakeBotApi:
                 if failure.when is not None and not failure.when(params):
                     continue
                 failure.remaining -= 1
+                if failure.code == 0:
+                    raise Dropped
                 raise ApiError(failure.code, failure.description)
+
+    def _maybe_delay(self, method: str) -> None:
+        with self._cond:
+            delay = next(
+                (d for d in self._state.delays if d.method == method.lower() and d.remaining > 0),
+                None,
+            )
+            if delay is not None:
+                delay.remaining -= 1
+        if delay is not None:
+            time.sleep(float(delay.description))
 
     def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.bot_user
@@ -803,6 +855,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silence the default stderr access log."""
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client died (a killed bot)
+            self.close_connection = True
+
     def do_GET(self) -> None:
         self._serve(b"")
 
@@ -822,7 +880,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._reply(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
             return
-        status, payload = self.api.handle(match.group(1), match.group(2), params)
+        try:
+            status, payload = self.api.handle(match.group(1), match.group(2), params)
+        except Dropped:
+            self.close_connection = True  # closed without a reply
+            return
         self._reply(status, payload)
 
     def _body_params(self, body: bytes) -> dict[str, Any]:

@@ -159,3 +159,79 @@ def test_repl_through_a_pipe(env) -> None:
     assert "\x1b[" not in proc.stdout  # no colour in a pipe
     assert "资料库中没有找到答案。" in proc.stdout
     assert "不会被读到" not in proc.stdout
+
+
+def test_ask_with_gbk_bytes_from_a_terminal(env) -> None:
+    typed = "京东科技计划在香港IPO募资多少?".encode("gbk").decode("utf-8", "surrogateescape")
+    result = CliRunner().invoke(cli, ["ask", "--json", typed])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["question"] == "京东科技计划在香港IPO募资多少?" and data["answered"]
+    search = CliRunner().invoke(cli, ["search", "\udcff\udcfe"])
+    assert search.exit_code == 0 and "Traceback" not in search.output
+
+
+def test_piped_repl_survives_a_line_in_another_encoding(env) -> None:
+    lines = (
+        "陆金所2019年的总收入是多少?\n".encode("gbk") + "京东科技计划在香港IPO募资多少?\n".encode()
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()"],
+        input=lines,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+    assert "10亿至20亿美元" in proc.stdout.decode()
+
+
+def test_ingest_on_a_full_disk_is_one_line(env, monkeypatch) -> None:
+    import errno
+
+    from retrieval import library
+
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(library.os, "write", full)
+    result = CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.atom.xml")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: cannot write")
+    assert "No space left on device" in result.output
+
+
+def test_ingest_while_another_writer_holds_the_library(env, monkeypatch) -> None:
+    from retrieval import library
+
+    index = Path(env["FEEDQA_DATA_DIR"]) / "index"
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+    monkeypatch.setenv("FEEDQA_LOCK_TIMEOUT_SECONDS", "0.2")
+    with library.writer_lock(index).acquire(timeout=1):
+        result = CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.atom.xml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "busy: another feedqa process is writing to it" in result.output
+
+
+def test_a_torn_log_is_reported_not_fatal(env) -> None:
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+    log = Path(env["FEEDQA_DATA_DIR"]) / "index" / "articles.jsonl"
+    with open(log, "ab") as f:
+        f.write('{"id": "x", "title": "补'.encode()[:-1])
+    result = CliRunner().invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])
+    assert result.exit_code == 0, result.output
+    assert "5亿元" in result.output
+    assert "line 53: not a readable article; skipped" in result.output
+
+
+def test_ingest_reports_undecodable_bytes(env, tmp_path) -> None:
+    feed = tmp_path / "gbk-as-utf8.xml"
+    feed.write_bytes((DATA / "tiny.rss.xml").read_text(encoding="utf-8").encode("gbk"))
+    result = CliRunner().invoke(cli, ["ingest", str(feed)])
+    assert result.exit_code == 0, result.output
+    assert "! declared utf-8 but the bytes are gb18030" in result.output
+    assert "3 articles: 3 new" in result.output

@@ -1,5 +1,6 @@
 """The public Retriever: cited extractive answers, abstention, persistence, libraries."""
 
+import json
 import shutil
 
 import pytest
@@ -7,8 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import Answer, IndexFileError, QueryError, Retriever
-from retrieval.index import VERSION
+from retrieval import Answer, IndexFileError, QueryError, Retriever, library
 
 
 def _assert_grounded(
@@ -157,7 +157,8 @@ def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> No
         Retriever.load(tmp_path / "nothing")
     tiny.save(tmp_path / "idx")
     manifest = tmp_path / "idx" / "index.json"
-    manifest.write_text(manifest.read_text().replace(f'"version": {VERSION}', '"version": 999'))
+    stale = {**json.loads(manifest.read_text()), "version": 999}
+    manifest.write_text(library.manifest_text(stale))  # as a later feedqa would write it
     with pytest.raises(IndexFileError, match="version"):
         Retriever.load(tmp_path / "idx")
     manifest.write_text("{not json")

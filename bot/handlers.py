@@ -1,0 +1,387 @@
+"""The bot's handlers: questions, commands, buttons and inline queries."""
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    ApplicationHandlerStop,
+    ContextTypes,
+)
+
+from retrieval import Answer, Retriever
+
+from .chat import Button, ButtonCache, ChatHistory, QuestionLimiter, Threads, Usage
+from .format import (
+    format_answer,
+    format_passages,
+    format_sources,
+)
+from .replies import note, send_html, show_typing
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+
+MAX_QUESTION_CHARS = 4000
+"""Longer questions get a polite refusal."""
+CITATIONS = 3
+"""Citations under an answer."""
+MORE_PAGE = 3
+"""Results shown per press of "更多"."""
+INLINE_RESULTS = 5
+INLINE_CACHE_SECONDS = 10
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query"]
+STATE_KEY = "feedqa"
+
+COMMANDS = [
+    BotCommand("ask", "提问(群组中使用):/ask 问题"),
+    BotCommand("help", "使用说明"),
+    BotCommand("reset", "忘记之前的问题,重新开始"),
+    BotCommand("about", "资料库的规模与更新时间"),
+    BotCommand("start", "介绍与示例问题"),
+]
+
+HELP_TEXT = (
+    "用法:\n"
+    "• 私聊:直接发送问题,例如「星河支付的CEO是谁?」\n"
+    "• 追问:可以接着问「他什么时候上任的?」,我会参考你最近的几个问题;/reset 忘记上下文。\n"
+    "• 群组:/ask@{username} 问题,或回复我的消息{mention}。\n"
+    "• 任意聊天:输入 @{username} 问题,把答案分享给别人。\n"
+    "• 答案下的「原文」显示被引用的整段原文,「更多」显示更多相关段落。\n"
+    "/about 查看资料库的规模与更新时间。\n\n"
+    "答案都摘自资料库中的文章,并注明出处;资料库中没有的,我会直说。"
+)
+NOT_TEXT = "我只能回答文字问题。请直接用文字发送你的问题,/help 查看用法。"
+UNKNOWN_COMMAND = "不认识这个命令。/help 查看用法。"
+EMPTY_QUESTION = "请在 /ask 后面写上问题,例如:/ask 星河支付的CEO是谁?"
+TOO_LONG = "问题太长了(最多 {limit} 个字符),请缩短后再问。"
+TOO_MANY = "提问太频繁了:每分钟最多 {limit} 个问题,请 {seconds} 秒后再试。"
+EXPIRED = "这个按钮已过期,请重新提问。"
+NO_MORE = "没有更多相关的段落了。"
+RESET_DONE = "好的,之前的问题已经忘记了。"
+ERROR_TEXT = "抱歉,处理这条消息时出错了,请稍后再试。"
+NOT_ADMIN = "抱歉,这个命令只对管理员开放。"
+NOT_ALLOWED = "抱歉,这个机器人只在指定的聊天中使用。"
+RELOAD_BUSY = "资料库正在更新,请稍后再试。"
+NO_FEEDS = "没有配置新闻源(FEEDQA_FEEDS)。"
+INLINE_HINT = "输入一个问题,例如:星河支付的CEO是谁?"
+
+
+# --- shared state ---------------------------------------------------------------------------
+
+
+@dataclass
+class BotState:
+    """Everything the handlers share, kept in ``application.bot_data``."""
+
+    settings: Settings
+    retriever: Retriever
+    history: ChatHistory
+    limiter: QuestionLimiter
+    inline_limiter: QuestionLimiter
+    threads: Threads = field(default_factory=Threads)
+    buttons: ButtonCache[Answer] = field(default_factory=ButtonCache)
+    usage: Usage = field(default_factory=Usage)
+    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refreshed: datetime | None = None
+    fatal: str | None = None  # why the bot must stop (a token revoked while running)
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    return context.bot_data[STATE_KEY]
+
+
+def _is_admin(update: Update, state: BotState) -> bool:
+    user = update.effective_user
+    return user is not None and user.id in state.settings.telegram_admin_ids
+
+
+def _answer_markup(state: BotState, answer: Answer) -> InlineKeyboardMarkup | None:
+    if not answer.citations:
+        return None
+    key = state.buttons.put(answer)
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("原文", callback_data=Button("src", key).data()),
+                InlineKeyboardButton("更多", callback_data=Button("more", key, 0).data()),
+            ]
+        ]
+    )
+
+
+async def _answer_question(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
+) -> None:
+    """Answer one question in the update's chat, with history, limits and buttons."""
+    message = update.effective_message
+    if message is None:
+        return
+    state = _state(context)
+    question = question.strip()
+    if not question:
+        await note(message, EMPTY_QUESTION)
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        await note(message, TOO_LONG.format(limit=MAX_QUESTION_CHARS))
+        return
+    user = update.effective_user
+    if user is not None and not state.limiter.allow(user.id):
+        if state.limiter.notice_due(user.id):  # once per window, not once per message
+            seconds = state.limiter.retry_after(user.id)
+            limit = state.settings.telegram_questions_per_minute
+            await note(message, TOO_MANY.format(limit=limit, seconds=seconds))
+        return
+    await show_typing(message)
+    chat_id, key = message.chat_id, _history_key(update)
+    history = _thread_of(message, state, context.bot.id)
+    if history is None:
+        history = state.history.recent(key)
+    answer = await asyncio.to_thread(state.retriever.ask, question, history or None, CITATIONS)
+    state.history.remember(key, question)
+    state.usage.count(chat_id, answer.answered)
+    sent = await send_html(message, format_answer(answer), _answer_markup(state, answer))
+    turns = state.settings.feedqa_history_turns
+    thread = [*history, question][-turns:] if turns else []
+    state.threads.remember(chat_id, [m.message_id for m in sent], thread)
+
+
+def _history_key(update: Update) -> int | tuple[int, int]:
+    """Whose history a question joins: the chat's in a private chat, the user's in a group."""
+    chat, user = update.effective_chat, update.effective_user
+    chat_id = chat.id if chat is not None else 0
+    if chat is None or chat.type == ChatType.PRIVATE or user is None:
+        return chat_id
+    return (chat_id, user.id)
+
+
+def _thread_of(message: Message, state: BotState, bot_id: int) -> list[str] | None:
+    """For a reply to one of the bot's answers, the questions behind that answer."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
+        return None
+    return state.threads.questions(message.chat_id, replied.message_id)
+
+
+def _addressed_question(message: Message, bot_id: int, username: str) -> str | None:
+    """The question in a group message meant for the bot, or None if it is chatter."""
+    text = message.text or ""
+    mention = f"@{username}".lower()
+    mentioned = any(
+        value.lower() == mention
+        for value in message.parse_entities([MessageEntity.MENTION]).values()
+    )
+    replied = message.reply_to_message
+    to_bot = (
+        replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
+    )
+    if not (mentioned or to_bot):
+        return None
+    return _without_mention(text, username)
+
+
+def _without_mention(text: str, username: str) -> str:
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+def _sent_via_me(message: Message, bot_id: int) -> bool:
+    """True for a message the user posted through the bot's own inline mode."""
+    return message.via_bot is not None and message.via_bot.id == bot_id
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+async def guard_allowed_chats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop updates from chats outside TELEGRAM_ALLOWED_CHAT_IDS (when that list is set)."""
+    state = _state(context)
+    allowed = state.settings.telegram_allowed_chat_ids
+    if not allowed or _is_admin(update, state):
+        return
+    chat, user = update.effective_chat, update.effective_user
+    where = chat.id if chat is not None else (user.id if user is not None else None)
+    if where in allowed:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer(NOT_ALLOWED)
+    elif update.inline_query is not None:
+        await update.inline_query.answer([], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+    elif chat is not None and chat.type == ChatType.PRIVATE and update.effective_message:
+        await update.effective_message.reply_text(NOT_ALLOWED)
+    raise ApplicationHandlerStop
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Say what the bot is and suggest three questions drawn from the archive."""
+    examples = await asyncio.to_thread(_state(context).retriever.example_questions, 3)
+    lines = [
+        "你好!我是新闻问答机器人:向我提问,我从新闻资料库中摘出答案,并注明出处(文章、日期、段落)。",
+    ]
+    if examples:
+        lines += ["", "可以试试这些问题:", *(f"• {q}" for q in examples)]
+    lines += ["", "/help 查看用法,/about 查看资料库。"]
+    await update.effective_message.reply_text("\n".join(lines))
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain how to ask, follow up, use groups, inline mode and the buttons."""
+    mention = "" if not context.bot.can_read_all_group_messages else ",或 @我 并写上问题"
+    text = HELP_TEXT.format(username=context.bot.username, mention=mention)
+    await update.effective_message.reply_text(text)
+
+
+async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer ``/ask question`` (or ``/ask`` in reply to a message holding the question)."""
+    message = update.effective_message
+    parts = (message.text or "").split(maxsplit=1)
+    question = parts[1] if len(parts) > 1 else ""
+    replied = message.reply_to_message
+    if not question.strip() and replied is not None and replied.text:
+        question = replied.text
+    await _answer_question(update, context, question)
+
+
+async def on_reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forget the earlier questions (the chat's, or in a group the user's)."""
+    _state(context).history.forget(_history_key(update))
+    await update.effective_message.reply_text(RESET_DONE)
+
+
+def _day(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "未知"
+
+
+async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Report the archive's size, date range and last refresh."""
+    state = _state(context)
+    info = await asyncio.to_thread(state.retriever.info)
+    refreshed = (
+        state.refreshed.astimezone().strftime("%Y-%m-%d %H:%M")
+        if state.refreshed
+        else "启动以来尚未更新"
+    )
+    await update.effective_message.reply_text(
+        "新闻问答机器人:答案摘自资料库中的文章,并注明出处。\n"
+        f"资料库:{info['articles']} 篇文章,{info['paragraphs']} 段\n"
+        f"时间范围:{_day(info.get('first'))} 至 {_day(info.get('last'))}\n"
+        f"最近更新:{refreshed}"
+    )
+
+
+async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only: questions answered, abstentions, chats, uptime and index size."""
+    state = _state(context)
+    if not _is_admin(update, state):
+        await update.effective_message.reply_text(NOT_ADMIN)
+        return
+    info = await asyncio.to_thread(state.retriever.info)
+    uptime = int(time.time() - state.usage.started)
+    hours, rest = divmod(uptime, 3600)
+    await update.effective_message.reply_text(
+        f"已回答:{state.usage.answered}\n"
+        f"未找到答案:{state.usage.abstained}\n"
+        f"聊天数:{len(state.usage.chats)}\n"
+        f"运行时间:{hours} 小时 {rest // 60} 分 {rest % 60} 秒\n"
+        f"索引:{info['articles']} 篇文章,{info['paragraphs']} 段"
+    )
+
+
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a private chat every text message is a question (except answers shared inline)."""
+    message = update.effective_message
+    if _sent_via_me(message, context.bot.id):
+        return
+    await _answer_question(
+        update, context, _without_mention(message.text or "", context.bot.username)
+    )
+
+
+async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group, answer replies to the bot and messages mentioning it; ignore chatter."""
+    message = update.effective_message
+    if _sent_via_me(message, context.bot.id):
+        return
+    question = _addressed_question(message, context.bot.id, context.bot.username)
+    if question is not None:
+        await _answer_question(update, context, question)
+
+
+async def on_not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice and files get a hint to ask in words."""
+    await update.effective_message.reply_text(NOT_TEXT)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point to /help for commands the bot does not know."""
+    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+
+async def _more(
+    state: BotState, button: Button, answer: Answer
+) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    shown = {(c.article_id, c.paragraph) for c in answer.citations}
+    wanted = len(shown) + button.offset + MORE_PAGE + 1
+    hits = await asyncio.to_thread(state.retriever.search, answer.question, wanted)
+    rest = [h for h in hits if (h.article_id, h.paragraph) not in shown]
+    page = rest[button.offset : button.offset + MORE_PAGE]
+    if not page:
+        return [NO_MORE], None
+    start_rank = len(answer.citations) + button.offset + 1
+    parts = format_passages(page, start_rank, answer.terms)
+    markup = None
+    if len(rest) > button.offset + MORE_PAGE:
+        data = Button("more", button.key, button.offset + MORE_PAGE).data()
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("更多", callback_data=data)]])
+    return parts, markup
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the cited paragraphs (原文) or the next results (更多); unknown keys have expired."""
+    query = update.callback_query
+    state = _state(context)
+    button = Button.parse(query.data)
+    answer = state.buttons.get(button.key) if button else None
+    message = query.message
+    if button is None or answer is None or not isinstance(message, Message):
+        await query.answer(EXPIRED)
+        return
+    try:
+        await query.answer()  # stops the button's spinner; the content matters more
+    except TelegramError as exc:
+        logger.warning("answerCallbackQuery failed (%s); sending the content anyway", exc)
+    if button.kind == "src":
+        parts, markup = format_sources(answer), None
+    else:
+        parts, markup = await _more(state, button, answer)
+    await send_html(message, parts, markup)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure and tell the user something went wrong; the bot keeps running."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("Update %s failed", update_id, exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(ERROR_TEXT)
+        elif update.effective_message is not None and update.effective_chat is not None:
+            await note(update.effective_message, ERROR_TEXT)
+    except TelegramError as exc:
+        logger.warning("Could not report the error to the chat: %s", exc)

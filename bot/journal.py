@@ -1,0 +1,160 @@
+"""A small on-disk journal of the updates the bot accepted, so none is lost to a crash.
+
+An update is written (and fsynced) when it is put on the update queue: before Telegram is
+told it arrived (by the next getUpdates offset, or the webhook's 200 reply), since Telegram
+never sends it again after that. It is marked done once handled. At start-up, the updates
+the journal holds but never marked done are handled first; one that was already tried
+`MAX_TRIES` times (it may be what crashed the bot) is dropped with a warning.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.ext import SimpleUpdateProcessor
+
+logger = logging.getLogger(__name__)
+
+MAX_TRIES = 3
+"""Start-ups at which one update is handled before it is given up."""
+
+_REMEMBERED = 10_000  # update ids kept to drop a redelivered update
+
+
+class UpdateJournal:
+    """The journal file: accepted updates, the ids handled, and the ids retried at start-up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._fd: int | None = None
+        self._done_since_compaction = 0
+
+    def open(self) -> list[dict[str, Any]]:
+        """Read the journal and return the updates accepted but not handled, oldest first.
+
+        The file is rewritten with only those (a torn last line is skipped).
+        """
+        accepted: dict[int, dict[str, Any]] = {}
+        tries: dict[int, int] = {}
+        done: set[int] = set()
+        with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
+            for raw in f:
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                if "update" in entry:
+                    accepted[entry["update"]["update_id"]] = entry["update"]
+                elif "tried" in entry:
+                    tries[entry["tried"]] = tries.get(entry["tried"], 0) + 1
+                elif "done" in entry:
+                    done.add(entry["done"])
+        pending = []
+        for update_id in sorted(set(accepted) - done):
+            if tries.get(update_id, 0) >= MAX_TRIES:
+                logger.warning("Update %s failed at %d start-ups; dropped", update_id, MAX_TRIES)
+                continue
+            pending.append(accepted[update_id])
+            tries[update_id] = tries.get(update_id, 0) + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [{"update": u} for u in pending]
+        lines += [{"tried": u["update_id"]} for u in pending for _ in range(tries[u["update_id"]])]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(b"".join(_line(entry) for entry in lines))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._pending = {u["update_id"]: u for u in pending}
+        for update_id in self._pending:
+            self._seen[update_id] = None
+        return pending
+
+    def accept(self, update: dict[str, Any]) -> bool:
+        """Write an update durably before it is acknowledged; False if it was seen before."""
+        update_id = update["update_id"]
+        if update_id in self._seen:
+            return False
+        self._write({"update": update}, sync=True)
+        self._pending[update_id] = update
+        self._seen[update_id] = None
+        while len(self._seen) > _REMEMBERED:
+            self._seen.popitem(last=False)
+        return True
+
+    def done(self, update_id: int) -> None:
+        """Mark an update handled (not fsynced: a crash now at worst answers it twice)."""
+        if self._pending.pop(update_id, None) is None:
+            return
+        self._write({"done": update_id}, sync=False)
+        self._done_since_compaction += 1
+        if not self._pending and self._done_since_compaction >= 1000 and self._fd is not None:
+            os.ftruncate(self._fd, 0)  # nothing pending: the history is not needed
+            self._done_since_compaction = 0
+
+    @property
+    def pending(self) -> int:
+        """Updates accepted and not yet handled."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write(self, entry: dict[str, Any], *, sync: bool) -> None:
+        if self._fd is None:
+            raise RuntimeError("the journal is not open")
+        os.write(self._fd, _line(entry))
+        if sync:
+            os.fsync(self._fd)
+
+
+def _line(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+
+
+class JournaledQueue(asyncio.Queue):
+    """The update queue: an update is journaled as it is put (before it is acknowledged),
+    and one the journal already holds (a redelivery) is dropped."""
+
+    def __init__(self, journal: UpdateJournal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def put_nowait(self, item: object) -> None:
+        if isinstance(item, Update) and not self.journal.accept(item.to_dict()):
+            return
+        super().put_nowait(item)
+
+    def replay(self, item: Update) -> None:
+        """Queue an update the journal holds already (read back at start-up)."""
+        super().put_nowait(item)
+
+
+class JournaledProcessor(SimpleUpdateProcessor):
+    """Handles updates concurrently and marks each done in the journal once handled."""
+
+    def __init__(self, journal: UpdateJournal, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self.journal = journal
+
+    async def do_process_update(self, update: object, coroutine: Any) -> None:
+        cancelled = False
+        try:
+            await coroutine
+        except asyncio.CancelledError:  # shut down mid-answer: answered at the next start
+            cancelled = True
+            raise
+        finally:
+            if isinstance(update, Update) and not cancelled:
+                self.journal.done(update.update_id)

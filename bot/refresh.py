@@ -1,0 +1,101 @@
+"""Re-reading the feeds: /reload for admins, and a timer for the feed URLs."""
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from corpus import load_feed
+from corpus.errors import FeedqaError
+
+from .handlers import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY, BotState, _is_admin, _state
+from .replies import NO_PREVIEW
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedResult:
+    """What one feed contributed to a refresh."""
+
+    source: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None
+
+
+async def refresh_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
+    """Read each feed (in a thread) and add its articles; one feed's error spares the rest."""
+    results = []
+    async with state.refresh_lock:
+        for source in sources:
+            result = FeedResult(source)
+            try:
+                limits = state.settings.feed_limits()
+                articles = await asyncio.to_thread(load_feed, source, **limits)
+                report = await asyncio.to_thread(state.retriever.add, articles)
+                result.added, result.updated = report.added, report.updated
+                result.unchanged = report.unchanged
+            except FeedqaError as exc:
+                result.error = str(exc)
+                logger.warning("Feed %s failed: %s", source, exc)
+            except Exception as exc:
+                result.error = f"意外错误({type(exc).__name__})"
+                logger.error("Feed %s failed unexpectedly", source, exc_info=exc)
+            results.append(result)
+        if any(r.error is None for r in results):
+            state.refreshed = datetime.now(UTC)
+    return results
+
+
+async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only: re-read FEEDQA_FEEDS and add new articles while answering goes on."""
+    state = _state(context)
+    message = update.effective_message
+    if not _is_admin(update, state):
+        await message.reply_text(NOT_ADMIN)
+        return
+    sources = list(state.settings.feedqa_feeds)
+    if not sources:
+        await message.reply_text(NO_FEEDS)
+        return
+    if state.refresh_lock.locked():
+        await message.reply_text(RELOAD_BUSY)
+        return
+    await message.reply_text(f"正在重新读取 {len(sources)} 个新闻源…")
+    results = await refresh_feeds(state, sources)
+    added = sum(r.added for r in results)
+    updated = sum(r.updated for r in results)
+    lines = [f"更新完成:新增 {added} 篇,更新 {updated} 篇。"]
+    for r in results:
+        if r.error:
+            lines.append(f"✗ {r.source}:{r.error}")
+        else:
+            lines.append(f"✓ {r.source}:新增 {r.added},更新 {r.updated},未变 {r.unchanged}")
+    await message.reply_text("\n".join(lines), link_preview_options=NO_PREVIEW)
+
+
+async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Fetch the feed URLs again and add new articles; errors are logged, never raised."""
+    state = _state(context)
+    urls = feed_urls(state.settings)
+    try:
+        results = await refresh_feeds(state, urls)
+    except Exception:
+        logger.exception("Scheduled feed refresh failed")
+        return
+    added = sum(r.added for r in results)
+    updated = sum(r.updated for r in results)
+    failed = sum(r.error is not None for r in results)
+    logger.info("Feed refresh: %d added, %d updated, %d feeds failed", added, updated, failed)
+
+
+def feed_urls(settings: Settings) -> list[str]:
+    """The feeds that are http(s) URLs (the ones worth re-fetching on a schedule)."""
+    return [f for f in settings.feedqa_feeds if re.match(r"https?://", f, re.IGNORECASE)]

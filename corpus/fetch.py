@@ -1,0 +1,141 @@
+"""Reading feed bytes from the network or a file, within a deadline and a size cap."""
+
+import contextlib
+import os
+import stat
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from corpus.errors import FeedError, FetchError
+
+USER_AGENT = "feedqa/0.1 (+feed reader)"
+
+FETCH_TIMEOUT = 20.0
+"""Seconds to connect to a feed server and to wait for each piece of the body."""
+
+FETCH_DEADLINE = 120.0
+"""Seconds for a whole download."""
+
+MAX_FEED_BYTES = 20_000_000
+"""The largest feed read, counted after decompression."""
+
+
+def fetch_feed(
+    url: str,
+    *,
+    timeout: float = FETCH_TIMEOUT,
+    deadline: float = FETCH_DEADLINE,
+    max_bytes: int = MAX_FEED_BYTES,
+    client: httpx.Client | None = None,
+) -> bytes:
+    """Download a feed over http(s) and return its bytes; raise FetchError on any failure.
+
+    timeout: seconds to connect and to wait for each piece of the body; deadline: seconds
+    for the whole download (a server that trickles bytes is abandoned after it, at most
+    one `timeout` late); max_bytes: the largest body, counted after decompression (gzip
+    and deflate are decompressed here, in bounded steps, so a compression bomb is refused
+    without being expanded).
+    """
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise FetchError(f"not an http(s) URL: {url!r}")
+    started = time.monotonic()
+    timeout = min(timeout, deadline)
+    options = {
+        "headers": {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+        "timeout": httpx.Timeout(timeout),
+        "follow_redirects": True,
+    }
+    try:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(httpx.Client())
+            response = stack.enter_context(client.stream("GET", url, **options))
+            if response.status_code >= 400:
+                raise FetchError(
+                    f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
+                )
+            return _read_body(response, url, started + deadline, deadline, max_bytes)
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out after {timeout:g}s fetching {url}") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise FetchError(f"cannot fetch {url}: {reason}") from exc
+
+
+def read_file(path: Path, max_bytes: int = MAX_FEED_BYTES) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; FeedError otherwise.
+
+    FIFOs, devices and directories are refused without reading them (opened non-blocking,
+    so a FIFO without a writer cannot hang the caller).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FeedError(f"cannot read feed file {path}: not a regular file")
+        raise FeedError(f"feed file {path} is larger than {_size(max_bytes)}")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as exc:
+            raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise FeedError(f"feed file {path} is larger than {_size(max_bytes)}")
+    return data
+
+
+def _read_body(
+    response: httpx.Response, url: str, stop: float, deadline: float, max_bytes: int
+) -> bytes:
+    """The decompressed body, read until `stop` (a monotonic time) and `max_bytes`."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise FetchError(f"feed at {url} is larger than {_size(max_bytes)}")
+    inflate = _inflater(response.headers.get("Content-Encoding", ""), url)
+    body = bytearray()
+    for chunk in response.iter_raw():  # as the bytes arrive, so the deadline is checked
+        if time.monotonic() > stop:
+            raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
+        body += inflate(chunk, max_bytes + 1 - len(body))
+        if len(body) > max_bytes:
+            raise FetchError(f"feed at {url} is larger than {_size(max_bytes)}")
+    if time.monotonic() > stop:
+        raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
+    return bytes(body)
+
+
+def _inflater(encoding: str, url: str):
+    """A function (chunk, limit) -> at most `limit` more decompressed bytes of the body."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return lambda chunk, limit: chunk
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(f"cannot fetch {url}: unsupported Content-Encoding {encoding!r}")
+    # gzip, or deflate as zlib data (auto-detected); raw deflate if that fails
+    state = {"z": zlib.decompressobj(zlib.MAX_WBITS | 32), "started": False}
+
+    def inflate(chunk: bytes, limit: int) -> bytes:
+        z = state["z"]
+        try:
+            out = z.decompress(chunk, limit)
+        except zlib.error:
+            if encoding != "deflate" or state["started"]:
+                raise FetchError(f"cannot fetch {url}: corrupt {encoding} data") from None
+            state["z"] = z = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = z.decompress(chunk, limit)
+        state["started"] = True
+        return out  # input left over past `limit` is never needed: the body is too large
+
+    return inflate
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n:,} bytes"

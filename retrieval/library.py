@@ -1,0 +1,324 @@
+"""A library on disk: the articles log, the index manifest's checksum, and the writer lock.
+
+The log (`articles.jsonl`, one Article as JSON a line) is written before an article is
+indexed, so the index can always be rebuilt from it; the index, in turn, holds every
+article's paragraphs, so a log that lost lines is written again from the index. The
+manifest (`index.json`) carries a SHA-256 of its content and is checked byte for byte.
+Writers hold a file lock on the library (`.lock`), so two processes never interleave.
+"""
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+    from .index import Index
+    from .retriever import Retriever
+
+LOG = "articles.jsonl"
+MANIFEST = "index.json"
+LOCK = ".lock"
+
+LOCK_TIMEOUT = 60.0
+"""Seconds a writer waits for another one before the library counts as busy."""
+
+_SEGMENT_NAME = re.compile(r"seg-[1-9][0-9]*")
+_IDF = ("lucene", "okapi")
+
+
+# --- the articles log ---------------------------------------------------------------------
+
+
+@dataclass
+class LogRead:
+    """What the articles log holds: the last version of each article and where it is."""
+
+    articles: dict[str, "Article"] = field(default_factory=dict)
+    line_of: dict[str, int] = field(default_factory=dict)  # 0-based line of the last version
+    lines: int = 0  # lines, counting unreadable ones and an unterminated last one
+    skipped: list[int] = field(default_factory=list)  # 1-based numbers of unreadable lines
+
+
+def read_log(path: Path) -> LogRead:
+    """Read the log line by line; a line that is not valid UTF-8 JSON of an Article (a torn
+    write after a crash or a full disk) is skipped and listed, never fatal."""
+    from corpus import Article
+
+    read = LogRead()
+    try:
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f):
+                read.lines += 1
+                try:
+                    article = Article.model_validate_json(raw.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError and ValidationError included
+                    read.skipped.append(n + 1)
+                    continue
+                read.articles.pop(article.id, None)  # keep log order: last version last
+                read.articles[article.id] = article
+                read.line_of[article.id] = n
+    except OSError as exc:
+        raise LibraryError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return read
+
+
+def append_log(path: Path, articles: Iterable["Article"]) -> int:
+    """Append articles to the log (created if missing) and fsync; return the lines written.
+
+    An unterminated last line (a torn write) is ended first, so nothing is glued onto it.
+    If writing fails (a full disk), the log is cut back to its old length and LibraryError
+    is raised.
+    """
+    lines = [a.model_dump_json().encode("utf-8") + b"\n" for a in articles]
+    if not lines:
+        return 0
+    data = b"".join(lines)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    except OSError as exc:
+        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return len(lines)
+
+
+def content_hash(title: str, paragraphs: list[str]) -> str:
+    """The short hash an index record keeps of an article's title and paragraphs."""
+    body = json.dumps([title, paragraphs], ensure_ascii=False)
+    return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+
+
+def articles_from_index(index: "Index", ids: set[str] | None = None) -> Iterator["Article"]:
+    """The articles an index holds (those in `ids`, or all), rebuilt from its paragraphs.
+
+    An article whose rebuilt text does not match the hash of its record is left out.
+    """
+    from corpus import Article
+
+    for seg in index.segments:
+        doc_article = np.asarray(seg.doc_article)
+        order = np.lexsort((np.asarray(seg.doc_para), doc_article))
+        counts = np.bincount(doc_article, minlength=len(seg.articles))
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        for ai, rec in enumerate(seg.articles):
+            if ids is not None and rec["id"] not in ids:
+                continue
+            docs = order[starts[ai] : starts[ai + 1]]
+            paragraphs = [seg.paragraph(int(d)) for d in docs]
+            if content_hash(rec["title"], paragraphs) != rec["hash"]:
+                continue
+            yield Article(
+                id=rec["id"], title=rec["title"], link=rec["link"], published=rec["published"],
+                category=rec["category"], source=rec["source"], paragraphs=paragraphs,
+            )  # fmt: skip
+
+
+def differences(index: "Index", read: LogRead, logged: int) -> tuple[list, set[str]]:
+    """What the index and the log disagree on: log articles to index, and ids to log again.
+
+    The log wins for a version written after the index was saved (at line `logged` or
+    later); the index wins for articles the log lacks, and for every difference when the
+    log is shorter than the index says (it lost lines).
+    """
+    indexed = {rec["id"]: rec["hash"] for rec in index.articles()}
+    to_index = [a for i, a in read.articles.items() if i not in indexed]
+    to_log = {i for i in indexed if i not in read.articles}
+    lost_lines = read.lines < logged
+    for i, article in read.articles.items():
+        newer = read.line_of[i] >= logged
+        if i not in indexed or not (newer or lost_lines):
+            continue
+        if content_hash(article.title, article.paragraphs) != indexed[i]:
+            if newer and not lost_lines:
+                to_index.append(article)
+            else:
+                to_log.add(i)
+    return to_index, to_log
+
+
+def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, **kwargs):
+    """The library at `path` as a `cls`, repaired; None if that needs writing to it and
+    `write` is False (the caller then holds the writer lock and asks again)."""
+    from corpus import bundled_feed_path, load_feed
+
+    log = path / LOG
+    repairs: list[str] = []
+    try:
+        retriever: Retriever | None = cls.load(path, **kwargs)
+    except IndexFileError as exc:
+        retriever, damage = None, str(exc)
+    if not log.exists():
+        if not write:
+            return None
+        if retriever is not None and retriever.index.n_docs:
+            written = append_log(log, articles_from_index(retriever.index))
+            repairs.append(f"{LOG} was missing: {written} articles logged from the index")
+        else:
+            append_log(log, load_feed(bundled_feed_path()))
+    read = read_log(log)
+    repairs += [f"{LOG} line {n}: not a readable article; skipped" for n in read.skipped]
+    if retriever is None:
+        if not write:
+            return None
+        shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
+        for child in path.iterdir():
+            if child.is_dir() and child.name.startswith("seg-"):
+                shutil.rmtree(child, ignore_errors=True)
+        retriever = cls.from_articles(read.articles.values(), **kwargs)
+        retriever._logged = read.lines
+        retriever.save(path)
+        repairs.append(f"index rebuilt from {LOG} ({damage})")
+    else:
+        to_index, to_log = differences(retriever.index, read, retriever._logged)
+        if (to_index or to_log or retriever._logged != read.lines) and not write:
+            return None
+        if to_log:
+            relog = list(articles_from_index(retriever.index, to_log))
+            read.lines += append_log(log, relog)
+            repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
+        retriever._path, retriever._file_lock = path, lock
+        if to_index:  # the log holds articles the index missed
+            retriever.add(to_index, _log=False)
+            repairs.append(f"{len(to_index)} articles of {LOG} indexed")
+        if retriever._logged != read.lines:
+            retriever._logged = read.lines
+            retriever.save(path)
+    retriever._path, retriever._file_lock = path, lock
+    retriever.repairs = repairs
+    return retriever
+
+
+# --- the manifest ---------------------------------------------------------------------------
+
+
+def manifest_text(manifest: dict) -> str:
+    """The manifest as written: its fields plus a SHA-256 of them ("checksum")."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return json.dumps({**body, "checksum": "sha256:" + hashlib.sha256(canonical).hexdigest()},
+                      indent=1)  # fmt: skip
+
+
+def write_manifest(path: Path, manifest: dict) -> str:
+    """Write the manifest atomically and durably; return its checksum."""
+    text = manifest_text(manifest)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return json.loads(text)["checksum"]
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest at `path`; IndexFileError if it is unreadable or not exactly as written."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        manifest = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise IndexFileError(
+            f"no readable index at {path.parent} ({exc.__class__.__name__})"
+        ) from exc
+    if not isinstance(manifest, dict) or "checksum" not in manifest:
+        raise IndexFileError(f"{path.parent}: {path.name} has no checksum; rebuild it")
+    if manifest_text(manifest) != text:
+        raise IndexFileError(f"{path.parent}: {path.name} is corrupt (checksum mismatch)")
+    return manifest
+
+
+def checked(manifest: dict) -> tuple[dict, list[str], int]:
+    """The manifest's BM25 parameters, segment names and logged lines, validated."""
+    where = "index.json"
+    params, names, logged = (
+        manifest.get("params"),
+        manifest.get("segments"),
+        manifest.get("logged", 0),
+    )
+    if not isinstance(params, dict):
+        raise IndexFileError(f"{where}: params missing")
+    for key in ("k1", "b", "epsilon"):
+        value = params.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise IndexFileError(f"{where}: BM25 parameter {key}={value!r} is not a number")
+    if not (params["k1"] > 0 and 0 <= params["b"] <= 1 and params["epsilon"] >= 0):
+        raise IndexFileError(f"{where}: BM25 parameters out of range: {params}")
+    if params.get("idf") not in _IDF:
+        raise IndexFileError(f"{where}: unknown idf {params.get('idf')!r}")
+    if (
+        not isinstance(names, list)
+        or len(set(map(str, names))) != len(names)
+        or not all(isinstance(n, str) and _SEGMENT_NAME.fullmatch(n) for n in names)
+    ):
+        raise IndexFileError(f"{where}: malformed segment list")
+    if isinstance(logged, bool) or not isinstance(logged, int) or logged < 0:
+        raise IndexFileError(f"{where}: malformed logged count {logged!r}")
+    return params, names, logged
+
+
+def stamp(path: Path) -> str | None:
+    """The checksum of the library's manifest (None if there is no valid one)."""
+    try:
+        return read_manifest(path / MANIFEST)["checksum"]
+    except IndexFileError:
+        return None
+
+
+# --- the writer lock ------------------------------------------------------------------------
+
+
+def writer_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> FileLock:
+    """The library's writer lock (re-entrant within a thread)."""
+    return FileLock(path / LOCK, timeout=timeout)
+
+
+@contextlib.contextmanager
+def locked(lock: FileLock, path: Path) -> Iterator[None]:
+    """Hold the writer lock; LibraryBusyError if another process keeps it past its timeout."""
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LibraryBusyError(
+            f"the library at {path} is busy: another feedqa process is writing to it "
+            f"(waited {lock.timeout:g}s)"
+        ) from None
+    except OSError as exc:
+        raise LibraryError(f"cannot lock the library at {path}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,413 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_telegram)
+"""The bot under faults, floods and group use, against the fake Bot API (127.0.0.1 only)."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakebot import BOT_USERNAME, FakeBotApi
+from telegram.ext import Application
+from test_telegram import (  # noqa: F401  (fixtures)
+    ALICE,
+    ANSWER_CEO,
+    BOB,
+    GROUP,
+    TOKEN,
+    app,
+    fake,
+    fixture_articles,
+    make_settings,
+    next_message,
+    no_token_in_logs,
+    plain,
+    reply,
+    retriever,
+    running,
+    settings,
+)
+
+from bot.chat import QuestionLimiter
+from bot.handlers import ERROR_TEXT, HELP_TEXT
+from bot.journal import MAX_TRIES, UpdateJournal
+from bot.telegram import build_application, run_bot
+from corpus.errors import ConfigError
+from retrieval import Retriever
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def open_event_loop() -> Iterator[None]:
+    """run_polling closes the event loop it ran on; give the next test an open one."""
+    yield
+    try:
+        closed = asyncio.get_event_loop_policy().get_event_loop().is_closed()
+    except RuntimeError:
+        closed = True
+    if closed:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+@contextmanager
+def interrupt_after(seconds: float) -> Iterator[None]:
+    """Send SIGINT to this process after `seconds` (stops a blocking run_bot: no test hangs)."""
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def stop_when(predicate, timeout: float = 15.0) -> threading.Thread:
+    """Interrupt run_bot (SIGINT) once `predicate()` holds, or after `timeout` seconds."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+# --- 9: the token is never printed; start-up faults are clear ---------------------------------
+
+
+def test_a_base_url_without_bot_is_a_clear_error_without_the_token(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(fake, tmp_path, telegram_api_base_url=f"http://127.0.0.1:{fake.port}")
+    with pytest.raises(ConfigError, match="must end with /bot") as caught:
+        run_bot(settings, retriever=retriever)
+    assert TOKEN not in str(caught.value)
+
+
+def test_feedqa_telegram_ends_any_failure_in_one_redacted_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.telegram
+    from bot.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("FEEDQA_DATA_DIR", str(tmp_path / "data"))
+
+    def explode(settings, **kwargs) -> None:
+        raise RuntimeError(f"Invalid URL 'http://127.0.0.1:8081{TOKEN}/getMe'")
+
+    monkeypatch.setattr(bot.telegram, "run_bot", explode)
+    result = CliRunner().invoke(cli, ["telegram"])
+    assert result.exit_code == 1
+    assert TOKEN not in result.output and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "Error: the bot stopped: RuntimeError: Invalid URL 'http://127.0.0.1:8081<redacted>/getMe'"
+    ]
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:8081")
+    monkeypatch.undo()
+
+
+def test_feedqa_telegram_with_a_base_url_lacking_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("FEEDQA_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["telegram"])
+    assert result.exit_code == 1 and TOKEN not in result.output
+    assert "Traceback" not in result.output and "must end with /bot" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_transient_502_on_getme_is_retried(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    fake.fail_next("getMe", code=502, description="Bad Gateway")
+    settings = make_settings(fake, tmp_path, telegram_journal=False)
+    stop_when(lambda: fake.calls_of("setMyCommands"))
+    run_bot(settings, retriever=retriever)  # returns on the interrupt, not with an error
+    assert [c.ok for c in fake.calls_of("getMe", ok=None)][:2] == [False, True]
+
+
+def test_a_404_is_not_reported_as_a_rejected_token(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    fake.fail_next("getMe", code=404, description="Not Found")
+    with pytest.raises(ConfigError, match="404 Not Found: check TELEGRAM_API_BASE_URL"):
+        run_bot(make_settings(fake, tmp_path), retriever=retriever)
+
+
+def test_an_unreachable_api_is_one_clear_error(tmp_path: Path, retriever: Retriever) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    class Closed:
+        base_url = f"http://127.0.0.1:{port}/bot"
+
+    settings = make_settings(Closed, tmp_path, telegram_startup_retries=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"cannot reach the Telegram Bot API at http://127"):
+        run_bot(settings, retriever=retriever)
+
+
+# --- 10: transient send failures lose no answer -----------------------------------------------
+
+
+async def test_a_burst_with_failing_sends_loses_no_answer(
+    fake: FakeBotApi, settings, retriever: Retriever
+) -> None:
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway", count=5)
+    fake.drop_next("sendMessage", count=5)
+    async with running(build_application(settings, retriever)):
+        pushed = [fake.push_message(10_000 + i, "星河支付的CEO是谁?") for i in range(30)]
+        for p in pushed:
+            assert plain(await reply(fake, p, timeout=20)).startswith(ANSWER_CEO)
+        await asyncio.sleep(0.3)
+    assert all(len(fake.replies_to(p)) == 1 for p in pushed)
+    assert not [c for c in fake.sent_messages() if plain(c) == ERROR_TEXT]
+    assert len(fake.calls_of("sendMessage", ok=False)) == 10
+
+
+async def test_sources_are_sent_when_answering_the_button_fails(
+    fake: FakeBotApi, app: Application
+) -> None:
+    answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
+    data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.fail_next("answerCallbackQuery", code=400, description="Bad Request: query is too old")
+    pressed = fake.push_callback(ALICE, answer.result["message_id"], data)
+    assert "第1段" in plain(await next_message(fake, pressed, "第1段"))
+
+
+async def test_explicit_timeouts_outlast_a_slow_api(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(fake, tmp_path, telegram_api_timeout_seconds=12)
+    application = build_application(settings, retriever)
+    assert application.bot.request.read_timeout == 12
+    fake.delay_next("sendMessage", 1.0)
+    async with running(application):
+        pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
+        assert plain(await reply(fake, pushed)).startswith(ANSWER_CEO)
+        await asyncio.sleep(0.2)
+    assert len(fake.sent_messages(ALICE)) == 1  # no error note, no second answer
+
+
+# --- 11: a 401 while polling stops the bot ---------------------------------------------------
+
+
+def test_a_401_while_polling_exits_with_a_clear_error(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    fake.fail_next("getUpdates", code=401, description="Unauthorized")
+    started = time.monotonic()
+    with interrupt_after(15), pytest.raises(ConfigError, match="rejected TELEGRAM_BOT_TOKEN while"):
+        run_bot(make_settings(fake, tmp_path, telegram_journal=False), retriever=retriever)
+    assert time.monotonic() - started < 10
+
+
+# --- 12: a journal of accepted updates --------------------------------------------------------
+
+
+def test_the_journal_keeps_what_was_not_handled(tmp_path: Path) -> None:
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    assert journal.open() == []
+    assert journal.accept({"update_id": 1, "message": {"text": "一"}})
+    assert journal.accept({"update_id": 2, "message": {"text": "二"}})
+    assert not journal.accept({"update_id": 1, "message": {"text": "一"}})  # redelivered
+    journal.done(1)
+    journal.close()
+    with open(tmp_path / "journal.jsonl", "ab") as f:
+        f.write(b'{"update": {"update_id": 3, "mess')  # torn by a crash
+    again = UpdateJournal(tmp_path / "journal.jsonl")
+    assert [u["update_id"] for u in again.open()] == [2]
+    again.close()
+    for _ in range(MAX_TRIES - 1):  # update 2 crashes the bot at every start: given up
+        again = UpdateJournal(tmp_path / "journal.jsonl")
+        assert [u["update_id"] for u in again.open()] == [2]
+        again.close()
+    assert UpdateJournal(tmp_path / "journal.jsonl").open() == []
+
+
+def _bot_process(fake: FakeBotApi, tmp_path: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "FEEDQA_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "TELEGRAM_SEND_RETRIES": "20",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli import main; main()", "telegram"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_kill_9_loses_no_accepted_question(fake: FakeBotApi, tmp_path: Path) -> None:
+    fake.fail_next("sendMessage", code=500, description="Internal Server Error", count=10_000)
+    bot = _bot_process(fake, tmp_path)
+    try:
+        fake.wait_for_sync(lambda: fake.calls_of("setMyCommands"), timeout=60)
+        pushed = [
+            fake.push_message(20_000 + i, "京东科技计划在香港IPO募资多少?") for i in range(20)
+        ]
+        # all fetched and acknowledged (the next getUpdates offset is past them)
+        fake.wait_for_sync(lambda: fake.pending_updates() == 0 and fake.calls_of("getUpdates"))
+        time.sleep(0.1)
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(10)
+    assert not fake.sent_messages()  # every answer was in flight
+    with fake._cond:
+        fake._state.failures.clear()
+    bot = _bot_process(fake, tmp_path)
+    try:
+        fake.wait_for_sync(lambda: all(fake.replies_to(p) for p in pushed), timeout=60)
+    finally:
+        bot.terminate()
+        bot.wait(10)
+    assert all(len(fake.replies_to(p)) == 1 for p in pushed)
+
+
+# --- 13: a flooder gets one notice, inline queries their own budget ---------------------------
+
+
+async def test_a_flooder_gets_one_notice_per_window(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=2)
+    async with running(build_application(settings, retriever)):
+        flood = [fake.push_message(ALICE, "星河支付的CEO是谁?") for _ in range(40)]
+        other = fake.push_message(BOB, "星河支付的CEO是谁?")
+        assert plain(await reply(fake, other)).startswith(ANSWER_CEO)
+        await fake.wait_for(lambda: fake.pending_updates() == 0)
+        await asyncio.sleep(0.5)
+    to_alice = fake.sent_messages(ALICE)
+    assert len([c for c in to_alice if "太频繁" in plain(c)]) == 1
+    assert len([c for c in to_alice if plain(c).startswith(ANSWER_CEO)]) == 2
+    assert len(flood) == 40
+
+
+def test_question_limiter_notices_once_per_window() -> None:
+    now = [0.0]
+    limiter = QuestionLimiter(1, clock=lambda: now[0])
+    assert limiter.allow(1) and not limiter.allow(1)
+    assert limiter.notice_due(1) and not limiter.notice_due(1)
+    now[0] = 61
+    assert limiter.allow(1) and not limiter.allow(1) and limiter.notice_due(1)
+
+
+async def test_inline_queries_have_their_own_budget(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(
+        fake, tmp_path, telegram_questions_per_minute=1, telegram_inline_queries_per_minute=5
+    )
+    async with running(build_application(settings, retriever)):
+        await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))  # budget used up
+        queries = [fake.push_inline_query(ALICE, f"星河支付的CEO是谁{'?' * i}") for i in range(6)]
+        await fake.wait_for(lambda: len(fake.calls_of("answerInlineQuery")) == 6)
+    results = [c.params["results"] for c in fake.calls_of("answerInlineQuery")]
+    assert sum(bool(r) for r in results) == 5 and len(queries) == 6
+
+
+# --- 14: groups ---------------------------------------------------------------------------------
+
+
+async def test_a_reply_follows_up_on_the_answer_it_replies_to(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str] | None] = []
+    real_ask = retriever.ask
+    monkeypatch.setattr(
+        retriever, "ask", lambda q, h=None, k=3: seen.append(h) or real_ask(q, h, k)
+    )
+    first = await reply(fake, fake.push_message(GROUP, "/ask 星河支付的CEO是谁?", user_id=ALICE))
+    await reply(fake, fake.push_message(GROUP, "/ask 月光银行的CEO是谁?", user_id=ALICE))
+    follow = fake.push_message(
+        GROUP, "她什么时候加入公司的?", user_id=ALICE,
+        reply_to_bot_message_id=first.result["message_id"],
+    )  # fmt: skip
+    assert "2018年" in plain(await reply(fake, follow))
+    assert seen[-1] == ["星河支付的CEO是谁?"]  # not the group's latest question
+
+
+async def test_group_history_is_kept_per_user(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str] | None] = []
+    real_ask = retriever.ask
+    monkeypatch.setattr(
+        retriever, "ask", lambda q, h=None, k=3: seen.append(h) or real_ask(q, h, k)
+    )
+    await reply(fake, fake.push_message(GROUP, "/ask 月光银行的CEO是谁?", user_id=ALICE))
+    await reply(fake, fake.push_message(GROUP, "/ask 它的总部在哪里?", user_id=BOB))
+    assert seen[-1] is None  # BOB's follow-up does not borrow ALICE's question
+    await reply(fake, fake.push_message(GROUP, "/ask 它的总部在哪里?", user_id=ALICE))
+    assert seen[-1] == ["月光银行的CEO是谁?"]
+
+
+async def test_an_edited_question_is_answered_anew(fake: FakeBotApi, app: Application) -> None:
+    asked = fake.push_message(ALICE, "火星上有没有水?")
+    await reply(fake, asked)
+    edited = fake.push_edit(ALICE, asked.message_id, "星河支付的CEO是谁?")
+    calls = await fake.wait_for(lambda: fake.sent_after(edited))
+    assert plain(calls[0]).startswith(ANSWER_CEO)
+    assert calls[0].reply_to == asked.message_id
+
+
+async def test_help_does_not_promise_mentions_under_privacy_mode(
+    fake: FakeBotApi, app: Application
+) -> None:
+    assert fake.bot_user["can_read_all_group_messages"] is False
+    text = plain(await next_message(fake, fake.push_message(ALICE, "/help")))
+    assert f"/ask@{BOT_USERNAME}" in text and "@我" not in text
+    assert "{mention}" in HELP_TEXT
+
+
+def test_readme_states_what_privacy_mode_delivers() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Groups and privacy mode.**") :].split("\n\n")[0]
+    assert "/ask@yourbot" in section and "/setprivacy" in section
+    assert "and messages that\n@mention it" not in section
+
+
+async def test_start_up_answers_journaled_messages_not_stale_inline_queries(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    message = fake.text_message(ALICE, "星河支付的CEO是谁?")
+    earlier = UpdateJournal(tmp_path / "journal.jsonl")
+    earlier.open()
+    earlier.accept({"update_id": 7, "message": message})
+    earlier.accept(
+        {"update_id": 8, "inline_query": {"id": "iq", "from": {"id": ALICE, "is_bot": False,
+         "first_name": "A"}, "query": "星河支付", "offset": ""}}
+    )  # fmt: skip
+    earlier.close()  # the process died here
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    settings = make_settings(fake, tmp_path)
+    async with running(build_application(settings, retriever, journal=journal)):
+        calls = await fake.wait_for(lambda: fake.sent_messages(ALICE))
+        assert plain(calls[0]).startswith(ANSWER_CEO)
+        await fake.wait_for(lambda: journal.pending == 0)
+    assert not fake.calls_of("answerInlineQuery", ok=None)
+    assert UpdateJournal(tmp_path / "journal.jsonl").open() == []

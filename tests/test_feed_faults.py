@@ -1,0 +1,225 @@
+"""Feeds under faults: broken encodings, odd dates, slow or huge downloads, odd files."""
+
+import gzip
+import http.server
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corpus import FeedError, FetchError, load_feed_report, parse_feed, parse_feed_report
+from corpus.encoding import decode_feed, garbled_share
+from retrieval import Retriever
+
+DATA = Path(__file__).parent / "data"
+GOOD = (DATA / "tiny.rss.xml").read_bytes()
+
+
+def originals() -> dict[str, object]:
+    return {a.id: a for a in parse_feed(GOOD)}
+
+
+# --- decoding (a truncated or mis-encoded feed never overwrites good articles) ---------------
+
+
+def test_feed_cut_inside_a_character_keeps_good_items_and_reports_the_byte() -> None:
+    last = GOOD.rindex(b"<item>")
+    cut = next(i for i in range(last + 200, len(GOOD)) if GOOD[i] >= 0xC0) + 1  # a lead byte
+    report = parse_feed_report(GOOD[:cut])
+    good = originals()
+    assert [a.id for a in report.articles] == list(good)[:2]
+    assert all(a == good[a.id] for a in report.articles)  # not re-decoded as a Latin codepage
+    assert report.problems[0] == "1 undecodable byte sequence in utf-8 replaced by U+FFFD"
+    library = Retriever.from_articles(parse_feed(GOOD))
+    before = library.ask("云栖支付C轮融资多少钱?").text
+    added = library.add(report.articles)
+    assert (added.added, added.updated) == (0, 0)
+    assert library.ask("云栖支付C轮融资多少钱?").text == before
+
+
+def test_a_stray_latin1_byte_spoils_one_character_not_the_feed() -> None:
+    stray = GOOD.replace("晨光资本".encode(), b"\xe9" + "晨光资本".encode(), 1)
+    report = parse_feed_report(stray)
+    assert report.problems == ["1 undecodable byte sequence in utf-8 replaced by U+FFFD"]
+    first = report.articles[0].paragraphs[0]
+    assert first == "云栖支付今日宣布完成5亿元C轮融资,由\ufffd晨光资本领投。"
+    assert all(garbled_share(" ".join(a.paragraphs)) < 0.05 for a in report.articles)
+
+
+def test_gbk_bytes_declared_utf8_are_read_as_gb18030() -> None:
+    report = parse_feed_report(GOOD.decode("utf-8").encode("gbk"))
+    assert report.problems == ["declared utf-8 but the bytes are gb18030"]
+    assert report.articles == parse_feed(GOOD)
+
+
+def test_declared_gb2312_and_latin1_labels() -> None:
+    gb = GOOD.decode("utf-8").replace("UTF-8", "GB2312").encode("gbk")
+    assert parse_feed_report(gb).articles == parse_feed(GOOD)
+    latin = GOOD.decode("utf-8").replace("UTF-8", "ISO-8859-1").encode("utf-8")
+    report = parse_feed_report(latin)
+    assert report.articles == parse_feed(GOOD)
+    assert "the bytes are UTF-8" in report.problems[0]
+
+
+def test_mojibake_items_are_skipped_so_the_stored_copy_stays() -> None:
+    text = GOOD.decode("utf-8")
+    title = "蓝鲸保险发布2021年报"
+    start = text.index(title)
+    end = text.index("</item>", start)
+    garbled = text[:start] + text[start:end].encode().decode("cp1252", "replace") + text[end:]
+    report = parse_feed_report(garbled)
+    assert len(report.articles) == 2
+    assert report.problems[-1].endswith("mostly undecodable or mis-decoded characters; skipped "
+                                        "(a stored copy is kept)")  # fmt: skip
+    library = Retriever.from_articles(parse_feed(GOOD))
+    assert library.add(report.articles).updated == 0
+    with pytest.raises(FeedError, match="mis-decoded"):
+        parse_feed_report(GOOD.decode("utf-8").encode("utf-8").decode("cp1252", "replace"))
+
+
+def test_decode_feed_counts_what_it_replaced() -> None:
+    assert decode_feed("中文".encode() + b"\xff\xfe\xfd").problems  # not silently dropped
+    assert decode_feed(b"<?xml version='1.0' encoding='bogus'?><rss/>").encoding == "utf-8"
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+ATOM_BAD_DATE = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>源</title>
+<entry><title>公元零年的文章</title><link href="https://x.example/0"/><id>x0</id>
+<published>0000-01-01T00:00:00Z</published><updated>0000-01-01T00:00:00Z</updated>
+<content type="html">&lt;p&gt;日期超出范围的一条。&lt;/p&gt;</content></entry>
+<entry><title>正常的文章</title><link href="https://x.example/1"/><id>x1</id>
+<published>2024-05-01T08:00:00+08:00</published>
+<content type="html">&lt;p&gt;这一条的日期正常。&lt;/p&gt;</content></entry>
+<entry><title>第一年的文章</title><link href="https://x.example/2"/><id>x2</id>
+<published>0001-01-01T00:00:00+05:00</published>
+<content type="html">&lt;p&gt;换成UTC就溢出的一条。&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+def test_an_out_of_range_date_loses_only_the_date() -> None:
+    report = parse_feed_report(ATOM_BAD_DATE.encode())
+    assert [a.id for a in report.articles] == ["x0", "x1", "x2"]
+    assert report.articles[0].published is None and report.articles[2].published is None
+    assert report.articles[1].published is not None
+    assert report.problems == [
+        "item 1 (\"公元零年的文章\"): unreadable date '0000-01-01T00:00:00Z'; kept without a date",
+        "item 3 (\"第一年的文章\"): unreadable date '0001-01-01T00:00:00+05:00'; "
+        "kept without a date",
+    ]
+    Retriever.from_articles(report.articles).info()  # dates compare without overflow
+
+
+# --- fetching: deadline, size cap, files -------------------------------------------------------
+
+BOMB = gzip.compress(b"\0" * 50_000_000, compresslevel=9)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100):  # bounded: 10 s at most
+                try:
+                    self.wfile.write(b"<")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+        elif self.path in ("/bomb", "/big"):
+            body = BOMB if self.path == "/bomb" else GOOD * 100
+            self.send_response(200)
+            if self.path == "/bomb":
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/gzip":
+            body = gzip.compress(GOOD)
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_a_dripping_server_is_abandoned_at_the_deadline(server: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"gave up on .*/drip after 0\.6s \(the deadline\)"):
+        load_feed_report(f"{server}/drip", timeout=5, deadline=0.6)
+    assert time.monotonic() - started < 2
+
+
+def test_a_gzip_bomb_is_refused_without_expanding_it(server: str) -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(FetchError, match=r"larger than 1 MB"):
+        load_feed_report(f"{server}/bomb", max_bytes=1_000_000)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 30
+
+
+def test_size_cap_and_gzip(server: str) -> None:
+    with pytest.raises(FetchError, match="larger than 10,000 bytes"):
+        load_feed_report(f"{server}/big", max_bytes=10_000)
+    assert load_feed_report(f"{server}/gzip").articles == parse_feed(GOOD)
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "feed.fifo"
+    os.mkfifo(fifo)
+    errors: list[str] = []
+
+    def read_fifo() -> None:  # in a thread: reading a FIFO without a writer would block
+        try:
+            load_feed_report(fifo)
+        except FeedError as exc:
+            errors.append(str(exc))
+
+    reader = threading.Thread(target=read_fifo, daemon=True)
+    reader.start()
+    reader.join(2)
+    assert errors and "not a regular file" in errors[0]
+    started = time.monotonic()
+    with pytest.raises(FeedError, match="not a regular file"):
+        load_feed_report("/dev/zero")
+    with pytest.raises(FeedError, match="not a regular file"):
+        load_feed_report(tmp_path)
+    assert time.monotonic() - started < 1
+    big = tmp_path / "big.xml"
+    big.write_bytes(GOOD * 10)
+    with pytest.raises(FeedError, match="larger than 5,000 bytes"):
+        load_feed_report(big, max_bytes=5_000)

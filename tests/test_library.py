@@ -1,0 +1,225 @@
+"""The library on disk under damage and faults: torn log lines, a full disk, a lost or
+shortened log, a corrupted manifest, two writers, and input that is not well-formed Unicode."""
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus import Article
+from retrieval import IndexFileError, Retriever, library
+from retrieval.library import LOG, MANIFEST
+
+BUNDLED = 49
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, tiny_articles: list[Article]) -> Path:
+    """A library of the bundled corpus plus the six tiny articles (55), to copy."""
+    path = tmp_path_factory.mktemp("seed") / "lib"
+    Retriever.open(path).add(tiny_articles)
+    return path
+
+
+@pytest.fixture
+def lib(tmp_path: Path, seeded: Path) -> Path:
+    shutil.copytree(seeded, tmp_path / "lib")
+    return tmp_path / "lib"
+
+
+def extra(n: int) -> Article:
+    return Article(
+        id=f"extra-{n}", title=f"第{n}条补充新闻", link=f"https://extra.example/{n}",
+        paragraphs=[f"补充新闻{n}号:海鸥银行第{n}次发布新产品。"],
+    )  # fmt: skip
+
+
+def ids_in_log(path: Path) -> set[str]:
+    return set(library.read_log(path / LOG).articles)
+
+
+# --- 2: a torn last line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", ["inside a character", "on an ASCII byte"])
+def test_a_torn_last_line_is_skipped_reported_and_never_glued_onto(lib: Path, cut: str) -> None:
+    log = lib / LOG
+    line = extra(1).model_dump_json().encode()
+    at = line.index("补".encode()) + 1 if cut == "inside a character" else line.index(b'"link"')
+    with open(log, "ab") as f:
+        f.write(line[:at])  # a crash or a full disk mid-append
+    opened = Retriever.open(lib)
+    assert opened.info()["articles"] == 55
+    assert opened.repairs == [f"{LOG} line 56: not a readable article; skipped"]
+    opened.add([extra(2), extra(3)])
+    for seg in lib.glob("seg-*"):
+        shutil.rmtree(seg)  # force a rebuild from the log alone
+    rebuilt = Retriever.open(lib)
+    assert rebuilt.info()["articles"] == 57
+    assert {"extra-2", "extra-3"} <= ids_in_log(lib)
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_the_log_as_it_was(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = Retriever.open(lib)
+    size = (lib / LOG).stat().st_size
+    real_write = os.write
+
+    def full(fd: int, data) -> int:
+        real_write(fd, bytes(data)[:10])  # part of it lands, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(library.os, "write", full)
+    with pytest.raises(library.LibraryError, match="No space left on device"):
+        opened.add([extra(1)])
+    monkeypatch.undo()
+    assert (lib / LOG).stat().st_size == size
+    assert opened.info()["articles"] == 55
+    assert opened.add([extra(1)]).added == 1
+    assert Retriever.open(lib).info()["articles"] == 56
+
+
+# --- 3: a missing, emptied or shortened log ---------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied", "shortened"])
+def test_a_lost_log_is_written_again_from_the_index(lib: Path, damage: str) -> None:
+    log = lib / LOG
+    before = ids_in_log(lib)
+    if damage == "deleted":
+        log.unlink()
+    elif damage == "emptied":
+        log.write_bytes(b"")
+    else:
+        log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-4]))
+    opened = Retriever.open(lib)
+    assert opened.info()["articles"] == 55
+    assert ids_in_log(lib) == before
+    assert any("from the index" in note for note in opened.repairs)
+    for seg in lib.glob("seg-*"):
+        shutil.rmtree(seg)
+    assert Retriever.open(lib).info()["articles"] == 55  # the log alone now holds them all
+
+
+def test_the_index_wins_for_an_article_the_shortened_log_holds_an_older_version_of(
+    lib: Path,
+) -> None:
+    opened = Retriever.open(lib)
+    old = extra(1)
+    opened.add([old])
+    new = old.model_copy(update={"paragraphs": ["补充新闻1号:海鸥银行改名为海燕银行。"]})
+    opened.add([new])
+    log = lib / LOG
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))  # loses `new`
+    Retriever.open(lib)
+    assert library.read_log(log).articles["extra-1"] == new
+
+
+# --- 4: index.json's checksum and parameters ---------------------------------------------------
+
+
+def test_no_bit_flip_of_the_manifest_is_served(tmp_path: Path, tiny: Retriever) -> None:
+    tiny.save(tmp_path / "idx")
+    manifest = tmp_path / "idx" / MANIFEST
+    good = manifest.read_bytes()
+    bits = len(good) * 8
+    served = 0
+    for bit in range(0, bits, max(1, bits // 252))[:252]:
+        flipped = bytearray(good)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        manifest.write_bytes(bytes(flipped))
+        try:
+            Retriever.load(tmp_path / "idx")
+        except IndexFileError:
+            continue
+        served += 1
+    assert served == 0
+    manifest.write_bytes(good)
+    assert Retriever.load(tmp_path / "idx").ask("云栖支付C轮融资多少钱?").answered
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"params": {"k1": -1.0, "b": 0.75, "idf": "lucene", "epsilon": 0.25}},
+        {"params": {"k1": 1.2, "b": 7.5, "idf": "lucene", "epsilon": 0.25}},
+        {"params": {"k1": 1.2, "b": 0.75, "idf": "nonsense", "epsilon": 0.25}},
+        {"params": {"k1": "NaN", "b": 0.75, "idf": "lucene", "epsilon": 0.25}},
+        {"segments": ["../../elsewhere"]},
+        {"segments": ["seg-1", "seg-1"]},
+        {"logged": -3},
+    ],
+)
+def test_invalid_parameters_are_refused_even_with_a_valid_checksum(
+    tmp_path: Path, tiny: Retriever, change: dict
+) -> None:
+    tiny.save(tmp_path / "idx")
+    manifest = tmp_path / "idx" / MANIFEST
+    manifest.write_text(library.manifest_text({**json.loads(manifest.read_text()), **change}))
+    with pytest.raises(IndexFileError):
+        Retriever.load(tmp_path / "idx")
+
+
+def test_a_segment_dropped_from_the_manifest_is_not_lost(lib: Path) -> None:
+    opened = Retriever.open(lib)
+    opened.add([extra(1)])  # a second segment
+    manifest = json.loads((lib / MANIFEST).read_text())
+    assert len(manifest["segments"]) >= 2
+    manifest["segments"] = manifest["segments"][:-1]  # the one holding extra-1
+    (lib / MANIFEST).write_text(library.manifest_text(manifest))
+    reopened = Retriever.open(lib)
+    assert reopened.info()["articles"] == 56
+    assert reopened.search("海鸥银行", k=1)[0].article_id == "extra-1"
+
+
+# --- 5: two writers ------------------------------------------------------------------------------
+
+
+def test_two_writers_keep_both_their_articles(lib: Path) -> None:
+    first, second = Retriever.open(lib), Retriever.open(lib)
+    first.add([extra(1)])
+    second.add([extra(2)])  # takes up what `first` wrote before writing
+    assert second.info()["articles"] == 57
+    assert Retriever.load(lib).info()["articles"] == 57  # the index alone, not healed by open
+    first.add([extra(3)])
+    assert Retriever.load(lib).info()["articles"] == 58
+
+
+def test_a_second_writer_waits_then_says_the_library_is_busy(lib: Path) -> None:
+    opened = Retriever.open(lib, lock_timeout=0.2)
+    holder = library.writer_lock(lib)  # another writer
+    with holder.acquire(timeout=1), pytest.raises(library.LibraryBusyError, match="busy"):
+        opened.add([extra(1)])
+    assert opened.add([extra(1)]).added == 1
+
+
+# --- 6: any string, ask/search/history never raise -------------------------------------------
+
+ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+AWKWARD = st.sampled_from(["\ud800", "\udcd6\udcd0", "\ud83d\ude00", "\x00", "\u202e", "e\u0301"])
+TEXT = st.lists(st.one_of(st.text(ANY_CHAR, max_size=12), AWKWARD), max_size=5).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(question=TEXT, history=st.lists(TEXT, max_size=3))
+def test_any_string_is_asked_searched_and_remembered_without_error(
+    tiny: Retriever, question: str, history: list[str]
+) -> None:
+    answer = tiny.ask(question, history=history)
+    answer.model_dump_json()  # well-formed Unicode all the way out
+    answer.question.encode("utf-8")
+    for hit in tiny.search(question, k=3):
+        hit.model_dump_json()
+
+
+def test_a_lone_surrogate_is_replaced_not_raised(tiny: Retriever) -> None:
+    answer = tiny.ask("云栖支付\udcd6C轮融资多少钱?", history=["\ud800"])
+    assert answer.question == "云栖支付\ufffdC轮融资多少钱?"
+    assert answer.answered
+    assert tiny.search("云栖\ud83d\ude00支付", k=1)[0].title.startswith("云栖支付")

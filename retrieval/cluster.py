@@ -1,0 +1,444 @@
+"""A sharded archive on Sphinx 2.2 / Manticore: layout, configs, builds, ingest, processes.
+
+Layout on one machine (`Layout.local`): shard i is one `searchd` on the loopback serving two
+plain indexes, `main_i` and `delta_i`; a head `searchd` serves SphinxQL and the distributed
+index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` queries.
+
+* Routing: an article goes to shard `h % N`, h a stable hash of its id; its slot (the high
+  bits of its paragraphs' ids) is `h`, moved on by N in the rare event of a collision, so
+  slots never collide across shards.
+* Plain indexes, because 2.2 ranks `bm25f` properly only on them (with
+  `index_field_lengths`); new and updated articles go to the shard's delta index, whose
+  kill-list hides their old paragraphs in `main`; `merge` folds the delta back into main.
+* Global IDF: `indextool --buildidf` over every shard's dictionary, referenced by each index's
+  `global_idf`, so a shard ranks its candidates with archive-wide statistics.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corpus.errors import ConfigError, EngineError
+
+from .xmlpipe import CHARSET_TABLE, MAX_PARAS, read_entries
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+    from .retriever import AddReport
+
+INDEX = "feedqa"
+"""Name of the distributed index."""
+
+AGENT_CONNECT_TIMEOUT_MS = 500
+AGENT_QUERY_TIMEOUT_MS = 3000
+"""A shard slower than this is left out of an answer (which then says it is partial)."""
+
+ROTATE_WAIT_S = 30.0
+
+
+def _hash(article_id: str) -> int:
+    """46 bits of a hash of `article_id`: slots stay below 2**47, ids below 2**63."""
+    digest = hashlib.blake2b(article_id.encode("utf-8"), digest_size=6).digest()
+    return int.from_bytes(digest) >> 2
+
+
+def route(article_id: str, shards: int) -> int:
+    """The shard of an article: a stable hash of its id, modulo the number of shards."""
+    return _hash(article_id) % shards
+
+
+def _content_hash(article: "Article") -> str:
+    """The same digest as the in-process index's record: changed text means an update."""
+    body = json.dumps([article.title, article.paragraphs[:MAX_PARAS]], ensure_ascii=False)
+    return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a cluster's shards live and listen."""
+
+    root: Path
+    shards: int
+    host: str = "127.0.0.1"
+    port: int = 9306  # the head's SphinxQL port; shard i listens on port + 1 + i
+
+    @property
+    def url(self) -> str:
+        """What `Retriever.connect` takes."""
+        return f"sphinx://{self.host}:{self.port}/{INDEX}"
+
+    def shard_dir(self, shard: int) -> Path:
+        return self.root / f"shard-{shard}"
+
+    def shard_port(self, shard: int) -> int:
+        return self.port + 1 + shard
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {**asdict(self), "root": None}
+        (self.root / "cluster.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, root: str | os.PathLike) -> "Layout":
+        """The layout saved in `root` (by `init`); ConfigError if there is none."""
+        root = Path(root)
+        try:
+            data = json.loads((root / "cluster.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"no cluster in {root} (run `feedqa cluster init`)") from exc
+        return cls(**{**data, "root": root})
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def _block(kind: str, name: str, lines: Iterable[str]) -> str:
+    head = f"{kind} {name}".strip()
+    return head + "\n{\n" + "".join(f"    {line}\n" for line in lines) + "}\n"
+
+
+def shard_indexes(folder: Path, shard: int, idf: Path) -> str:
+    """The sources and indexes of shard `shard`, its files in `folder`."""
+    pipe = f"{sys.executable} -m retrieval.xmlpipe"
+    return "\n".join(
+        [
+            _block("source", f"main_{shard}", ["type = xmlpipe2",
+                   f"xmlpipe_command = {pipe} {folder / 'main.jsonl'} {shard}"]),
+            _block("source", f"delta_{shard}", ["type = xmlpipe2",
+                   f"xmlpipe_command = {pipe} {folder / 'delta.jsonl'} {shard} --kill"]),
+            _block("index", f"main_{shard}", [f"source = main_{shard}",
+                   f"path = {folder / 'main'}", f"charset_table = {CHARSET_TABLE}",
+                   "index_field_lengths = 1", "min_word_len = 1", f"global_idf = {idf}"]),
+            _block("index", f"delta_{shard} : main_{shard}", [f"source = delta_{shard}",
+                   f"path = {folder / 'delta'}"]),
+        ]
+    )  # fmt: skip
+
+
+def distributed_index(agents: Sequence[Sequence[tuple[str, int]]]) -> str:
+    """The distributed index: per shard an `agent` line listing its mirrors (host, port)."""
+    lines = ["type = distributed"]
+    for shard, mirrors in enumerate(agents):
+        hosts = "|".join(f"{h}:{p}" for h, p in mirrors)
+        lines.append(f"agent = {hosts}:main_{shard},delta_{shard}")
+    lines += [
+        f"agent_connect_timeout = {AGENT_CONNECT_TIMEOUT_MS}",
+        f"agent_query_timeout = {AGENT_QUERY_TIMEOUT_MS}",
+        "ha_strategy = nodeads",
+    ]
+    return _block("index", INDEX, lines)
+
+
+def searchd_block(listen: Sequence[str], folder: Path) -> str:
+    """The `indexer` and `searchd` sections of a process keeping its log and pid in `folder`."""
+    return _block("indexer", "", ["mem_limit = 256M"]) + _block(
+        "searchd",
+        "",
+        [*(f"listen = {a}" for a in listen), f"log = {folder / 'searchd.log'}",
+         f"pid_file = {folder / 'searchd.pid'}", "binlog_path =", "watchdog = 0",
+         "seamless_rotate = 1", "agent_retry_count = 1", "agent_retry_delay = 100",
+         "max_children = 64", "read_timeout = 5"],
+    )  # fmt: skip
+
+
+def write_configs(layout: Layout) -> None:
+    """One config per shard plus the head's, for the local layout."""
+    idf = layout.root / "global.idf"
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = shard_indexes(folder, s, idf) + searchd_block(
+            [f"{layout.host}:{layout.shard_port(s)}"], folder
+        )
+        (folder / "searchd.conf").write_text(text, encoding="utf-8")
+    agents = [[(layout.host, layout.shard_port(s))] for s in range(layout.shards)]
+    head = distributed_index(agents) + searchd_block(
+        [f"{layout.host}:{layout.port}:mysql41"], layout.root
+    )
+    (layout.root / "searchd.conf").write_text(head, encoding="utf-8")
+
+
+def host_configs(
+    hosts: Sequence[str], shards: int, root: str, *, replicas: int = 1, port: int = 9306
+) -> dict[str, str]:
+    """Configs for `shards` shards across `hosts`: shard i on hosts i, i+1, ... (`replicas`
+    mirrors), each host serving SphinxQL on `port` (the distributed index: any host can
+    answer) and the agent protocol on `port` + 6; shard files under `root` on every host."""
+    if replicas > len(hosts):
+        raise ConfigError(f"{replicas} replicas need at least as many hosts, not {len(hosts)}")
+    placed = {h: [] for h in hosts}
+    mirrors = []
+    for s in range(shards):
+        on = [hosts[(s + r) % len(hosts)] for r in range(replicas)]
+        mirrors.append([(h, port + 6) for h in on])
+        for h in on:
+            placed[h].append(s)
+    base, idf = Path(root), Path(root) / "global.idf"
+    out = {}
+    for h in hosts:
+        parts = [shard_indexes(base / f"shard-{s}", s, idf) for s in placed[h]]
+        parts += [distributed_index(mirrors), searchd_block(
+            [f"0.0.0.0:{port}:mysql41", f"0.0.0.0:{port + 6}"], base)]  # fmt: skip
+        out[h] = "\n".join(parts)
+    return out
+
+
+# --- building and ingest ----------------------------------------------------------------------
+
+
+def _run(args: Sequence[str]) -> None:
+    """Run a Sphinx tool; EngineError with its last output line if it fails."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise EngineError(f"{args[0]} is not installed (apt-get install sphinxsearch)") from exc
+    if done.returncode != 0:
+        lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+        raise EngineError(f"{' '.join(args[:3])} failed: {lines[-1] if lines else 'no output'}")
+
+
+def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) -> None:
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        for entry in entries:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _slots(folder: Path) -> dict[str, tuple[int, int, str]]:
+    """Article id → (slot, paragraphs in main, content hash) of a shard, deltas included."""
+    out: dict[str, tuple[int, int, str]] = {}
+    for line in _read_lines(folder / "slots.tsv"):
+        aid, slot, npara, digest = line.split("\t")
+        out[json.loads(aid)] = (int(slot), int(npara), digest)
+    for entry in read_entries(str(folder / "delta.jsonl")):
+        a = entry["article"]
+        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
+        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+        out[a["id"]] = (entry["slot"], entry.get("kill", 0), digest)
+    return out
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln]
+    except FileNotFoundError:
+        return []
+
+
+def _write_slots(folder: Path, entries: Iterable[dict]) -> None:
+    lines = []
+    for e in entries:
+        a = e["article"]
+        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
+        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+        npara = min(len(a["paragraphs"]), MAX_PARAS)
+        lines.append(f"{json.dumps(a['id'], ensure_ascii=False)}\t{e['slot']}\t{npara}\t{digest}")
+    (folder / "slots.tsv").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+
+
+def _free_slot(h: int, shards: int, taken: set[int]) -> int:
+    """Slot `h` or the next free one in steps of `shards` (same residue: same shard)."""
+    slot = h + shards  # never 0: ids must be positive
+    while slot in taken:
+        slot += shards
+    return slot
+
+
+def build(layout: Layout, articles: Iterable["Article"]) -> None:
+    """Write configs and build every shard's indexes from `articles` (a full rebuild), in
+    parallel, then the global IDF. Running shards are sent the new indexes (rotation)."""
+    layout.save()
+    write_configs(layout)
+    unique = list({a.id: a for a in articles}.values())
+    per_shard: list[list[dict]] = [[] for _ in range(layout.shards)]
+    taken: list[set[int]] = [set() for _ in range(layout.shards)]
+    for a in unique:
+        h = _hash(a.id)
+        s = h % layout.shards
+        slot = _free_slot(h, layout.shards, taken[s])
+        taken[s].add(slot)
+        per_shard[s].append({"slot": slot, "kill": 0, "article": a.model_dump(mode="json")})
+    for s, entries in enumerate(per_shard):
+        folder = layout.shard_dir(s)
+        _write_entries(folder / "main.jsonl", entries)
+        _write_entries(folder / "delta.jsonl", [])
+        _write_slots(folder, entries)
+    _index_all(layout, [["--all"]] * layout.shards)
+    build_idf(layout)
+
+
+def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
+    """Run `indexer` for every shard at once (`targets[s]`: what shard s rebuilds)."""
+    procs = []
+    for s, what in enumerate(targets):
+        if not what:
+            continue
+        conf = layout.shard_dir(s) / "searchd.conf"
+        rotate = ["--rotate"] if is_running(layout.shard_dir(s)) else []
+        args = ["indexer", "-c", str(conf), "--quiet", *rotate, *what]
+        try:
+            procs.append((args, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
+        except FileNotFoundError as exc:
+            raise EngineError("indexer is not installed (apt-get install sphinxsearch)") from exc
+    for _args, s, proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode not in (0, 2):  # 2: built, but searchd could not be signalled
+            last = [ln for ln in out.splitlines() if ln.strip()][-1:] or ["no output"]
+            raise EngineError(f"indexer for shard {s} failed: {last[0]}")
+        if rotate_pending(layout.shard_dir(s)):
+            _wait_rotation(layout.shard_dir(s))
+
+
+def rotate_pending(folder: Path) -> bool:
+    return any(folder.glob("*.new.sph"))
+
+
+def _wait_rotation(folder: Path) -> None:
+    deadline = time.monotonic() + ROTATE_WAIT_S
+    while rotate_pending(folder) and is_running(folder):
+        if time.monotonic() > deadline:
+            raise EngineError(f"searchd in {folder} did not load the new index")
+        time.sleep(0.05)
+
+
+def build_idf(layout: Layout) -> None:
+    """The global IDF file from every shard's main dictionary (read at searchd start)."""
+    dumps = []
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        dump = folder / "dict.txt"
+        conf = str(folder / "searchd.conf")
+        with open(dump, "w", encoding="utf-8") as f:
+            done = subprocess.run(
+                ["indextool", "-c", conf, "--dumpdict", f"main_{s}", "--stats"],
+                stdout=f, stderr=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+        if done.returncode != 0:
+            raise EngineError(f"indextool could not read shard {s}'s dictionary")
+        dumps.append(str(dump))
+    _run(["indextool", "--buildidf", *dumps, "--out", str(layout.root / "global.idf")])
+    for dump in dumps:
+        os.remove(dump)
+
+
+def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
+    """Route new and changed articles to their shards' delta indexes (rebuilt and rotated in);
+    an updated article's old paragraphs are killed, not duplicated. Unchanged ones are skipped."""
+    from .retriever import AddReport
+
+    known = [_slots(layout.shard_dir(s)) for s in range(layout.shards)]
+    fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
+    added = updated = unchanged = 0
+    for a in {a.id: a for a in articles}.values():
+        h = _hash(a.id)
+        s = h % layout.shards
+        old = known[s].get(a.id)
+        if old and old[2] == _content_hash(a):
+            unchanged += 1
+            continue
+        if old:
+            updated += 1
+            slot, kill = old[0], old[1]
+        else:
+            added += 1
+            slot, kill = _free_slot(h, layout.shards, {v[0] for v in known[s].values()}), 0
+            known[s][a.id] = (slot, 0, "")
+        fresh[s][a.id] = {"slot": slot, "kill": kill, "article": a.model_dump(mode="json")}
+    for s, entries in enumerate(fresh):
+        if entries:
+            _write_entries(layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True)
+    _index_all(layout, [[f"delta_{s}"] if fresh[s] else [] for s in range(layout.shards)])
+    return AddReport(added, updated, unchanged)
+
+
+def merge(layout: Layout) -> None:
+    """Fold every shard's delta into its main index (a rebuild of each shard that has one)."""
+    targets: list[list[str]] = []
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        delta = read_entries(str(folder / "delta.jsonl"))
+        if not delta:
+            targets.append([])
+            continue
+        main = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+        for e in delta:
+            main[e["article"]["id"]] = {**e, "kill": 0}
+        _write_entries(folder / "main.jsonl", main.values())
+        _write_entries(folder / "delta.jsonl", [])
+        _write_slots(folder, main.values())
+        targets.append([f"main_{s}", f"delta_{s}"])
+    _index_all(layout, targets)
+    build_idf(layout)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def _pid(folder: Path) -> int | None:
+    try:
+        return int((folder / "searchd.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_running(folder: Path) -> bool:
+    """Whether the searchd whose pid file is in `folder` is alive."""
+    pid = _pid(folder)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _folders(layout: Layout) -> list[Path]:
+    return [layout.shard_dir(s) for s in range(layout.shards)] + [layout.root]
+
+
+def start(layout: Layout, *, wait: float = 10.0) -> None:
+    """Start every shard's searchd and the head's (those not running yet)."""
+    for folder, port in zip(
+        _folders(layout), [*map(layout.shard_port, range(layout.shards)), layout.port], strict=True
+    ):
+        if not is_running(folder):
+            _run(["searchd", "-c", str(folder / "searchd.conf")])
+        _wait_port(layout.host, port, wait)
+
+
+def stop(layout: Layout) -> None:
+    """Stop every searchd of the cluster that runs (waiting until each has exited)."""
+    for folder in _folders(layout):
+        if is_running(folder):
+            _run(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
+
+
+def _wait_port(host: str, port: int, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise EngineError(f"searchd did not start listening on {host}:{port}") from None
+            time.sleep(0.05)
+
+
+def status(layout: Layout) -> list[tuple[str, bool, int | None]]:
+    """(name, running, pid) of the head and each shard."""
+    names = [f"shard {s}" for s in range(layout.shards)] + ["head"]
+    return [(n, is_running(f), _pid(f)) for n, f in zip(names, _folders(layout), strict=True)]

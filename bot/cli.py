@@ -9,6 +9,7 @@ import click
 
 from retrieval import FeedqaError, Retriever
 
+from .cluster import cluster
 from .render import answer_text, passages_text
 from .settings import Settings
 
@@ -29,6 +30,8 @@ def _retriever(ctx: click.Context) -> Retriever:
         try:
             if obj.get("bundled"):
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
+            elif settings.feedqa_engine_url and not index:
+                retriever = _connect(settings)
             elif index or (settings.index_dir / "articles.jsonl").exists():
                 retriever = Retriever.open(
                     index or settings.index_dir, min_confidence=settings.feedqa_min_confidence
@@ -41,6 +44,17 @@ def _retriever(ctx: click.Context) -> Retriever:
             raise click.ClickException(f"cannot open the index: {exc}") from exc
         obj["retriever"] = retriever
     return obj["retriever"]
+
+
+def _connect(settings: Settings) -> Retriever:
+    """The cluster at FEEDQA_ENGINE_URL (writable when its folder is here)."""
+    assert settings.feedqa_engine_url
+    folder = settings.cluster_dir
+    return Retriever.connect(
+        settings.feedqa_engine_url,
+        cluster=folder if (folder / "cluster.json").exists() else None,
+        min_confidence=settings.feedqa_min_confidence,
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -109,7 +123,11 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     """Rank paragraphs for QUERY by BM25."""
     if not query.strip():
         raise click.UsageError("the query is empty")
-    hits = _retriever(ctx).search(query, k=k)
+    retriever = _retriever(ctx)
+    hits = retriever.search(query, k=k)
+    note = getattr(retriever, "partial_note", lambda: None)()
+    if note:
+        click.echo(note, err=True)
     if as_json:
         click.echo(
             json.dumps([h.model_dump(mode="json") for h in hits], ensure_ascii=False, indent=2)
@@ -128,7 +146,10 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     settings: Settings = ctx.obj["settings"]
     path = ctx.obj.get("index") or settings.index_dir
     try:
-        retriever = Retriever.open(path)
+        if settings.feedqa_engine_url and not ctx.obj.get("index"):
+            retriever, path = _connect(settings), settings.feedqa_engine_url
+        else:
+            retriever = Retriever.open(path)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     failed = 0
@@ -143,7 +164,10 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             continue
         for problem in report.problems:
             click.echo(f"  ! skipped {problem}", err=True)
-        added = retriever.add(report.articles)
+        try:
+            added = retriever.add(report.articles)
+        except FeedqaError as exc:
+            raise click.ClickException(str(exc)) from exc
         click.echo(
             f"{source}: {len(report.articles)} articles: {added.added} new, {added.updated} updated, "
             f"{added.unchanged} unchanged ({time.perf_counter() - started:.1f}s)"
@@ -187,9 +211,14 @@ def telegram(ctx: click.Context, webhook: bool) -> None:
     from .telegram import run_bot
 
     try:
-        run_bot(ctx.obj["settings"], webhook=webhook)
+        settings: Settings = ctx.obj["settings"]
+        retriever = _retriever(ctx) if settings.feedqa_engine_url else None
+        run_bot(settings, webhook=webhook, retriever=retriever)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+cli.add_command(cluster)
 
 
 def main() -> None:

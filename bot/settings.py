@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     feedqa_min_confidence: float | None = None
     feedqa_history_turns: int = 3
     feedqa_history_ttl_minutes: float = 30.0
+    feedqa_engine_url: str | None = None
+    feedqa_cluster_dir: Path | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -35,10 +37,10 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8443
     telegram_questions_per_minute: int = 20
 
-    @field_validator("feedqa_data_dir")
+    @field_validator("feedqa_data_dir", "feedqa_cluster_dir")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value else value
 
     @field_validator("feedqa_feeds", mode="before")
     @classmethod
@@ -60,3 +62,8 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Where the user's index lives."""
         return self.feedqa_data_dir / "index"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Where `feedqa cluster` keeps the local cluster's configs and shards."""
+        return self.feedqa_cluster_dir or self.feedqa_data_dir / "cluster"

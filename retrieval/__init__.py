@@ -5,7 +5,7 @@
 >>> r.ask("京东科技计划在哪里上市?").text
 """
 
-from corpus.errors import FeedqaError, IndexFileError, QueryError, RetrievalError
+from corpus.errors import EngineError, FeedqaError, IndexFileError, QueryError, RetrievalError
 
 from .index import BM25Params
 from .models import Answer, Citation, Passage
@@ -17,6 +17,7 @@ __all__ = [
     "Answer",
     "BM25Params",
     "Citation",
+    "EngineError",
     "FeedqaError",
     "IndexFileError",
     "Passage",

@@ -40,7 +40,8 @@ INDEX = "feedqa"
 
 AGENT_CONNECT_TIMEOUT_MS = 500
 AGENT_QUERY_TIMEOUT_MS = 3000
-"""A shard slower than this is left out of an answer (which then says it is partial)."""
+"""A shard slower than this (per engine query) is left out of an answer, which then says
+it is partial; `Layout.agent_query_timeout_ms` overrides it."""
 
 ROTATE_WAIT_S = 30.0
 
@@ -70,6 +71,7 @@ class Layout:
     shards: int
     host: str = "127.0.0.1"
     port: int = 9306  # the head's SphinxQL port; shard i listens on port + 1 + i
+    agent_query_timeout_ms: int = AGENT_QUERY_TIMEOUT_MS
 
     @property
     def url(self) -> str:
@@ -124,7 +126,9 @@ def shard_indexes(folder: Path, shard: int, idf: Path) -> str:
     )  # fmt: skip
 
 
-def distributed_index(agents: Sequence[Sequence[tuple[str, int]]]) -> str:
+def distributed_index(
+    agents: Sequence[Sequence[tuple[str, int]]], timeout_ms: int = AGENT_QUERY_TIMEOUT_MS
+) -> str:
     """The distributed index: per shard an `agent` line listing its mirrors (host, port)."""
     lines = ["type = distributed"]
     for shard, mirrors in enumerate(agents):
@@ -132,20 +136,21 @@ def distributed_index(agents: Sequence[Sequence[tuple[str, int]]]) -> str:
         lines.append(f"agent = {hosts}:main_{shard},delta_{shard}")
     lines += [
         f"agent_connect_timeout = {AGENT_CONNECT_TIMEOUT_MS}",
-        f"agent_query_timeout = {AGENT_QUERY_TIMEOUT_MS}",
+        f"agent_query_timeout = {timeout_ms}",
         "ha_strategy = nodeads",
     ]
     return _block("index", INDEX, lines)
 
 
-def searchd_block(listen: Sequence[str], folder: Path) -> str:
-    """The `indexer` and `searchd` sections of a process keeping its log and pid in `folder`."""
+def searchd_block(listen: Sequence[str], folder: Path, *, retries: int = 0) -> str:
+    """The `indexer` and `searchd` sections of a process keeping its log and pid in `folder`;
+    `retries`: how often a failed agent query is retried (on another mirror, when any)."""
     return _block("indexer", "", ["mem_limit = 256M"]) + _block(
         "searchd",
         "",
         [*(f"listen = {a}" for a in listen), f"log = {folder / 'searchd.log'}",
          f"pid_file = {folder / 'searchd.pid'}", "binlog_path =", "watchdog = 0",
-         "seamless_rotate = 1", "agent_retry_count = 1", "agent_retry_delay = 100",
+         "seamless_rotate = 1", f"agent_retry_count = {retries}", "agent_retry_delay = 50",
          "max_children = 64", "read_timeout = 5"],
     )  # fmt: skip
 
@@ -161,7 +166,7 @@ def write_configs(layout: Layout) -> None:
         )
         (folder / "searchd.conf").write_text(text, encoding="utf-8")
     agents = [[(layout.host, layout.shard_port(s))] for s in range(layout.shards)]
-    head = distributed_index(agents) + searchd_block(
+    head = distributed_index(agents, layout.agent_query_timeout_ms) + searchd_block(
         [f"{layout.host}:{layout.port}:mysql41"], layout.root
     )
     (layout.root / "searchd.conf").write_text(head, encoding="utf-8")
@@ -187,7 +192,7 @@ def host_configs(
     for h in hosts:
         parts = [shard_indexes(base / f"shard-{s}", s, idf) for s in placed[h]]
         parts += [distributed_index(mirrors), searchd_block(
-            [f"0.0.0.0:{port}:mysql41", f"0.0.0.0:{port + 6}"], base)]  # fmt: skip
+            [f"0.0.0.0:{port}:mysql41", f"0.0.0.0:{port + 6}"], base, retries=replicas - 1)]  # fmt: skip
         out[h] = "\n".join(parts)
     return out
 

@@ -174,15 +174,22 @@ class SphinxIndex:
     # --- statistics -----------------------------------------------------------------------------
 
     def df(self, term: str) -> int:
-        """Paragraphs holding `term`, summed over the shards that answer."""
+        """Paragraphs holding `term`, summed over the shards that answer.
+
+        A miss also reads ahead the terms the answer step asks about next (the term's
+        thesaurus synonyms, parts and halves), in the same engine query.
+        """
         if not term:
             return 0
         if term not in self._df:
-            key = engine_term(term)
+            batch = [term, *_related(term)]
+            keys = {engine_term(t): t for t in batch if t and t not in self._df}
             _, info = self._query(
-                f"SELECT id FROM {self.url.index} WHERE MATCH(%s) LIMIT 1", [key], meta=True
+                f"SELECT id FROM {self.url.index} WHERE MATCH(%s) LIMIT 1 OPTION ranker=none",
+                [" | ".join(keys)],
+                meta=True,
             )
-            self._remember_df(info, {key: term})
+            self._remember_df(info, keys)
         return self._df.get(term, 0)
 
     def _remember_df(self, info: dict[str, str], keys: dict[str, str]) -> None:
@@ -403,6 +410,15 @@ def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> Clust
     layout = Layout.load(cluster) if cluster else None
     options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
     return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)
+
+
+def _related(term: str) -> list[str]:
+    """Terms whose df the answer step reads along with `term`'s."""
+    from .question import pieces
+    from .synonyms import synonyms
+
+    halves = [term[:1], term[1:], term[:-1], term[-1:]] if len(term) >= 3 else []
+    return [*synonyms(term), *pieces(term), *halves]
 
 
 def _reason(exc: Exception) -> str:

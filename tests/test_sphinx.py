@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.cli import cli
 from corpus import Article, bundled_feed_path, load_feed
@@ -162,6 +164,18 @@ def test_answers_equal_in_process(three, local: Retriever) -> None:
     )
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(question=st.text(max_size=60))
+def test_any_question_is_answered_or_abstained(three, question: str) -> None:
+    """Any string through the cluster: no exception, citations point at real paragraphs."""
+    _, remote = three
+    a = remote.ask(question)
+    assert not a.answered or a.text in a.citations[0].passage
+    assert all(c.passage and c.paragraph >= 1 and c.link for c in a.citations)
+
+
 def test_odd_tokens_stay_whole() -> None:
     assert engine_term("京东") == "京东"
     assert engine_term("10.5").startswith("_") and engine_term("c++") != engine_term("c")
@@ -222,6 +236,32 @@ def test_killed_shard_gives_partial_results_then_recovers(three, bundled_article
     assert {link_shard[h.link] for h in remote.search("京东 科技", k=30)} == {0, 1, 2}
 
 
+def test_slow_shard_is_left_out_after_the_agent_timeout(tmp_path: Path, tiny_articles) -> None:
+    """A shard that hangs (SIGSTOP): answers come from the others after
+    agent_query_timeout, marked partial; once it resumes, it answers again."""
+    layout = cl.Layout(tmp_path, 3, port=free_base_port(4), agent_query_timeout_ms=300)
+    cl.build(layout, tiny_articles)
+    cl.start(layout)
+    try:
+        r = Retriever.connect(layout.url)
+        home = cl.route("tag:haichao.example,2022:2003", 3)
+        victim = (home + 1) % 3
+        assert not r.ask("远山消费金融的注册资本是多少?").notes  # texts and statistics cached
+        pid = int((layout.shard_dir(victim) / "searchd.pid").read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t = time.monotonic()
+            a = r.ask("远山消费金融的注册资本是多少?")
+            assert a.answered and "10亿元" in a.text and a.notes
+            assert time.monotonic() - t < 5
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        a = r.ask("远山消费金融的注册资本是多少?")
+        assert a.answered and not a.notes
+    finally:
+        cl.stop(layout)
+
+
 def test_dead_engine_is_a_one_line_error(tmp_path: Path) -> None:
     port = free_base_port(1)
     with pytest.raises(EngineError) as info:
@@ -269,6 +309,7 @@ def test_host_configs_place_mirrors() -> None:
     assert "agent = a:9312|b:9312:main_0,delta_0" in configs["a"]
     assert "index main_0" in configs["a"] and "index main_2" in configs["a"]
     assert "index main_1" not in configs["a"]
+    assert "agent_retry_count = 1" in configs["a"]  # a failed mirror is retried on another
 
 
 def _wait(condition, timeout: float = 5.0) -> None:

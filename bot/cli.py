@@ -227,3 +227,6 @@ def main() -> None:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except FeedqaError as exc:  # e.g. the search engine went away during a session
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

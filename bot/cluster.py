@@ -7,6 +7,7 @@ import click
 from corpus import Article
 from retrieval import FeedqaError
 from retrieval import cluster as engine
+from retrieval.sphinxconf import host_configs
 
 from .settings import Settings
 
@@ -140,7 +141,7 @@ def config(hosts: str, shards: int, replicas: int, root: str, port: int, out: Pa
     """Write a searchd config per host for the same layout across real machines."""
     names = [h.strip() for h in hosts.split(",") if h.strip()]
     try:
-        configs = engine.host_configs(names, shards, root, replicas=replicas, port=port)
+        configs = host_configs(names, shards, root, replicas=replicas, port=port)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)

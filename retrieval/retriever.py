@@ -184,7 +184,7 @@ class Retriever:
         cluster: the cluster's folder (`feedqa cluster init`), needed by `add` and `compact`.
         Raises EngineError (one line) when the engine cannot be reached.
         """
-        from .sphinx import connect
+        from .remote import connect
 
         return connect(url, cluster=cluster, **kwargs)
 

@@ -26,6 +26,7 @@ from retrieval.backend import SearchBackend
 from retrieval.index import Index
 from retrieval.question import content_terms
 from retrieval.sphinx import SphinxIndex
+from retrieval.sphinxconf import host_configs
 from retrieval.xmlpipe import engine_term
 
 pytestmark = pytest.mark.skipif(
@@ -304,7 +305,7 @@ def test_cluster_commands(tmp_path: Path) -> None:
 
 
 def test_host_configs_place_mirrors() -> None:
-    configs = cl.host_configs(["a", "b", "c"], 3, "/srv/feedqa", replicas=2)
+    configs = host_configs(["a", "b", "c"], 3, "/srv/feedqa", replicas=2)
     assert set(configs) == {"a", "b", "c"}
     assert "agent = a:9312|b:9312:main_0,delta_0" in configs["a"]
     assert "index main_0" in configs["a"] and "index main_2" in configs["a"]

@@ -78,7 +78,7 @@ def _next_step(layout: engine.Layout, *, started: bool) -> None:
         click.echo("start it with: feedqa cluster start")
         return
     click.echo(f"running: FEEDQA_ENGINE_URL={layout.url}")
-    click.echo(f'try: FEEDQA_ENGINE_URL={layout.url} feedqa ask "京东科技计划在哪里上市?"')
+    click.echo(f'try: FEEDQA_ENGINE_URL={layout.url} feedqa ask "京东科技计划在香港IPO募资多少?"')
 
 
 @cluster.command()

@@ -110,6 +110,6 @@ def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> Clust
     """A Retriever over the cluster at `url`; `cluster`: its folder, to ingest and merge."""
     from .cluster import Layout
 
-    layout = Layout.load(cluster) if cluster else None
+    layout = Layout.load(Path(cluster).expanduser()) if cluster else None
     options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
     return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)

@@ -1,7 +1,7 @@
 """The archive on a Sphinx cluster: parity with the in-process index, ingest, faults.
 
-Every test starts its own `searchd` processes on free loopback ports in a temporary folder
-and stops them; they are skipped only when Sphinx's binaries are not installed.
+The tests that need the engine start their own `searchd` processes on free loopback ports in
+a temporary folder and stop them; they are skipped only when Sphinx's binaries are missing.
 """
 
 import math
@@ -29,7 +29,7 @@ from retrieval.sphinx import SphinxIndex
 from retrieval.sphinxconf import host_configs
 from retrieval.xmlpipe import engine_term
 
-pytestmark = pytest.mark.skipif(
+needs_sphinx = pytest.mark.skipif(
     not (shutil.which("searchd") and shutil.which("indexer") and shutil.which("indextool")),
     reason="Sphinx is not installed (apt-get install sphinxsearch)",
 )
@@ -99,12 +99,14 @@ def _ndcg(ranked: list, ideal: list) -> float:
     return dcg / best if best else 1.0
 
 
+@needs_sphinx
 def test_both_indexes_are_search_backends(three, local: Retriever) -> None:
     _, remote = three
     assert isinstance(remote.index, SphinxIndex) and isinstance(remote.index, SearchBackend)
     assert isinstance(local.index, Index) and isinstance(local.index, SearchBackend)
 
 
+@needs_sphinx
 def test_cluster_layout(three) -> None:
     layout, remote = three
     assert set(remote.index.shards) == {0, 1, 2}
@@ -112,6 +114,7 @@ def test_cluster_layout(three) -> None:
     assert remote.index.n_docs == 2440
 
 
+@needs_sphinx
 def test_parity_over_three_shards(three, local: Retriever) -> None:
     """The in-process top-10 for the QA questions, plain and weighted: the same scores in
     the same order, the paragraphs differing only where scores tie (repeated boilerplate)."""
@@ -138,6 +141,7 @@ def test_parity_over_three_shards(three, local: Retriever) -> None:
     assert same_scores == len(overlaps)
 
 
+@needs_sphinx
 def test_scores_equal_in_process(three, local: Retriever) -> None:
     _, remote = three
     for q in ["京东科技 IPO", "陆金所 总收入", "平安 首席科学家"]:
@@ -147,6 +151,7 @@ def test_scores_equal_in_process(three, local: Retriever) -> None:
         assert remote.index.df(content_terms(q)[0]) == local.index.df(content_terms(q)[0])
 
 
+@needs_sphinx
 def test_answers_equal_in_process(three, local: Retriever) -> None:
     """`ask` through the cluster: the same answers, citations and accuracy."""
     _, remote = three
@@ -165,6 +170,7 @@ def test_answers_equal_in_process(three, local: Retriever) -> None:
     )
 
 
+@needs_sphinx
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -182,6 +188,7 @@ def test_odd_tokens_stay_whole() -> None:
     assert engine_term("10.5").startswith("_") and engine_term("c++") != engine_term("c")
 
 
+@needs_sphinx
 def test_ingest_replaces_updated_articles(tmp_path: Path, tiny_articles) -> None:
     layout = start_cluster(tmp_path, 2, tiny_articles[:4])
     try:
@@ -212,6 +219,7 @@ def test_ingest_replaces_updated_articles(tmp_path: Path, tiny_articles) -> None
         cl.stop(layout)
 
 
+@needs_sphinx
 def test_killed_shard_gives_partial_results_then_recovers(three, bundled_articles) -> None:
     layout, remote = three
     question = "京东科技计划在香港IPO募资多少?"
@@ -237,6 +245,7 @@ def test_killed_shard_gives_partial_results_then_recovers(three, bundled_article
     assert {link_shard[h.link] for h in remote.search("京东 科技", k=30)} == {0, 1, 2}
 
 
+@needs_sphinx
 def test_slow_shard_is_left_out_after_the_agent_timeout(tmp_path: Path, tiny_articles) -> None:
     """A shard that hangs (SIGSTOP): answers come from the others after
     agent_query_timeout, marked partial; once it resumes, it answers again."""
@@ -275,6 +284,7 @@ def test_dead_engine_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.output.strip().count("\n") == 0 and "not reachable" in result.output
 
 
+@needs_sphinx
 def test_cluster_commands(tmp_path: Path) -> None:
     """`feedqa cluster init` and `start`, then questions through the cluster; `stop`."""
     port = free_base_port(3)
@@ -302,6 +312,19 @@ def test_cluster_commands(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["cluster", "stop"], env=env)
     assert result.exit_code == 0
     assert not cl.is_running(tmp_path / "c")
+
+
+def test_partial_note_is_shown_everywhere() -> None:
+    from bot.format import format_answer
+    from bot.render import answer_text
+    from retrieval import Answer
+    from retrieval.remote import PARTIAL_NOTE
+
+    note = PARTIAL_NOTE.format(missing=1)
+    a = Answer(question="q", answered=False, text="", notes=[note])
+    assert note in answer_text(a)
+    assert note in "".join(format_answer(a))
+    assert Answer.model_validate_json(a.model_dump_json()).notes == [note]
 
 
 def test_host_configs_place_mirrors() -> None:

@@ -288,22 +288,21 @@ def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
 
 
 def merge(layout: Layout) -> None:
-    """Fold every shard's delta into its main index (a rebuild of each shard that has one)."""
-    targets: list[list[str]] = []
-    for s in range(layout.shards):
-        folder = layout.shard_dir(s)
-        delta = read_entries(str(folder / "delta.jsonl"))
-        if not delta:
-            targets.append([])
-            continue
-        main = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
-        for e in delta:
-            main[e["article"]["id"]] = {**e, "kill": 0}
-        _write_entries(folder / "main.jsonl", main.values())
-        _write_entries(folder / "delta.jsonl", [])
-        _write_slots(folder, main.values())
-        targets.append([f"main_{s}", f"delta_{s}"])
-    _index_all(layout, targets)
+    """Fold every shard's delta index into its main index with `indexer --merge` (the delta's
+    kill-list applied), then empty the deltas and fold their logs into the main logs."""
+    pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
+    _index_all(
+        layout, [["--merge", f"main_{s}", f"delta_{s}"] if d else [] for s, d in enumerate(pending)]
+    )
+    for s, delta in enumerate(pending):
+        if delta:  # a crash before this leaves the delta in both indexes: same results
+            folder = layout.shard_dir(s)
+            main = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+            main.update((e["article"]["id"], {**e, "kill": 0}) for e in delta)
+            _write_entries(folder / "main.jsonl", main.values())
+            _write_slots(folder, main.values())
+            _write_entries(folder / "delta.jsonl", [])
+    _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
     build_idf(layout)
 
 

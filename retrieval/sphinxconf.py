@@ -70,10 +70,16 @@ def searchd_block(listen: Sequence[str], folder: Path, *, retries: int = 0) -> s
 
 
 def host_configs(
-    hosts: Sequence[str], shards: int, root: str, *, replicas: int = 1, port: int = 9306
+    hosts: Sequence[str],
+    shards: int,
+    root: str,
+    *,
+    replicas: int = 1,
+    port: int = 9306,
+    bind: str = "0.0.0.0",
 ) -> dict[str, str]:
     """Configs for `shards` shards across `hosts`: shard i on hosts i, i+1, ... (`replicas`
-    mirrors), each host serving SphinxQL on `port` (the distributed index: any host can
+    mirrors), each host serving SphinxQL on `bind:port` (the distributed index: any host can
     answer) and the agent protocol on `port` + 6; shard files under `root` on every host."""
     if replicas > len(hosts):
         raise ConfigError(f"{replicas} replicas need at least as many hosts, not {len(hosts)}")
@@ -89,6 +95,6 @@ def host_configs(
     for h in hosts:
         parts = [shard_indexes(base / f"shard-{s}", s, idf) for s in placed[h]]
         parts += [distributed_index(mirrors), searchd_block(
-            [f"0.0.0.0:{port}:mysql41", f"0.0.0.0:{port + 6}"], base, retries=replicas - 1)]  # fmt: skip
+            [f"{bind}:{port}:mysql41", f"{bind}:{port + 6}"], base, retries=replicas - 1)]  # fmt: skip
         out[h] = "\n".join(parts)
     return out

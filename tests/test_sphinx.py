@@ -10,6 +10,7 @@ import random
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -312,6 +313,38 @@ def test_cluster_commands(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["cluster", "stop"], env=env)
     assert result.exit_code == 0
     assert not cl.is_running(tmp_path / "c")
+
+
+@needs_sphinx
+def test_host_config_serves_the_layout(tmp_path: Path, tiny_articles) -> None:
+    """The multi-host config, on one host: shards built by `build` answer through it."""
+    layout = cl.Layout(tmp_path, 2, port=free_base_port(3))
+    cl.build(layout, tiny_articles)
+    port = free_base_port(7)
+    (conf,) = host_configs(["127.0.0.1"], 2, str(tmp_path), port=port, bind="127.0.0.1").values()
+    (tmp_path / "host.conf").write_text(conf, encoding="utf-8")
+    proc = subprocess.Popen(
+        ["searchd", "-c", str(tmp_path / "host.conf"), "--nodetach"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: _listening(port))
+        r = Retriever.connect(f"sphinx://127.0.0.1:{port}/feedqa")
+        assert r.index.n_docs == sum(len(a.paragraphs) for a in tiny_articles)
+        a = r.ask("远山消费金融的注册资本是多少?")
+        assert a.answered and "10亿元" in a.text and not a.notes
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def test_partial_note_is_shown_everywhere() -> None:

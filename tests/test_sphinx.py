@@ -302,6 +302,8 @@ def test_cluster_commands(tmp_path: Path) -> None:
         env["FEEDQA_ENGINE_URL"] = f"sphinx://127.0.0.1:{port}/feedqa"
         result = runner.invoke(cli, ["ask", "京东科技计划在香港IPO募资多少?"], env=env)
         assert result.exit_code == 0 and "10亿至20亿美元" in result.output
+        result = runner.invoke(cli, [], input="京东科技计划在香港IPO募资多少?\n", env=env)
+        assert result.exit_code == 0 and "10亿至20亿美元" in result.output  # the REPL, piped
         result = runner.invoke(
             cli, ["ingest", str(Path(__file__).parent / "data" / "tiny.rss.xml")], env=env
         )

@@ -14,6 +14,8 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
   `global_idf`, so a shard ranks its candidates with archive-wide statistics.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -180,9 +182,27 @@ def _free_slot(h: int, shards: int, taken: set[int]) -> int:
     return slot
 
 
+@contextlib.contextmanager
+def _writing(layout: Layout):
+    """One writer at a time per cluster folder (other processes wait)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / "write.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build(layout: Layout, articles: Iterable["Article"]) -> None:
     """Write configs and build every shard's indexes from `articles` (a full rebuild), in
     parallel, then the global IDF. Running shards are sent the new indexes (rotation)."""
+    with _writing(layout):
+        return _build(layout, articles)
+
+
+def _build(layout: Layout, articles: Iterable["Article"]) -> None:
+    """The work of `build`, the write lock held."""
     layout.save()
     write_configs(layout)
     unique = list({a.id: a for a in articles}.values())
@@ -260,6 +280,12 @@ def build_idf(layout: Layout) -> None:
 def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     """Route new and changed articles to their shards' delta indexes (rebuilt and rotated in);
     an updated article's old paragraphs are killed, not duplicated. Unchanged ones are skipped."""
+    with _writing(layout):
+        return _ingest(layout, articles)
+
+
+def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
+    """The work of `ingest`, the write lock held."""
     from .retriever import AddReport
 
     known = [_slots(layout.shard_dir(s)) for s in range(layout.shards)]
@@ -290,6 +316,12 @@ def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
 def merge(layout: Layout) -> None:
     """Fold every shard's delta index into its main index with `indexer --merge` (the delta's
     kill-list applied), then empty the deltas and fold their logs into the main logs."""
+    with _writing(layout):
+        return _merge(layout)
+
+
+def _merge(layout: Layout) -> None:
+    """The work of `merge`, the write lock held."""
     pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
     _index_all(
         layout, [["--merge", f"main_{s}", f"delta_{s}"] if d else [] for s, d in enumerate(pending)]

@@ -215,6 +215,13 @@ def test_ingest_replaces_updated_articles(tmp_path: Path, tiny_articles) -> None
             (h.article_id, h.paragraph) for h in hits
         ]
         assert r.index.n_docs == n
+        final = Retriever.from_articles([changed, *tiny_articles[1:]])
+        for term in ("云栖", "融资", "领投", "10亿元"):  # merged: exact statistics again
+            assert r.index.df(term) == final.index.df(term)
+        want = [(p.article_id, p.paragraph, p.score) for p in final.search("云栖支付 融资", k=5)]
+        assert [
+            (p.article_id, p.paragraph, p.score) for p in r.search("云栖支付 融资", k=5)
+        ] == want
         assert r.add([changed]).unchanged == 1
     finally:
         cl.stop(layout)

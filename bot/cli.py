@@ -9,6 +9,7 @@ import click
 
 from retrieval import FeedqaError, Retriever
 
+from .cluster import cluster
 from .render import answer_text, passages_text
 from .settings import Settings
 
@@ -29,6 +30,8 @@ def _retriever(ctx: click.Context) -> Retriever:
         try:
             if obj.get("bundled"):
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
+            elif settings.feedqa_engine_url and not index:
+                retriever = _connect(settings)
             elif index or (settings.index_dir / "articles.jsonl").exists():
                 retriever = Retriever.open(
                     index or settings.index_dir,
@@ -58,6 +61,17 @@ def _from_terminal(text: str) -> str:
         return text
     raw = text.encode("utf-8", "surrogateescape")
     return raw.decode("gb18030", "replace")
+
+
+def _connect(settings: Settings) -> Retriever:
+    """The cluster at FEEDQA_ENGINE_URL (writable when its folder is here)."""
+    assert settings.feedqa_engine_url
+    folder = settings.cluster_dir
+    return Retriever.connect(
+        settings.feedqa_engine_url,
+        cluster=folder if (folder / "cluster.json").exists() else None,
+        min_confidence=settings.feedqa_min_confidence,
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -128,7 +142,11 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     query = _from_terminal(query)
     if not query.strip():
         raise click.UsageError("the query is empty")
-    hits = _retriever(ctx).search(query, k=k)
+    retriever = _retriever(ctx)
+    hits = retriever.search(query, k=k)
+    note = getattr(retriever, "partial_note", lambda: None)()
+    if note:
+        click.echo(note, err=True)
     if as_json:
         click.echo(
             json.dumps([h.model_dump(mode="json") for h in hits], ensure_ascii=False, indent=2)
@@ -147,7 +165,10 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     settings: Settings = ctx.obj["settings"]
     path = ctx.obj.get("index") or settings.index_dir
     try:
-        retriever = Retriever.open(path, lock_timeout=settings.feedqa_lock_timeout_seconds)
+        if settings.feedqa_engine_url and not ctx.obj.get("index"):
+            retriever, path = _connect(settings), settings.feedqa_engine_url
+        else:
+            retriever = Retriever.open(path, lock_timeout=settings.feedqa_lock_timeout_seconds)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_repairs(retriever)
@@ -215,12 +236,17 @@ def telegram(ctx: click.Context, webhook: bool) -> None:
     secrets = (settings.telegram_bot_token, settings.telegram_webhook_secret)
     protect_secrets(*(s.get_secret_value().strip() for s in secrets if s))
     try:
-        run_bot(settings, webhook=webhook)
+        settings: Settings = ctx.obj["settings"]
+        retriever = _retriever(ctx) if settings.feedqa_engine_url else None
+        run_bot(settings, webhook=webhook, retriever=retriever)
     except FeedqaError as exc:
         raise click.ClickException(REDACTOR.scrub(str(exc))) from None
     except Exception as exc:  # one redacted line, never a traceback with the token in it
         reason = REDACTOR.scrub(str(exc)) or "no details"
         raise click.ClickException(f"the bot stopped: {type(exc).__name__}: {reason}") from None
+
+
+cli.add_command(cluster)
 
 
 def main() -> None:
@@ -229,3 +255,6 @@ def main() -> None:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except FeedqaError as exc:  # e.g. the search engine went away during a session
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

@@ -74,7 +74,8 @@ def format_answer(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
             citations[0] = f"<b>{SOURCES}</b>\n{citations[0]}"
     else:
         blocks = [f"{NOT_FOUND}\n{CLOSEST}" if citations else NOT_FOUND]
-    return split_message(blocks + citations, limit)
+    notes = [f"<i>{_escape(note)}</i>" for note in answer.notes]
+    return split_message(blocks + citations + notes, limit)
 
 
 def format_sources(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:

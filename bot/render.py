@@ -68,6 +68,7 @@ def answer_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
             lines.append("最接近的文章:")
     for c in answer.citations:
         lines.append(citation_line(c.rank, c.title, c.published, c.paragraph, c.link))
+    lines += [f"({note})" for note in answer.notes]
     return "\n".join(lines)
 
 

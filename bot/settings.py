@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     feedqa_fetch_deadline_seconds: float = Field(default=120.0, gt=0)
     feedqa_feed_max_mb: float = Field(default=20.0, gt=0)
     feedqa_lock_timeout_seconds: float = Field(default=60.0, ge=0)
+    feedqa_engine_url: str | None = None
+    feedqa_cluster_dir: Path | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -44,10 +46,10 @@ class Settings(BaseSettings):
     telegram_startup_retries: int = Field(default=8, ge=0)
     telegram_journal: bool = True
 
-    @field_validator("feedqa_data_dir")
+    @field_validator("feedqa_data_dir", "feedqa_cluster_dir")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value else value
 
     @field_validator("feedqa_feeds", mode="before")
     @classmethod
@@ -82,3 +84,8 @@ class Settings(BaseSettings):
             "deadline": self.feedqa_fetch_deadline_seconds,
             "max_bytes": int(self.feedqa_feed_max_mb * 1_000_000),
         }
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Where `feedqa cluster` keeps the local cluster's configs and shards."""
+        return self.feedqa_cluster_dir or self.feedqa_data_dir / "cluster"

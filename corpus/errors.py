@@ -5,7 +5,8 @@ FeedqaError
 │   └── FetchError     a feed URL could not be fetched
 ├── RetrievalError     the retriever could not answer
 │   ├── QueryError     the question cannot be used (e.g. not a string)
-│   └── IndexFileError an index on disk is missing, stale or corrupt
+│   ├── IndexFileError an index on disk is missing, stale or corrupt
+│   └── EngineError    the search engine cannot be reached, or a cluster tool failed
 ├── LibraryError       a library on disk cannot be written (disk full, no permission)
 │   └── LibraryBusyError another process is writing to the library
 └── ConfigError        a setting is missing or invalid
@@ -34,6 +35,10 @@ class QueryError(RetrievalError):
 
 class IndexFileError(RetrievalError):
     """An index on disk is missing, stale or corrupt."""
+
+
+class EngineError(RetrievalError):
+    """The search engine cannot be reached, or a cluster tool failed."""
 
 
 class LibraryError(FeedqaError):

@@ -6,6 +6,7 @@
 """
 
 from corpus.errors import (
+    EngineError,
     FeedqaError,
     IndexFileError,
     LibraryBusyError,
@@ -24,6 +25,7 @@ __all__ = [
     "Answer",
     "BM25Params",
     "Citation",
+    "EngineError",
     "FeedqaError",
     "IndexFileError",
     "LibraryBusyError",

@@ -48,3 +48,7 @@ class Answer(BaseModel):
     )
     terms: list[str] = Field(default_factory=list, description="Query terms, for highlighting.")
     confidence: float = 0.0
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Caveats, e.g. partial results when some shards of a cluster did not answer.",
+    )

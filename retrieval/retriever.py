@@ -179,6 +179,19 @@ class Retriever:
         return retriever
 
     @classmethod
+    def connect(
+        cls, url: str, *, cluster: str | os.PathLike | None = None, **kwargs
+    ) -> "Retriever":
+        """The archive on a Sphinx/Manticore cluster, `url` like "sphinx://host:port/index".
+
+        cluster: the cluster's folder (`feedqa cluster init`), needed by `add` and `compact`.
+        Raises EngineError (one line) when the engine cannot be reached.
+        """
+        from .remote import connect
+
+        return connect(url, cluster=cluster, **kwargs)
+
+    @classmethod
     def load(cls, path: str | os.PathLike, *, verify: bool = True, **kwargs) -> "Retriever":
         """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt."""
         path = Path(path)

@@ -1,0 +1,401 @@
+"""A sharded archive on Sphinx 2.2 / Manticore: layout, builds, ingest, processes.
+
+The local layout (configs in `retrieval.sphinxconf`): shard i is one `searchd` on the loopback serving two
+plain indexes, `main_i` and `delta_i`; a head `searchd` serves SphinxQL and the distributed
+index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` queries.
+
+* Routing: an article goes to shard `h % N`, h a stable hash of its id; its slot (the high
+  bits of its paragraphs' ids) is `h`, moved on by N in the rare event of a collision, so
+  slots never collide across shards.
+* Plain indexes, because 2.2 ranks `bm25f` properly only on them (with
+  `index_field_lengths`); new and updated articles go to the shard's delta index, whose
+  kill-list hides their old paragraphs in `main`; `merge` folds the delta back into main.
+* Global IDF: `indextool --buildidf` over every shard's dictionary, referenced by each index's
+  `global_idf`, so a shard ranks its candidates with archive-wide statistics.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corpus.errors import ConfigError, EngineError
+
+from .sphinxconf import (
+    AGENT_QUERY_TIMEOUT_MS,
+    INDEX,
+    distributed_index,
+    searchd_block,
+    shard_indexes,
+)
+from .xmlpipe import MAX_PARAS, read_entries
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+    from .retriever import AddReport
+
+ROTATE_WAIT_S = 30.0
+
+
+def _hash(article_id: str) -> int:
+    """46 bits of a hash of `article_id`: slots stay below 2**47, ids below 2**63."""
+    digest = hashlib.blake2b(article_id.encode("utf-8"), digest_size=6).digest()
+    return int.from_bytes(digest) >> 2
+
+
+def route(article_id: str, shards: int) -> int:
+    """The shard of an article: a stable hash of its id, modulo the number of shards."""
+    return _hash(article_id) % shards
+
+
+def _content_hash(article: "Article") -> str:
+    """The same digest as the in-process index's record: changed text means an update."""
+    body = json.dumps([article.title, article.paragraphs[:MAX_PARAS]], ensure_ascii=False)
+    return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a cluster's shards live and listen."""
+
+    root: Path
+    shards: int
+    host: str = "127.0.0.1"
+    port: int = 9306  # the head's SphinxQL port; shard i listens on port + 1 + i
+    agent_query_timeout_ms: int = AGENT_QUERY_TIMEOUT_MS
+
+    @property
+    def url(self) -> str:
+        """What `Retriever.connect` takes."""
+        return f"sphinx://{self.host}:{self.port}/{INDEX}"
+
+    def shard_dir(self, shard: int) -> Path:
+        return self.root / f"shard-{shard}"
+
+    def shard_port(self, shard: int) -> int:
+        return self.port + 1 + shard
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {**asdict(self), "root": None}
+        (self.root / "cluster.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, root: str | os.PathLike) -> "Layout":
+        """The layout saved in `root` (by `init`); ConfigError if there is none."""
+        root = Path(root)
+        try:
+            data = json.loads((root / "cluster.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"no cluster in {root} (run `feedqa cluster init`)") from exc
+        return cls(**{**data, "root": root})
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def write_configs(layout: Layout) -> None:
+    """One config per shard plus the head's, for the local layout."""
+    idf = layout.root / "global.idf"
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = shard_indexes(folder, s, idf) + searchd_block(
+            [f"{layout.host}:{layout.shard_port(s)}"], folder
+        )
+        (folder / "searchd.conf").write_text(text, encoding="utf-8")
+    agents = [[(layout.host, layout.shard_port(s))] for s in range(layout.shards)]
+    head = distributed_index(agents, layout.agent_query_timeout_ms) + searchd_block(
+        [f"{layout.host}:{layout.port}:mysql41"], layout.root
+    )
+    (layout.root / "searchd.conf").write_text(head, encoding="utf-8")
+
+
+# --- building and ingest ----------------------------------------------------------------------
+
+
+def _run(args: Sequence[str]) -> None:
+    """Run a Sphinx tool; EngineError with its last output line if it fails."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise EngineError(f"{args[0]} is not installed (apt-get install sphinxsearch)") from exc
+    if done.returncode != 0:
+        lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+        raise EngineError(f"{' '.join(args[:3])} failed: {lines[-1] if lines else 'no output'}")
+
+
+def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) -> None:
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        for entry in entries:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _slots(folder: Path) -> dict[str, tuple[int, int, str]]:
+    """Article id → (slot, paragraphs in main, content hash) of a shard, deltas included."""
+    out: dict[str, tuple[int, int, str]] = {}
+    for line in _read_lines(folder / "slots.tsv"):
+        aid, slot, npara, digest = line.split("\t")
+        out[json.loads(aid)] = (int(slot), int(npara), digest)
+    for entry in read_entries(str(folder / "delta.jsonl")):
+        a = entry["article"]
+        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
+        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+        out[a["id"]] = (entry["slot"], entry.get("kill", 0), digest)
+    return out
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln]
+    except FileNotFoundError:
+        return []
+
+
+def _write_slots(folder: Path, entries: Iterable[dict]) -> None:
+    lines = []
+    for e in entries:
+        a = e["article"]
+        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
+        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+        npara = min(len(a["paragraphs"]), MAX_PARAS)
+        lines.append(f"{json.dumps(a['id'], ensure_ascii=False)}\t{e['slot']}\t{npara}\t{digest}")
+    (folder / "slots.tsv").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+
+
+def _free_slot(h: int, shards: int, taken: set[int]) -> int:
+    """Slot `h` or the next free one in steps of `shards` (same residue: same shard)."""
+    slot = h + shards  # never 0: ids must be positive
+    while slot in taken:
+        slot += shards
+    return slot
+
+
+@contextlib.contextmanager
+def _writing(layout: Layout):
+    """One writer at a time per cluster folder (other processes wait)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / "write.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build(layout: Layout, articles: Iterable["Article"]) -> None:
+    """Write configs and build every shard's indexes from `articles` (a full rebuild), in
+    parallel, then the global IDF. Running shards are sent the new indexes (rotation)."""
+    with _writing(layout):
+        return _build(layout, articles)
+
+
+def _build(layout: Layout, articles: Iterable["Article"]) -> None:
+    """The work of `build`, the write lock held."""
+    layout.save()
+    write_configs(layout)
+    unique = list({a.id: a for a in articles}.values())
+    per_shard: list[list[dict]] = [[] for _ in range(layout.shards)]
+    taken: list[set[int]] = [set() for _ in range(layout.shards)]
+    for a in unique:
+        h = _hash(a.id)
+        s = h % layout.shards
+        slot = _free_slot(h, layout.shards, taken[s])
+        taken[s].add(slot)
+        per_shard[s].append({"slot": slot, "kill": 0, "article": a.model_dump(mode="json")})
+    for s, entries in enumerate(per_shard):
+        folder = layout.shard_dir(s)
+        _write_entries(folder / "main.jsonl", entries)
+        _write_entries(folder / "delta.jsonl", [])
+        _write_slots(folder, entries)
+    _index_all(layout, [["--all"]] * layout.shards)
+    build_idf(layout)
+
+
+def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
+    """Run `indexer` for every shard at once (`targets[s]`: what shard s rebuilds)."""
+    procs = []
+    for s, what in enumerate(targets):
+        if not what:
+            continue
+        conf = layout.shard_dir(s) / "searchd.conf"
+        rotate = ["--rotate"] if is_running(layout.shard_dir(s)) else []
+        args = ["indexer", "-c", str(conf), "--quiet", *rotate, *what]
+        try:
+            procs.append((args, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
+        except FileNotFoundError as exc:
+            raise EngineError("indexer is not installed (apt-get install sphinxsearch)") from exc
+    for _args, s, proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode not in (0, 2):  # 2: built, but searchd could not be signalled
+            last = [ln for ln in out.splitlines() if ln.strip()][-1:] or ["no output"]
+            raise EngineError(f"indexer for shard {s} failed: {last[0]}")
+        if rotate_pending(layout.shard_dir(s)):
+            _wait_rotation(layout.shard_dir(s))
+
+
+def rotate_pending(folder: Path) -> bool:
+    return any(folder.glob("*.new.sph"))
+
+
+def _wait_rotation(folder: Path) -> None:
+    deadline = time.monotonic() + ROTATE_WAIT_S
+    while rotate_pending(folder) and is_running(folder):
+        if time.monotonic() > deadline:
+            raise EngineError(f"searchd in {folder} did not load the new index")
+        time.sleep(0.05)
+
+
+def build_idf(layout: Layout) -> None:
+    """The global IDF file from every shard's main dictionary (read at searchd start)."""
+    dumps = []
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        dump = folder / "dict.txt"
+        conf = str(folder / "searchd.conf")
+        with open(dump, "w", encoding="utf-8") as f:
+            done = subprocess.run(
+                ["indextool", "-c", conf, "--dumpdict", f"main_{s}", "--stats"],
+                stdout=f, stderr=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+        if done.returncode != 0:
+            raise EngineError(f"indextool could not read shard {s}'s dictionary")
+        dumps.append(str(dump))
+    _run(["indextool", "--buildidf", *dumps, "--out", str(layout.root / "global.idf")])
+    for dump in dumps:
+        os.remove(dump)
+
+
+def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
+    """Route new and changed articles to their shards' delta indexes (rebuilt and rotated in);
+    an updated article's old paragraphs are killed, not duplicated. Unchanged ones are skipped."""
+    with _writing(layout):
+        return _ingest(layout, articles)
+
+
+def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
+    """The work of `ingest`, the write lock held."""
+    from .retriever import AddReport
+
+    known = [_slots(layout.shard_dir(s)) for s in range(layout.shards)]
+    fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
+    added = updated = unchanged = 0
+    for a in {a.id: a for a in articles}.values():
+        h = _hash(a.id)
+        s = h % layout.shards
+        old = known[s].get(a.id)
+        if old and old[2] == _content_hash(a):
+            unchanged += 1
+            continue
+        if old:
+            updated += 1
+            slot, kill = old[0], old[1]
+        else:
+            added += 1
+            slot, kill = _free_slot(h, layout.shards, {v[0] for v in known[s].values()}), 0
+            known[s][a.id] = (slot, 0, "")
+        fresh[s][a.id] = {"slot": slot, "kill": kill, "article": a.model_dump(mode="json")}
+    for s, entries in enumerate(fresh):
+        if entries:
+            _write_entries(layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True)
+    _index_all(layout, [[f"delta_{s}"] if fresh[s] else [] for s in range(layout.shards)])
+    return AddReport(added, updated, unchanged)
+
+
+def merge(layout: Layout) -> None:
+    """Fold every shard's delta index into its main index with `indexer --merge` (the delta's
+    kill-list applied), then empty the deltas and fold their logs into the main logs."""
+    with _writing(layout):
+        return _merge(layout)
+
+
+def _merge(layout: Layout) -> None:
+    """The work of `merge`, the write lock held."""
+    pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
+    _index_all(
+        layout, [["--merge", f"main_{s}", f"delta_{s}"] if d else [] for s, d in enumerate(pending)]
+    )
+    for s, delta in enumerate(pending):
+        if delta:  # a crash before this leaves the delta in both indexes: same results
+            folder = layout.shard_dir(s)
+            main = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+            main.update((e["article"]["id"], {**e, "kill": 0}) for e in delta)
+            _write_entries(folder / "main.jsonl", main.values())
+            _write_slots(folder, main.values())
+            _write_entries(folder / "delta.jsonl", [])
+    _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
+    build_idf(layout)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def _pid(folder: Path) -> int | None:
+    try:
+        return int((folder / "searchd.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_running(folder: Path) -> bool:
+    """Whether the searchd whose pid file is in `folder` is alive."""
+    pid = _pid(folder)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _folders(layout: Layout) -> list[Path]:
+    return [layout.shard_dir(s) for s in range(layout.shards)] + [layout.root]
+
+
+def start(layout: Layout, *, wait: float = 10.0) -> None:
+    """Start every shard's searchd and the head's (those not running yet)."""
+    for folder, port in zip(
+        _folders(layout), [*map(layout.shard_port, range(layout.shards)), layout.port], strict=True
+    ):
+        if not is_running(folder):
+            _run(["searchd", "-c", str(folder / "searchd.conf")])
+        _wait_port(layout.host, port, wait)
+
+
+def stop(layout: Layout) -> None:
+    """Stop every searchd of the cluster that runs (waiting until each has exited)."""
+    for folder in _folders(layout):
+        if is_running(folder):
+            _run(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
+
+
+def _wait_port(host: str, port: int, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise EngineError(f"searchd did not start listening on {host}:{port}") from None
+            time.sleep(0.05)
+
+
+def status(layout: Layout) -> list[tuple[str, bool, int | None]]:
+    """(name, running, pid) of the head and each shard."""
+    names = [f"shard {s}" for s in range(layout.shards)] + ["head"]
+    return [(n, is_running(f), _pid(f)) for n, f in zip(names, _folders(layout), strict=True)]

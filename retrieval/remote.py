@@ -1,0 +1,115 @@
+"""The Retriever over a Sphinx/Manticore cluster: partial-result notes, ingest, merge."""
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corpus.errors import ConfigError
+
+from .models import Answer, Passage
+from .retriever import AddReport, Retriever, _published
+from .sphinx import SphinxIndex
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+    from .cluster import Layout
+
+REFRESH_S = 30.0
+"""`ClusterRetriever` checks this often whether the cluster changed (another writer)."""
+
+PARTIAL_NOTE = "部分结果 (partial results): {missing} 个分片未响应, 只检索了其余分片"
+"""The note an answer carries when some shards did not answer."""
+
+
+class ClusterRetriever(Retriever):
+    """A Retriever whose index is a cluster: answers say when shards did not answer; `add`
+    ingests through the cluster's folder (when given) and `compact` merges its deltas."""
+
+    def __init__(self, index: SphinxIndex, *, layout: "Layout | None" = None, **kwargs) -> None:
+        super().__init__(index, **kwargs)  # type: ignore[arg-type]
+        self._layout = layout
+        self._checked = time.monotonic()
+        self._partial = threading.local()
+
+    def _fresh(self) -> SphinxIndex:
+        index: SphinxIndex = self._index  # type: ignore[assignment]
+        if time.monotonic() - self._checked > REFRESH_S:
+            self._checked = time.monotonic()
+            if index.changed():
+                self._reopen()
+        index = self._index  # type: ignore[assignment]
+        index.begin()
+        return index
+
+    def _reopen(self) -> None:
+        old: SphinxIndex = self._index  # type: ignore[assignment]
+        self._index = SphinxIndex(old.url, old.params, pool=old.pool, timeout=old.timeout)  # type: ignore[assignment]
+
+    def partial_note(self) -> str | None:
+        """The note for this thread's last `ask` or `search`, if some shards did not answer."""
+        return getattr(self._partial, "note", None)
+
+    def _finish(self, index: SphinxIndex) -> str | None:
+        missing = index.missing_shards()
+        self._partial.note = PARTIAL_NOTE.format(missing=missing) if missing else None
+        return self._partial.note
+
+    def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
+        index = self._fresh()
+        answer = super().ask(question, history, k)
+        note = self._finish(index)
+        return answer.model_copy(update={"notes": [*answer.notes, note]}) if note else answer
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        index = self._fresh()
+        hits = super().search(query, k)
+        self._finish(index)
+        return hits
+
+    def info(self) -> dict:
+        index: SphinxIndex = self._index  # type: ignore[assignment]
+        records = list(index.articles())
+        dates = [d for d in (_published(r) for r in records) if d]
+        return {
+            "articles": len(records),
+            "paragraphs": index.n_docs,
+            "segments": len(index.shards),
+            "first": min(dates) if dates else None,
+            "last": max(dates) if dates else None,
+        }
+
+    def add(self, articles: Iterable["Article"], *, _log: bool = True) -> AddReport:
+        """Route new and changed articles to their shards' delta indexes."""
+        from . import cluster
+
+        if self._layout is None:
+            raise ConfigError(f"{self._index.url} was opened without its cluster folder: read only")  # type: ignore[attr-defined]
+        with self._lock:
+            report = cluster.ingest(self._layout, articles)
+            self._reopen()
+        return report
+
+    def compact(self) -> None:
+        """Fold every shard's delta index into its main index."""
+        from . import cluster
+
+        if self._layout is None:
+            raise ConfigError("merging needs the cluster folder")
+        with self._lock:
+            cluster.merge(self._layout)
+            self._reopen()
+
+    def save(self, path: object) -> None:
+        raise ConfigError("a cluster keeps its own indexes; use `feedqa cluster` to manage them")
+
+
+def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> ClusterRetriever:
+    """A Retriever over the cluster at `url`; `cluster`: its folder, to ingest and merge."""
+    from .cluster import Layout
+
+    layout = Layout.load(Path(cluster).expanduser()) if cluster else None
+    options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
+    return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)

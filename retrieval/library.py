@@ -208,7 +208,7 @@ def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, 
             repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
         retriever._path, retriever._file_lock = path, lock
         if to_index:  # the log holds articles the index missed
-            retriever.add(to_index, _log=False)
+            retriever.add(to_index, progress=kwargs.get("progress"), _log=False)
             repairs.append(f"{len(to_index)} articles of {LOG} indexed")
         if retriever._logged != read.lines:
             retriever._logged = read.lines

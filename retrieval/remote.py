@@ -63,6 +63,10 @@ class ClusterRetriever(Retriever):
         note = self._finish(index)
         return answer.model_copy(update={"notes": [*answer.notes, note]}) if note else answer
 
+    def _sentences(self, index: object) -> None:
+        """No sentence vectors: the cluster keeps paragraphs only, so answers are lexical."""
+        return None
+
     def search(self, query: str, k: int = 5) -> list[Passage]:
         index = self._fresh()
         hits = super().search(query, k)
@@ -81,7 +85,9 @@ class ClusterRetriever(Retriever):
             "last": max(dates) if dates else None,
         }
 
-    def add(self, articles: Iterable["Article"], *, _log: bool = True) -> AddReport:
+    def add(
+        self, articles: Iterable["Article"], *, progress: object = None, _log: bool = True
+    ) -> AddReport:
         """Route new and changed articles to their shards' delta indexes."""
         from . import cluster
 

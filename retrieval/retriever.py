@@ -3,7 +3,6 @@
 import contextlib
 import hashlib
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
@@ -14,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError, QueryError
 
-from . import answer as extract
-from . import library
+from . import candidates, features, library, ranker, semantic, spans
 from .build import map_chunks
 from .index import (
     FORMAT,
@@ -30,8 +28,8 @@ from .index import (
     save_segment,
 )
 from .models import Answer, Citation, Passage
-from .question import Query, analyse, content_terms, is_word, pieces, subject_terms
-from .synonyms import mine_aliases, synonyms
+from .question import Query, analyse, content_terms
+from .synonyms import mine_aliases
 from .text import SEGMENTER, normalize, tokenize
 
 if TYPE_CHECKING:
@@ -39,49 +37,6 @@ if TYPE_CHECKING:
 
 MAX_QUESTION_CHARS = 2000
 """Longer questions are read up to this many characters."""
-
-DEFAULT_MIN_CONFIDENCE = 0.3
-"""Below this confidence `ask` says the archive does not hold the answer."""
-
-FOCUS_COMMON = 0.02
-"""A focus word held by more than this share of paragraphs is too common to judge by."""
-
-FOCUS_RARE = 5
-"""A word held by this many paragraphs or fewer is never too common to judge by."""
-
-FOCUS_MISSING = 0.25
-"""The most confidence an answer gets when its paragraph misses what the question asks about."""
-
-CANDIDATES = 20
-"""Paragraphs retrieved by BM25."""
-
-PASSAGES = 8
-"""Paragraphs read closely for an answer (each with the paragraph after it)."""
-
-NEXT = 0.7
-"""Retrieval score of the paragraph after a hit, relative to the hit's."""
-
-ARTICLE = 0.5
-"""Relative retrieval score given to the other paragraphs of the best hit's article: an
-answer in other words than the question's often sits in the article it is about."""
-
-ARTICLE_REACH = 15
-"""How many paragraphs either side of the best hit count as its article (bounds the work)."""
-
-OWN = 0.8
-"""Query weight of the parts of a word jieba guessed and of alias names."""
-
-HISTORY = 0.6
-"""Query weight of the terms a follow-up borrows from the chat."""
-
-SYNONYM = 0.3
-"""Query weight of a thesaurus synonym of a question term."""
-
-SYNONYMS = 3
-"""Synonyms per question term added to the query."""
-
-SYNONYM_CREDIT = 0.6
-"""How much a synonym found in a sentence counts for the term it stands for."""
 
 _LIBRARY_LOG = library.LOG
 _MANIFEST = library.MANIFEST
@@ -129,27 +84,39 @@ class Retriever:
         self._index = index
         self._path = path
         self._lock = threading.Lock()
-        self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+        self.min_confidence = min_confidence  # None: the ranker's calibrated threshold
         self._logged = 0  # lines of the articles log this index covers
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
         self.repairs: list[str] = []
         """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
         self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
+        self._vectors: dict[str, semantic.Vectors] = {}  # by segment name
+        self._sentence_cache: tuple[Index, semantic.SentenceIndex | None] | None = None
 
     # --- construction -----------------------------------------------------------------------
 
     @classmethod
     def from_articles(
-        cls, articles: Iterable["Article"], *, params: BM25Params | None = None, **kwargs
+        cls,
+        articles: Iterable["Article"],
+        *,
+        params: BM25Params | None = None,
+        progress: semantic.Progress | None = None,
+        **kwargs,
     ) -> "Retriever":
-        """Index `articles` in memory (later duplicates of an id replace earlier ones)."""
+        """Index `articles` in memory (later duplicates of an id replace earlier ones).
+
+        progress: called with (sentences done, in all) while their vectors are made.
+        """
         unique = list({a.id: a for a in articles}.values())
         # a large archive's records (alias mining) are made in worker processes, like its
         # tokenization in build_segment; small ones here
         records = map_chunks(_record, unique, size=lambda a: sum(map(len, a.paragraphs)))
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
-        return cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
+        retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
+        retriever._embed(retriever._index, progress)
+        return retriever
 
     @classmethod
     def default(cls, cache_dir: str | os.PathLike | None = None, **kwargs) -> "Retriever":
@@ -192,8 +159,18 @@ class Retriever:
         return connect(url, cluster=cluster, **kwargs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, verify: bool = True, **kwargs) -> "Retriever":
-        """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt."""
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        verify: bool = True,
+        progress: semantic.Progress | None = None,
+        **kwargs,
+    ) -> "Retriever":
+        """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt.
+
+        Sentence vectors that are missing or corrupt are made again (and saved when the folder
+        is writable)."""
         path = Path(path)
         manifest = library.read_manifest(path / _MANIFEST)
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
@@ -212,6 +189,14 @@ class Retriever:
             raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
         retriever._logged, retriever._stamp = logged, manifest["checksum"]
+        for seg in segments:
+            vectors = semantic.load_vectors(path / seg.name, verify=verify)
+            if vectors is not None:
+                retriever._vectors[seg.name] = vectors
+        if len(retriever._vectors) < len(segments):
+            retriever._embed(retriever._index, progress)
+            with contextlib.suppress(OSError):
+                retriever._save_vectors(path)
         return retriever
 
     def save(self, path: str | os.PathLike) -> None:
@@ -222,7 +207,15 @@ class Retriever:
         for seg in index.segments:
             if not (path / seg.name / "segment.json").exists():
                 save_segment(seg, path / seg.name)
+        self._save_vectors(path)
         self._stamp = self._write_manifest(path, index, self._logged)
+
+    def _save_vectors(self, path: Path) -> None:
+        """Write the vectors of segments saved under `path` that lack theirs."""
+        for name, vectors in self._vectors.items():
+            folder = path / name
+            if folder.is_dir() and not (folder / "sentences.json").exists():
+                semantic.save_vectors(vectors, folder)
 
     @staticmethod
     def _write_manifest(path: Path, index: Index, logged: int) -> str:
@@ -243,7 +236,12 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike, *, lock_timeout: float = library.LOCK_TIMEOUT, **kwargs
+        cls,
+        path: str | os.PathLike,
+        *,
+        lock_timeout: float = library.LOCK_TIMEOUT,
+        progress: semantic.Progress | None = None,
+        **kwargs,
     ) -> "Retriever":
         """A library at `path`: its articles log plus an index rebuilt from it when needed.
 
@@ -259,19 +257,26 @@ class Retriever:
         except OSError as exc:
             raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
         lock = library.writer_lock(path, lock_timeout)
-        retriever = library.open_at(cls, path, lock, write=False, **kwargs)
+        retriever = library.open_at(cls, path, lock, write=False, progress=progress, **kwargs)
         if retriever is None:  # something to write: again, as the only writer
             with library.locked(lock, path):
-                retriever = library.open_at(cls, path, lock, write=True, **kwargs)
+                retriever = library.open_at(cls, path, lock, write=True, progress=progress, **kwargs)
         return retriever
 
     # --- updating ---------------------------------------------------------------------------
 
-    def add(self, articles: Iterable["Article"], *, _log: bool = True) -> AddReport:
+    def add(
+        self,
+        articles: Iterable["Article"],
+        *,
+        progress: semantic.Progress | None = None,
+        _log: bool = True,
+    ) -> AddReport:
         """Add new articles and replace changed ones (same id); unchanged ones are skipped.
 
-        Only the new articles are tokenized; statistics stay global, so scores equal those of
-        a full rebuild. A library opened with `open` is updated on disk.
+        Only the new articles are tokenized and embedded; statistics stay global, so scores
+        equal those of a full rebuild. A library opened with `open` is updated on disk.
+        progress: called with (sentences done, in all) while new vectors are made.
         """
         with self._lock, self._writing():
             self._catch_up()
@@ -316,6 +321,7 @@ class Retriever:
             )
             segments = _tiered_merge(segments, counter)
             new_index = Index(segments, index.params, index.segmenter)
+            self._embed(new_index, progress)
             if self._path:
                 try:
                     self._persist(new_index)
@@ -334,6 +340,7 @@ class Retriever:
                 return
             seg = merge_segments(next(self._next_name(index)), index.segments)
             new_index = Index([seg], index.params, index.segmenter)
+            self._embed(new_index)
             if self._path:
                 self._persist(new_index)
             self._index = new_index
@@ -344,6 +351,7 @@ class Retriever:
             for seg in index.segments:
                 if not (self._path / seg.name / "segment.json").exists():
                     save_segment(seg, self._path / seg.name)
+            self._save_vectors(self._path)
             self._stamp = self._write_manifest(self._path, index, self._logged)
         except OSError as exc:  # the articles are logged: the next open indexes them
             raise LibraryError(
@@ -365,6 +373,7 @@ class Retriever:
         )
         assert fresh is not None
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
+        self._vectors = fresh._vectors
 
     @staticmethod
     def _next_name(index: Index):
@@ -431,197 +440,93 @@ class Retriever:
         return self._ask(self._index, question, history, max(1, k))
 
     def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
-        query, hits, candidates, equivalents = self._evidence(index, question, history)
-        if not candidates:
+        """Candidates and their features, then the ranker, then abstention."""
+        query, terms, hits, found, model = self._candidates(index, question, history)
+        if not found:
             return Answer(question=question, answered=False, text="", terms=query.terms)
-        best = candidates[0]
-        confidence = round(extract.confidence(candidates), 4)
-        if not self._asks_about(index, query, best, equivalents):
-            confidence = min(confidence, FOCUS_MISSING)
-        order = [best.doc] + [d for d, _ in hits if d != best.doc]
+        ranked, confidence = model.choose(
+            found, lambda c: features.evidence_checks(index, query, c, terms.equivalents)
+        )
+        best = ranked[0]
         scores = dict(hits)
+        order = [best.doc] + [d for d in dict.fromkeys(c.doc for c in ranked) if d != best.doc]
         citations = [
-            self._citation(index, rank, doc, scores.get(doc) or NEXT * scores.get(doc - 1, 0.0))
+            self._citation(index, rank, doc, scores.get(doc, 0.0))
             for rank, doc in enumerate(order[:k], start=1)
         ]
-        if confidence < self.min_confidence:
-            return Answer(
-                question=question,
-                answered=False,
-                text="",
-                citations=citations,
-                terms=query.terms,
-                confidence=confidence,
-            )
-        para = index.paragraph(best.doc)
-        s, e = extract.strip_span(para, best.start, best.end)
+        threshold = model.threshold if self.min_confidence is None else self.min_confidence
+        answered = confidence >= threshold
+        s, e = spans.strip_span(best.passage.text, best.start, best.end)
         return Answer(
-            question=question, answered=True, text=para[s:e], citations=citations,
-            terms=query.terms, confidence=confidence,
+            question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
+            citations=citations, terms=query.terms, confidence=round(confidence, 4),
         )  # fmt: skip
 
-    def _evidence(
+    def _candidates(
         self, index: Index, question: str, history: list[str]
-    ) -> tuple[Query, list[tuple[int, float]], list[extract.Candidate], extract.Equivalents]:
-        """The analysed question, the best paragraphs and the scored answer candidates."""
+    ) -> tuple[
+        Query, candidates.Terms, list[tuple[int, float]], list[features.Candidate], ranker.Model
+    ]:
+        """The analysed question, its terms, BM25's hits, every candidate with its features,
+        and the model that ranks them (with the encoder, or without it)."""
         query = analyse(question[:MAX_QUESTION_CHARS])
-        weights, equivalents, roles = self._weights(index, query, history)
-        hits = index.top(list(weights.items()), CANDIDATES) if weights else []
-        if not hits:
-            return query, [], [], equivalents
-        # a word the archive never uses weighs like the rarest one: missing it costs coverage;
-        # pairs joined by the tokenizer count only when the archive knows them
-        rarest = index.idf_of_df(1)
-        importance: dict[str, float] = {}
-        borrowed: dict[str, float] = {}
-        for t, w in weights.items():
-            value = index.idf(t) or (rarest if t in query.words else 0.0)
-            if value * w and t in roles:
-                (importance if roles[t] == "own" else borrowed)[t] = value * w
-        top = hits[0][1] or 1.0
-        passages = []
-        seen = {doc for doc, _ in hits[:PASSAGES]}
-        for doc, score in hits[:PASSAGES]:
-            rec, para = index.article_of(doc)
-            rel, text = score / top, index.paragraph(doc)
-            passages.append((doc, text, rel, rec["title"], _heading(index, doc, para, text)))
-            # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
-            if NEXT and para + 1 < rec["paragraphs"] and doc + 1 not in seen:
-                seen.add(doc + 1)
-                passages.append((doc + 1, index.paragraph(doc + 1), NEXT * rel, rec["title"], text))
-        if ARTICLE:  # at most ARTICLE_REACH paragraphs either side of the hit
-            hit = hits[0][0]
-            rec, para = index.article_of(hit)
-            start = hit - min(para, ARTICLE_REACH)
-            stop = hit + min(rec["paragraphs"] - para, ARTICLE_REACH + 1)
-            for doc in range(start, stop):
-                if doc not in seen:
-                    seen.add(doc)
-                    text = index.paragraph(doc)
-                    context = _heading(index, doc, doc - hit + para, text)
-                    passages.append((doc, text, ARTICLE, rec["title"], context))
-        return (
+        sentences = self._sentences(index)
+        enc = semantic.encoder() if sentences is not None else None
+        vector = chat_vector = None
+        if enc is not None:
+            vector = enc.query(normalize(query.text))
+            if history and query.needs_context:
+                chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
+        terms = candidates.query_terms(
+            index,
             query,
-            hits,
-            extract.best_spans(query, importance, borrowed, passages, equivalents),
-            equivalents,
+            history,
+            self._aliases(index),
+            lambda: self._ask(index, history[-1], history[:-1], 1).text,
         )
-
-    @staticmethod
-    def _asks_about(
-        index: Index, query: Query, best: extract.Candidate, equivalents: extract.Equivalents
-    ) -> bool:
-        """Whether the best paragraph speaks of what the question asks about.
-
-        That is the question's specific focus words: nouns next to the question word that are
-        not common in the archive or that it never uses (if they are jieba words, not guesses;
-        a verb the archive never uses is a paraphrase, not a new subject: 退回来); and any noun
-        of the question that neither the archive nor a synonym it knows ever uses (火星, 红烧肉),
-        unless the answer holds its head (the last character: 读片 for 阅片).
-        One of them must be found (or an equivalent); without any, the question gets the
-        benefit of the doubt. Beyond those: a year the question names must be in the
-        paragraph, its title or date; the answer must not speak of another year or edition
-        (第二届) instead; and it must hold what the question asks for, when that is a number,
-        a date or a name of some kind (哪所大学), which the question does not say itself.
-        A paragraph that continues the one before it (announced by it, or pointing back at
-        it) is read with it.
-        """
-        common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
-        focus = [
-            w
-            for w, noun in query.focus
-            if noun and (0 < index.df(w) <= common or (index.df(w) == 0 and is_word(w)))
-        ]
-        rec, para = index.article_of(best.doc)
-        text = index.paragraph(best.doc)
-        span = text[best.start : best.end]
-        if para and not text[: best.start].strip():  # read with what it continues
-            # ("财报中有句话:", "故作出上述决定", "提出三项要求:" for "二是…")
-            lead = _heading(index, best.doc, para, text) or index.paragraph(best.doc - 1)
-            if extract.continues(lead, span):
-                text, span = lead + text, lead + span
-        said = normalize(span)
-        focus += [
-            w
-            for w in query.nouns
-            if index.df(w) == 0
-            and is_word(w)
-            and not any(index.df(syn) for syn in synonyms(w))
-            and w[-1] not in said  # 读片 where the answer says 阅片: same head, a paraphrase
-        ]
-        evidence = text + rec["title"] + (rec.get("published") or "")[:4]
-        question = normalize(query.text)
-        years = re.findall(r"\d{4}", question)  # a year asked about must be there
-        if any(y not in evidence for y in years):
-            return False
-        kind_asked = (
-            query.kind in ("number", "when") or extract.named_kind(question, span) is not None
-        )
-        if kind_asked and not best.feature("type"):
-            return False  # no number, date or name of the kind asked
-        if extract.contradicts(query.text, span):
-            return False
-        if extract.other_institution(query.text, span, evidence):
-            return False
-        if extract.other_chief(query.text, evidence):
-            return False
-        return not focus or bool(extract.credit(focus, text, equivalents))
-
-    def _weights(
-        self, index: Index, query: Query, history: list[str]
-    ) -> tuple[dict[str, float], extract.Equivalents, dict[str, str]]:
-        """Query term weights (for retrieval), what else counts as each term, and the role of
-        the terms an answer is judged by: "own" (the question's) or "chat" (a follow-up's).
-
-        The question's own terms first (a word jieba guessed and the archive never uses is
-        read as its parts); then other names the archive gives the same company (aliases) and
-        thesaurus synonyms, for less; then, for a follow-up, the rarest terms of the previous
-        question and of its answer.
-        """
-        weights: dict[str, float] = {}
-        equivalents: extract.Equivalents = {}
-        roles: dict[str, str] = {}
-        for t in query.terms:
-            parts = pieces(t) if index.df(t) == 0 else []
-            for p in parts or [t]:
-                weights.setdefault(p, OWN if parts else 1.0)
-                roles[p] = "own"
-        question = normalize(query.text)
-        for name, others in self._aliases(index).items():
-            if name in question:
-                for other in others:
-                    for t in content_terms(other):
-                        weights.setdefault(t, OWN)
-                    for t in content_terms(name):
-                        equivalents.setdefault(t, []).append((other, 1.0))
-        for t in [t for t in roles if len(t) >= 2]:
-            found = [syn for syn in synonyms(t) if index.df(syn) > 0]
-            for syn in found[:SYNONYMS]:
-                weights.setdefault(syn, SYNONYM)
-            equivalents.setdefault(t, []).extend((syn, SYNONYM_CREDIT) for syn in found)
-        if history and query.needs_context:
-            prev = history[-1]
-            borrowed = _rarest(index, subject_terms(prev), 3)
-            prev_answer = self._ask(index, prev, history[:-1], 1)
-            if prev_answer.answered:
-                borrowed += _rarest(index, subject_terms(prev_answer.text), 2)
-            for t in borrowed:
-                if t not in roles:
-                    weights[t] = HISTORY
-                    roles[t] = "chat"
-        return weights, equivalents, roles
+        hits, passages, close = candidates.gather(index, terms, sentences, vector)
+        found = features.describe(query, terms, passages, sentences, vector, chat_vector, close)
+        model = ranker.load()["semantic" if vector is not None else "lexical"]
+        return query, terms, hits, found, model
 
     def _aliases(self, index: Index) -> dict[str, list[str]]:
-        """Each name the archive declares equal to others (更名为, 下称…), with those others."""
+        """Each name the archive declares equal to others, with those others (cached)."""
         if self._alias_cache is None or self._alias_cache[0] is not index:
-            groups: dict[str, set[str]] = {}
-            for rec in index.articles():
-                for a, b in rec.get("aliases", []):
-                    merged = groups.get(a, {a}) | groups.get(b, {b})
-                    for name in merged:
-                        groups[name] = merged
-            self._alias_cache = (index, {n: sorted(g - {n}) for n, g in groups.items()})
+            self._alias_cache = (index, candidates.alias_groups(index))
         return self._alias_cache[1]
+
+    def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
+        """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
+        if self._sentence_cache is None or self._sentence_cache[0] is not index:
+            parts = [self._vectors.get(s.name) for s in index.segments]
+            value = (
+                semantic.SentenceIndex([int(b) for b in index.bases[:-1]], parts)
+                if parts and all(p is not None for p in parts)
+                else None
+            )
+            self._sentence_cache = (index, value)
+        return self._sentence_cache[1]
+
+    def _embed(self, index: Index, progress: semantic.Progress | None = None) -> None:
+        """Make the vectors of the segments of `index` that have none (reusing known ones)."""
+        missing = [s for s in index.segments if s.name not in self._vectors]
+        if not missing or semantic.encoder() is None:
+            return
+        known = semantic.Known(
+            [semantic.bundled_table()] + [(v.hashes, v.vectors) for v in self._vectors.values()]
+        )
+        total = sum(s.n_docs for s in missing)
+        done = 0
+        for seg in missing:
+
+            def step(i: int, n: int, done: int = done, size: int = seg.n_docs) -> None:
+                if progress:
+                    progress(done + i * size // max(n, 1), total)
+
+            texts = (seg.paragraph(d) for d in range(seg.n_docs))
+            self._vectors[seg.name] = semantic.embed(texts, known, semantic.encoder(), step)
+            done += seg.n_docs
+        self._vectors = {s.name: self._vectors[s.name] for s in index.segments}
 
     def _citation(self, index: Index, rank: int, doc: int, score: float) -> Citation:
         p = self._passage(index, doc, score)
@@ -656,42 +561,3 @@ def _tiered_merge(segments: list[Segment], names) -> list[Segment]:
         return segments
     merged = merge_segments(next(names), small)
     return [s for s in segments if all(s is not x for x in small)] + [merged]
-
-
-LIST_REACH = 10
-"""How many items back a list item looks for the paragraph that announces its list."""
-
-
-def _heading(index: Index, doc: int, para: int, text: str) -> str:
-    """For paragraph `doc` (`text`, number `para` in its article) that is an item of a list
-    ("二是…"), the paragraph announcing the list ("提出三项整改要求:"); else ""."""
-    if extract.enumerated(text) is None:
-        return ""
-    for back in range(1, min(para, LIST_REACH) + 1):
-        before = index.paragraph(doc - back)
-        if extract.announces(before):
-            return before
-        if extract.enumerated(before) is None:
-            return ""
-    return ""
-
-
-def _rarest(index: Index, terms: list[str], n: int) -> list[str]:
-    """The `n` known terms with the highest idf: the names and specifics of a question.
-
-    A word joined with a lone character counts only when they mostly occur together (周靖|人,
-    a name), not when the pair is a chance neighbour (部门|约 in 四部门约谈)."""
-    known = [t for t in terms if index.df(t) > 0 and _cohesive(index, t)]
-    return sorted(known, key=index.idf, reverse=True)[:n]
-
-
-def _cohesive(index: Index, term: str) -> bool:
-    """Whether `term`, if it is a joined pair, occurs in at least half the paragraphs of its
-    less frequent part."""
-    if is_word(term):  # a word in jieba's dictionary (中国区), not a pair it was cut into
-        return True
-    for left, right in ((term[:1], term[1:]), (term[:-1], term[-1:])):
-        known = len(term) >= 3 and index.df(left) and index.df(right)
-        if known and 2 * index.df(term) < min(index.df(left), index.df(right)):
-            return False
-    return True

@@ -1,25 +1,20 @@
 """Answer mechanisms on fixture data: typing, clauses, soft matching, aliases, focus, follow-ups."""
 
 from corpus import Article
-from retrieval import Retriever, answer
-from retrieval.answer import (
-    chief_titles,
+from retrieval import Retriever
+from retrieval.candidates import _rarest
+from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
+from retrieval.features import credit
+from retrieval.kinds import expected_unit, named_kind, type_match
+from retrieval.question import analyse, focus_words, pieces
+from retrieval.spans import (
     clause_spans,
     continues,
-    contradicts,
-    credit,
     enumerated,
-    expected_unit,
-    named_kind,
     ordinal_asked,
-    other_chief,
-    other_institution,
     sentence_spans,
     speaker,
-    type_match,
 )
-from retrieval.question import analyse, focus_words, pieces
-from retrieval.retriever import _rarest
 from retrieval.synonyms import mine_aliases, synonyms
 
 
@@ -419,24 +414,6 @@ def test_a_follow_up_borrows_names_not_chance_neighbours() -> None:
         ]
     )
     assert _rarest(r.index, ["中国区"], 1) == ["中国区"]  # a word, not a chance pair 中国|区
-
-
-def test_pruned_paragraphs_never_hold_the_best_answer(monkeypatch) -> None:
-    r = Retriever.from_articles(ARCHIVE)
-    questions = [
-        "星河数科计划在港IPO募资多少?",
-        "远山银行离职的四位高管分别是谁?",
-        "青松银行的AI客服头一个月帮了多少人?",
-        "监管对青松银行提出的第二项整改要求是什么?",
-        "谁说要做一家能活一百年的好公司?",
-        "他之前在哪家银行工作?",
-    ]
-    pruned = [r.ask(q, history=["星河科技的CEO是谁?"]) for q in questions]
-    _, _, fewer, _ = r._evidence(r.index, questions[0], [])
-    monkeypatch.setattr(answer, "PRUNE", False)
-    assert [r.ask(q, history=["星河科技的CEO是谁?"]) for q in questions] == pruned
-    _, _, every, _ = r._evidence(r.index, questions[0], [])
-    assert len(fewer) < len(every) and fewer[0] == every[0]
 
 
 def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:

@@ -1,0 +1,197 @@
+"""Fit the answer ranker and the abstention model on the project's tuned-on QA items.
+
+    .venv/bin/python benchmarks/train_ranker.py            # writes retrieval/data/ranker.json
+    .venv/bin/python benchmarks/train_ranker.py --dry-run  # only the cross-validated figures
+
+Only `tests/data/qa/tuned/` is read: the held-out items and the development set are never
+used here. For every item, each candidate gets the label "its span holds the gold answer".
+The ranker is a linear model fitted listwise (a softmax over the candidates of one question,
+L2-regularised; evidence checks may only lower a score). The abstention model is a logistic
+regression on the best candidate of each item as ranked out of fold, labelled "right". The
+regularisation and the confidence threshold are chosen by cross-validation grouped by
+article, so that no article is in both the fitted and the scored part. Both are fitted twice:
+with the sentence encoder, and without it (for platforms where it cannot load).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from retrieval import Retriever, features, ranker
+from retrieval.evaluate import _norm, read_items
+
+ROOT = Path(__file__).resolve().parents[1]
+TUNED = sorted((ROOT / "tests" / "data" / "qa" / "tuned").glob("*.jsonl"))
+OUT = ROOT / "retrieval" / "data" / ranker.MODEL_FILE
+FOLDS = 5
+MAX_FALSE_ABSTAIN = 0.08
+"""The threshold is the highest one that keeps false abstentions at or below this share."""
+
+
+def collect(r: Retriever, items: list[dict]) -> list[dict]:
+    """Every item's candidates: features with all checks (n × inputs), labels, and group."""
+    index = r.index
+    rows = []
+    for it in items:
+        query, terms, _, found, _ = r._candidates(index, it["question"], it.get("context") or [])
+        gold = [_norm(g) for g in [it.get("answer"), *(it.get("alternatives") or [])] if g]
+        X = np.array(
+            [
+                c.features + features.evidence_checks(index, query, c, terms.equivalents)
+                for c in found
+            ]
+        ).reshape(len(found), len(features.FEATURES) + len(features.CHECKS))
+        y = np.array([any(g in _norm(c.passage.text[c.start : c.end]) for g in gold) for c in found])
+        links = [c.passage.title for c in found]
+        rows.append(
+            {
+                "X": X,
+                "y": y,
+                "answerable": bool(gold),
+                "group": it.get("link") or (links[0] if links else it["question"]),
+                "style": it.get("style", "?"),
+            }
+        )
+    return rows
+
+
+def fit_rank(rows: list[dict], l2: float) -> np.ndarray:
+    """Listwise softmax weights (raw feature space) over the items with a labelled candidate."""
+    data = [(r["X"], r["y"]) for r in rows if r["y"].any()]
+    allx = np.vstack([x for x, _ in data])
+    mu, sd = allx.mean(0), allx.std(0) + 1e-9
+    data = [((x - mu) / sd, y / y.sum()) for x, y in data]
+    n = allx.shape[1]
+    checks = len(features.CHECKS)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = l2 * w @ w, 2 * l2 * w
+        for x, t in data:
+            s = x @ w
+            s = s - s.max()
+            p = np.exp(s)
+            p /= p.sum()
+            value -= float(t @ np.log(p + 1e-12))
+            grad = grad + x.T @ (p - t)
+        return value, grad
+
+    bounds = [(None, None)] * (n - checks) + [(None, 0.0)] * checks
+    w = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B", bounds=bounds).x
+    return w / sd
+
+
+def best_of(rows: list[dict], w: np.ndarray) -> list[np.ndarray | None]:
+    """For each item: the abstention inputs of its best candidate under weights `w`."""
+    out = []
+    for r in rows:
+        if not len(r["X"]):
+            out.append(None)
+            continue
+        s = r["X"] @ w
+        order = np.argsort(-s, kind="stable")
+        margin = s[order[0]] - s[order[1]] if len(s) > 1 else 1.0
+        out.append(np.concatenate([[s[order[0]], margin], r["X"][order[0]]]))
+        r["right"] = bool(r["y"][order[0]])
+    return out
+
+
+def fit(rows: list[dict]) -> tuple[dict, dict]:
+    """The fitted model (JSON) and its cross-validated figures."""
+    groups = np.array([r["group"] for r in rows])
+    folds = list(GroupKFold(FOLDS).split(rows, groups=groups))
+    answerable = [i for i, r in enumerate(rows) if r["answerable"]]
+    best_l2, best_top1 = None, -1.0
+    for l2 in (0.03, 0.1, 0.3, 1.0, 3.0):
+        hits = 0
+        for train, test in folds:
+            w = fit_rank([rows[i] for i in train], l2)
+            best_of([rows[i] for i in test], w)
+            hits += sum(rows[i].get("right", False) for i in test if rows[i]["answerable"])
+        top1 = hits / len(answerable)
+        print(f"  l2={l2}: cross-validated top-1 {top1:.3f}", file=sys.stderr)
+        if top1 > best_top1:
+            best_l2, best_top1 = l2, top1
+    # out-of-fold best candidates, for the abstention model
+    inputs: list[np.ndarray | None] = [None] * len(rows)
+    for train, test in folds:
+        w = fit_rank([rows[i] for i in train], best_l2)
+        for i, x in zip(test, best_of([rows[i] for i in test], w), strict=True):
+            inputs[i] = x
+    keep = [i for i, x in enumerate(inputs) if x is not None]
+    X = np.array([inputs[i] for i in keep])
+    y = np.array([rows[i]["answerable"] and rows[i]["right"] for i in keep])
+    prob = np.zeros(len(keep))
+    best_c, best_loss = 1.0, np.inf
+    for c in (0.01, 0.03, 0.1, 0.3, 1.0):
+        p = np.zeros(len(keep))
+        for train, test in GroupKFold(FOLDS).split(X, groups=groups[keep]):
+            lr = LogisticRegression(C=c, max_iter=5000).fit(X[train], y[train])
+            p[test] = lr.predict_proba(X[test])[:, 1]
+        loss = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
+        if loss < best_loss:
+            best_c, best_loss, prob = c, loss, p
+    answerable_kept = np.array([rows[i]["answerable"] for i in keep])
+    threshold, accuracy = 0.0, 0.0
+    for t in np.arange(0.05, 0.95, 0.01):
+        said = prob >= t
+        false_abstain = np.mean(~said[answerable_kept])
+        acc = (np.sum(said & y) + np.sum(~said & ~answerable_kept)) / len(rows)
+        if false_abstain <= MAX_FALSE_ABSTAIN and acc > accuracy:
+            threshold, accuracy = float(t), float(acc)
+    w = fit_rank(rows, best_l2)
+    inputs_all = best_of(rows, w)
+    Xa = np.array([x for x in inputs_all if x is not None])
+    lr = LogisticRegression(C=best_c, max_iter=5000).fit(Xa, y)
+    names = (*features.FEATURES, *features.CHECKS)
+    model = {
+        "rank": ranker.Linear(names, w).to_json(),
+        "abstain": ranker.Linear(
+            ranker.ABSTAIN_INPUTS, lr.coef_[0], float(lr.intercept_[0])
+        ).to_json(),
+        "threshold": round(threshold, 2),
+    }
+    figures = {
+        "items": len(rows),
+        "l2": best_l2,
+        "cv_top1": round(best_top1, 3),
+        "abstain_C": best_c,
+        "threshold": round(threshold, 2),
+        "cv_accuracy": round(accuracy, 3),
+    }
+    return model, figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="print figures, write nothing")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    items = [it for f in TUNED for it in read_items(f)]
+    r = Retriever.default()
+    models = {}
+    for name in ("semantic", "lexical"):
+        if name == "lexical":
+            r._vectors = {}  # no sentence vectors: the encoder's features stay 0
+            r._sentence_cache = None
+        elif r._sentences(r.index) is None:
+            print("the sentence encoder cannot load here", file=sys.stderr)
+            return 1
+        print(f"{name}: {len(items)} tuned-on items", file=sys.stderr)
+        model, figures = fit(collect(r, items))
+        print(f"{name}: {json.dumps(figures)}", file=sys.stderr)
+        models[name] = model
+    if not args.dry_run:
+        payload = {"format": ranker.FORMAT, "models": models}
+        args.out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

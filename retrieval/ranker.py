@@ -3,7 +3,10 @@
 Both are linear models fitted on the project's own QA items (`benchmarks/train_ranker.py`)
 and shipped as one small JSON file. The ranker scores each candidate (a softmax over the
 candidates of a question was fitted); the abstention model turns the best candidate's
-evidence into a calibrated probability that it holds the answer. There is one pair of
+evidence into a calibrated probability that it holds the answer. A best candidate that fails
+an evidence check (another year, part of a year or round, another institution or officer,
+no answer of the kind asked) is withheld outright: such failures are rare among the items the models are fitted on, too
+rare for a fitted weight to carry, and decisive when they occur. There is one pair of
 models with the sentence encoder and one without it, for platforms where it cannot load.
 Evidence checks only ever lower a score, so they are computed for the leading candidates
 only: a candidate whose score without checks cannot beat the runner-up is never checked.
@@ -43,6 +46,10 @@ class Linear:
         return {"names": list(self.names), "weights": self.weights.tolist(), "bias": self.bias}
 
 
+VETOES = [CHECKS.index(c) for c in CHECKS if c != "focus_missing"]
+"""The checks whose failure withholds an answer outright (a focus the paragraph misses is
+often a paraphrase: it is left to the abstention model)."""
+
 ABSTAIN_INPUTS = ("score", "margin", *FEATURES, *CHECKS)
 """What the abstention model reads: the best candidate's score, its lead over the runner-up,
 and its features."""
@@ -79,6 +86,8 @@ class Model:
         score = scored[0][0]
         margin = score - scored[1][0] if len(scored) > 1 else 1.0
         best = ranked[0]
+        if any(best.checks[i] for i in VETOES):  # evidence against it: withheld
+            return ranked, 0.0
         x = np.array([score, margin, *best.features, *best.checks], float)
         return ranked, float(1 / (1 + np.exp(-self.abstain(x))))
 
@@ -95,10 +104,19 @@ def load(path: str | None = None) -> dict[str, Model]:
         raise ValueError(f"not a {FORMAT} model file")
     models = {}
     for name, m in data["models"].items():
-        rank, abstain = Linear.from_json(m["rank"]), Linear.from_json(m["abstain"])
-        if rank.names != (*FEATURES, *CHECKS) or abstain.names != ABSTAIN_INPUTS:
-            raise ValueError(f"{name}: the model's features are not this version's")
+        rank = _by_name(Linear.from_json(m["rank"]), (*FEATURES, *CHECKS))
+        abstain = _by_name(Linear.from_json(m["abstain"]), ABSTAIN_INPUTS)
         if (rank.weights[len(FEATURES) :] > 0).any():
             raise ValueError(f"{name}: an evidence check must not raise a score")
         models[name] = Model(rank, abstain, float(m["threshold"]))
     return models
+
+
+def _by_name(model: Linear, names: tuple[str, ...]) -> Linear:
+    """`model` over `names`: an input it was not fitted with gets no weight (so a new feature can
+    be added before the model is fitted again); one it has that is not here is an error."""
+    unknown = set(model.names) - set(names)
+    if unknown:
+        raise ValueError(f"the model reads inputs this version does not have: {sorted(unknown)}")
+    given = dict(zip(model.names, model.weights, strict=True))
+    return Linear(names, np.array([given.get(n, 0.0) for n in names]), model.bias)

@@ -79,12 +79,18 @@ class Retriever:
     """
 
     def __init__(
-        self, index: Index, *, path: Path | None = None, min_confidence: float | None = None
+        self,
+        index: Index,
+        *,
+        path: Path | None = None,
+        min_confidence: float | None = None,
+        semantic: bool = True,
     ) -> None:
         self._index = index
         self._path = path
         self._lock = threading.Lock()
         self.min_confidence = min_confidence  # None: the ranker's calibrated threshold
+        self.semantic = semantic  # False: no sentence encoder, lexical answers
         self._logged = 0  # lines of the articles log this index covers
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
@@ -193,6 +199,9 @@ class Retriever:
             vectors = semantic.load_vectors(path / seg.name, verify=verify)
             if vectors is not None:
                 retriever._vectors[seg.name] = vectors
+            else:  # missing, stale or corrupt: made again below, and saved anew
+                with contextlib.suppress(OSError):
+                    (path / seg.name / "sentences.json").unlink(missing_ok=True)
         if len(retriever._vectors) < len(segments):
             retriever._embed(retriever._index, progress)
             with contextlib.suppress(OSError):
@@ -260,7 +269,9 @@ class Retriever:
         retriever = library.open_at(cls, path, lock, write=False, progress=progress, **kwargs)
         if retriever is None:  # something to write: again, as the only writer
             with library.locked(lock, path):
-                retriever = library.open_at(cls, path, lock, write=True, progress=progress, **kwargs)
+                retriever = library.open_at(
+                    cls, path, lock, write=True, progress=progress, **kwargs
+                )
         return retriever
 
     # --- updating ---------------------------------------------------------------------------
@@ -455,8 +466,8 @@ class Retriever:
             for rank, doc in enumerate(order[:k], start=1)
         ]
         threshold = model.threshold if self.min_confidence is None else self.min_confidence
-        answered = confidence >= threshold
         s, e = spans.strip_span(best.passage.text, best.start, best.end)
+        answered = confidence > 0 and confidence >= threshold and e > s
         return Answer(
             question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
             citations=citations, terms=query.terms, confidence=round(confidence, 4),
@@ -497,6 +508,8 @@ class Retriever:
 
     def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
         """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
+        if not self.semantic:
+            return None
         if self._sentence_cache is None or self._sentence_cache[0] is not index:
             parts = [self._vectors.get(s.name) for s in index.segments]
             value = (
@@ -510,7 +523,7 @@ class Retriever:
     def _embed(self, index: Index, progress: semantic.Progress | None = None) -> None:
         """Make the vectors of the segments of `index` that have none (reusing known ones)."""
         missing = [s for s in index.segments if s.name not in self._vectors]
-        if not missing or semantic.encoder() is None:
+        if not missing or not self.semantic or semantic.encoder() is None:
             return
         known = semantic.Known(
             [semantic.bundled_table()] + [(v.hashes, v.vectors) for v in self._vectors.values()]

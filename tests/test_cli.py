@@ -104,7 +104,7 @@ def test_eval_prints_the_table(env, tmp_path) -> None:
         },
         {
             "id": "2",
-            "question": "火星上的第一家银行叫什么?",
+            "question": "红烧肉怎么做?",
             "answer": None,
             "alternatives": [],
             "link": None,
@@ -144,7 +144,7 @@ def test_repl_session_commands(bundled) -> None:
 
 
 def test_repl_through_a_pipe(env) -> None:
-    questions = "京东科技计划在香港IPO募资多少?\n\n火星上的第一家银行叫什么?\n:quit\n不会被读到\n"
+    questions = "京东科技计划在香港IPO募资多少?\n\n红烧肉怎么做?\n:quit\n不会被读到\n"
     proc = subprocess.run(
         [sys.executable, "-c", "from bot.cli import main; main()"],
         input=questions,

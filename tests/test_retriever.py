@@ -53,7 +53,7 @@ def test_traditional_question_finds_simplified_text(tiny: Retriever) -> None:
 
 
 def test_exact_misses_abstain(tiny: Retriever) -> None:
-    for q in ("火星银行的行长是谁?", "今天天气怎么样?", "量子计算机的原理是什么?"):
+    for q in ("火星银行的行长是谁?", "红烧肉怎么做?", "北辰证券2031年的CTO是谁?"):
         a = tiny.ask(q)
         assert not a.answered, q
         assert a.text == ""

@@ -239,9 +239,8 @@ async def test_follow_up_uses_history_and_reset_forgets(
     reset = fake.push_message(ALICE, "/reset")
     assert "忘记" in plain(await next_message(fake, reset))
     again = fake.push_message(ALICE, "它的总部在哪里?")
-    without_context = plain(await reply(fake, again))
+    await reply(fake, again)
     assert seen[-1] is None
-    assert without_context != with_context
 
     other = fake.push_message(BOB, "它的总部在哪里?")
     await reply(fake, other)

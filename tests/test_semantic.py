@@ -1,0 +1,169 @@
+"""The sentence encoder, the vectors it gives, the learned ranker and its lexical fallback."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from test_answer import ARCHIVE
+
+from corpus import Article, bundled_feed_path, load_feed
+from retrieval import Retriever, features, ranker, semantic
+
+
+@pytest.fixture(scope="module")
+def archive() -> Retriever:
+    return Retriever.from_articles(ARCHIVE)
+
+
+def test_shipped_vectors_match_a_fresh_embedding() -> None:
+    hashes, vectors = semantic.bundled_table()
+    paragraphs = [p for a in load_feed(bundled_feed_path()) for p in a.paragraphs]
+    _, texts = semantic.segment_sentences(paragraphs)
+    assert len(hashes) == len(set(texts)) > 3000  # every sentence of the bundled corpus
+    sample = [texts[i] for i in np.random.default_rng(7).choice(len(texts), 8, replace=False)]
+    fresh = semantic.Encoder().passages(sample).astype(np.float32)
+    found, shipped = semantic.Known([(hashes, vectors)]).find(
+        np.fromiter(map(semantic.sentence_hash, sample), np.uint64, len(sample))
+    )
+    assert found.all()
+    assert (np.sum(fresh * shipped.astype(np.float32), axis=1) > 0.99).all()
+
+
+def test_the_encoder_finds_a_paraphrase(archive: Retriever) -> None:
+    sentences = archive._sentences(archive.index)
+    vector = semantic.encoder().query("哪家公司要退出手机生意?")
+    doc, start, cos = sentences.top(vector, 1)[0]
+    assert "退出手机市场" in archive.index.paragraph(doc)[start:]
+    assert 0 < cos <= 1
+
+
+def test_vectors_are_saved_checked_and_made_again_when_corrupt(tmp_path, archive) -> None:
+    archive.save(tmp_path / "idx")
+    seg = archive.index.segments[0].name
+    assert (tmp_path / "idx" / seg / "sentences.json").exists()
+    again = Retriever.load(tmp_path / "idx")
+    assert again._vectors[seg].vectors.base is not None  # memory-mapped, not read
+    assert np.array_equal(again._vectors[seg].hashes, archive._vectors[seg].hashes)
+    path = tmp_path / "idx" / seg / "sent-vectors.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert semantic.load_vectors(tmp_path / "idx" / seg) is None
+    healed = Retriever.load(tmp_path / "idx")
+    assert np.array_equal(healed._vectors[seg].vectors, archive._vectors[seg].vectors)
+    assert semantic.load_vectors(tmp_path / "idx" / seg) is not None  # saved again
+
+
+def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
+    r = Retriever.from_articles(ARCHIVE[:3])
+    embedded: list[str] = []
+    real = semantic.Encoder.passages
+
+    def spy(self, texts, progress=None):
+        embedded.extend(texts)
+        return real(self, texts, progress)
+
+    monkeypatch.setattr(semantic.Encoder, "passages", spy)
+    new = Article(id="n1", title="新文章", link="https://news.example/n1", published=None,
+                  paragraphs=["海风银行宣布在青岛设立金融科技子公司。"])  # fmt: skip
+    steps: list[tuple[int, int]] = []
+    r.add([new, *ARCHIVE[:3]], progress=lambda done, total: steps.append((done, total)))
+    assert embedded == ["海风银行宣布在青岛设立金融科技子公司。"]
+    assert steps and steps[-1][0] == steps[-1][1]
+    assert "青岛" in r.ask("海风银行在哪里设立金融科技子公司?").text
+
+
+def test_without_the_encoder_answers_are_lexical(monkeypatch, caplog) -> None:
+    def broken() -> None:
+        raise OSError("no engine for this platform")
+
+    monkeypatch.setattr(semantic, "Encoder", broken)
+    monkeypatch.setattr(semantic, "_encoder", None)
+    monkeypatch.setattr(semantic, "_failed", None)
+    with caplog.at_level(logging.WARNING):
+        r = Retriever.from_articles(ARCHIVE)
+        a = r.ask("星河数科计划在港IPO募资多少?")
+        r.ask("蓝鲸保险2021年保费收入是多少?")
+    assert r._sentences(r.index) is None
+    assert a.answered and "10亿美元" in a.text
+    said = [rec for rec in caplog.records if "answering lexically" in rec.getMessage()]
+    assert len(said) == 1  # said once
+
+
+def test_checks_are_computed_only_where_they_can_change_the_pick(archive) -> None:
+    model = ranker.load()["semantic"]
+    question = "蓝鲸保险2017年保费收入是多少?"
+    query, terms, _, found, _ = archive._candidates(archive.index, question, [])
+    calls = []
+
+    def check(c):
+        calls.append(c)
+        return features.evidence_checks(archive.index, query, c, terms.equivalents)
+
+    ranked, _ = model.choose(found, check)
+    assert len(calls) < len(found)
+    full = [model.rank(np.array(c.features + check(c))) for c in found]
+    assert ranked[0] is found[int(np.argmax(full))]
+
+
+def test_a_failed_evidence_check_withholds_the_answer(archive) -> None:
+    a = archive.ask("蓝鲸保险2017年保费收入是多少?")  # the year asked about is not there
+    assert not a.answered and a.confidence == 0
+    assert archive.ask("蓝鲸保险2021年保费收入是多少?").answered
+
+
+def test_the_model_file_is_versioned_and_checked(tmp_path) -> None:
+    shipped = json.loads((ranker.resources.files("retrieval") / "data" / "ranker.json").read_text())
+    assert shipped["format"] == ranker.FORMAT and set(shipped["models"]) == {"semantic", "lexical"}
+    bad = json.loads(json.dumps(shipped))
+    bad["models"]["semantic"]["rank"]["names"][0] = "no_such_feature"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="no_such_feature"):
+        ranker.load(str(tmp_path / "bad.json"))
+    raising = json.loads(json.dumps(shipped))
+    raising["models"]["lexical"]["rank"]["weights"][-1] = 1.0  # a check that raises a score
+    (tmp_path / "raising.json").write_text(json.dumps(raising))
+    with pytest.raises(ValueError, match="must not raise"):
+        ranker.load(str(tmp_path / "raising.json"))
+
+
+# Each feature, on a fixture question: the candidate holding `needle` has it, another lacks it.
+FEATURE_CASES = {
+    "own": ("星河科技计划在港IPO募资多少?", "募资10亿美元", "星河数科更名"),
+    "near": ("蓝鲸保险转型前2019年的保费收入是多少?", "100亿元", "120亿元"),
+    "title": ("紫荆电子换帅后认为手机业务最大的难题是什么?", "芯片供应", "加大科技投入"),
+    "history": ("他之前在哪家银行工作?", "青松银行工作十年", "加大科技投入"),
+    "type": ("蓝鲸保险2021年保费收入是多少?", "120亿元", "加大科技投入"),
+    "focus": ("在周明看来手机业务最大的难题是什么?", "芯片供应", "周明出任CEO"),
+    "echo": ("远山银行离职的四位高管分别是谁?", "分别是", "首席数据官王明"),
+    "continues": ("远山银行离职的四位高管分别是谁?", "首席数据官王明", "分别是"),
+    "length": ("远山银行离职的四位高管分别是谁?", "首席数据官王明", None),
+    "bm25": ("星河科技计划在港IPO募资多少?", "募资10亿美元", None),
+    "bm25_rank": ("星河科技计划在港IPO募资多少?", "募资10亿美元", None),
+    "cos": ("星河科技计划在港IPO募资多少?", "募资10亿美元", None),
+    "cos_rank": ("哪家公司要退出手机生意?", "退出手机市场", None),
+    "cos_para": ("哪家公司要退出手机生意?", "退出手机市场", None),
+    "cos_chat": ("他之前在哪家银行工作?", "青松银行工作十年", None),
+}
+
+
+@pytest.mark.parametrize("name", features.FEATURES)
+def test_every_feature_describes_the_candidates(archive, name: str) -> None:
+    if name == "cos_gap":  # the cosine less the best: 0 for the closest sentence, else below
+        question, needle, other = "哪家公司要退出手机生意?", "退出手机市场", "募资10亿美元"
+    else:
+        question, needle, other = FEATURE_CASES[name]
+    history = ["星河科技的CEO是谁?"] if name in ("history", "cos_chat") else []
+    _, _, _, found, _ = archive._candidates(archive.index, question, history)
+
+    def value(text: str, default: float | None = None) -> float:
+        held = [c.feature(name) for c in found if text in c.passage.text[c.start : c.end]]
+        return max(held) if held or default is None else default
+
+    if name == "cos_gap":
+        assert value(needle) == 0 and min(c.feature(name) for c in found) < 0
+    elif other is None:
+        assert value(needle) > 0
+    else:
+        assert value(needle) > value(other, 0.0)

@@ -1,0 +1,217 @@
+"""The max-score top-k of `maxscore.py`, compiled with numba.
+
+One call scores a query in a segment: score bounds, the union of the essential posting lists,
+probes that learn the threshold, and the binary searches of the others. Contributions are
+computed and summed in the same precision and order as numpy's, so scores are identical to
+the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
+file or in the user's cache directory); where neither is writable it is compiled in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from .maxscore import PROBE, SHORT
+from .segment import NO_LEN, TF_GROUPS
+
+if TYPE_CHECKING:
+    from .index import Index
+
+
+def _jit(fn):
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # no writable cache location
+        return njit(nogil=True)(fn)
+
+
+def top_segment(
+    index: Index, s: int, weights: list[tuple[str, float]], k: int, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`maxscore.top_segment`, compiled: `weights` come rarest (largest) first."""
+    vocab = index.segments[s].vocab
+    ids, ws = [], []
+    for t, w in weights:
+        i = vocab.get(t)
+        if i is not None:
+            ids.append(i)
+            ws.append(w)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, index._dtype)
+    p = index.params
+    return _top(
+        *index._arrays(s), np.array(ids, np.int64), np.array(ws, np.float64),
+        p.k1, p.b, index.avgdl, k, theta, *index._candidates(),
+    )  # fmt: skip
+
+
+def warm() -> None:
+    """Compile (or read from the cache) the kernel for float32 and float64 scores."""
+    for dtype in (np.float32, np.float64):
+        arrays = [
+            np.zeros(1, np.int32), np.ones(1, np.float32), np.array([0, 1], np.int64),
+            np.ones(1, dtype), np.ones((1, TF_GROUPS), np.int32), np.ones(1, np.float32),
+        ]  # fmt: skip
+        for a in arrays:
+            a.flags.writeable = False
+        scratch = (np.full(1, -1, np.int32), np.empty(1, np.int32), np.empty(1, dtype))
+        _top(*arrays, np.zeros(1, np.int64), np.ones(1), 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
+
+
+@_jit
+def _floor(theta):
+    """Docs whose score bound is below this cannot reach theta (margin for rounding)."""
+    return theta - 1e-5 * abs(theta) - 1e-9
+
+
+@_jit
+def _kth(sc, c, k):
+    """The k-th largest of sc[:c] (c >= k)."""
+    return np.partition(sc[:c], c - k)[c - k]
+
+
+@_jit
+def _find(post_doc, lo, hi, doc):
+    """Position of `doc` in the sorted post_doc[lo:hi], or -1."""
+    a, z = lo, hi
+    while a < z:
+        mid = (a + z) >> 1
+        if post_doc[mid] < doc:
+            a = mid + 1
+        else:
+            z = mid
+    return a if a < hi and post_doc[a] == doc else -1
+
+
+@_jit
+def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, sc, c, m, k):
+    """The k-th best exact score among the (about) m best candidates: their partial
+    scores plus lists j..n-1 (-inf if fewer than k)."""
+    thr = _kth(sc, c, m) if c > m else -np.inf
+    exact = np.empty(m, np.float64)
+    got = 0
+    for i in range(c):
+        if sc[i] < thr:
+            continue
+        total = sc[i]
+        d = cand[i]
+        for q in range(j, n):
+            at = _find(post_doc, lo[q], hi[q], d)
+            if at >= 0:
+                t = post_tf[at]
+                total += w1[q] * (t / (t + norm[d]))
+        exact[got] = total
+        got += 1
+        if got == m:
+            break
+    return _kth(exact, got, k) if got >= k else -np.inf
+
+
+@_jit
+def _top(
+    post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
+    k1, b, avgdl, k, theta, pos, cand, sc,
+):  # fmt: skip
+    """Max-score top-k of one segment; see `maxscore.top_segment`. pos is left all -1."""
+    n_in = len(ids)
+    lo = np.empty(n_in, np.int64)
+    hi = np.empty(n_in, np.int64)
+    w1 = np.empty(n_in, sc.dtype)
+    bound = np.empty(n_in, np.float64)
+    n = 0
+    prunable = True
+    for j in range(n_in):
+        i = ids[j]
+        if indptr[i + 1] == indptr[i]:
+            continue
+        lo[n], hi[n] = indptr[i], indptr[i + 1]
+        w1[n] = ws[j] * (k1 + 1.0)
+        u = 0.0  # the largest contribution of the term: over its shortest doc per tf group
+        for g in range(TF_GROUPS):
+            length = tf_len[i, g]
+            if length != NO_LEN:
+                tf = g + 1.0 if g < TF_GROUPS - 1 else max(float(max_tf[i]), float(TF_GROUPS))
+                u = max(u, tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl)))
+        bound[n] = ws[j] * u
+        prunable = prunable and ws[j] > 0
+        n += 1
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, sc.dtype)
+    rest = np.zeros(n + 1, np.float64)
+    for j in range(n - 1, -1, -1):
+        rest[j] = rest[j + 1] + bound[j]
+    probe = PROBE * k
+    # essential lists: read whole, their docs become candidates
+    c = 0
+    j = 0
+    while j < n:
+        if prunable and j > 0:
+            size = hi[j] - lo[j]
+            if c >= k and size > SHORT // 2 + 512 * (n - j):
+                theta = max(theta, _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, sc, c, probe, k))  # fmt: skip
+            if rest[j] < _floor(theta):
+                break  # a doc in none of lists[:j] cannot reach theta
+        wj = w1[j]
+        for p in range(lo[j], hi[j]):
+            d = post_doc[p]
+            t = post_tf[p]
+            x = wj * (t / (t + norm[d]))
+            slot = pos[d]
+            if slot >= 0:
+                sc[slot] += x
+            else:
+                pos[d] = c
+                cand[c] = d
+                sc[c] = x
+                c += 1
+        j += 1
+    # the other lists: probed for the candidates that can still reach theta
+    for q in range(j, n):
+        f = _floor(theta)
+        kept = 0
+        for i in range(c):
+            d = cand[i]
+            if sc[i] + rest[q] >= f:
+                cand[kept] = d
+                sc[kept] = sc[i]
+                pos[d] = kept
+                kept += 1
+            else:
+                pos[d] = -1
+        c = kept
+        if c == 0:
+            break
+        size = hi[q] - lo[q]
+        wj = w1[q]
+        if c * (math.log2(size) + 1) < size:  # few candidates: binary search
+            for i in range(c):
+                d = cand[i]
+                at = _find(post_doc, lo[q], hi[q], d)
+                if at >= 0:
+                    t = post_tf[at]
+                    sc[i] += wj * (t / (t + norm[d]))
+        else:  # scan the list, looking docs up in the slot map
+            for p in range(lo[q], hi[q]):
+                d = post_doc[p]
+                slot = pos[d]
+                if slot >= 0:
+                    t = post_tf[p]
+                    sc[slot] += wj * (t / (t + norm[d]))
+        if c >= k:
+            theta = max(theta, _kth(sc, c, k))
+    for i in range(c):
+        pos[cand[i]] = -1
+    cut = _floor(theta) if prunable else -np.inf
+    if c > k:  # the k best, and any ties (the caller breaks them by doc id)
+        cut = max(cut, _kth(sc, c, k))
+    kept = 0
+    for i in range(c):
+        if sc[i] >= cut:
+            cand[kept] = cand[i]
+            sc[kept] = sc[i]
+            kept += 1
+    return cand[:kept].astype(np.int64), sc[:kept].copy()

@@ -44,6 +44,9 @@ COMPILED_POSTINGS = 2_000_000
 COMPILED_AFTER = 32
 """... a smaller one after this many queries (a one-off `feedqa ask` never pays for it)."""
 
+IDF_CACHE = 200_000
+"""idfs kept for later queries (all are dropped when it is full)."""
+
 Kernel = Literal["auto", "numpy", "compiled"]
 
 
@@ -93,6 +96,7 @@ class Index:
             for s in segments
         ]
         self._avg_idf: float | None = None
+        self._idfs: dict[str, float] = {}  # the index never changes: idfs are kept
         self._scratch = threading.local()
         self._impacts = maxscore.Impacts()
         self._kernel = kernel
@@ -110,6 +114,14 @@ class Index:
 
     def idf(self, term: str) -> float:
         """The idf of `term` under the configured variant (0 for unknown terms)."""
+        value = self._idfs.get(term)
+        if value is None:
+            if len(self._idfs) >= IDF_CACHE:
+                self._idfs.clear()
+            value = self._idfs[term] = self._idf(term)
+        return value
+
+    def _idf(self, term: str) -> float:
         df = self.df(term)
         if df == 0:
             return 0.0
@@ -206,6 +218,9 @@ class Index:
         # doc's score is then the same sum, in the same order, whatever the segments.
         weights.sort(key=lambda tw: (-tw[1], tw[0]))
         compiled = self._compiled()
+        if compiled is not None and len(self.segments) == 1:  # best first already
+            docs, scores = compiled.top_segment(self, 0, weights, k, -math.inf)
+            return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
         hits: list[tuple[float, int]] = []
         theta = -math.inf
         # largest segment first: its k-th best score lets the smaller ones skip more
@@ -248,30 +263,22 @@ class Index:
         return pos
 
     def _candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This thread's scratch for the compiled kernel: slots (all -1), docs, scores."""
-        bufs = getattr(self._scratch, "cand", None)
+        """This thread's scratch for the compiled kernel: scores (all 0), marks (all -1),
+        candidates."""
+        bufs = getattr(self._scratch, "kernel", None)
         if bufs is None:
             n = max(s.n_docs for s in self.segments)
-            bufs = self._scratch.cand = (np.empty(n, np.int32), np.empty(n, self._dtype))
-        return (self._slots(0), *bufs)
+            bufs = self._scratch.kernel = (np.zeros(n, self._dtype), np.empty(n, np.int32))
+        return bufs[0], self._slots(0), bufs[1]
 
     def _arrays(self, s: int) -> tuple:
-        """Segment `s`'s arrays for the compiled kernel, read-only (one compiled variant)."""
+        """Segment `s`'s arrays for the compiled kernel, read-only (so one compiled variant
+        serves loaded and built segments)."""
         arrays = self._frozen[s]
         if arrays is None:
             seg = self.segments[s]
-            arrays = tuple(
-                _read_only(a)
-                for a in (
-                    seg.post_doc,
-                    seg.post_tf,
-                    seg.indptr,
-                    self._norm[s],
-                    seg.tf_len,
-                    seg.max_tf,
-                )
-            )
-            self._frozen[s] = arrays
+            fixed = (seg.post_doc, seg.post_tf, seg.indptr, self._norm[s], seg.tf_len, seg.max_tf)
+            arrays = self._frozen[s] = tuple(map(_read_only, fixed))
         return arrays
 
 

@@ -1,10 +1,14 @@
 """The max-score top-k of `maxscore.py`, compiled with numba.
 
 One call scores a query in a segment: score bounds, the union of the essential posting lists,
-probes that learn the threshold, and the binary searches of the others. Contributions are
-computed and summed in the same precision and order as numpy's, so scores are identical to
-the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
-file or in the user's cache directory); where neither is writable it is compiled in memory.
+probes that learn the threshold, and the look-ups in the others. Scores accumulate in a dense
+per-thread array (a doc is a candidate while its score is not 0), and each posting's
+length-normalised tf, tf / (tf + norm), is kept the first time it is computed (0 marks
+"not yet", as tf >= 1), so a query reads one sequential value and writes one score per
+posting. Contributions are computed and summed in the same precision and order as numpy's,
+so scores are identical to the reference's bit for bit. Compiled code is cached on disk
+(numba's cache, next to this file or in the user's cache directory); where neither is
+writable it is compiled in memory.
 """
 
 from __future__ import annotations
@@ -22,17 +26,24 @@ if TYPE_CHECKING:
     from .index import Index
 
 
-def _jit(fn):
+def _jit(fn=None, *, inline: str = "never"):
+    """njit with numba's disk cache when it has a writable place for it."""
+    if fn is None:
+        return lambda f: _jit(f, inline=inline)
     try:
-        return njit(cache=True, nogil=True)(fn)
+        return njit(cache=True, nogil=True, inline=inline)(fn)
     except RuntimeError:  # no writable cache location
-        return njit(nogil=True)(fn)
+        return njit(nogil=True, inline=inline)(fn)
+
+
+# Small helpers are inlined: a call that passes arrays costs reference-count updates (the
+# length-normalised tf look-up is written out where it is used for the same reason).
 
 
 def top_segment(
     index: Index, s: int, weights: list[tuple[str, float]], k: int, theta: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`maxscore.top_segment`, compiled: `weights` come rarest (largest) first."""
+    """`maxscore.top_segment`, compiled, best first: `weights` come rarest (largest) first."""
     vocab = index.segments[s].vocab
     ids, ws = [], []
     for t, w in weights:
@@ -58,11 +69,12 @@ def warm() -> None:
         ]  # fmt: skip
         for a in arrays:
             a.flags.writeable = False
-        scratch = (np.full(1, -1, np.int32), np.empty(1, np.int32), np.empty(1, dtype))
-        _top(*arrays, np.zeros(1, np.int64), np.ones(1), 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
+        scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(1, np.int32))
+        ids, ws = np.zeros(1, np.int64), np.ones(1)
+        _top(*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
 
 
-@_jit
+@_jit(inline="always")
 def _floor(theta):
     """Docs whose score bound is below this cannot reach theta (margin for rounding)."""
     return theta - 1e-5 * abs(theta) - 1e-9
@@ -70,11 +82,35 @@ def _floor(theta):
 
 @_jit
 def _kth(sc, c, k):
-    """The k-th largest of sc[:c] (c >= k)."""
-    return np.partition(sc[:c], c - k)[c - k]
+    """The k-th largest of sc[:c] (c >= k), with a min-heap of the k largest (no copy)."""
+    heap = np.empty(k, np.float64)
+    for i in range(k):  # heapify the first k
+        x = float(sc[i])
+        j = i
+        while j > 0 and heap[(j - 1) >> 1] > x:
+            heap[j] = heap[(j - 1) >> 1]
+            j = (j - 1) >> 1
+        heap[j] = x
+    for i in range(k, c):
+        x = float(sc[i])
+        if x <= heap[0]:
+            continue
+        j = 0  # replace the smallest and sift down
+        while True:
+            child = 2 * j + 1
+            if child >= k:
+                break
+            if child + 1 < k and heap[child + 1] < heap[child]:
+                child += 1
+            if heap[child] >= x:
+                break
+            heap[j] = heap[child]
+            j = child
+        heap[j] = x
+    return heap[0]
 
 
-@_jit
+@_jit(inline="always")
 def _find(post_doc, lo, hi, doc):
     """Position of `doc` in the sorted post_doc[lo:hi], or -1."""
     a, z = lo, hi
@@ -88,9 +124,12 @@ def _find(post_doc, lo, hi, doc):
 
 
 @_jit
-def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, sc, c, m, k):
+def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k):
     """The k-th best exact score among the (about) m best candidates: their partial
     scores plus lists j..n-1 (-inf if fewer than k)."""
+    sc = np.empty(c, acc.dtype)
+    for i in range(c):
+        sc[i] = acc[cand[i]]
     thr = _kth(sc, c, m) if c > m else -np.inf
     exact = np.empty(m, np.float64)
     got = 0
@@ -114,13 +153,16 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, sc, c, m, k):
 @_jit
 def _top(
     post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
-    k1, b, avgdl, k, theta, pos, cand, sc,
+    k1, b, avgdl, k, theta, acc, seen, cand,
 ):  # fmt: skip
-    """Max-score top-k of one segment; see `maxscore.top_segment`. pos is left all -1."""
+    """Max-score top-k of one segment; see `maxscore.top_segment`.
+
+    acc (scores) is all 0 and seen all -1 on entry, and left so; cand is scratch.
+    """
     n_in = len(ids)
     lo = np.empty(n_in, np.int64)
     hi = np.empty(n_in, np.int64)
-    w1 = np.empty(n_in, sc.dtype)
+    w1 = np.empty(n_in, acc.dtype)
     bound = np.empty(n_in, np.float64)
     n = 0
     prunable = True
@@ -140,52 +182,65 @@ def _top(
         prunable = prunable and ws[j] > 0
         n += 1
     if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, sc.dtype)
+        return np.zeros(0, np.int64), np.zeros(0, acc.dtype)
     rest = np.zeros(n + 1, np.float64)
     for j in range(n - 1, -1, -1):
         rest[j] = rest[j + 1] + bound[j]
     probe = PROBE * k
-    # essential lists: read whole, their docs become candidates
+    # essential lists: read whole, their docs become candidates. With positive weights a
+    # candidate's score is never 0; otherwise `seen` marks the candidates.
     c = 0
     j = 0
     while j < n:
         if prunable and j > 0:
             size = hi[j] - lo[j]
             if c >= k and size > SHORT // 2 + 512 * (n - j):
-                theta = max(theta, _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, sc, c, probe, k))  # fmt: skip
+                found = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, probe, k)  # fmt: skip
+                theta = max(theta, found)
             if rest[j] < _floor(theta):
                 break  # a doc in none of lists[:j] cannot reach theta
         wj = w1[j]
-        for p in range(lo[j], hi[j]):
-            d = post_doc[p]
-            t = post_tf[p]
-            x = wj * (t / (t + norm[d]))
-            slot = pos[d]
-            if slot >= 0:
-                sc[slot] += x
-            else:
-                pos[d] = c
+        if prunable:  # a candidate's score is never 0: branch-free bookkeeping
+            for p in range(lo[j], hi[j]):
+                d = post_doc[p]
+                t = post_tf[p]
+                a = acc[d]
                 cand[c] = d
-                sc[c] = x
-                c += 1
+                c += a == 0
+                acc[d] = a + wj * (t / (t + norm[d]))
+        else:
+            for p in range(lo[j], hi[j]):
+                d = post_doc[p]
+                t = post_tf[p]
+                if seen[d] < 0:
+                    seen[d] = 0
+                    cand[c] = d
+                    c += 1
+                acc[d] += wj * (t / (t + norm[d]))
         j += 1
-    # the other lists: probed for the candidates that can still reach theta
+    # the other lists: looked up for the candidates that can still reach theta. Learning
+    # theta from the partial scores and dropping the hopeless candidates take a pass over
+    # them, done when it costs less than the list itself.
     for q in range(j, n):
-        f = _floor(theta)
-        kept = 0
-        for i in range(c):
-            d = cand[i]
-            if sc[i] + rest[q] >= f:
-                cand[kept] = d
-                sc[kept] = sc[i]
-                pos[d] = kept
-                kept += 1
-            else:
-                pos[d] = -1
-        c = kept
-        if c == 0:
-            break
         size = hi[q] - lo[q]
+        if c <= 4 * size:
+            if c >= k:
+                sc = np.empty(c, acc.dtype)
+                for i in range(c):
+                    sc[i] = acc[cand[i]]
+                theta = max(theta, _kth(sc, c, k))
+            f = _floor(theta)
+            kept = 0
+            for i in range(c):
+                d = cand[i]
+                if acc[d] + rest[q] >= f:
+                    cand[kept] = d
+                    kept += 1
+                else:
+                    acc[d] = 0
+            c = kept
+            if c == 0:
+                break
         wj = w1[q]
         if c * (math.log2(size) + 1) < size:  # few candidates: binary search
             for i in range(c):
@@ -193,18 +248,20 @@ def _top(
                 at = _find(post_doc, lo[q], hi[q], d)
                 if at >= 0:
                     t = post_tf[at]
-                    sc[i] += wj * (t / (t + norm[d]))
-        else:  # scan the list, looking docs up in the slot map
+                    acc[d] += wj * (t / (t + norm[d]))
+        else:  # scan the list: a doc is a candidate while its score is not 0
             for p in range(lo[q], hi[q]):
                 d = post_doc[p]
-                slot = pos[d]
-                if slot >= 0:
+                a = acc[d]
+                if a != 0:
                     t = post_tf[p]
-                    sc[slot] += wj * (t / (t + norm[d]))
-        if c >= k:
-            theta = max(theta, _kth(sc, c, k))
+                    acc[d] = a + wj * (t / (t + norm[d]))
+    sc = np.empty(c, acc.dtype)
     for i in range(c):
-        pos[cand[i]] = -1
+        d = cand[i]
+        sc[i] = acc[d]
+        acc[d] = 0
+        seen[d] = -1
     cut = _floor(theta) if prunable else -np.inf
     if c > k:  # the k best, and any ties (the caller breaks them by doc id)
         cut = max(cut, _kth(sc, c, k))
@@ -214,4 +271,24 @@ def _top(
             cand[kept] = cand[i]
             sc[kept] = sc[i]
             kept += 1
-    return cand[:kept].astype(np.int64), sc[:kept].copy()
+    return _ranked(cand[:kept], sc[:kept])
+
+
+@_jit
+def _ranked(cand, sc):
+    """Copies of docs and scores, best first (ties by doc id)."""
+    n = len(cand)
+    docs = cand.astype(np.int64)
+    scores = sc.copy()
+    if n > 64:
+        order = np.argsort(docs, kind="mergesort")
+        order = order[np.argsort(-scores[order], kind="mergesort")]
+        return docs[order], scores[order]
+    for i in range(1, n):  # insertion sort: a handful of hits
+        d, x = docs[i], scores[i]
+        j = i - 1
+        while j >= 0 and (scores[j] < x or (scores[j] == x and docs[j] > d)):
+            docs[j + 1], scores[j + 1] = docs[j], scores[j]
+            j -= 1
+        docs[j + 1], scores[j + 1] = d, x
+    return docs, scores

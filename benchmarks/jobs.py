@@ -188,9 +188,7 @@ def job_serve(size: int, work: Path, opts: dict) -> dict:
     index = retriever.index
     reference = Index(index.segments, index.params, index.segmenter, kernel="numpy")
     for item in q["synthetic"][:10]:  # warm up
-        retriever.search(item["text"], k=TOP)
-    for question in q["questions"][:5]:
-        retriever.ask(question)
+        index.top(item["tokens"], TOP)
     t = time.perf_counter()
     jit.load(timeout=600)  # a long-running process has switched to it by now
     out["kernel_wait_s"] = time.perf_counter() - t
@@ -206,9 +204,14 @@ def job_serve(size: int, work: Path, opts: dict) -> dict:
 
     for name in ("synthetic", "qa"):
         top, _ = clock(lambda it: index.top(it["tokens"], TOP), q[name])
+        out[name] = {"top": summary(top)}
+    out["memory_top"] = memory()  # the reference systems are measured after the same
+    for name in ("synthetic", "qa"):
         search, _ = clock(lambda it: retriever.search(it["text"], k=TOP), q[name])
-        out[name] = {"top": summary(top), "search": summary(search)}
-    out["memory_top"] = memory()  # what the reference systems are measured after
+        out[name]["search"] = summary(search)
+    out["memory_search"] = memory()
+    for question in q["questions"][:5]:  # warm up (the thesaurus loads on the first)
+        retriever.ask(question)
     for name in ("synthetic", "qa"):
         top_numpy, _ = clock(lambda it: reference.top(it["tokens"], TOP), q[name])
         out[name]["top_numpy"] = summary(top_numpy)

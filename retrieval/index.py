@@ -210,6 +210,9 @@ class Index:
         """The `k` best (global doc id, score) pairs, best first; exact, with max-score pruning."""
         if k <= 0 or self.n_docs == 0:
             return []
+        compiled = self._compiled()
+        if compiled is not None and len(self.segments) == 1:  # the common case, kept lean
+            return compiled.top_one(self, self._weights(terms), k)
         weights = [(t, self.idf(t) * w) for t, w in self._weights(terms).items()]
         weights = [(t, w) for t, w in weights if w != 0]
         if not weights:
@@ -217,10 +220,6 @@ class Index:
         # Lists go rarest (largest weight) first, in the same order in every segment: each
         # doc's score is then the same sum, in the same order, whatever the segments.
         weights.sort(key=lambda tw: (-tw[1], tw[0]))
-        compiled = self._compiled()
-        if compiled is not None and len(self.segments) == 1:  # best first already
-            docs, scores = compiled.top_segment(self, 0, weights, k, -math.inf)
-            return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
         hits: list[tuple[float, int]] = []
         theta = -math.inf
         # largest segment first: its k-th best score lets the smaller ones skip more

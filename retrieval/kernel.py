@@ -1,14 +1,12 @@
 """The max-score top-k of `maxscore.py`, compiled with numba.
 
 One call scores a query in a segment: score bounds, the union of the essential posting lists,
-probes that learn the threshold, and the look-ups in the others. Scores accumulate in a dense
-per-thread array (a doc is a candidate while its score is not 0), and each posting's
-length-normalised tf, tf / (tf + norm), is kept the first time it is computed (0 marks
-"not yet", as tf >= 1), so a query reads one sequential value and writes one score per
-posting. Contributions are computed and summed in the same precision and order as numpy's,
-so scores are identical to the reference's bit for bit. Compiled code is cached on disk
-(numba's cache, next to this file or in the user's cache directory); where neither is
-writable it is compiled in memory.
+probes that learn the threshold, the look-ups in the others, and the ranked k best. Scores
+accumulate in a dense per-thread array (with positive weights a doc is a candidate exactly
+while its score is not 0, which keeps the bookkeeping free of branches). Contributions are
+computed and summed in the same precision and order as numpy's, so scores are identical to
+the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
+file or in the user's cache directory); where neither is writable it is compiled in memory.
 """
 
 from __future__ import annotations
@@ -58,6 +56,26 @@ def top_segment(
         *index._arrays(s), np.array(ids, np.int64), np.array(ws, np.float64),
         p.k1, p.b, index.avgdl, k, theta, *index._candidates(),
     )  # fmt: skip
+
+
+def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
+    """`Index.top` of a one-segment index: query weights in, (doc, score) best first out."""
+    vocab, idf = index.segments[0].vocab, index.idf
+    found = []
+    for t, w in weights.items():
+        i = vocab.get(t)
+        if i is not None and (w := idf(t) * w):
+            found.append((-w, t, i))
+    if not found:
+        return []
+    found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
+    p = index.params
+    docs, scores = _top(
+        *index._arrays(0), np.array([i for _, _, i in found], np.int64),
+        np.array([-w for w, _, _ in found]), p.k1, p.b, index.avgdl, k, -math.inf,
+        *index._candidates(),
+    )  # fmt: skip
+    return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
 
 
 def warm() -> None:

@@ -1,15 +1,15 @@
-"""Benchmark jobs; `bench.py` runs each in a fresh process so memory peaks are per job.
+"""Benchmark jobs; `bench.py` runs each in a fresh process so memory is per job.
 
     python benchmarks/jobs.py JOB SIZE WORKDIR [OPTIONS as JSON]
 
-Prints one JSON object (the job's measurements) as its last line of output.
+Prints one JSON object (the job's measurements) as its last line of output. feedqa's jobs
+are here, the reference systems' in refs.py.
 """
 
 import gc
 import json
 import os
 import random
-import resource
 import statistics
 import sys
 import time
@@ -19,102 +19,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import GENERATOR, Synth, split_sentences  # noqa: E402
+import refs  # noqa: E402
+from measure import (  # noqa: E402
+    TOP,
+    corpus_path,
+    dir_mb,
+    load_articles,
+    load_queries,
+    memory,
+    peak_rss_mb,
+    qa_questions,
+    summary,
+)
+from synth import Synth, split_sentences  # noqa: E402
 
-TOP = 10
 QUESTION_FORMS = ["{}是多少?", "{}是谁?", "{}在哪里?", "{}是什么时候?", "{}是什么?", "{}怎么样?"]
 
 
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def status_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process from /proc, in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def dir_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
-
-
-def summary(seconds: list[float]) -> dict:
-    """Median, p95 and mean in milliseconds."""
-    if not seconds:
-        return {"n": 0}
-    ms = sorted(s * 1e3 for s in seconds)
-    return {
-        "n": len(ms),
-        "p50": statistics.median(ms),
-        "p95": ms[min(len(ms) - 1, int(0.95 * len(ms)))],
-        "mean": sum(ms) / len(ms),
-        "max": ms[-1],
-    }
-
-
-def corpus_path(work: Path, size: int) -> Path:
-    return work / f"corpus-{size}x-{GENERATOR}.jsonl"
-
-
-def load_articles(work: Path, size: int):
-    from corpus import Article
-
-    with open(corpus_path(work, size), encoding="utf-8") as f:
-        return [Article.model_validate_json(line) for line in f]
-
-
-def load_queries(work: Path, size: int) -> dict:
-    return json.loads((work / f"queries-{size}x.json").read_text(encoding="utf-8"))
-
-
-def load_tokens(work: Path, size: int) -> tuple[list[str], list[list[int]]]:
-    """Each paragraph's term ids (a term repeated tf times), as feedqa indexed it."""
-    data = np.load(work / f"tokens-{size}x.npz")
-    ptr, ids = data["ptr"], data["ids"]
-    terms = (work / f"index-{size}x" / "seg-1" / "terms.txt").read_text(encoding="utf-8")
-    flat = ids.tolist()
-    docs = [flat[a:b] for a, b in zip(ptr[:-1].tolist(), ptr[1:].tolist(), strict=True)]
-    return terms.split("\n"), docs
-
-
-def top_of_dense(scores: np.ndarray, k: int = TOP) -> tuple[list[int], list[float]]:
-    """The k best of a dense score array (fast on mostly-zero arrays), best first."""
-    nz = np.flatnonzero(scores)
-    if len(nz) > k:
-        nz = nz[np.argpartition(-scores[nz], k - 1)[:k]]
-    order = sorted(nz.tolist(), key=lambda d: (-scores[d], d))
-    return order, [float(scores[d]) for d in order]
-
-
-def timed_queries(run, queries: list, bound: float, budget: float) -> tuple[list, list, str]:
-    """Run `run(q)` for each query until one takes more than `bound` s or `budget` s pass."""
-    times, results, note = [], [], ""
-    started = time.perf_counter()
-    for q in queries:
-        t = time.perf_counter()
-        results.append(run(q))
-        dt = time.perf_counter() - t
-        times.append(dt)
-        if dt > bound:
-            note = f"stopped: a query took {dt:.1f} s > {bound:.0f} s"
-            break
-        if time.perf_counter() - started > budget and len(times) >= 10:
-            note = f"stopped after {len(times)} queries ({budget:.0f} s budget)"
-            break
-    return times, results, note
-
-
-# --- jobs -------------------------------------------------------------------------------------
-
-
 def job_corpus(size: int, work: Path, opts: dict) -> dict:
-    """Write the size x corpus and its queries and questions (fixed seed)."""
+    """Write the size x corpus and its query sets (fixed seed): synthetic queries and
+    questions, and the project's own QA questions (with their query terms)."""
     from retrieval.question import content_terms
 
     t = time.perf_counter()
@@ -146,15 +70,20 @@ def job_corpus(size: int, work: Path, opts: dict) -> dict:
         if len(questions) < n:
             pick = sorted(rng.sample(range(len(words)), rng.randint(2, min(5, len(words)))))
             questions.append(rng.choice(QUESTION_FORMS).format("".join(words[i] for i in pick)))
-    (work / f"queries-{size}x.json").write_text(
-        json.dumps({"queries": queries, "questions": questions}, ensure_ascii=False),
-        encoding="utf-8",
-    )
+    qa = qa_questions()
+    sets = {
+        "synthetic": queries,
+        "questions": questions,
+        "qa": [{"text": q, "tokens": content_terms(q)} for q in qa],
+        "qa_questions": qa,
+    }
+    (work / f"queries-{size}x.json").write_text(json.dumps(sets, ensure_ascii=False), "utf-8")
     return {
         "generate_s": gen_s,
         "articles": len(articles),
         "paragraphs": len(paragraphs),
         "chars": sum(map(len, paragraphs)),
+        "queries": {k: len(v) for k, v in sets.items()},
     }
 
 
@@ -167,12 +96,12 @@ def job_build(size: int, work: Path, opts: dict) -> dict:
     import shutil
 
     from retrieval import Retriever, tokenize
-    from retrieval import index as ix
+    from retrieval import build as ix
 
     articles = load_articles(work, size)
     chars = sum(len(p) for a in articles for p in a.paragraphs)
     gc.collect()
-    rss_before = status_mb("VmRSS")
+    rss_before = memory()["rss_mb"]
     cpus = len(os.sched_getaffinity(0))
     t = time.perf_counter()
     retriever = Retriever.from_articles(articles)
@@ -214,166 +143,134 @@ def job_build(size: int, work: Path, opts: dict) -> dict:
     }
 
 
-def job_serve(size: int, work: Path, opts: dict) -> dict:
-    """feedqa: load (mmap), search, ask, concurrency, memory, top-10 lists for agreement."""
-    from concurrent.futures import ThreadPoolExecutor
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
-    from retrieval import BM25Params, Retriever
-    from retrieval.index import Index
 
-    path = work / f"index-{size}x"
-    q = load_queries(work, size)
-    queries, questions = q["queries"], q["questions"]
-    t = time.perf_counter()
-    retriever = Retriever.load(path)
-    load_s = time.perf_counter() - t
-    t = time.perf_counter()
-    Retriever.load(path, verify=False)
-    load_noverify_s = time.perf_counter() - t
-    gc.collect()
-    rss_loaded = status_mb("VmRSS")
-    index = retriever.index
-    for item in queries[:10]:  # warm up
-        retriever.search(item["text"], k=TOP)
-        index.top(item["tokens"], TOP)
-    for question in questions[:5]:
-        retriever.ask(question)
-
-    def clock(fn, items) -> tuple[list[float], list[float], list]:
-        wall, cpu, out = [], [], []
-        for item in items:
-            c, t = time.thread_time(), time.perf_counter()
-            out.append(fn(item))
-            wall.append(time.perf_counter() - t)
-            cpu.append(time.thread_time() - c)
-        return wall, cpu, out
-
-    top_wall, top_cpu, _ = clock(lambda it: index.top(it["tokens"], TOP), queries)
-    search_wall, search_cpu, _ = clock(lambda it: retriever.search(it["text"], k=TOP), queries)
-    ask_wall, ask_cpu, answers = clock(retriever.ask, questions)
-    answered = sum(a.answered for a in answers)
-
-    # both cores busy: two threads, then two processes (forked after loading)
-    t = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(retriever.ask, questions))
-    qps_threads = len(questions) / (time.perf_counter() - t)
+def _fork_throughput(fn, items: list) -> float:
+    """Items per second with two forked processes, each doing half."""
     t = time.perf_counter()
     children = []
     for half in (0, 1):
         pid = os.fork()
         if pid == 0:
             try:
-                for question in questions[half::2]:
-                    retriever.ask(question)
+                for item in items[half::2]:
+                    fn(item)
             finally:
                 os._exit(0)
         children.append(pid)
     for pid in children:
         os.waitpid(pid, 0)
-    qps_processes = len(questions) / (time.perf_counter() - t)
+    return len(items) / (time.perf_counter() - t)
 
+
+def job_serve(size: int, work: Path, opts: dict) -> dict:
+    """feedqa loaded from disk: load time, top-10, search and ask on both query sets,
+    throughput, memory, and top-10 lists for the agreement with the references."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retrieval import BM25Params, Retriever, jit
+    from retrieval.index import Index
+
+    path = work / f"index-{size}x"
+    q = load_queries(work, size)
+    t = time.perf_counter()
+    retriever = Retriever.load(path)
+    out: dict = {"load_first_s": time.perf_counter() - t}
+    gc.collect()
+    out["memory_loaded"] = memory()
+    index = retriever.index
+    reference = Index(index.segments, index.params, index.segmenter, kernel="numpy")
+    for item in q["synthetic"][:10]:  # warm up
+        index.top(item["tokens"], TOP)
+    t = time.perf_counter()
+    jit.load(timeout=600)  # a long-running process has switched to it by now
+    out["kernel_wait_s"] = time.perf_counter() - t
+    out["kernel"] = index.kernel
+
+    def clock(fn, items) -> tuple[list[float], list]:
+        wall, results = [], []
+        for item in items:
+            t = time.perf_counter()
+            results.append(fn(item))
+            wall.append(time.perf_counter() - t)
+        return wall, results
+
+    for name in ("synthetic", "qa"):
+        top, _ = clock(lambda it: index.top(it["tokens"], TOP), q[name])
+        out[name] = {"top": summary(top)}
+    out["memory_top"] = memory()  # the reference systems are measured after the same
+    for name in ("synthetic", "qa"):
+        search, _ = clock(lambda it: retriever.search(it["text"], k=TOP), q[name])
+        out[name]["search"] = summary(search)
+    out["memory_search"] = memory()
+    for question in q["questions"][:5]:  # warm up (the thesaurus loads on the first)
+        retriever.ask(question)
+    for name in ("synthetic", "qa"):
+        top_numpy, _ = clock(lambda it: reference.top(it["tokens"], TOP), q[name])
+        out[name]["top_numpy"] = summary(top_numpy)
+    for name, key in (("synthetic", "questions"), ("qa", "qa_questions")):
+        wall, answers = clock(retriever.ask, q[key])
+        out[name]["ask"] = summary(wall)
+        out[name]["answered"] = sum(a.answered for a in answers)
+        out[name]["qps_1"] = len(wall) / sum(wall)
+    out["memory_ask"] = memory()
+    questions = q["qa_questions"]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(retriever.ask, questions))
+    out["qps_2threads"] = len(questions) / (time.perf_counter() - t)
+    out["qps_2processes"] = _fork_throughput(retriever.ask, questions)
+    # load times last: the first load above ran on a cold process; these on a warm one
+    out["load_s"] = _median_time(lambda: Retriever.load(path), 5)
+    out["load_noverify_s"] = _median_time(lambda: Retriever.load(path, verify=False), 5)
     # top-10 on the same tokens, for agreement with the references
-    lists = {}
-    for name, params in (("okapi", BM25Params.okapi()), ("lucene15", BM25Params(k1=1.5))):
-        other = Index(index.segments, params, index.segmenter)
-        lists[name] = [other.top(it["tokens"], TOP) for it in queries]
-    return {
-        "load_s": load_s,
-        "load_noverify_s": load_noverify_s,
-        "rss_loaded_mb": rss_loaded,
-        "top": summary(top_wall),
-        "top_cpu": summary(top_cpu),
-        "search": summary(search_wall),
-        "search_cpu": summary(search_cpu),
-        "ask": summary(ask_wall),
-        "ask_cpu": summary(ask_cpu),
-        "answered": answered,
-        "qps_1": len(questions) / sum(ask_wall),
-        "qps_2threads": qps_threads,
-        "qps_2processes": qps_processes,
-        "rss_serving_mb": status_mb("VmRSS"),
-        "peak_rss_mb": status_mb("VmHWM"),
-        "lists": lists,
-    }
+    lists: dict = {}
+    for name in ("synthetic", "qa"):
+        lists[name] = {}
+        for setting, params in (("okapi", BM25Params.okapi()), ("lucene15", BM25Params(k1=1.5))):
+            other = Index(index.segments, params, index.segmenter)
+            lists[name][setting] = [other.top(it["tokens"], TOP) for it in q[name]]
+    out["lists"] = lists
+    return out
 
 
-def job_rank_bm25(size: int, work: Path, opts: dict) -> dict:
-    """rank-bm25 BM25Okapi on feedqa's tokens: build, get_scores + top-10."""
-    from rank_bm25 import BM25Okapi
+def job_interleaved(size: int, work: Path, opts: dict) -> dict:
+    """feedqa and bm25s (numba), both loaded from disk in this one process, timed query by
+    query in turn (alternating which goes first): their ratio under the same conditions."""
+    from retrieval import Retriever, jit
 
-    terms, docs = load_tokens(work, size)
-    docs = [[terms[i] for i in d] for d in docs]
-    queries = load_queries(work, size)["queries"]
-    gc.collect()
-    t = time.perf_counter()
-    bm = BM25Okapi(docs)
-    build_s = time.perf_counter() - t
-    del docs
-    gc.collect()
-    times, results, note = timed_queries(
-        lambda it: top_of_dense(bm.get_scores(it["tokens"])),
-        queries,
-        opts.get("bound_s", 5.0),
-        opts.get("budget_s", 120.0),
-    )
-    return {
-        "build_s": build_s,
-        "peak_rss_mb": peak_rss_mb(),
-        "top": summary(times),
-        "note": note,
-        "lists": [list(zip(d, s, strict=True)) for d, s in results],
-    }
-
-
-def job_bm25s(size: int, work: Path, opts: dict) -> dict:
-    """bm25s (lucene, k1=1.5, b=0.75) on feedqa's tokens; numpy or numba backend."""
-    import shutil
-
-    import bm25s
-
-    backend = opts["backend"]
-    terms, docs = load_tokens(work, size)
-    vocab = {t: i for i, t in enumerate(terms)}
-    queries = load_queries(work, size)["queries"]
-    gc.collect()
-    t = time.perf_counter()
-    model = bm25s.BM25(k1=1.5, b=0.75, method="lucene", backend=backend)
-    model.index((docs, vocab), show_progress=False)
-    build_s = time.perf_counter() - t
-    del docs
-    gc.collect()
-    path = work / f"bm25s-{backend}-{size}x"
-    shutil.rmtree(path, ignore_errors=True)
-    model.save(path)
-    t = time.perf_counter()
-    bm25s.BM25.load(path, mmap=True)
-    load_s = time.perf_counter() - t
-    disk = dir_mb(path)
-    shutil.rmtree(path, ignore_errors=True)
-    qids = [[vocab[t] for t in it["tokens"] if t in vocab] for it in queries]
-    t = time.perf_counter()
-    model.retrieve([next(q for q in qids if q)], k=TOP, show_progress=False)  # compiles (numba)
-    warmup_s = time.perf_counter() - t
-
-    def run(ids):
-        if not ids:
-            return []
-        res = model.retrieve([ids], k=TOP, show_progress=False, n_threads=0)
-        docs, scores = res.documents[0].tolist(), res.scores[0].tolist()
-        return [(d, s) for d, s in zip(docs, scores, strict=True) if s > 0]
-
-    times, results, note = timed_queries(run, qids, opts.get("bound_s", 5.0), 600.0)
-    return {
-        "build_s": build_s,
-        "load_s": load_s,
-        "disk_mb": disk,
-        "warmup_s": warmup_s,
-        "peak_rss_mb": peak_rss_mb(),
-        "top": summary(times),
-        "note": note,
-        "lists": results,
-    }
+    index = Retriever.load(work / f"index-{size}x").index
+    run_bm25s = refs.bm25s_search(refs.load_bm25s(work, size, "numba"))
+    q = load_queries(work, size)
+    for item in q["synthetic"][:50]:
+        index.top(item["tokens"], TOP)
+        run_bm25s(item)
+    jit.load(timeout=600)
+    out: dict = {"kernel": index.kernel}
+    for name in ("synthetic", "qa"):
+        ours: list[float] = []
+        theirs: list[float] = []
+        pair = [(ours, lambda it: index.top(it["tokens"], TOP)), (theirs, run_bm25s)]
+        for i, item in enumerate(q[name]):
+            for times, fn in pair if i % 2 else pair[::-1]:
+                t = time.perf_counter()
+                fn(item)
+                times.append(time.perf_counter() - t)
+        a, b = summary(ours), summary(theirs)
+        out[name] = {
+            "feedqa": a,
+            "bm25s-numba": b,
+            "ratio_p50": a["p50"] / b["p50"],
+            "ratio_p95": a["p95"] / b["p95"],
+        }
+    return out
 
 
 def job_ingest(size: int, work: Path, opts: dict) -> dict:
@@ -397,7 +294,7 @@ def job_ingest(size: int, work: Path, opts: dict) -> dict:
     t = time.perf_counter()
     full = Retriever.from_articles(articles + new)
     rebuild_s = time.perf_counter() - t
-    queries = load_queries(work, size)["queries"][:20]
+    queries = load_queries(work, size)["synthetic"][:20]
     queries += [{"text": a.paragraphs[0][:20]} for a in new[:10]]  # new articles' words
     same = 0
     for it in queries:
@@ -421,9 +318,9 @@ JOBS = {
     "corpus": job_corpus,
     "build": job_build,
     "serve": job_serve,
-    "rank-bm25": job_rank_bm25,
-    "bm25s": job_bm25s,
+    "interleaved": job_interleaved,
     "ingest": job_ingest,
+    **refs.JOBS,
 }
 
 if __name__ == "__main__":

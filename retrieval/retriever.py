@@ -130,7 +130,7 @@ class Retriever:
 
         cache_dir: where to keep the index; default `$XDG_CACHE_HOME/feedqa` or `~/.cache/feedqa`.
         """
-        from corpus import bundled_feed_path, load_feed
+        from corpus import bundled_feed_path
 
         feed = bundled_feed_path()
         digest = hashlib.sha1(
@@ -146,6 +146,8 @@ class Retriever:
             return cls.load(path, **kwargs)
         except IndexFileError:
             pass
+        from corpus import load_feed  # the feed readers only when the index must be built
+
         retriever = cls.from_articles(load_feed(feed), **kwargs)
         with contextlib.suppress(OSError):  # a read-only cache only costs start-up time
             retriever.save(path)

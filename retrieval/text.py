@@ -1,12 +1,14 @@
 """Text normalisation and tokenization: one pure function for documents and queries alike."""
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
 from importlib.metadata import version
+from importlib.util import find_spec
+from pathlib import Path
 
 import rjieba
-import zhconv
 
 SEGMENTER = f"rjieba-{version('rjieba')}+zhconv-{version('zhconv')}+pairs-1"
 """Recorded in the index so documents and queries are always cut the same way."""
@@ -24,21 +26,65 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text).lower()
     if not _traditional_only().isdisjoint(text):
-        text = zhconv.convert(text, "zh-cn")
+        text = to_simplified(text)
     return text
+
+
+# --- Traditional to Simplified --------------------------------------------------------------
+# zhconv's MediaWiki tables and its maximal forward matching for "zh-cn", read from its data
+# file directly: importing zhconv itself loads pkg_resources (a tenth of a second).
+
+
+@lru_cache(maxsize=1)
+def _zhconv_data() -> str:
+    spec = find_spec("zhconv")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("zhconv is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return (folder / "zhcdict.json").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
 def _traditional_only() -> frozenset[str]:
     """Characters only Traditional script uses: text without any is left as it is."""
-    from zhconv import zhconv as tables
+    data = _zhconv_data()
+    found = re.search(r'"TRADONLY":\s*("(?:[^"\\]|\\.)*")', data)  # spares parsing it all
+    chars = json.loads(found.group(1)) if found else json.loads(data)["TRADONLY"]
+    return frozenset(chars)
 
-    tables.loaddict()
-    return frozenset(tables.zhcdicts["TRADONLY"])
+
+@lru_cache(maxsize=1)
+def _zh_cn() -> tuple[dict[str, str], frozenset[str]]:
+    """zhconv's zh-cn table (zh2Hans updated with zh2CN) and the prefixes of its keys."""
+    tables = json.loads(_zhconv_data())
+    table = {**tables["zh2Hans"], **tables["zh2CN"]}
+    prefixes = frozenset(word[: i + 1] for word in table for i in range(len(word)))
+    return table, prefixes
 
 
-def _is_word(token: str) -> bool:
-    return _WORD.search(token) is not None
+def to_simplified(text: str) -> str:
+    """`zhconv.convert(text, "zh-cn")`: the longest table entry at each position, replaced."""
+    table, prefixes = _zh_cn()
+    out, pos, n = [], 0, len(text)
+    while pos < n:
+        end, best, frag = pos, None, text[pos]
+        while frag in prefixes:
+            if frag in table:
+                best, last = table[frag], end
+            end += 1
+            if end >= n:
+                break
+            frag = text[pos : end + 1]
+        if best is None:
+            out.append(text[pos])
+            pos += 1
+        else:
+            out.append(best)
+            pos = last + 1
+    return "".join(out)
+
+
+# --- tokens ---------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=4096)
@@ -48,7 +94,7 @@ def _cut(text: str) -> tuple[str, ...]:
 
 def words(text: str) -> list[str]:
     """Normalise `text` and cut it into jieba words, without punctuation and spaces."""
-    return [w for w in _cut(normalize(text)) if _is_word(w)]
+    return list(filter(_WORD.search, _cut(normalize(text))))  # C calls, no Python frame
 
 
 def joined(found: list[str]) -> list[str]:

@@ -134,3 +134,25 @@ def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles)
     shutil.rmtree(tmp_path / "seg-1")
     with pytest.raises(IndexFileError):
         load_segment(tmp_path / "seg-1")
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_checksums_catch_a_flipped_byte_in_any_file(
+    tmp_path, tiny_articles, monkeypatch, threads
+) -> None:
+    """Verification in worker threads (large segments) catches what the inline one does."""
+    from retrieval import storage
+
+    monkeypatch.setattr(storage, "PARALLEL_VERIFY", 0 if threads else 1 << 60)
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    for path in sorted((tmp_path / "seg-1").iterdir()):
+        if path.name == "segment.json" or not path.stat().st_size:
+            continue
+        original = path.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+        with pytest.raises(IndexFileError):
+            load_segment(tmp_path / "seg-1")
+        path.write_bytes(original)
+        assert load_segment(tmp_path / "seg-1").n_docs

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from retrieval import BM25Params, tokenize
+from retrieval import BM25Params, build, tokenize
 from retrieval import index as ix
 from retrieval.index import (
     Index,
@@ -110,9 +110,9 @@ def test_build_keeps_article_and_paragraph_numbers(corpus) -> None:
 
 def test_unpicklable_tokenizer_builds_serially(monkeypatch) -> None:
     monkeypatch.setattr(ix, "PARALLEL_MIN_CHARS", 10)
-    assert ix._auto_workers(100, lambda t: t.split()) == 1
-    assert ix._auto_workers(100, tokenize) >= 1
-    assert ix._auto_workers(5, tokenize) == 1
+    assert build._auto_workers(100, lambda t: t.split()) == 1
+    assert build._auto_workers(100, tokenize) >= 1
+    assert build._auto_workers(5, tokenize) == 1
 
 
 def test_map_chunks_keeps_order(monkeypatch) -> None:

@@ -71,3 +71,23 @@ def test_follow_up_detection() -> None:
     assert analyse("他是哪一年入选的?").needs_context
     assert analyse("那它呢?").needs_context
     assert not analyse("京东科技什么时候重启IPO?").needs_context
+
+
+def test_traditional_to_simplified_matches_zhconv() -> None:
+    """The converter reads zhconv's tables without importing it: same output, longest match."""
+    import random
+
+    import zhconv
+
+    from retrieval.text import _traditional_only, to_simplified
+
+    rng = random.Random(4)
+    traditional = sorted(_traditional_only())
+    samples = ["我幹什麼不干你事。", "張國榮曾在英國大學學習。", "數據中心與雲計算", "", "abc"]
+    for _ in range(300):
+        chars = list("京东科技计划于2022年在港上市,募资金额为10亿美元")
+        for _ in range(rng.randint(1, 8)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(traditional))
+        samples.append("".join(chars))
+    for text in samples:
+        assert to_simplified(text) == zhconv.convert(text, "zh-cn")

@@ -1,0 +1,53 @@
+"""Loading the compiled top-k kernel (`kernel.py`, numba) off the critical path.
+
+numba costs about a third of a second to import, and compiling the kernel the first time
+takes a few seconds more (later processes read it from numba's cache). A process that
+needs the kernel starts loading it in a background thread and keeps using the numpy top-k
+until it is ready; if numba is missing or fails, it keeps numpy for good.
+"""
+
+import logging
+import threading
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_done = threading.Event()
+_started = False
+_kernel: ModuleType | None = None
+
+
+def get() -> ModuleType | None:
+    """The compiled kernel module if it is loaded, else None (never waits)."""
+    return _kernel
+
+
+def start() -> None:
+    """Start loading the kernel in a background thread (once per process)."""
+    global _started
+    with _lock:
+        if _started:
+            return
+        _started = True
+    threading.Thread(target=_load, name="feedqa-kernel", daemon=True).start()
+
+
+def load(timeout: float | None = None) -> ModuleType | None:
+    """Load the kernel (waiting up to `timeout` seconds); None if it is not available."""
+    start()
+    _done.wait(timeout)
+    return _kernel
+
+
+def _load() -> None:
+    global _kernel
+    try:
+        from . import kernel
+
+        kernel.warm()
+        _kernel = kernel
+    except Exception as exc:  # numba missing, too old or unable to compile: numpy it is
+        log.info("compiled top-k unavailable, using numpy: %s", exc)
+    finally:
+        _done.set()

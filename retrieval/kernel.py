@@ -1,0 +1,312 @@
+"""The max-score top-k of `maxscore.py`, compiled with numba.
+
+One call scores a query in a segment: score bounds, the union of the essential posting lists,
+probes that learn the threshold, the look-ups in the others, and the ranked k best. Scores
+accumulate in a dense per-thread array (with positive weights a doc is a candidate exactly
+while its score is not 0, which keeps the bookkeeping free of branches). Contributions are
+computed and summed in the same precision and order as numpy's, so scores are identical to
+the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
+file or in the user's cache directory); where neither is writable it is compiled in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from .maxscore import PROBE, SHORT
+from .segment import NO_LEN, TF_GROUPS
+
+if TYPE_CHECKING:
+    from .index import Index
+
+
+def _jit(fn=None, *, inline: str = "never"):
+    """njit with numba's disk cache when it has a writable place for it."""
+    if fn is None:
+        return lambda f: _jit(f, inline=inline)
+    try:
+        return njit(cache=True, nogil=True, inline=inline)(fn)
+    except RuntimeError:  # no writable cache location
+        return njit(nogil=True, inline=inline)(fn)
+
+
+# Small helpers are inlined: a call that passes arrays costs reference-count updates (the
+# length-normalised tf look-up is written out where it is used for the same reason).
+
+
+def top_segment(
+    index: Index, s: int, weights: list[tuple[str, float]], k: int, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`maxscore.top_segment`, compiled, best first: `weights` come rarest (largest) first."""
+    vocab = index.segments[s].vocab
+    ids, ws = [], []
+    for t, w in weights:
+        i = vocab.get(t)
+        if i is not None:
+            ids.append(i)
+            ws.append(w)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, index._dtype)
+    p = index.params
+    return _top(
+        *index._arrays(s), np.array(ids, np.int64), np.array(ws, np.float64),
+        p.k1, p.b, index.avgdl, k, theta, *index._candidates(),
+    )  # fmt: skip
+
+
+def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
+    """`Index.top` of a one-segment index: query weights in, (doc, score) best first out."""
+    vocab, idf = index.segments[0].vocab, index.idf
+    found = []
+    for t, w in weights.items():
+        i = vocab.get(t)
+        if i is not None and (w := idf(t) * w):
+            found.append((-w, t, i))
+    if not found:
+        return []
+    found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
+    p = index.params
+    docs, scores = _top(
+        *index._arrays(0), np.array([i for _, _, i in found], np.int64),
+        np.array([-w for w, _, _ in found]), p.k1, p.b, index.avgdl, k, -math.inf,
+        *index._candidates(),
+    )  # fmt: skip
+    return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
+
+
+def warm() -> None:
+    """Compile (or read from the cache) the kernel for float32 and float64 scores."""
+    for dtype in (np.float32, np.float64):
+        arrays = [
+            np.zeros(1, np.int32), np.ones(1, np.float32), np.array([0, 1], np.int64),
+            np.ones(1, dtype), np.ones((1, TF_GROUPS), np.int32), np.ones(1, np.float32),
+        ]  # fmt: skip
+        for a in arrays:
+            a.flags.writeable = False
+        scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(1, np.int32))
+        ids, ws = np.zeros(1, np.int64), np.ones(1)
+        _top(*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
+
+
+@_jit(inline="always")
+def _floor(theta):
+    """Docs whose score bound is below this cannot reach theta (margin for rounding)."""
+    return theta - 1e-5 * abs(theta) - 1e-9
+
+
+@_jit
+def _kth(sc, c, k):
+    """The k-th largest of sc[:c] (c >= k), with a min-heap of the k largest (no copy)."""
+    heap = np.empty(k, np.float64)
+    for i in range(k):  # heapify the first k
+        x = float(sc[i])
+        j = i
+        while j > 0 and heap[(j - 1) >> 1] > x:
+            heap[j] = heap[(j - 1) >> 1]
+            j = (j - 1) >> 1
+        heap[j] = x
+    for i in range(k, c):
+        x = float(sc[i])
+        if x <= heap[0]:
+            continue
+        j = 0  # replace the smallest and sift down
+        while True:
+            child = 2 * j + 1
+            if child >= k:
+                break
+            if child + 1 < k and heap[child + 1] < heap[child]:
+                child += 1
+            if heap[child] >= x:
+                break
+            heap[j] = heap[child]
+            j = child
+        heap[j] = x
+    return heap[0]
+
+
+@_jit(inline="always")
+def _find(post_doc, lo, hi, doc):
+    """Position of `doc` in the sorted post_doc[lo:hi], or -1."""
+    a, z = lo, hi
+    while a < z:
+        mid = (a + z) >> 1
+        if post_doc[mid] < doc:
+            a = mid + 1
+        else:
+            z = mid
+    return a if a < hi and post_doc[a] == doc else -1
+
+
+@_jit
+def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k):
+    """The k-th best exact score among the (about) m best candidates: their partial
+    scores plus lists j..n-1 (-inf if fewer than k)."""
+    sc = np.empty(c, acc.dtype)
+    for i in range(c):
+        sc[i] = acc[cand[i]]
+    thr = _kth(sc, c, m) if c > m else -np.inf
+    exact = np.empty(m, np.float64)
+    got = 0
+    for i in range(c):
+        if sc[i] < thr:
+            continue
+        total = sc[i]
+        d = cand[i]
+        for q in range(j, n):
+            at = _find(post_doc, lo[q], hi[q], d)
+            if at >= 0:
+                t = post_tf[at]
+                total += w1[q] * (t / (t + norm[d]))
+        exact[got] = total
+        got += 1
+        if got == m:
+            break
+    return _kth(exact, got, k) if got >= k else -np.inf
+
+
+@_jit
+def _top(
+    post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
+    k1, b, avgdl, k, theta, acc, seen, cand,
+):  # fmt: skip
+    """Max-score top-k of one segment; see `maxscore.top_segment`.
+
+    acc (scores) is all 0 and seen all -1 on entry, and left so; cand is scratch.
+    """
+    n_in = len(ids)
+    lo = np.empty(n_in, np.int64)
+    hi = np.empty(n_in, np.int64)
+    w1 = np.empty(n_in, acc.dtype)
+    bound = np.empty(n_in, np.float64)
+    n = 0
+    prunable = True
+    for j in range(n_in):
+        i = ids[j]
+        if indptr[i + 1] == indptr[i]:
+            continue
+        lo[n], hi[n] = indptr[i], indptr[i + 1]
+        w1[n] = ws[j] * (k1 + 1.0)
+        u = 0.0  # the largest contribution of the term: over its shortest doc per tf group
+        for g in range(TF_GROUPS):
+            length = tf_len[i, g]
+            if length != NO_LEN:
+                tf = g + 1.0 if g < TF_GROUPS - 1 else max(float(max_tf[i]), float(TF_GROUPS))
+                u = max(u, tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl)))
+        bound[n] = ws[j] * u
+        prunable = prunable and ws[j] > 0
+        n += 1
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, acc.dtype)
+    rest = np.zeros(n + 1, np.float64)
+    for j in range(n - 1, -1, -1):
+        rest[j] = rest[j + 1] + bound[j]
+    probe = PROBE * k
+    # essential lists: read whole, their docs become candidates. With positive weights a
+    # candidate's score is never 0; otherwise `seen` marks the candidates.
+    c = 0
+    j = 0
+    while j < n:
+        if prunable and j > 0:
+            size = hi[j] - lo[j]
+            if c >= k and size > SHORT // 2 + 512 * (n - j):
+                found = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, probe, k)  # fmt: skip
+                theta = max(theta, found)
+            if rest[j] < _floor(theta):
+                break  # a doc in none of lists[:j] cannot reach theta
+        wj = w1[j]
+        if prunable:  # a candidate's score is never 0: branch-free bookkeeping
+            for p in range(lo[j], hi[j]):
+                d = post_doc[p]
+                t = post_tf[p]
+                a = acc[d]
+                cand[c] = d
+                c += a == 0
+                acc[d] = a + wj * (t / (t + norm[d]))
+        else:
+            for p in range(lo[j], hi[j]):
+                d = post_doc[p]
+                t = post_tf[p]
+                if seen[d] < 0:
+                    seen[d] = 0
+                    cand[c] = d
+                    c += 1
+                acc[d] += wj * (t / (t + norm[d]))
+        j += 1
+    # the other lists: looked up for the candidates that can still reach theta. Learning
+    # theta from the partial scores and dropping the hopeless candidates take a pass over
+    # them, done when it costs less than the list itself.
+    for q in range(j, n):
+        size = hi[q] - lo[q]
+        if c <= 4 * size:
+            if c >= k:
+                sc = np.empty(c, acc.dtype)
+                for i in range(c):
+                    sc[i] = acc[cand[i]]
+                theta = max(theta, _kth(sc, c, k))
+            f = _floor(theta)
+            kept = 0
+            for i in range(c):
+                d = cand[i]
+                if acc[d] + rest[q] >= f:
+                    cand[kept] = d
+                    kept += 1
+                else:
+                    acc[d] = 0
+            c = kept
+            if c == 0:
+                break
+        wj = w1[q]
+        if c * (math.log2(size) + 1) < size:  # few candidates: binary search
+            for i in range(c):
+                d = cand[i]
+                at = _find(post_doc, lo[q], hi[q], d)
+                if at >= 0:
+                    t = post_tf[at]
+                    acc[d] += wj * (t / (t + norm[d]))
+        else:  # scan the list: a doc is a candidate while its score is not 0
+            for p in range(lo[q], hi[q]):
+                d = post_doc[p]
+                a = acc[d]
+                if a != 0:
+                    t = post_tf[p]
+                    acc[d] = a + wj * (t / (t + norm[d]))
+    sc = np.empty(c, acc.dtype)
+    for i in range(c):
+        d = cand[i]
+        sc[i] = acc[d]
+        acc[d] = 0
+        seen[d] = -1
+    cut = _floor(theta) if prunable else -np.inf
+    if c > k:  # the k best, and any ties (the caller breaks them by doc id)
+        cut = max(cut, _kth(sc, c, k))
+    kept = 0
+    for i in range(c):
+        if sc[i] >= cut:
+            cand[kept] = cand[i]
+            sc[kept] = sc[i]
+            kept += 1
+    return _ranked(cand[:kept], sc[:kept])
+
+
+@_jit
+def _ranked(cand, sc):
+    """Copies of docs and scores, best first (ties by doc id)."""
+    n = len(cand)
+    docs = cand.astype(np.int64)
+    scores = sc.copy()
+    if n > 64:
+        order = np.argsort(docs, kind="mergesort")
+        order = order[np.argsort(-scores[order], kind="mergesort")]
+        return docs[order], scores[order]
+    for i in range(1, n):  # insertion sort: a handful of hits
+        d, x = docs[i], scores[i]
+        j = i - 1
+        while j >= 0 and (scores[j] < x or (scores[j] == x and docs[j] > d)):
+            docs[j + 1], scores[j + 1] = docs[j], scores[j]
+            j -= 1
+        docs[j + 1], scores[j + 1] = d, x
+    return docs, scores

@@ -1,0 +1,159 @@
+"""Segment files: plain `.npy`, text and JSON (no pickle) with a checksummed manifest.
+
+Arrays are memory-mapped on load. A stale or corrupt segment raises IndexFileError, so the
+caller rebuilds it rather than serve it.
+"""
+
+import contextlib
+import json
+import mmap
+import os
+import shutil
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from corpus.errors import IndexFileError
+
+from .segment import TF_GROUPS, Segment
+
+FORMAT = "feedqa-index"
+VERSION = 2
+
+_ARRAYS = (
+    "doc_article",
+    "doc_para",
+    "doc_len",
+    "text_off",
+    "indptr",
+    "post_doc",
+    "post_tf",
+    "max_tf",
+    "min_len",
+    "tf_len",
+)
+_OPTIONAL = {"tf_len"}  # absent from segments written before it existed
+_CRC_CHUNK = 1 << 24
+"""Checksums are summed over this many bytes at a time (zlib releases the GIL meanwhile)."""
+
+PARALLEL_VERIFY = 16 << 20
+"""Segments this large (bytes) are verified in two threads while the rest of them loads."""
+
+
+def _load_array(path: Path, mmap: bool) -> np.ndarray:
+    """An .npy file, memory-mapped (as a plain ndarray view: np.memmap's subclass hooks cost
+    in every query; pages are read in as queries touch them) or read."""
+    if not mmap:
+        return np.load(path, allow_pickle=False)
+    return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+
+def _crc(path: Path) -> int:
+    """CRC-32 of a file, summed over a read-only memory map (no copies)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if not size:
+            return 0
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m, memoryview(m) as view:
+            crc = 0
+            for start in range(0, size, _CRC_CHUNK):
+                with view[start : start + _CRC_CHUNK] as chunk:
+                    crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _verify(folder: Path, files: dict, pool: ThreadPoolExecutor | None) -> Callable[[], None]:
+    """Start checking the files' checksums (in `pool`, largest first, if given); the returned
+    function waits for them and raises IndexFileError on a mismatch."""
+    names = sorted(files, key=lambda n: -files[n]["size"])
+    if pool is None:
+        sums = {n: _crc(folder / n) for n in names}
+        results = {n: (lambda v=v: v) for n, v in sums.items()}
+    else:
+        results = {n: pool.submit(_crc, folder / n).result for n in names}
+
+    def check() -> None:
+        for name in names:
+            if results[name]() != files[name]["crc32"]:
+                raise IndexFileError(f"{folder}: {name} is corrupt (checksum mismatch)")
+
+    return check
+
+
+def save_segment(seg: Segment, folder: Path) -> None:
+    """Write `seg` into `folder` (created; must not exist) with a checksummed manifest."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in _ARRAYS:
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(seg, name)), allow_pickle=False)
+    (tmp / "text.bin").write_bytes(np.asarray(seg.text).tobytes())
+    (tmp / "terms.txt").write_text("\n".join(seg.terms), encoding="utf-8")
+    with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
+        for a in seg.articles:
+            f.write(json.dumps(a, ensure_ascii=False) + "\n")
+    files = {p.name: {"size": p.stat().st_size, "crc32": _crc(p)} for p in sorted(tmp.iterdir())}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": seg.name,
+        "n_docs": seg.n_docs,
+        "files": files,
+    }
+    (tmp / "segment.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    _fsync_dir(tmp)
+    os.replace(tmp, folder)
+
+
+def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Segment:
+    """Read a segment written by `save_segment`; raise IndexFileError if anything is off."""
+    try:
+        manifest = json.loads((folder / "segment.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise IndexFileError(f"{folder}: unsupported index version {manifest.get('version')!r}")
+        files = manifest["files"]
+        for fname, info in files.items():
+            if (folder / fname).stat().st_size != info["size"]:
+                raise IndexFileError(f"{folder}: {fname} is corrupt (size mismatch)")
+        big = verify and sum(info["size"] for info in files.values()) >= PARALLEL_VERIFY
+        with ThreadPoolExecutor(2) if big else contextlib.nullcontext() as pool:
+            check = _verify(folder, files, pool) if verify else (lambda: None)
+            seg = _read(folder, manifest, mmap)
+            check()  # before the segment is used
+    except IndexFileError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
+    if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
+        raise IndexFileError(f"{folder}: inconsistent segment")
+    return seg
+
+
+def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:
+    """The segment's arrays (memory-mapped if `mmap`), terms and article records."""
+    arrays = {
+        n: _load_array(folder / f"{n}.npy", mmap)
+        for n in _ARRAYS
+        if n not in _OPTIONAL or f"{n}.npy" in manifest["files"]
+    }
+    terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
+    terms = terms_text.split("\n") if terms_text else []
+    text = (
+        np.memmap(folder / "text.bin", dtype=np.uint8, mode="r").view(np.ndarray)
+        if mmap and (folder / "text.bin").stat().st_size
+        else np.fromfile(folder / "text.bin", dtype=np.uint8)
+    )
+    lines = (folder / "articles.jsonl").read_text(encoding="utf-8").strip()
+    articles = json.loads(f"[{lines.replace(chr(10), ',')}]")  # one record a line
+    if "tf_len" in arrays and arrays["tf_len"].shape != (len(terms), TF_GROUPS):
+        del arrays["tf_len"]  # written with other tf groups: fall back to the coarser bound
+    return Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
+
+
+def _fsync_dir(folder: Path) -> None:
+    for p in folder.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())

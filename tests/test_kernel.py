@@ -1,0 +1,107 @@
+"""The compiled top-k gives exactly the numpy reference's results, and both the exhaustive ranking."""
+
+import random
+
+import numpy as np
+import pytest
+
+from retrieval import BM25Params, jit
+from retrieval.index import Index, build_segment, load_segment, save_segment
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    module = jit.load(timeout=300)
+    assert module is not None, "the compiled kernel did not load"
+    return module
+
+
+def _corpus(rng: random.Random, n_docs: int, vocab: int) -> list[str]:
+    """Paragraphs of Zipf-distributed words (a few very common, most rare)."""
+    weights = [1 / (r + 1) for r in range(vocab)]
+    words = [f"w{r}" for r in range(vocab)]
+    return [" ".join(rng.choices(words, weights, k=rng.randint(1, 60))) for _ in range(n_docs)]
+
+
+def _segments(rng: random.Random, n_segments: int) -> tuple[list, list[str]]:
+    texts_all, segments = [], []
+    for s in range(n_segments):
+        texts = _corpus(rng, rng.randint(50, 3000), rng.choice([30, 300, 3000]))
+        recs = [{"id": f"{s}-{i}"} for i in range(len(texts))]
+        segments.append(build_segment(f"seg-{s + 1}", recs, [[t] for t in texts], str.split))
+        texts_all += texts
+    return segments, texts_all
+
+
+def _query(rng: random.Random, texts: list[str]) -> list:
+    words = rng.choice(texts).split() + rng.choice(texts).split() + ["missing"]
+    terms = rng.sample(words, min(len(words), rng.randint(1, 9)))
+    if rng.random() < 0.1:  # a negative weight: no pruning, every list read
+        return [(t, rng.choice([-0.5, 0.3, 1.0])) for t in terms]
+    if rng.random() < 0.5:
+        return [(t, rng.choice([0.3, 0.6, 1.0, 2.0])) for t in terms]
+    return terms
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_equals_numpy_and_exhaustive(kernel, seed: int) -> None:
+    rng = random.Random(seed)
+    segments, texts = _segments(rng, rng.choice([1, 1, 2, 3]))
+    for params in (BM25Params(), BM25Params.okapi(), BM25Params(k1=1.5, b=0.3)):
+        numpy_index = Index(segments, params, "x", kernel="numpy")
+        compiled_index = Index(segments, params, "x", kernel="compiled")
+        assert compiled_index.kernel == "compiled"
+        for _ in range(40):
+            query = _query(rng, texts)
+            for k in (1, 3, 10, 100):
+                expected = numpy_index.top(query, k)
+                assert compiled_index.top(query, k) == expected  # ids and scores, bit for bit
+                dense = numpy_index.scores(query)
+                if (dense < 0).any():
+                    continue  # exhaustive ranks docs without the terms too (score 0)
+                ranked = sorted(np.flatnonzero(dense).tolist(), key=lambda d: (-dense[d], d))
+                assert len(expected) == min(k, len(ranked))
+                assert [s for _, s in expected] == pytest.approx(
+                    [dense[d] for d in ranked[:k]], rel=1e-5
+                )
+
+
+def test_compiled_on_a_loaded_index(kernel, bundled, tmp_path) -> None:
+    """Memory-mapped (read-only) arrays, the real tokenizer's terms, many queries."""
+    seg = bundled.index.segments[0]
+    save_segment(seg, tmp_path / "seg-1")
+    loaded = load_segment(tmp_path / "seg-1")
+    numpy_index = Index([seg], BM25Params(), "x", kernel="numpy")
+    compiled_index = Index([loaded], BM25Params(), "x", kernel="compiled")
+    rng = random.Random(1)
+    for _ in range(200):
+        doc = rng.randrange(numpy_index.n_docs)
+        terms = bundled.index.segments[0].terms
+        query = [terms[rng.randrange(len(terms))] for _ in range(rng.randint(1, 8))]
+        query += [w for w in numpy_index.paragraph(doc)[:12]]
+        assert compiled_index.top(query, 10) == numpy_index.top(query, 10)
+
+
+def test_kernel_choice(kernel) -> None:
+    segments, _ = _segments(random.Random(9), 1)
+    assert Index(segments, BM25Params(), "x").kernel == "compiled"  # loaded in this process
+    assert Index(segments, BM25Params(), "x", kernel="numpy").kernel == "numpy"
+
+
+def test_without_a_writable_cache_it_compiles_in_memory(monkeypatch) -> None:
+    import numba
+
+    from retrieval import kernel as module
+
+    real = numba.njit
+
+    def njit(**options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(module, "njit", njit)
+    double = module._jit(lambda x: 2 * x)
+    assert double(21) == 42

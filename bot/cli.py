@@ -21,6 +21,16 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 
+def _progress(done: int, total: int) -> None:
+    """Show how far the sentence encoder is on stderr (redrawn on a terminal; once at the end
+    in a pipe or log)."""
+    line = f"embedding sentences: {done}/{total}"
+    if sys.stderr.isatty():
+        click.echo(f"\r{line}", err=True, nl=done >= total)
+    elif done >= total:
+        click.echo(line, err=True)
+
+
 def _retriever(ctx: click.Context) -> Retriever:
     """The user's library if there is one (or --index), else the bundled corpus."""
     obj = ctx.ensure_object(dict)
@@ -37,6 +47,7 @@ def _retriever(ctx: click.Context) -> Retriever:
                     index or settings.index_dir,
                     min_confidence=settings.feedqa_min_confidence,
                     lock_timeout=settings.feedqa_lock_timeout_seconds,
+                    progress=_progress,
                 )
                 _report_repairs(retriever)
             else:
@@ -168,7 +179,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         if settings.feedqa_engine_url and not ctx.obj.get("index"):
             retriever, path = _connect(settings), settings.feedqa_engine_url
         else:
-            retriever = Retriever.open(path, lock_timeout=settings.feedqa_lock_timeout_seconds)
+            retriever = Retriever.open(
+                path, lock_timeout=settings.feedqa_lock_timeout_seconds, progress=_progress
+            )
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_repairs(retriever)
@@ -186,7 +199,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         for problem in report.problems:
             click.echo(f"  ! {problem}", err=True)
         try:
-            added = retriever.add(report.articles)
+            added = retriever.add(report.articles, progress=_progress)
         except FeedqaError as exc:  # a full disk, or another writer holding the library
             raise click.ClickException(str(exc)) from exc
         click.echo(

@@ -64,6 +64,7 @@ def test_ingest_adds_feeds_and_reports(env) -> None:
     result = runner.invoke(cli, ["ingest", str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")])
     assert result.exit_code == 0, result.output
     assert "3 articles: 3 new, 0 updated, 0 unchanged" in result.output
+    assert "embedding sentences:" in result.output  # the new articles' vectors, with progress
     assert (
         "52 articles" in result.output.splitlines()[-1]
         or "55 articles" in result.output.splitlines()[-1]

@@ -1,0 +1,52 @@
+"""Retrieval recall of the answer step: is the answer among the candidates the ranker sees?
+
+    .venv/bin/python benchmarks/recall.py QA.jsonl [QA.jsonl ...]
+
+For each style, over the answerable items: the share whose answer some candidate span holds,
+the share whose answer one of the encoder's closest sentences holds, and the share the
+ranker puts first (before abstention).
+"""
+
+import sys
+from collections import defaultdict
+
+from retrieval import Retriever, evaluate, features
+
+
+def main(paths: list[str]) -> int:
+    r = Retriever.default()
+    rows: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
+    for path in paths:
+        for it in evaluate.read_items(path):
+            gold = [evaluate._norm(g) for g in [it.get("answer"), *it.get("alternatives", [])] if g]
+            if not gold:
+                continue
+            query, _, _, found, model = r._candidates(
+                r.index, it["question"], it.get("context") or []
+            )
+
+            def holds(c, gold: list[str] = gold) -> bool:
+                return any(g in evaluate._norm(c.passage.text[c.start : c.end]) for g in gold)
+
+            def check(c, query=query) -> list[float]:
+                return features.evidence_checks(r.index, query, c)
+
+            ranked = model.choose(found, check)
+            rows[it.get("style", "?")].append(
+                (
+                    any(map(holds, found)),
+                    any(holds(c) for c in found if c.feature("cos_rank") > 0),
+                    bool(found) and holds(ranked[0][0]),
+                )
+            )
+    print("| style | n | any candidate | the encoder's closest sentences | ranked first |")
+    print("|---|---|---|---|---|")
+    everything = [x for v in rows.values() for x in v]
+    for style, v in [*sorted(rows.items()), ("all", everything)]:
+        cells = " | ".join(f"{sum(x[i] for x in v) / len(v):.2f}" for i in range(3))
+        print(f"| {style} | {len(v)} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -72,7 +72,7 @@ def job_local(size: int, work: Path, opts: dict) -> dict:
     from retrieval import Retriever
 
     q = jobs.load_queries(work, size)
-    retriever = Retriever.load(work / f"index-{size}x")
+    retriever = Retriever.load(work / f"index-{size}x", semantic=False)
     out = _serve(retriever, q["queries"], q["questions"])
     out["rss_mb"] = jobs.status_mb("VmHWM")
     return out

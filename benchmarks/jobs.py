@@ -91,7 +91,7 @@ def job_build(size: int, work: Path, opts: dict) -> dict:
     """feedqa: build the index from the articles (tokenization included), save it.
 
     Timed twice: the index alone (`build_segment`: tokenize, postings) and end to end
-    (`Retriever.from_articles`: also each article's record, e.g. its mined aliases).
+    (`Retriever.from_articles`: also each article's record; no sentence vectors).
     """
     import shutil
 
@@ -104,7 +104,7 @@ def job_build(size: int, work: Path, opts: dict) -> dict:
     rss_before = memory()["rss_mb"]
     cpus = len(os.sched_getaffinity(0))
     t = time.perf_counter()
-    retriever = Retriever.from_articles(articles)
+    retriever = Retriever.from_articles(articles, semantic=False)
     e2e_s = time.perf_counter() - t
     peak_build = peak_rss_mb()
     records = retriever.index.segments[0].articles
@@ -181,7 +181,7 @@ def job_serve(size: int, work: Path, opts: dict) -> dict:
     path = work / f"index-{size}x"
     q = load_queries(work, size)
     t = time.perf_counter()
-    retriever = Retriever.load(path)
+    retriever = Retriever.load(path, semantic=False)
     out: dict = {"load_first_s": time.perf_counter() - t}
     gc.collect()
     out["memory_loaded"] = memory()
@@ -228,8 +228,10 @@ def job_serve(size: int, work: Path, opts: dict) -> dict:
     out["qps_2threads"] = len(questions) / (time.perf_counter() - t)
     out["qps_2processes"] = _fork_throughput(retriever.ask, questions)
     # load times last: the first load above ran on a cold process; these on a warm one
-    out["load_s"] = _median_time(lambda: Retriever.load(path), 5)
-    out["load_noverify_s"] = _median_time(lambda: Retriever.load(path, verify=False), 5)
+    out["load_s"] = _median_time(lambda: Retriever.load(path, semantic=False), 5)
+    out["load_noverify_s"] = _median_time(
+        lambda: Retriever.load(path, verify=False, semantic=False), 5
+    )
     # top-10 on the same tokens, for agreement with the references
     lists: dict = {}
     for name in ("synthetic", "qa"):
@@ -246,7 +248,7 @@ def job_interleaved(size: int, work: Path, opts: dict) -> dict:
     query in turn (alternating which goes first): their ratio under the same conditions."""
     from retrieval import Retriever, jit
 
-    index = Retriever.load(work / f"index-{size}x").index
+    index = Retriever.load(work / f"index-{size}x", semantic=False).index
     run_bm25s = refs.bm25s_search(refs.load_bm25s(work, size, "numba"))
     q = load_queries(work, size)
     for item in q["synthetic"][:50]:
@@ -280,7 +282,7 @@ def job_ingest(size: int, work: Path, opts: dict) -> dict:
     path = work / f"index-{size}x"
     synth = Synth()
     new = (synth.copy(size) + synth.copy(size + 1))[:50]
-    retriever = Retriever.load(path)
+    retriever = Retriever.load(path, semantic=False)
     t = time.perf_counter()
     report = retriever.add(new)
     add_s = time.perf_counter() - t
@@ -288,11 +290,11 @@ def job_ingest(size: int, work: Path, opts: dict) -> dict:
     retriever.save(path)
     save_s = time.perf_counter() - t
     t = time.perf_counter()
-    reopened = Retriever.load(path)
+    reopened = Retriever.load(path, semantic=False)
     reload_s = time.perf_counter() - t
     articles = load_articles(work, size)
     t = time.perf_counter()
-    full = Retriever.from_articles(articles + new)
+    full = Retriever.from_articles(articles + new, semantic=False)
     rebuild_s = time.perf_counter() - t
     queries = load_queries(work, size)["synthetic"][:20]
     queries += [{"text": a.paragraphs[0][:20]} for a in new[:10]]  # new articles' words

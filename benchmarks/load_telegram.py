@@ -61,7 +61,7 @@ def load_corpus(name: str) -> tuple[Retriever, list[Article]]:
         from test_telegram import fixture_articles
 
         articles = fixture_articles()
-        return Retriever.from_articles(articles), articles
+        return Retriever.from_articles(articles, semantic=False), articles
     return Retriever.default(), load_feed(bundled_feed_path())
 
 

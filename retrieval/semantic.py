@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import threading
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .spans import sentence_spans
+from .storage import crc
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def save_vectors(vectors: Vectors, folder: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, folder / f"sent-{name}.npy")
-        files[f"sent-{name}.npy"] = _crc(folder / f"sent-{name}.npy")
+        files[f"sent-{name}.npy"] = crc(folder / f"sent-{name}.npy")
     manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
     tmp = folder / "sentences.json.tmp"
     tmp.write_text(json.dumps(manifest), encoding="utf-8")
@@ -211,8 +211,8 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
         manifest = json.loads((folder / "sentences.json").read_text(encoding="utf-8"))
         if manifest.get("model") != MODEL or manifest.get("splitter") != SPLITTER:
             return None
-        for name, crc in manifest["files"].items():
-            if verify and _crc(folder / name) != crc:
+        for name, expected in manifest["files"].items():
+            if verify and crc(folder / name) != expected:
                 log.warning("%s: %s is corrupt; its sentences are embedded again", folder, name)
                 return None
         arrays = [
@@ -228,14 +228,6 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
     if vectors.vectors.shape != (n, DIM):
         return None
     return vectors
-
-
-def _crc(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            crc = zlib.crc32(chunk, crc)
-    return crc
 
 
 SPLITTER = "sentences-1"

@@ -51,7 +51,7 @@ def _load_array(path: Path, mmap: bool) -> np.ndarray:
     return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
 
-def _crc(path: Path) -> int:
+def crc(path: Path) -> int:
     """CRC-32 of a file, summed over a read-only memory map (no copies)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -70,10 +70,10 @@ def _verify(folder: Path, files: dict, pool: ThreadPoolExecutor | None) -> Calla
     function waits for them and raises IndexFileError on a mismatch."""
     names = sorted(files, key=lambda n: -files[n]["size"])
     if pool is None:
-        sums = {n: _crc(folder / n) for n in names}
+        sums = {n: crc(folder / n) for n in names}
         results = {n: (lambda v=v: v) for n, v in sums.items()}
     else:
-        results = {n: pool.submit(_crc, folder / n).result for n in names}
+        results = {n: pool.submit(crc, folder / n).result for n in names}
 
     def check() -> None:
         for name in names:
@@ -95,7 +95,7 @@ def save_segment(seg: Segment, folder: Path) -> None:
     with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
         for a in seg.articles:
             f.write(json.dumps(a, ensure_ascii=False) + "\n")
-    files = {p.name: {"size": p.stat().st_size, "crc32": _crc(p)} for p in sorted(tmp.iterdir())}
+    files = {p.name: {"size": p.stat().st_size, "crc32": crc(p)} for p in sorted(tmp.iterdir())}
     manifest = {
         "format": FORMAT,
         "version": VERSION,

@@ -9,7 +9,7 @@ lengths, real clauses, rare words replaced by new variants so the vocabulary kee
 like a real archive's). 400x is 976,000 paragraphs, 67M characters.
 
 Two query sets: "synthetic" (3 to 8 query terms of a random paragraph's sentence) and "qa",
-the question of every item of the project's own QA files (tests/data/qa/*.jsonl); the tokens
+the question of every item of the project's own QA files (tests/data/qa/*/*.jsonl); the tokens
 every system gets are feedqa's `content_terms` of the text. `ask` is timed on synthetic
 questions (2 to 5 terms run together plus a question form) and on the QA questions.
 

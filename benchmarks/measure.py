@@ -12,7 +12,7 @@ from synth import GENERATOR
 
 TOP = 10
 ROOT = Path(__file__).resolve().parents[1]
-QA_FILES = sorted((ROOT / "tests" / "data" / "qa").glob("*.jsonl"))
+QA_FILES = sorted((ROOT / "tests" / "data" / "qa").glob("*/*.jsonl"))
 
 
 def peak_rss_mb() -> float:

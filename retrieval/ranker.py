@@ -81,8 +81,8 @@ class Model:
             scored.append((float(base[i] + np.dot(w_checks, c.checks)), int(i)))
             scored.sort(key=lambda s: -s[0])
         first = [i for _, i in scored]
-        rest = [int(i) for i in order if int(i) not in set(first)]
-        ranked = [candidates[i] for i in first + rest]
+        checked = set(first)
+        ranked = [candidates[i] for i in first + [int(i) for i in order if i not in checked]]
         score = scored[0][0]
         margin = score - scored[1][0] if len(scored) > 1 else 1.0
         best = ranked[0]

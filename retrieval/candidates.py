@@ -5,7 +5,6 @@ best hit's article around it) and the paragraphs of the sentences closest to the
 meaning (the sentence encoder), so an answer in other words than the question's is read too.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,9 +60,7 @@ class Passage:
     bm25_rank: int | None  # rank among BM25's hits (of the hit it follows), from 0
 
 
-def query_terms(
-    index: Index, query: Query, history: list[str], previous_answer: Callable[[], str]
-) -> Terms:
+def query_terms(index: Index, query: Query, history: list[str], previous_answer: str) -> Terms:
     """The question's own terms (a word jieba guessed and the archive never uses is read as its
     parts) and, for a follow-up, the rarest terms of the previous question and of its answer."""
     terms = Terms()
@@ -75,7 +72,7 @@ def query_terms(
             roles[p] = "own"
     if history and query.needs_context:
         borrowed = _rarest(index, subject_terms(history[-1]), 3)
-        borrowed += _rarest(index, subject_terms(previous_answer()), 2)
+        borrowed += _rarest(index, subject_terms(previous_answer), 2)
         for t in borrowed:
             if t not in roles:
                 terms.weights[t] = HISTORY

@@ -449,12 +449,9 @@ class Retriever:
 
     def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
         """Candidates and their features, then the ranker, then abstention."""
-        query, terms, hits, found, model = self._candidates(index, question, history)
-        if not found:
+        query, hits, ranked, confidence, answered = self._choose(index, question, history)
+        if not ranked:
             return Answer(question=question, answered=False, text="", terms=query.terms)
-        ranked, confidence = model.choose(
-            found, lambda c: features.evidence_checks(index, query, c)
-        )
         best = ranked[0]
         scores = dict(hits)
         order = [best.doc] + [d for d in dict.fromkeys(c.doc for c in ranked) if d != best.doc]
@@ -462,13 +459,27 @@ class Retriever:
             self._citation(index, rank, doc, scores.get(doc, 0.0))
             for rank, doc in enumerate(order[:k], start=1)
         ]
-        threshold = model.threshold if self.min_confidence is None else self.min_confidence
         s, e = spans.strip_span(best.passage.text, best.start, best.end)
-        answered = confidence > 0 and confidence >= threshold and e > s
         return Answer(
             question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
             citations=citations, terms=query.terms, confidence=round(confidence, 4),
         )  # fmt: skip
+
+    def _choose(
+        self, index: Index, question: str, history: list[str]
+    ) -> tuple[Query, list[tuple[int, float]], list[features.Candidate], float, bool]:
+        """The analysed question, BM25's hits, the candidates best first, the probability that
+        the first holds the answer, and whether it is given (not withheld or too unsure)."""
+        query, _, hits, found, model = self._candidates(index, question, history)
+        if not found:
+            return query, hits, [], 0.0, False
+        ranked, confidence = model.choose(
+            found, lambda c: features.evidence_checks(index, query, c)
+        )
+        threshold = model.threshold if self.min_confidence is None else self.min_confidence
+        best = ranked[0]
+        s, e = spans.strip_span(best.passage.text, best.start, best.end)
+        return query, hits, ranked, confidence, confidence > 0 and confidence >= threshold and e > s
 
     def _candidates(
         self, index: Index, question: str, history: list[str]
@@ -481,18 +492,20 @@ class Retriever:
         sentences = self._sentences(index)
         enc = semantic.encoder() if sentences is not None else None
         vector = chat_vector = None
+        previous = None  # a follow-up's previous answer
+        if history and query.needs_context:
+            _, _, ranked, _, answered = self._choose(index, history[-1], history[:-1])
+            previous = ranked[0] if answered else None
+            if enc is not None:
+                chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
         if enc is not None:
             vector = enc.query(normalize(query.text))
-            if history and query.needs_context:
-                chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
-        terms = candidates.query_terms(
-            index,
-            query,
-            history,
-            lambda: self._ask(index, history[-1], history[:-1], 1).text,
-        )
+        said = previous.passage.text[previous.start : previous.end] if previous else ""
+        terms = candidates.query_terms(index, query, history, said)
         hits, passages, close = candidates.gather(index, terms, sentences, vector)
-        found = features.describe(query, terms, passages, sentences, vector, chat_vector, close)
+        found = features.describe(
+            query, terms, passages, sentences, vector, chat_vector, close, previous
+        )
         model = ranker.load()["semantic" if vector is not None else "lexical"]
         return query, terms, hits, found, model
 

@@ -145,6 +145,15 @@ FEATURE_CASES = {
     "cos_rank": ("哪家公司要退出手机生意?", "退出手机市场", None),
     "cos_para": ("哪家公司要退出手机生意?", "退出手机市场", None),
     "cos_chat": ("他之前在哪家银行工作?", "青松银行工作十年", None),
+    "previous": ("他之前在哪家银行工作?", "青松银行工作十年", "加大科技投入"),
+    "previous_para": ("它2019年的保费收入是多少?", "100亿元", "120亿元"),
+}
+
+HISTORY = {
+    "history": ["星河科技的CEO是谁?"],
+    "cos_chat": ["星河科技的CEO是谁?"],
+    "previous": ["星河科技的CEO是谁?"],
+    "previous_para": ["蓝鲸保险是哪一年开始转型的?"],
 }
 
 
@@ -154,7 +163,7 @@ def test_every_feature_describes_the_candidates(archive, name: str) -> None:
         question, needle, other = "哪家公司要退出手机生意?", "退出手机市场", "募资10亿美元"
     else:
         question, needle, other = FEATURE_CASES[name]
-    history = ["星河科技的CEO是谁?"] if name in ("history", "cos_chat") else []
+    history = HISTORY.get(name, [])
     _, _, _, found, _ = archive._candidates(archive.index, question, history)
 
     def value(text: str, default: float | None = None) -> float:

@@ -16,6 +16,7 @@ import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,6 +117,26 @@ def content_hash(title: str, paragraphs: list[str]) -> str:
     """The short hash an index record keeps of an article's title and paragraphs."""
     body = json.dumps([title, paragraphs], ensure_ascii=False)
     return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+
+
+def article_record(article: "Article") -> dict:
+    """The index's plain record of an article (everything but the paragraphs)."""
+    return {
+        "id": article.id,
+        "title": article.title,
+        "link": article.link,
+        "published": article.published.isoformat() if article.published else None,
+        "category": article.category,
+        "source": article.source,
+        "paragraphs": len(article.paragraphs),
+        "hash": content_hash(article.title, article.paragraphs),
+    }
+
+
+def published(record: dict) -> datetime | None:
+    """When the article of an index record was published, if known."""
+    value = record.get("published")
+    return datetime.fromisoformat(value) if value else None
 
 
 def articles_from_index(index: "Index", ids: set[str] | None = None) -> Iterator["Article"]:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError
 
+from .library import published
 from .models import Answer, Passage
-from .retriever import AddReport, Retriever, _published
+from .retriever import AddReport, Retriever
 from .sphinx import SphinxIndex
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class ClusterRetriever(Retriever):
     def info(self) -> dict:
         index: SphinxIndex = self._index  # type: ignore[assignment]
         records = list(index.articles())
-        dates = [d for d in (_published(r) for r in records) if d]
+        dates = [d for d in (published(r) for r in records) if d]
         return {
             "articles": len(records),
             "paragraphs": index.n_docs,

@@ -7,7 +7,6 @@ import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,25 +47,6 @@ class AddReport:
     added: int
     updated: int
     unchanged: int
-
-
-def _record(article: "Article") -> dict:
-    """The index's plain record of an article (everything but the paragraphs)."""
-    return {
-        "id": article.id,
-        "title": article.title,
-        "link": article.link,
-        "published": article.published.isoformat() if article.published else None,
-        "category": article.category,
-        "source": article.source,
-        "paragraphs": len(article.paragraphs),
-        "hash": library.content_hash(article.title, article.paragraphs),
-    }
-
-
-def _published(record: dict) -> datetime | None:
-    value = record.get("published")
-    return datetime.fromisoformat(value) if value else None
 
 
 class Retriever:
@@ -113,7 +93,9 @@ class Retriever:
         progress: called with (sentences done, in all) while their vectors are made.
         """
         unique = list({a.id: a for a in articles}.values())
-        records = map_chunks(_record, unique, size=lambda a: sum(map(len, a.paragraphs)))
+        records = map_chunks(
+            library.article_record, unique, size=lambda a: sum(map(len, a.paragraphs))
+        )
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
         retriever._embed(retriever._index, progress)
@@ -297,7 +279,7 @@ class Retriever:
             updated = unchanged = 0
             drops: dict[int, set[int]] = {}
             for a in articles:
-                rec = _record(a)
+                rec = library.article_record(a)
                 old = where.get(a.id)
                 if a.id in fresh:
                     fresh[a.id] = (rec, a)
@@ -395,7 +377,7 @@ class Retriever:
     def info(self) -> dict:
         """Corpus size and date range."""
         index = self._index
-        dates = [d for d in (_published(r) for r in index.articles()) if d]
+        dates = [d for d in (library.published(r) for r in index.articles()) if d]
         return {
             "articles": sum(len(s.articles) for s in index.segments),
             "paragraphs": index.n_docs,
@@ -431,7 +413,7 @@ class Retriever:
     def _passage(self, index: Index, doc: int, score: float) -> Passage:
         rec, para = index.article_of(doc)
         return Passage(
-            article_id=rec["id"], title=rec["title"], link=rec["link"], published=_published(rec),
+            article_id=rec["id"], title=rec["title"], link=rec["link"], published=library.published(rec),
             paragraph=para + 1, text=index.paragraph(doc), score=round(float(score), 4),
         )  # fmt: skip
 

@@ -82,13 +82,13 @@ def documents(entries: Iterable[dict], shard: int) -> Iterator[str]:
     """The xmlpipe2 `<sphinx:document>` elements of `entries`."""
     from corpus import Article
 
-    from .retriever import _record
+    from .library import article_record
     from .text import tokenize
 
     for entry in entries:
         article = Article.model_validate(entry["article"])
         paragraphs = article.paragraphs[:MAX_PARAS]
-        record = _record(article.model_copy(update={"paragraphs": paragraphs}))
+        record = article_record(article.model_copy(update={"paragraphs": paragraphs}))
         meta = escape(_clean(json.dumps(record, ensure_ascii=False)))
         for para, text in enumerate(paragraphs):
             terms = [engine_term(t) for t in tokenize(text)]

@@ -10,19 +10,20 @@ ranker puts first (before abstention).
 import sys
 from collections import defaultdict
 
-from retrieval import Retriever, evaluate, features
+from retrieval import Retriever, answering, evaluate, features
 
 
 def main(paths: list[str]) -> int:
     r = Retriever.default()
+    sentences = r._sentences(r.index)
     rows: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
     for path in paths:
         for it in evaluate.read_items(path):
             gold = [evaluate._norm(g) for g in [it.get("answer"), *it.get("alternatives", [])] if g]
             if not gold:
                 continue
-            query, _, _, found, model = r._candidates(
-                r.index, it["question"], it.get("context") or []
+            query, _, _, found, model = answering.find_candidates(
+                r.index, sentences, it["question"], it.get("context") or [], r.min_confidence
             )
 
             def holds(c, gold: list[str] = gold) -> bool:

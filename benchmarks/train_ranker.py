@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from retrieval import Retriever, features, ranker
+from retrieval import Retriever, answering, features, ranker
 from retrieval.evaluate import _norm, read_items
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +40,12 @@ chosen for accuracy with items weighted to this mix."""
 def collect(r: Retriever, items: list[dict]) -> list[dict]:
     """Every item's candidates: features with all checks (n × inputs), labels, and group."""
     index = r.index
+    sentences = r._sentences(index)
     rows = []
     for it in items:
-        query, terms, _, found, _ = r._candidates(index, it["question"], it.get("context") or [])
+        query, terms, _, found, _ = answering.find_candidates(
+            index, sentences, it["question"], it.get("context") or [], r.min_confidence
+        )
         gold = [_norm(g) for g in [it.get("answer"), *(it.get("alternatives") or [])] if g]
         X = np.array(
             [c.features + features.evidence_checks(index, query, c) for c in found]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from retrieval import Answer, FeedqaError, Retriever
-from retrieval.retriever import MAX_QUESTION_CHARS
+from retrieval.answering import MAX_QUESTION_CHARS
 
 from .render import answer_text, sources_text
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError, QueryError
 
-from . import candidates, features, library, ranker, semantic, spans
+from . import answering, library, semantic
+from .answering import MAX_QUESTION_CHARS
 from .build import map_chunks
 from .index import (
     FORMAT,
@@ -26,15 +27,12 @@ from .index import (
     merge_segments,
     save_segment,
 )
-from .models import Answer, Citation, Passage
-from .question import Query, analyse, content_terms
-from .text import SEGMENTER, normalize, tokenize
+from .models import Answer, Passage
+from .question import content_terms
+from .text import SEGMENTER, tokenize
 
 if TYPE_CHECKING:
     from corpus import Article
-
-MAX_QUESTION_CHARS = 2000
-"""Longer questions are read up to this many characters."""
 
 _LIBRARY_LOG = library.LOG
 _MANIFEST = library.MANIFEST
@@ -408,14 +406,7 @@ class Retriever:
             raise QueryError(f"query must be a string, not {type(query).__name__}")
         index = self._index
         hits = index.top(content_terms(_clean(query[:MAX_QUESTION_CHARS])), max(0, k))
-        return [self._passage(index, doc, score) for doc, score in hits]
-
-    def _passage(self, index: Index, doc: int, score: float) -> Passage:
-        rec, para = index.article_of(doc)
-        return Passage(
-            article_id=rec["id"], title=rec["title"], link=rec["link"], published=library.published(rec),
-            paragraph=para + 1, text=index.paragraph(doc), score=round(float(score), 4),
-        )  # fmt: skip
+        return [answering.passage(index, doc, score) for doc, score in hits]
 
     def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
         """Answer `question` from the archive, with up to `k` citations.
@@ -427,69 +418,10 @@ class Retriever:
             raise QueryError(f"question must be a string, not {type(question).__name__}")
         question = _clean(question)
         history = [_clean(h) for h in (history or []) if isinstance(h, str) and h.strip()]
-        return self._ask(self._index, question, history, max(1, k))
-
-    def _ask(self, index: Index, question: str, history: list[str], k: int) -> Answer:
-        """Candidates and their features, then the ranker, then abstention."""
-        query, hits, ranked, confidence, answered = self._choose(index, question, history)
-        if not ranked:
-            return Answer(question=question, answered=False, text="", terms=query.terms)
-        best = ranked[0]
-        scores = dict(hits)
-        order = [best.doc] + [d for d in dict.fromkeys(c.doc for c in ranked) if d != best.doc]
-        citations = [
-            self._citation(index, rank, doc, scores.get(doc, 0.0))
-            for rank, doc in enumerate(order[:k], start=1)
-        ]
-        s, e = spans.strip_span(best.passage.text, best.start, best.end)
-        return Answer(
-            question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
-            citations=citations, terms=query.terms, confidence=round(confidence, 4),
-        )  # fmt: skip
-
-    def _choose(
-        self, index: Index, question: str, history: list[str]
-    ) -> tuple[Query, list[tuple[int, float]], list[features.Candidate], float, bool]:
-        """The analysed question, BM25's hits, the candidates best first, the probability that
-        the first holds the answer, and whether it is given (not withheld or too unsure)."""
-        query, _, hits, found, model = self._candidates(index, question, history)
-        if not found:
-            return query, hits, [], 0.0, False
-        ranked, confidence = model.choose(
-            found, lambda c: features.evidence_checks(index, query, c)
+        index = self._index
+        return answering.ask(
+            index, self._sentences(index), question, history, max(1, k), self.min_confidence
         )
-        threshold = model.threshold if self.min_confidence is None else self.min_confidence
-        best = ranked[0]
-        s, e = spans.strip_span(best.passage.text, best.start, best.end)
-        return query, hits, ranked, confidence, confidence > 0 and confidence >= threshold and e > s
-
-    def _candidates(
-        self, index: Index, question: str, history: list[str]
-    ) -> tuple[
-        Query, candidates.Terms, list[tuple[int, float]], list[features.Candidate], ranker.Model
-    ]:
-        """The analysed question, its terms, BM25's hits, every candidate with its features,
-        and the model that ranks them (with the encoder, or without it)."""
-        query = analyse(question[:MAX_QUESTION_CHARS])
-        sentences = self._sentences(index)
-        enc = semantic.encoder() if sentences is not None else None
-        vector = chat_vector = None
-        previous = None  # a follow-up's previous answer
-        if history and query.needs_context:
-            _, _, ranked, _, answered = self._choose(index, history[-1], history[:-1])
-            previous = ranked[0] if answered else None
-            if enc is not None:
-                chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
-        if enc is not None:
-            vector = enc.query(normalize(query.text))
-        said = previous.passage.text[previous.start : previous.end] if previous else ""
-        terms = candidates.query_terms(index, query, history, said)
-        hits, passages, close = candidates.gather(index, terms, sentences, vector)
-        found = features.describe(
-            query, terms, passages, sentences, vector, chat_vector, close, previous
-        )
-        model = ranker.load()["semantic" if vector is not None else "lexical"]
-        return query, terms, hits, found, model
 
     def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
         """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
@@ -525,13 +457,6 @@ class Retriever:
             self._vectors[seg.name] = semantic.embed(texts, known, semantic.encoder(), step)
             done += seg.n_docs
         self._vectors = {s.name: self._vectors[s.name] for s in index.segments}
-
-    def _citation(self, index: Index, rank: int, doc: int, score: float) -> Citation:
-        p = self._passage(index, doc, score)
-        return Citation(
-            rank=rank, article_id=p.article_id, title=p.title, link=p.link, published=p.published,
-            paragraph=p.paragraph, passage=p.text, score=p.score,
-        )  # fmt: skip
 
     @property
     def index(self) -> Index:

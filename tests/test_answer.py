@@ -2,6 +2,7 @@
 
 from corpus import Article
 from retrieval import Retriever
+from retrieval.answering import find_candidates
 from retrieval.candidates import _rarest
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
 from retrieval.features import CHECKS, credit, evidence_checks
@@ -16,6 +17,12 @@ from retrieval.spans import (
     speaker,
 )
 from retrieval.synonyms import synonyms
+
+
+def candidates_of(r: Retriever, question: str, history: list[str] | None = None) -> tuple:
+    """What the answer step sees of `question`: the query, terms, hits, candidates, model."""
+    sentences = r._sentences(r.index)
+    return find_candidates(r.index, sentences, question, history or [], r.min_confidence)
 
 
 def test_sentences_and_clauses_keep_offsets() -> None:
@@ -329,7 +336,7 @@ def test_a_number_question_needs_a_number() -> None:
     r = Retriever.from_articles(ARCHIVE)
     # 接待咨询20万人次 is a number, but not of 用户: the focus check says so, and the
     # abstention model weighs it (the focus check alone does not withhold an answer)
-    query, _, _, found, _ = r._candidates(r.index, "青松银行的AI客服有多少用户?", [])
+    query, _, _, found, _ = candidates_of(r, "青松银行的AI客服有多少用户?")
     (held,) = [c for c in found if "20万人次" in c.passage.text[c.start : c.end]]
     assert evidence_checks(r.index, query, held)[CHECKS.index("focus_missing")] == 1
     assert not r.ask("林晓峰是什么时候加入青松银行的?").answered
@@ -357,7 +364,7 @@ def test_what_a_colon_announces_answers() -> None:
     assert a.answered and "跨境结算、小微信贷、财富管理和互联网保险" in a.text
     # the paragraph after a hit is read with it, as what the hit announces
     question = "白鹭支付2021年第一季度财报中引人注目的数字是什么?"
-    _, _, _, found, _ = r._candidates(r.index, question, [])
+    _, _, _, found, _ = candidates_of(r, question)
     (after,) = [c for c in found if "3.2亿元" in c.passage.text[c.start : c.end]]
     (hit,) = [c for c in found if "引人注目" in c.passage.text[c.start : c.end]]
     assert after.feature("continues") == 1 and after.feature("own") >= hit.feature("own")

@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 import pytest
-from test_answer import ARCHIVE
+from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
 from retrieval import Retriever, features, ranker, semantic
@@ -94,7 +94,7 @@ def test_without_the_encoder_answers_are_lexical(monkeypatch, caplog) -> None:
 def test_checks_are_computed_only_where_they_can_change_the_pick(archive) -> None:
     model = ranker.load()["semantic"]
     question = "蓝鲸保险2017年保费收入是多少?"
-    query, terms, _, found, _ = archive._candidates(archive.index, question, [])
+    query, terms, _, found, _ = candidates_of(archive, question)
     calls = []
 
     def check(c):
@@ -164,7 +164,7 @@ def test_every_feature_describes_the_candidates(archive, name: str) -> None:
     else:
         question, needle, other = FEATURE_CASES[name]
     history = HISTORY.get(name, [])
-    _, _, _, found, _ = archive._candidates(archive.index, question, history)
+    _, _, _, found, _ = candidates_of(archive, question, history)
 
     def value(text: str, default: float | None = None) -> float:
         held = [c.feature(name) for c in found if text in c.passage.text[c.start : c.end]]

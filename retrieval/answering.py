@@ -1,0 +1,118 @@
+"""Answering a question: candidates → features → ranker → abstention, then the cited answer."""
+
+from . import candidates, features, library, ranker, semantic, spans
+from .index import Index
+from .models import Answer, Citation, Passage
+from .question import Query, analyse
+from .text import normalize
+
+MAX_QUESTION_CHARS = 2000
+"""Longer questions are read up to this many characters."""
+
+Hits = list[tuple[int, float]]
+"""BM25's hits: (doc, score), best first."""
+
+
+def ask(
+    index: Index,
+    sentences: semantic.SentenceIndex | None,
+    question: str,
+    history: list[str],
+    k: int,
+    min_confidence: float | None,
+) -> Answer:
+    """The answer to `question` with up to `k` citations, or none when too unsure.
+
+    sentences: the sentence vectors of `index` (None: lexical answers).
+    min_confidence: the least confidence to answer with (None: the ranker's threshold).
+    """
+    query, hits, ranked, confidence, answered = choose(
+        index, sentences, question, history, min_confidence
+    )
+    if not ranked:
+        return Answer(question=question, answered=False, text="", terms=query.terms)
+    best = ranked[0]
+    scores = dict(hits)
+    order = [best.doc] + [d for d in dict.fromkeys(c.doc for c in ranked) if d != best.doc]
+    citations = [
+        citation(index, rank, doc, scores.get(doc, 0.0))
+        for rank, doc in enumerate(order[:k], start=1)
+    ]
+    s, e = spans.strip_span(best.passage.text, best.start, best.end)
+    return Answer(
+        question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
+        citations=citations, terms=query.terms, confidence=round(confidence, 4),
+    )  # fmt: skip
+
+
+def choose(
+    index: Index,
+    sentences: semantic.SentenceIndex | None,
+    question: str,
+    history: list[str],
+    min_confidence: float | None,
+) -> tuple[Query, Hits, list[features.Candidate], float, bool]:
+    """The analysed question, BM25's hits, the candidates best first, the probability that
+    the first holds the answer, and whether it is given (not withheld or too unsure)."""
+    query, _, hits, found, model = find_candidates(
+        index, sentences, question, history, min_confidence
+    )
+    if not found:
+        return query, hits, [], 0.0, False
+    ranked, confidence = model.choose(found, lambda c: features.evidence_checks(index, query, c))
+    threshold = model.threshold if min_confidence is None else min_confidence
+    best = ranked[0]
+    s, e = spans.strip_span(best.passage.text, best.start, best.end)
+    return query, hits, ranked, confidence, confidence > 0 and confidence >= threshold and e > s
+
+
+def find_candidates(
+    index: Index,
+    sentences: semantic.SentenceIndex | None,
+    question: str,
+    history: list[str],
+    min_confidence: float | None,
+) -> tuple[Query, candidates.Terms, Hits, list[features.Candidate], ranker.Model]:
+    """The analysed question, its terms, BM25's hits, every candidate with its features,
+    and the model that ranks them (with the encoder, or without it).
+
+    A follow-up's previous answer is chosen with `min_confidence` too."""
+    query = analyse(question[:MAX_QUESTION_CHARS])
+    enc = semantic.encoder() if sentences is not None else None
+    vector = chat_vector = None
+    previous = None  # a follow-up's previous answer
+    if history and query.needs_context:
+        _, _, ranked, _, answered = choose(
+            index, sentences, history[-1], history[:-1], min_confidence
+        )
+        previous = ranked[0] if answered else None
+        if enc is not None:
+            chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
+    if enc is not None:
+        vector = enc.query(normalize(query.text))
+    said = previous.passage.text[previous.start : previous.end] if previous else ""
+    terms = candidates.query_terms(index, query, history, said)
+    hits, passages, close = candidates.gather(index, terms, sentences, vector)
+    found = features.describe(
+        query, terms, passages, sentences, vector, chat_vector, close, previous
+    )
+    model = ranker.load()["semantic" if vector is not None else "lexical"]
+    return query, terms, hits, found, model
+
+
+def passage(index: Index, doc: int, score: float) -> Passage:
+    """Paragraph `doc` of `index` as a search result."""
+    rec, para = index.article_of(doc)
+    return Passage(
+        article_id=rec["id"], title=rec["title"], link=rec["link"], published=library.published(rec),
+        paragraph=para + 1, text=index.paragraph(doc), score=round(float(score), 4),
+    )  # fmt: skip
+
+
+def citation(index: Index, rank: int, doc: int, score: float) -> Citation:
+    """Paragraph `doc` of `index` cited at `rank`."""
+    p = passage(index, doc, score)
+    return Citation(
+        rank=rank, article_id=p.article_id, title=p.title, link=p.link, published=p.published,
+        paragraph=p.paragraph, passage=p.text, score=p.score,
+    )  # fmt: skip

@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from retrieval import Retriever, answering, features, ranker
+from retrieval import Retriever, answering, features, ranker, semantic
 from retrieval.evaluate import _norm, read_items
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,8 +186,7 @@ def main() -> int:
     models = {}
     for name in ("semantic", "lexical"):
         if name == "lexical":
-            r._vectors = {}  # no sentence vectors: the encoder's features stay 0
-            r._sentence_cache = None
+            r._vectors = semantic.SentenceStore()  # none: the encoder's features stay 0
         elif r._sentences(r.index) is None:
             print("the sentence encoder cannot load here", file=sys.stderr)
             return 1

@@ -29,6 +29,7 @@ from .index import (
 )
 from .models import Answer, Passage
 from .question import content_terms
+from .semantic import SentenceStore
 from .text import SEGMENTER, tokenize
 
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ class Retriever:
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
         self.repairs: list[str] = []
         """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
-        self._vectors: dict[str, semantic.Vectors] = {}  # by segment name
-        self._sentence_cache: tuple[Index, semantic.SentenceIndex | None] | None = None
+        self._vectors = SentenceStore()  # sentence vectors of the segments
 
     # --- construction -----------------------------------------------------------------------
 
@@ -96,7 +96,8 @@ class Retriever:
         )
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
-        retriever._embed(retriever._index, progress)
+        if retriever.semantic:
+            retriever._vectors.embed(retriever._index, progress)
         return retriever
 
     @classmethod
@@ -172,17 +173,11 @@ class Retriever:
             raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
         retriever._logged, retriever._stamp = logged, manifest["checksum"]
-        for seg in segments:
-            vectors = semantic.load_vectors(path / seg.name, verify=verify)
-            if vectors is not None:
-                retriever._vectors[seg.name] = vectors
-            else:  # missing, stale or corrupt: made again below, and saved anew
-                with contextlib.suppress(OSError):
-                    (path / seg.name / "sentences.json").unlink(missing_ok=True)
-        if len(retriever._vectors) < len(segments):
-            retriever._embed(retriever._index, progress)
+        if not retriever._vectors.load(path, [s.name for s in segments], verify=verify):
+            if retriever.semantic:  # made again, and saved anew
+                retriever._vectors.embed(retriever._index, progress)
             with contextlib.suppress(OSError):
-                retriever._save_vectors(path)
+                retriever._vectors.save(path)
         return retriever
 
     def save(self, path: str | os.PathLike) -> None:
@@ -193,15 +188,8 @@ class Retriever:
         for seg in index.segments:
             if not (path / seg.name / "segment.json").exists():
                 save_segment(seg, path / seg.name)
-        self._save_vectors(path)
+        self._vectors.save(path)
         self._stamp = self._write_manifest(path, index, self._logged)
-
-    def _save_vectors(self, path: Path) -> None:
-        """Write the vectors of segments saved under `path` that lack theirs."""
-        for name, vectors in self._vectors.items():
-            folder = path / name
-            if folder.is_dir() and not (folder / "sentences.json").exists():
-                semantic.save_vectors(vectors, folder)
 
     @staticmethod
     def _write_manifest(path: Path, index: Index, logged: int) -> str:
@@ -309,7 +297,8 @@ class Retriever:
             )
             segments = _tiered_merge(segments, counter)
             new_index = Index(segments, index.params, index.segmenter)
-            self._embed(new_index, progress)
+            if self.semantic:
+                self._vectors.embed(new_index, progress)
             if self._path:
                 try:
                     self._persist(new_index)
@@ -328,7 +317,8 @@ class Retriever:
                 return
             seg = merge_segments(next(self._next_name(index)), index.segments)
             new_index = Index([seg], index.params, index.segmenter)
-            self._embed(new_index)
+            if self.semantic:
+                self._vectors.embed(new_index)
             if self._path:
                 self._persist(new_index)
             self._index = new_index
@@ -339,7 +329,7 @@ class Retriever:
             for seg in index.segments:
                 if not (self._path / seg.name / "segment.json").exists():
                     save_segment(seg, self._path / seg.name)
-            self._save_vectors(self._path)
+            self._vectors.save(self._path)
             self._stamp = self._write_manifest(self._path, index, self._logged)
         except OSError as exc:  # the articles are logged: the next open indexes them
             raise LibraryError(
@@ -424,39 +414,8 @@ class Retriever:
         )
 
     def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
-        """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
-        if not self.semantic:
-            return None
-        if self._sentence_cache is None or self._sentence_cache[0] is not index:
-            parts = [self._vectors.get(s.name) for s in index.segments]
-            value = (
-                semantic.SentenceIndex([int(b) for b in index.bases[:-1]], parts)
-                if parts and all(p is not None for p in parts)
-                else None
-            )
-            self._sentence_cache = (index, value)
-        return self._sentence_cache[1]
-
-    def _embed(self, index: Index, progress: semantic.Progress | None = None) -> None:
-        """Make the vectors of the segments of `index` that have none (reusing known ones)."""
-        missing = [s for s in index.segments if s.name not in self._vectors]
-        if not missing or not self.semantic or semantic.encoder() is None:
-            return
-        known = semantic.Known(
-            [semantic.bundled_table()] + [(v.hashes, v.vectors) for v in self._vectors.values()]
-        )
-        total = sum(s.n_docs for s in missing)
-        done = 0
-        for seg in missing:
-
-            def step(i: int, n: int, done: int = done, size: int = seg.n_docs) -> None:
-                if progress:
-                    progress(done + i * size // max(n, 1), total)
-
-            texts = (seg.paragraph(d) for d in range(seg.n_docs))
-            self._vectors[seg.name] = semantic.embed(texts, known, semantic.encoder(), step)
-            done += seg.n_docs
-        self._vectors = {s.name: self._vectors[s.name] for s in index.segments}
+        """The sentence vectors answers use (None with `semantic` off: lexical answers)."""
+        return self._vectors.sentence_index(index) if self.semantic else None
 
     @property
     def index(self) -> Index:

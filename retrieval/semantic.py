@@ -7,6 +7,7 @@ found by the hash of their sentence's text, so a sentence embedded once (or ship
 bundled corpus) is never embedded again when segments are rebuilt, merged or re-created.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,11 +18,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .spans import sentence_spans
 from .storage import crc
+
+if TYPE_CHECKING:
+    from .index import Index
 
 log = logging.getLogger(__name__)
 
@@ -263,3 +268,66 @@ class SentenceIndex:
             return {}
         cos = v.vectors[lo:hi].astype(np.float32) @ query
         return dict(zip(v.spans[lo:hi, 1].tolist(), cos.tolist(), strict=True))
+
+
+class SentenceStore:
+    """The sentence vectors of an index's segments, by segment name: made for the segments
+    that lack them, read and written beside the segments, joined into a `SentenceIndex`."""
+
+    def __init__(self) -> None:
+        self.by_segment: dict[str, Vectors] = {}
+        self._joined: tuple[Index, SentenceIndex | None] | None = None
+
+    def sentence_index(self, index: "Index") -> SentenceIndex | None:
+        """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
+        if self._joined is None or self._joined[0] is not index:
+            parts = [self.by_segment.get(s.name) for s in index.segments]
+            value = (
+                SentenceIndex([int(b) for b in index.bases[:-1]], parts)
+                if parts and all(p is not None for p in parts)
+                else None
+            )
+            self._joined = (index, value)
+        return self._joined[1]
+
+    def embed(self, index: "Index", progress: Progress | None = None) -> None:
+        """Make the vectors of the segments of `index` that have none (reusing known ones);
+        forget those of segments `index` no longer has."""
+        missing = [s for s in index.segments if s.name not in self.by_segment]
+        if not missing or encoder() is None:
+            return
+        known = Known([bundled_table()] + [(v.hashes, v.vectors) for v in self.by_segment.values()])
+        total = sum(s.n_docs for s in missing)
+        done = 0
+        for seg in missing:
+
+            def step(i: int, n: int, done: int = done, size: int = seg.n_docs) -> None:
+                if progress:
+                    progress(done + i * size // max(n, 1), total)
+
+            texts = (seg.paragraph(d) for d in range(seg.n_docs))
+            self.by_segment[seg.name] = embed(texts, known, encoder(), step)
+            done += seg.n_docs
+        self.by_segment = {s.name: self.by_segment[s.name] for s in index.segments}
+
+    def load(self, path: Path, names: Iterable[str], *, verify: bool = True) -> bool:
+        """Read the vectors saved beside the segments `names` under `path`; whether all were.
+
+        The manifest of vectors missing, stale or corrupt is removed: they are made again."""
+        complete = True
+        for name in names:
+            vectors = load_vectors(path / name, verify=verify)
+            if vectors is not None:
+                self.by_segment[name] = vectors
+            else:
+                complete = False
+                with contextlib.suppress(OSError):
+                    (path / name / "sentences.json").unlink(missing_ok=True)
+        return complete
+
+    def save(self, path: Path) -> None:
+        """Write the vectors of segments saved under `path` that lack theirs."""
+        for name, vectors in self.by_segment.items():
+            folder = path / name
+            if folder.is_dir() and not (folder / "sentences.json").exists():
+                save_vectors(vectors, folder)

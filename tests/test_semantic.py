@@ -43,15 +43,19 @@ def test_vectors_are_saved_checked_and_made_again_when_corrupt(tmp_path, archive
     seg = archive.index.segments[0].name
     assert (tmp_path / "idx" / seg / "sentences.json").exists()
     again = Retriever.load(tmp_path / "idx")
-    assert again._vectors[seg].vectors.base is not None  # memory-mapped, not read
-    assert np.array_equal(again._vectors[seg].hashes, archive._vectors[seg].hashes)
+    assert again._vectors.by_segment[seg].vectors.base is not None  # memory-mapped, not read
+    assert np.array_equal(
+        again._vectors.by_segment[seg].hashes, archive._vectors.by_segment[seg].hashes
+    )
     path = tmp_path / "idx" / seg / "sent-vectors.npy"
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
     assert semantic.load_vectors(tmp_path / "idx" / seg) is None
     healed = Retriever.load(tmp_path / "idx")
-    assert np.array_equal(healed._vectors[seg].vectors, archive._vectors[seg].vectors)
+    assert np.array_equal(
+        healed._vectors.by_segment[seg].vectors, archive._vectors.by_segment[seg].vectors
+    )
     assert semantic.load_vectors(tmp_path / "idx" / seg) is not None  # saved again
 
 

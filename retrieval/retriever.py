@@ -29,6 +29,7 @@ from .index import (
 )
 from .models import Answer, Passage
 from .question import content_terms
+from .segment import next_names, tiered_merge
 from .semantic import SentenceStore
 from .text import SEGMENTER, tokenize
 
@@ -282,7 +283,7 @@ class Retriever:
             if self._path and _log:
                 library.append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
                 self._logged = self._logged + len(fresh)
-            counter = self._next_name(index)
+            counter = next_names(index.segments)
             segments: list[Segment] = []
             for si, seg in enumerate(index.segments):
                 if si in drops:
@@ -295,7 +296,7 @@ class Retriever:
                     next(counter), recs, [a.paragraphs for _, a in fresh.values()], tokenize
                 )
             )
-            segments = _tiered_merge(segments, counter)
+            segments = tiered_merge(segments, counter)
             new_index = Index(segments, index.params, index.segmenter)
             if self.semantic:
                 self._vectors.embed(new_index, progress)
@@ -315,7 +316,7 @@ class Retriever:
             index = self._index
             if len(index.segments) <= 1:
                 return
-            seg = merge_segments(next(self._next_name(index)), index.segments)
+            seg = merge_segments(next(next_names(index.segments)), index.segments)
             new_index = Index([seg], index.params, index.segmenter)
             if self.semantic:
                 self._vectors.embed(new_index)
@@ -352,13 +353,6 @@ class Retriever:
         assert fresh is not None
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
         self._vectors = fresh._vectors
-
-    @staticmethod
-    def _next_name(index: Index):
-        n = max((int(s.name.split("-")[1]) for s in index.segments), default=0)
-        while True:
-            n += 1
-            yield f"seg-{n}"
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -431,15 +425,3 @@ def _clean(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text
-
-
-def _tiered_merge(segments: list[Segment], names) -> list[Segment]:
-    """Merge the small segments once there are many, keeping large ones untouched."""
-    if len(segments) <= 8:
-        return segments
-    largest = max(s.n_docs for s in segments)
-    small = [s for s in segments if s.n_docs * 4 < largest]
-    if len(small) < 2:
-        return segments
-    merged = merge_segments(next(names), small)
-    return [s for s in segments if all(s is not x for x in small)] + [merged]

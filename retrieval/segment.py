@@ -5,7 +5,7 @@ of a parallel build, see `build.py`), `merge_segments` and `drop_articles` make 
 from old ones, and each term keeps the bounds that max-score pruning needs (`term_bounds`).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -281,3 +281,23 @@ def drop_articles(name: str, seg: Segment, drop: set[int]) -> Segment:
         doc_len, text, text_off, terms, indptr, post_doc, post_tf, max_tf, min_len,
         tf_len=tf_len,
     )  # fmt: skip
+
+
+def next_names(segments: Sequence[Segment]) -> Iterator[str]:
+    """Names for new segments: "seg-N" numbered on from the highest of `segments`."""
+    n = max((int(s.name.split("-")[1]) for s in segments), default=0)
+    while True:
+        n += 1
+        yield f"seg-{n}"
+
+
+def tiered_merge(segments: list[Segment], names: Iterator[str]) -> list[Segment]:
+    """Merge the small segments once there are many, keeping large ones untouched."""
+    if len(segments) <= 8:
+        return segments
+    largest = max(s.n_docs for s in segments)
+    small = [s for s in segments if s.n_docs * 4 < largest]
+    if len(small) < 2:
+        return segments
+    merged = merge_segments(next(names), small)
+    return [s for s in segments if all(s is not x for x in small)] + [merged]

@@ -31,7 +31,7 @@ from .models import Answer, Passage
 from .question import content_terms
 from .segment import next_names, tiered_merge
 from .semantic import SentenceStore
-from .text import SEGMENTER, tokenize
+from .text import SEGMENTER, tokenize, well_formed
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -389,7 +389,7 @@ class Retriever:
         if not isinstance(query, str):
             raise QueryError(f"query must be a string, not {type(query).__name__}")
         index = self._index
-        hits = index.top(content_terms(_clean(query[:MAX_QUESTION_CHARS])), max(0, k))
+        hits = index.top(content_terms(well_formed(query[:MAX_QUESTION_CHARS])), max(0, k))
         return [answering.passage(index, doc, score) for doc, score in hits]
 
     def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
@@ -400,8 +400,8 @@ class Retriever:
         """
         if not isinstance(question, str):
             raise QueryError(f"question must be a string, not {type(question).__name__}")
-        question = _clean(question)
-        history = [_clean(h) for h in (history or []) if isinstance(h, str) and h.strip()]
+        question = well_formed(question)
+        history = [well_formed(h) for h in (history or []) if isinstance(h, str) and h.strip()]
         index = self._index
         return answering.ask(
             index, self._sentences(index), question, history, max(1, k), self.min_confidence
@@ -415,13 +415,3 @@ class Retriever:
     def index(self) -> Index:
         """The current index (read-only use)."""
         return self._index
-
-
-def _clean(text: str) -> str:
-    """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
-    terminal or file could not decode) replaced by U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text

@@ -121,3 +121,13 @@ def tokenize(text: str) -> list[str]:
     """
     found = words(text)
     return found + joined(found)
+
+
+def well_formed(text: str) -> str:
+    """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
+    terminal or file could not decode) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text

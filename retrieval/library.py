@@ -25,6 +25,9 @@ from filelock import FileLock, Timeout
 
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
+from .storage import FORMAT, VERSION
+from .text import SEGMENTER
+
 if TYPE_CHECKING:
     from corpus import Article
 
@@ -275,6 +278,40 @@ def read_manifest(path: Path) -> dict:
         raise IndexFileError(f"{path.parent}: {path.name} has no checksum; rebuild it")
     if manifest_text(manifest) != text:
         raise IndexFileError(f"{path.parent}: {path.name} is corrupt (checksum mismatch)")
+    return manifest
+
+
+def write_index_manifest(path: Path, index: "Index", logged: int) -> str:
+    """Write the manifest of `index` saved under `path` (logging `logged` lines of the log),
+    then remove the folders of segments it no longer has; return its checksum."""
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "segmenter": SEGMENTER,
+        "params": index.params.__dict__,
+        "segments": [s.name for s in index.segments],
+        "logged": logged,
+    }
+    checksum = write_manifest(path / MANIFEST, manifest)
+    keep = {s.name for s in index.segments}
+    for child in path.iterdir():
+        if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+    return checksum
+
+
+def read_index_manifest(path: Path) -> dict:
+    """The manifest of the index saved under `path`; IndexFileError if it is unreadable,
+    corrupt, of another index version or cut by another segmenter."""
+    manifest = read_manifest(path / MANIFEST)
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise IndexFileError(
+            f"{path}: index version {manifest.get('version')!r} is not {VERSION}; rebuild it"
+        )
+    if manifest.get("segmenter") != SEGMENTER:
+        raise IndexFileError(
+            f"{path}: built with segmenter {manifest.get('segmenter')!r}, not {SEGMENTER!r}"
+        )
     return manifest
 
 

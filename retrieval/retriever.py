@@ -3,7 +3,6 @@
 import contextlib
 import hashlib
 import os
-import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from . import answering, library, semantic
 from .answering import MAX_QUESTION_CHARS
 from .build import map_chunks
 from .index import (
-    FORMAT,
     VERSION,
     BM25Params,
     Index,
@@ -37,7 +35,6 @@ if TYPE_CHECKING:
     from corpus import Article
 
 _LIBRARY_LOG = library.LOG
-_MANIFEST = library.MANIFEST
 
 
 @dataclass(frozen=True)
@@ -157,15 +154,7 @@ class Retriever:
         Sentence vectors that are missing or corrupt are made again (and saved when the folder
         is writable)."""
         path = Path(path)
-        manifest = library.read_manifest(path / _MANIFEST)
-        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-            raise IndexFileError(
-                f"{path}: index version {manifest.get('version')!r} is not {VERSION}; rebuild it"
-            )
-        if manifest.get("segmenter") != SEGMENTER:
-            raise IndexFileError(
-                f"{path}: built with segmenter {manifest.get('segmenter')!r}, not {SEGMENTER!r}"
-            )
+        manifest = library.read_index_manifest(path)
         try:
             params, names, logged = library.checked(manifest)
             params = BM25Params(**params)
@@ -185,29 +174,15 @@ class Retriever:
         """Write the index to `path` as plain files (atomic: a reader sees the old or the new)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        index = self._index
+        self._write(path, self._index)
+
+    def _write(self, path: Path, index: Index) -> None:
+        """Write the segments of `index` that `path` lacks, their vectors, then the manifest."""
         for seg in index.segments:
             if not (path / seg.name / "segment.json").exists():
                 save_segment(seg, path / seg.name)
         self._vectors.save(path)
-        self._stamp = self._write_manifest(path, index, self._logged)
-
-    @staticmethod
-    def _write_manifest(path: Path, index: Index, logged: int) -> str:
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "segmenter": SEGMENTER,
-            "params": index.params.__dict__,
-            "segments": [s.name for s in index.segments],
-            "logged": logged,
-        }
-        checksum = library.write_manifest(path / _MANIFEST, manifest)
-        keep = {s.name for s in index.segments}
-        for child in path.iterdir():
-            if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
-                shutil.rmtree(child, ignore_errors=True)
-        return checksum
+        self._stamp = library.write_index_manifest(path, index, self._logged)
 
     @classmethod
     def open(
@@ -327,11 +302,7 @@ class Retriever:
     def _persist(self, index: Index) -> None:
         assert self._path is not None
         try:
-            for seg in index.segments:
-                if not (self._path / seg.name / "segment.json").exists():
-                    save_segment(seg, self._path / seg.name)
-            self._vectors.save(self._path)
-            self._stamp = self._write_manifest(self._path, index, self._logged)
+            self._write(self._path, index)
         except OSError as exc:  # the articles are logged: the next open indexes them
             raise LibraryError(
                 f"cannot write the index at {self._path}: {exc.strerror or exc}"

@@ -38,7 +38,7 @@ def ask(
         citation(index, rank, doc, scores.get(doc, 0.0))
         for rank, doc in enumerate(order[:k], start=1)
     ]
-    s, e = spans.strip_span(best.passage.text, best.start, best.end)
+    s, e = spans.strip_span(best.passage.text, *ranker.widen(ranked))
     return Answer(
         question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
         citations=citations, terms=query.terms, confidence=round(confidence, 4),

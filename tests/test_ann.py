@@ -1,0 +1,88 @@
+"""The partition of a large segment's sentence vectors: search, persistence, use."""
+
+import json
+
+import numpy as np
+import pytest
+
+from retrieval import ann, semantic
+
+
+def clustered(n: int, dim: int = semantic.DIM, seed: int = 0) -> np.ndarray:
+    """`n` unit float16 vectors around 50 directions, like sentences about a few topics."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, dim))
+    x = centres[rng.integers(0, 50, n)] + rng.normal(scale=0.6, size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+
+
+@pytest.fixture(scope="module")
+def partitioned(request) -> tuple[np.ndarray, ann.Lists]:
+    vectors = clustered(ann.MIN_ROWS)
+    return vectors, ann.build(vectors)
+
+
+def exact(vectors: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    cos = vectors.astype(np.float32) @ query
+    return np.argsort(-cos, kind="stable")[:k]
+
+
+def test_small_segments_are_searched_exhaustively() -> None:
+    assert ann.build(clustered(ann.MIN_ROWS - 1)) is None
+
+
+def test_every_row_is_in_one_list(partitioned) -> None:
+    vectors, lists = partitioned
+    assert sorted(lists.order.tolist()) == list(range(len(vectors)))
+    assert lists.offsets[0] == 0 and lists.offsets[-1] == len(vectors)
+    assert np.all(np.diff(lists.offsets) >= 0)
+
+
+def test_all_lists_probed_is_exact_and_the_default_finds_nearly_all(partitioned) -> None:
+    vectors, lists = partitioned
+    queries = clustered(40, seed=1).astype(np.float32)
+    found = 0
+    for q in queries:
+        rows, cos = lists.top(vectors, q, 10, probes=len(lists.centroids))
+        assert rows.tolist() == exact(vectors, q, 10).tolist()
+        assert np.all(np.diff(cos) <= 0)
+        rows, _ = lists.top(vectors, q, 10)
+        found += len(set(rows.tolist()) & set(exact(vectors, q, 10).tolist()))
+    assert found / (10 * len(queries)) >= 0.9
+
+
+def test_the_partition_is_saved_checked_and_made_for_old_files(tmp_path, partitioned) -> None:
+    vectors, lists = partitioned
+    n = len(vectors)
+    spans = np.c_[np.arange(n), np.zeros(n), np.ones(n)].astype(np.int32)
+    v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, lists)
+    semantic.save_vectors(v, tmp_path)
+    again = semantic.load_vectors(tmp_path)
+    assert again is not None and np.array_equal(again.lists.order, lists.order)
+    # vectors saved without a partition get one, written beside them
+    semantic.save_vectors(semantic.Vectors(spans, v.hashes, vectors), tmp_path)
+    assert "sent-order.npy" not in json.loads((tmp_path / "sentences.json").read_text())["files"]
+    made = semantic.load_vectors(tmp_path)
+    assert made is not None and made.lists is not None
+    assert "sent-order.npy" in json.loads((tmp_path / "sentences.json").read_text())["files"]
+    path = tmp_path / "sent-order.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert semantic.load_vectors(tmp_path) is None  # corrupt: made again
+
+
+def test_the_sentence_index_searches_a_large_segment_through_its_lists(partitioned) -> None:
+    vectors, _ = partitioned
+    n = len(vectors)
+    # one list holding only the odd rows: a search through it never sees an even one
+    odd = np.arange(1, n, 2, dtype=np.int32)
+    centroid = np.ones((1, semantic.DIM), np.float32) / np.sqrt(semantic.DIM)
+    lists = ann.Lists(centroid, odd, np.array([0, len(odd)], np.int64))
+    spans = np.c_[np.arange(n) // 2, (np.arange(n) % 2) * 10, np.full(n, 5)].astype(np.int32)
+    v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, lists)
+    q = clustered(1, seed=2)[0].astype(np.float32)
+    top = semantic.SentenceIndex([100], [v]).top(q, 5)
+    rows, cos = lists.top(vectors, q, 5)
+    assert [(d, s) for d, s, _ in top] == [(100 + r // 2, 10) for r in rows.tolist()]
+    assert [c for _, _, c in top] == pytest.approx(cos.tolist())

@@ -22,10 +22,14 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "sentence encoder (lexical model)": [(Retriever, "_sentences", lambda self, index: None)],
     "encoder's own candidates (BM25's only)": [(candidates, "SEMANTIC", 0)],
     "evidence vetoes (checks as features only)": [(ranker, "VETOES", [])],
-    "thesaurus synonyms": [(candidates, "SYNONYMS", 0), (candidates, "SYNONYM_CREDIT", 0.0)],
-    "mined aliases": [(Retriever, "_aliases", lambda self, index: {})],
     "the best hit's article read around it": [(candidates, "ARTICLE_REACH", 0)],
     "follow-ups borrow from the chat": [(candidates, "HISTORY", 0.0)],
+    "follow-ups see the previous answer's span": [
+        (features, "_previous", lambda previous, doc, start, end: (0.0, 0.0))
+    ],
+    "answers join neighbouring leading candidates": [
+        (ranker, "widen", lambda ranked, *a, **k: (ranked[0].start, ranked[0].end))
+    ],
     "continuations (分别是:, 包括, 上述)": [
         (spans, "announces", lambda text: False),
         (spans, "GOES_ON", _NEVER),

@@ -53,13 +53,18 @@ def choose(
     min_confidence: float | None,
 ) -> tuple[Query, Hits, list[features.Candidate], float, bool]:
     """The analysed question, BM25's hits, the candidates best first, the probability that
-    the first holds the answer, and whether it is given (not withheld or too unsure)."""
-    query, _, hits, found, model = find_candidates(
+    the first holds the answer, and whether it is given (not withheld or too unsure).
+
+    A question without a word to find its answer by (你是谁?) gets no answer, only the
+    closest paragraphs."""
+    query, terms, hits, found, model = find_candidates(
         index, sentences, question, history, min_confidence
     )
     if not found:
         return query, hits, [], 0.0, False
     ranked, confidence = model.choose(found, lambda c: features.evidence_checks(index, query, c))
+    if not terms.own and not terms.borrowed:
+        confidence = 0.0
     threshold = model.threshold if min_confidence is None else min_confidence
     best = ranked[0]
     s, e = spans.strip_span(best.passage.text, best.start, best.end)

@@ -274,36 +274,57 @@ class SentenceIndex:
     def __init__(self, bases: list[int], vectors: list[Vectors]) -> None:
         self._parts = list(zip(bases, vectors, strict=True))
         self._bases = np.array(bases, np.int64)
+        # a small segment's vectors as float32 once: converting them for every question took
+        # longer than the products themselves
+        self._dense = [
+            np.asarray(v.vectors, np.float32)
+            if v.lists is None and len(v.hashes) < ann.MIN_ROWS
+            else None
+            for v in vectors
+        ]
 
     def top(self, query: np.ndarray, k: int) -> list[tuple[int, int, float]]:
         """The `k` sentences closest to `query`: (global doc, start offset, cosine), best first."""
         best: list[tuple[float, int, int]] = []
-        for base, v in self._parts:
-            if v.lists is not None:  # a large segment: the closest lists only
-                rows, cos = v.lists.top(v.vectors, query, k)
-                for row, c in zip(rows.tolist(), cos.tolist(), strict=True):
-                    doc, start, _ = v.spans[row]
-                    best.append((c, base + int(doc), int(start)))
-                best = sorted(best, reverse=True)[:k]
-                continue
-            for lo in range(0, len(v.hashes), MATMUL_ROWS):
-                cos = v.vectors[lo : lo + MATMUL_ROWS].astype(np.float32) @ query
-                take = min(k, len(cos))
-                for i in np.argpartition(-cos, take - 1)[:take]:
-                    doc, start, _ = v.spans[lo + i]
-                    best.append((float(cos[i]), base + int(doc), int(start)))
-            best = sorted(best, reverse=True)[:k]
+        for i, (base, v) in enumerate(self._parts):
+            rows, cos = self._closest(i, query, k)
+            for row, c in zip(rows.tolist(), cos.tolist(), strict=True):
+                doc, start, _ = v.spans[row]
+                best.append((c, base + int(doc), int(start)))
+        best = sorted(best, reverse=True)[:k]
         return [(d, s, c) for c, d, s in best]
+
+    def _closest(self, part: int, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of segment `part`'s `k` sentences closest to `query` and their cosines:
+        through its partition if it has one, else all of them."""
+        v, dense = self._parts[part][1], self._dense[part]
+        if v.lists is not None:
+            return v.lists.top(v.vectors, query, k)
+        if dense is not None:
+            cos = dense @ query
+        else:
+            cos = np.concatenate(
+                [
+                    v.vectors[lo : lo + MATMUL_ROWS].astype(np.float32) @ query
+                    for lo in range(0, len(v.hashes), MATMUL_ROWS)
+                ]
+                or [np.zeros(0, np.float32)]
+            )
+        take = min(k, len(cos))
+        if take == 0:
+            return np.zeros(0, np.int64), cos
+        rows = np.argpartition(-cos, take - 1)[:take]
+        return rows, cos[rows]
 
     def cosines(self, doc: int, query: np.ndarray) -> dict[int, float]:
         """The cosine of each sentence of global paragraph `doc` to `query`, by start offset."""
         part = int(np.searchsorted(self._bases, doc, side="right")) - 1
-        base, v = self._parts[part]
+        (base, v), dense = self._parts[part], self._dense[part]
         lo, hi = v.rows(doc - base)
         if lo == hi:
             return {}
-        cos = v.vectors[lo:hi].astype(np.float32) @ query
-        return dict(zip(v.spans[lo:hi, 1].tolist(), cos.tolist(), strict=True))
+        rows = dense[lo:hi] if dense is not None else v.vectors[lo:hi].astype(np.float32)
+        return dict(zip(v.spans[lo:hi, 1].tolist(), (rows @ query).tolist(), strict=True))
 
 
 class SentenceStore:

@@ -38,8 +38,8 @@ class Lists:
         their cosines, best first."""
         near = np.argsort(-(self.centroids @ query), kind="stable")[:probes]
         rows = np.concatenate([self.order[self.offsets[i] : self.offsets[i + 1]] for i in near])
-        if not len(rows):
-            return rows, np.zeros(0, np.float32)
+        if not len(rows) or k <= 0:
+            return rows[:0], np.zeros(0, np.float32)
         rows.sort()  # reads the memory-mapped vectors in file order
         cos = vectors[rows].astype(np.float32) @ query
         take = min(k, len(cos))

@@ -311,8 +311,8 @@ class SentenceIndex:
                 or [np.zeros(0, np.float32)]
             )
         take = min(k, len(cos))
-        if take == 0:
-            return np.zeros(0, np.int64), cos
+        if take <= 0:
+            return np.zeros(0, np.int64), cos[:0]
         rows = np.argpartition(-cos, take - 1)[:take]
         return rows, cos[rows]
 

@@ -31,6 +31,18 @@ def test_small_segments_are_searched_exhaustively() -> None:
     assert ann.build(clustered(ann.MIN_ROWS - 1)) is None
 
 
+def test_no_sentences_asked_for_none_found(partitioned) -> None:
+    vectors, lists = partitioned
+    q = clustered(1, seed=3)[0].astype(np.float32)
+    assert len(lists.top(vectors, q, 0)[0]) == 0
+    n = len(vectors)
+    spans = np.c_[np.arange(n), np.zeros(n), np.ones(n)].astype(np.int32)
+    for part in (lists, None):
+        v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, part)
+        assert semantic.SentenceIndex([0], [v]).top(q, 0) == []
+        assert len(semantic.SentenceIndex([0], [v]).top(q, 3)) == 3
+
+
 def test_every_row_is_in_one_list(partitioned) -> None:
     vectors, lists = partitioned
     assert sorted(lists.order.tolist()) == list(range(len(vectors)))

@@ -41,7 +41,9 @@ class Lists:
         if not len(rows) or k <= 0:
             return rows[:0], np.zeros(0, np.float32)
         rows.sort()  # reads the memory-mapped vectors in file order
-        cos = vectors[rows].astype(np.float32) @ query
+        from .f16dot import dots  # numba: loaded only where a segment is this large
+
+        cos = dots(vectors, rows, query)
         take = min(k, len(cos))
         best = np.argpartition(-cos, take - 1)[:take]
         best = best[np.argsort(-cos[best], kind="stable")]

@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,10 +122,16 @@ class Vectors:
     vectors: np.ndarray  # float16 (n, DIM), unit length
     lists: ann.Lists | None = None  # a large segment's partition, for closest-sentence search
 
+    @cached_property
+    def _docs(self) -> np.ndarray:
+        """Each row's local paragraph, contiguous (a search of the strided column copies it)."""
+        return np.ascontiguousarray(self.spans[:, 0])
+
     def rows(self, doc: int) -> tuple[int, int]:
         """The rows of local paragraph `doc`'s sentences."""
-        docs = self.spans[:, 0]
-        return int(np.searchsorted(docs, doc)), int(np.searchsorted(docs, doc, side="right"))
+        docs = self._docs
+        key = docs.dtype.type(doc)  # a Python int would make numpy widen the whole column
+        return int(np.searchsorted(docs, key)), int(np.searchsorted(docs, key, side="right"))
 
 
 def segment_sentences(paragraphs: Iterable[str]) -> tuple[np.ndarray, list[str]]:

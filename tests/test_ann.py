@@ -98,3 +98,19 @@ def test_the_sentence_index_searches_a_large_segment_through_its_lists(partition
     rows, cos = lists.top(vectors, q, 5)
     assert [(d, s) for d, s, _ in top] == [(100 + r // 2, 10) for r in rows.tolist()]
     assert [c for _, _, c in top] == pytest.approx(cos.tolist())
+
+
+def test_compiled_float16_products_match_numpy(tmp_path) -> None:
+    from retrieval.f16dot import dots
+
+    vectors = clustered(500, seed=4)
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    rows = np.array([0, 7, 7, 499, 3])
+    q = clustered(1, seed=5)[0].astype(np.float32)
+    want = vectors[rows].astype(np.float32) @ q
+    assert dots(vectors, rows, q) == pytest.approx(want, abs=1e-5)
+    assert dots(mapped, rows, q) == pytest.approx(want, abs=1e-5)
+    special = np.array([[0.0, -0.0, 6e-8, -2.5e-5, 1.0, -1.0, 65504.0]], np.float16)
+    q7 = np.arange(1, 8, dtype=np.float32)
+    assert dots(special, np.array([0]), q7) == pytest.approx(special.astype(np.float32) @ q7)

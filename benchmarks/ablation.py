@@ -24,9 +24,6 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "evidence vetoes (checks as features only)": [(ranker, "VETOES", [])],
     "the best hit's article read around it": [(candidates, "ARTICLE_REACH", 0)],
     "follow-ups borrow from the chat": [(candidates, "HISTORY", 0.0)],
-    "follow-ups see the previous answer's span": [
-        (features, "_previous", lambda previous, doc, start, end: (0.0, 0.0))
-    ],
     "answers join neighbouring leading candidates": [
         (ranker, "widen", lambda ranked, *a, **k: (ranked[0].start, ranked[0].end))
     ],

@@ -85,7 +85,7 @@ def find_candidates(
     query = analyse(question[:MAX_QUESTION_CHARS])
     enc = semantic.encoder() if sentences is not None else None
     vector = chat_vector = None
-    previous = None  # a follow-up's previous answer
+    previous = None  # a follow-up's previous answer: its rarest words are borrowed
     if history and query.needs_context:
         _, _, ranked, _, answered = choose(
             index, sentences, history[-1], history[:-1], min_confidence
@@ -98,9 +98,7 @@ def find_candidates(
     said = previous.passage.text[previous.start : previous.end] if previous else ""
     terms = candidates.query_terms(index, query, history, said)
     hits, passages, close = candidates.gather(index, terms, sentences, vector)
-    found = features.describe(
-        query, terms, passages, sentences, vector, chat_vector, close, previous
-    )
+    found = features.describe(query, terms, passages, sentences, vector, chat_vector, close)
     model = ranker.load()["semantic" if vector is not None else "lexical"]
     return query, terms, hits, found, model
 

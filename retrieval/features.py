@@ -39,8 +39,6 @@ FEATURES = (
     "cos_rank",  # 1 / (1 + its rank among the sentences closest to the question); 0 if not
     "cos_para",  # the best cosine of its paragraph's sentences
     "cos_chat",  # for a follow-up: cosine to the previous question and this one, joined; else 0
-    "previous",  # for a follow-up: it overlaps the previous answer
-    "previous_para",  # ... it is elsewhere in the previous answer's paragraph
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -114,7 +112,6 @@ def describe(
     vector: np.ndarray | None = None,
     chat_vector: np.ndarray | None = None,
     close: dict[tuple[int, int], int] | None = None,
-    previous: Candidate | None = None,
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
@@ -122,8 +119,7 @@ def describe(
 
     `vector` is the question's encoding (None without the encoder), `chat_vector` a
     follow-up's joined with the previous question, and `close` the encoder's rank of the
-    sentences closest to the question, by (doc, start); `previous` is a follow-up's previous
-    answer.
+    sentences closest to the question, by (doc, start).
     """
     weights, history = terms.own, terms.borrowed
     close = close or {}
@@ -197,7 +193,6 @@ def describe(
                 1.0 / (1 + rank) if rank is not None else 0.0,
                 cos_para,
                 chat.get(s, 0.0),
-                *_previous(previous, p.doc, start, end),
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)
@@ -250,15 +245,6 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
         float(bool(focus) and not credit(focus, text)),
         float(bool(unknown)),
     ]
-
-
-def _previous(previous: Candidate | None, doc: int, start: int, end: int) -> tuple[float, float]:
-    """Whether span [start, end) of paragraph `doc` overlaps the previous answer, or shares only
-    its paragraph."""
-    if previous is None or previous.doc != doc:
-        return 0.0, 0.0
-    overlaps = start < previous.end and previous.start < end
-    return float(overlaps), float(not overlaps)
 
 
 def _history_share(history: dict[str, float], found: dict[str, float]) -> float:

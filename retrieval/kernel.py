@@ -5,7 +5,8 @@ probes that learn the threshold, the look-ups in the others, and the ranked k be
 accumulate in a dense per-thread array (with positive weights a doc is a candidate exactly
 while its score is not 0, which keeps the bookkeeping free of branches). Contributions are
 computed and summed in the same precision and order as numpy's, so scores are identical to
-the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
+the reference's bit for bit. Probes come earlier and score fewer candidates than numpy's (they
+cost less here). Compiled code is cached on disk (numba's cache, next to this
 file or in the user's cache directory); where neither is writable it is compiled in memory.
 """
 
@@ -17,8 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from .maxscore import PROBE, SHORT
 from .segment import NO_LEN, TF_GROUPS
+
+PROBE_AT = 512
+"""A threshold is learnt (a probe) before reading a list longer than PROBE_AT postings"""
+
+PROBE_PER_LIST = 384
+"""... plus PROBE_PER_LIST per list still to read (a probe looks each of them up)."""
 
 if TYPE_CHECKING:
     from .index import Index
@@ -204,7 +210,7 @@ def _top(
     rest = np.zeros(n + 1, np.float64)
     for j in range(n - 1, -1, -1):
         rest[j] = rest[j + 1] + bound[j]
-    probe = PROBE * k
+    probe = k + k // 2  # candidates a probe scores exactly
     # essential lists: read whole, their docs become candidates. With positive weights a
     # candidate's score is never 0; otherwise `seen` marks the candidates.
     c = 0
@@ -212,7 +218,7 @@ def _top(
     while j < n:
         if prunable and j > 0:
             size = hi[j] - lo[j]
-            if c >= k and size > SHORT // 2 + 512 * (n - j):
+            if c >= k and size > PROBE_AT + PROBE_PER_LIST * (n - j):
                 found = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, probe, k)  # fmt: skip
                 theta = max(theta, found)
             if rest[j] < _floor(theta):

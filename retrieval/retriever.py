@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from corpus.errors import IndexFileError, LibraryError, QueryError
 
 from . import candidates, features, library, ranker, semantic, spans
-from .build import map_chunks
 from .index import (
     FORMAT,
     VERSION,
@@ -113,7 +112,7 @@ class Retriever:
         progress: called with (sentences done, in all) while their vectors are made.
         """
         unique = list({a.id: a for a in articles}.values())
-        records = map_chunks(_record, unique, size=lambda a: sum(map(len, a.paragraphs)))
+        records = [_record(a) for a in unique]  # a hash each: cheaper here than shipped to workers
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
         retriever._embed(retriever._index, progress)

@@ -289,23 +289,22 @@ def _top(
     # the other lists: looked up for the candidates that can still reach theta. Learning
     # theta from the partial scores and dropping the hopeless candidates take a pass over
     # them, done when it costs less than the list itself.
+    sc = np.empty(c if j < n else 0, acc.dtype)  # the candidates' scores (c only shrinks)
     for q in range(j, n):
         size = hi[q] - lo[q]
         if c <= 4 * size:
+            for i in range(c):
+                sc[i] = acc[cand[i]]
             if c >= k:
-                sc = np.empty(c, acc.dtype)
-                for i in range(c):
-                    sc[i] = acc[cand[i]]
                 theta = max(theta, _kth(sc, c, k))
-            f = _floor(theta)
+            f = _floor(theta) - rest[q]
             kept = 0
             for i in range(c):
-                d = cand[i]
-                if acc[d] + rest[q] >= f:
-                    cand[kept] = d
+                if sc[i] >= f:
+                    cand[kept] = cand[i]
                     kept += 1
                 else:
-                    acc[d] = 0
+                    acc[cand[i]] = 0
             c = kept
             if c == 0:
                 break

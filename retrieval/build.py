@@ -13,14 +13,10 @@ import pickle
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 
 from .segment import Part, Segment, chunk_postings, from_parts
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 PARALLEL_MIN_CHARS = 4_000_000
 """`build_segment` tokenizes in worker processes from this many characters on."""
@@ -114,31 +110,3 @@ def tokenize_chunks(
         futures = [pool.submit(chunk_postings, tokenize, chunk) for chunk in chunks]
         text = "".join(texts).encode("utf-8")
         return [f.result() for f in futures], text
-
-
-def _map_list(fn: Callable, items: Sequence) -> list:
-    return [fn(x) for x in items]
-
-
-def map_chunks(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    *,
-    size: Callable[[T], int] = len,
-    workers: int | None = None,
-) -> list[R]:
-    """`[fn(x) for x in items]`, computed in worker processes when the items are large.
-
-    size: an item's weight in characters; items go to the workers in consecutive chunks of
-    about CHUNK_CHARS, from PARALLEL_MIN_CHARS in all (and a picklable `fn`).
-    """
-    weights = [size(x) for x in items]
-    if workers is None:
-        workers = _auto_workers(sum(weights), fn)
-    if workers <= 1 or len(items) < 2:
-        return [fn(x) for x in items]
-    bounds = _chunk_bounds(weights, CHUNK_CHARS)
-    chunks = [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
-        futures = [pool.submit(_map_list, fn, chunk) for chunk in chunks]
-        return [y for f in futures for y in f.result()]

@@ -122,7 +122,8 @@ class Index:
         return value
 
     def _idf(self, term: str) -> float:
-        df = self.df(term)
+        segments = self.segments
+        df = segments[0].df(term) if len(segments) == 1 else self.df(term)
         if df == 0:
             return 0.0
         n = self.n_docs

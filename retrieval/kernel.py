@@ -1,13 +1,14 @@
 """The max-score top-k of `maxscore.py`, compiled with numba.
 
 One call scores a query in a segment: score bounds, the union of the essential posting lists,
-probes that learn the threshold, the look-ups in the others, and the ranked k best. Scores
-accumulate in a dense per-thread array (with positive weights a doc is a candidate exactly
-while its score is not 0, which keeps the bookkeeping free of branches). Contributions are
-computed and summed in the same precision and order as numpy's, so scores are identical to
-the reference's bit for bit. Compiled code is cached on disk (numba's cache, next to this
-file or in the user's cache directory); where neither is writable it is compiled in memory.
-"""
+probes that learn the threshold (after the first, among the docs whose partial score is high
+enough), the look-ups in the others, and the ranked k best. Scores accumulate in a dense
+per-thread array (with positive weights a doc is a candidate exactly while its score is not
+0, which keeps the bookkeeping free of branches). Contributions are computed and summed in
+the same precision and order as numpy's, so scores are identical to the reference's bit for
+bit. Probes come earlier and score fewer candidates than numpy's (they cost less here).
+Compiled code is cached on disk (numba's cache, next to this file or in the user's cache
+directory); where neither is writable it is compiled in memory."""
 
 from __future__ import annotations
 
@@ -17,8 +18,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from .maxscore import PROBE, SHORT
 from .segment import NO_LEN, TF_GROUPS
+
+PROBE_AT = 512
+"""A threshold is learnt (a probe) before reading a list longer than PROBE_AT postings"""
+
+PROBE_PER_LIST = 384
+"""... plus PROBE_PER_LIST per list still to read (a probe looks each of them up)."""
+
+HOT = 1024
+"""After the first probe, later ones look only at the docs whose partial score passed the
+previous probe's threshold, while there are at most this many."""
 
 if TYPE_CHECKING:
     from .index import Index
@@ -142,20 +152,29 @@ def _find(post_doc, lo, hi, doc):
 
 
 @_jit
-def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k):
-    """The k-th best exact score among the (about) m best candidates: their partial
-    scores plus lists j..n-1 (-inf if fewer than k)."""
+def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
+    """Exact scores of the (about) m best of candidates cand[:c] (their partial scores plus
+    lists j..n-1). Returns their k-th best (-inf if fewer than k) and, if there are more than
+    m candidates, the m-th best partial score with the docs above it (put in `hot`: fewer
+    than m) and their number; else -inf and 0."""
     sc = np.empty(c, acc.dtype)
     for i in range(c):
         sc[i] = acc[cand[i]]
     thr = _kth(sc, c, m) if c > m else -np.inf
     exact = np.empty(m, np.float64)
     got = 0
+    above = 0
     for i in range(c):
-        if sc[i] < thr:
+        if sc[i] < thr or got == m:
+            if sc[i] > thr:
+                hot[above] = cand[i]
+                above += 1
             continue
         total = sc[i]
         d = cand[i]
+        if sc[i] > thr:
+            hot[above] = d
+            above += 1
         for q in range(j, n):
             at = _find(post_doc, lo[q], hi[q], d)
             if at >= 0:
@@ -163,9 +182,7 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k):
                 total += w1[q] * (t / (t + norm[d]))
         exact[got] = total
         got += 1
-        if got == m:
-            break
-    return _kth(exact, got, k) if got >= k else -np.inf
+    return (_kth(exact, got, k) if got >= k else -np.inf), thr, above
 
 
 @_jit
@@ -204,21 +221,54 @@ def _top(
     rest = np.zeros(n + 1, np.float64)
     for j in range(n - 1, -1, -1):
         rest[j] = rest[j + 1] + bound[j]
-    probe = PROBE * k
+    probe = k + k // 2  # candidates a probe scores exactly
     # essential lists: read whole, their docs become candidates. With positive weights a
-    # candidate's score is never 0; otherwise `seen` marks the candidates.
+    # candidate's score is never 0; otherwise `seen` marks the candidates. Partial scores
+    # only grow, so after a probe the m best are always among the "hot" docs: those above
+    # its m-th best partial score (tau) and those whose score passes tau later (each once).
+    # The next probe looks at them only (at all candidates if there are too many).
     c = 0
     j = 0
+    tau = np.inf
+    hot = np.empty(0, np.int32)  # allocated at the first probe
+    spare = hot
+    h = 0
     while j < n:
         if prunable and j > 0:
             size = hi[j] - lo[j]
-            if c >= k and size > SHORT // 2 + 512 * (n - j):
-                found = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, probe, k)  # fmt: skip
+            if c >= k and size > PROBE_AT + PROBE_PER_LIST * (n - j):
+                if len(hot) == 0:
+                    hot = np.empty(max(HOT, probe), np.int32)
+                    spare = np.empty(max(HOT, probe), np.int32)
+                from_hot = tau < np.inf and h <= len(hot)
+                if from_hot:  # the m best partial scores are all above tau: hot docs
+                    hot, spare = spare, hot
+                    src = spare
+                else:  # look at every candidate
+                    h, src = c, cand
+                found, thr, above = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, src, acc, h, probe, k, hot)  # fmt: skip
                 theta = max(theta, found)
+                if thr > -np.inf:  # more than m docs looked at: tau rises, fewer are hot
+                    tau, h = thr, above
+                elif from_hot:
+                    hot, spare = spare, hot  # m or fewer hot docs: all stay
             if rest[j] < _floor(theta):
                 break  # a doc in none of lists[:j] cannot reach theta
         wj = w1[j]
-        if prunable:  # a candidate's score is never 0: branch-free bookkeeping
+        if prunable and tau < np.inf:  # ... and a doc whose score passes tau becomes hot
+            for p in range(lo[j], hi[j]):
+                d = post_doc[p]
+                t = post_tf[p]
+                a = acc[d]
+                cand[c] = d
+                c += a == 0
+                s = a + wj * (t / (t + norm[d]))
+                acc[d] = s
+                if s > tau and a <= tau:  # once: scores only grow
+                    if h < len(hot):
+                        hot[h] = d
+                    h += 1
+        elif prunable:  # a candidate's score is never 0: branch-free bookkeeping
             for p in range(lo[j], hi[j]):
                 d = post_doc[p]
                 t = post_tf[p]
@@ -239,23 +289,22 @@ def _top(
     # the other lists: looked up for the candidates that can still reach theta. Learning
     # theta from the partial scores and dropping the hopeless candidates take a pass over
     # them, done when it costs less than the list itself.
+    sc = np.empty(c if j < n else 0, acc.dtype)  # the candidates' scores (c only shrinks)
     for q in range(j, n):
         size = hi[q] - lo[q]
         if c <= 4 * size:
+            for i in range(c):
+                sc[i] = acc[cand[i]]
             if c >= k:
-                sc = np.empty(c, acc.dtype)
-                for i in range(c):
-                    sc[i] = acc[cand[i]]
                 theta = max(theta, _kth(sc, c, k))
-            f = _floor(theta)
+            f = _floor(theta) - rest[q]
             kept = 0
             for i in range(c):
-                d = cand[i]
-                if acc[d] + rest[q] >= f:
-                    cand[kept] = d
+                if sc[i] >= f:
+                    cand[kept] = cand[i]
                     kept += 1
                 else:
-                    acc[d] = 0
+                    acc[cand[i]] = 0
             c = kept
             if c == 0:
                 break

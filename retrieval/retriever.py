@@ -13,7 +13,6 @@ from corpus.errors import IndexFileError, LibraryError, QueryError
 
 from . import answering, library, semantic
 from .answering import MAX_QUESTION_CHARS
-from .build import map_chunks
 from .index import (
     VERSION,
     BM25Params,
@@ -89,9 +88,8 @@ class Retriever:
         progress: called with (sentences done, in all) while their vectors are made.
         """
         unique = list({a.id: a for a in articles}.values())
-        records = map_chunks(
-            library.article_record, unique, size=lambda a: sum(map(len, a.paragraphs))
-        )
+        # a hash each: cheaper here than shipped to worker processes
+        records = [library.article_record(a) for a in unique]
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
         if retriever.semantic:

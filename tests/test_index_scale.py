@@ -115,16 +115,6 @@ def test_unpicklable_tokenizer_builds_serially(monkeypatch) -> None:
     assert build._auto_workers(5, tokenize) == 1
 
 
-def test_map_chunks_keeps_order(monkeypatch) -> None:
-    from retrieval.build import map_chunks
-
-    monkeypatch.setattr(ix, "CHUNK_CHARS", 30)
-    texts = [f"第{i}段京东科技" * (i % 4 + 1) for i in range(40)]
-    assert map_chunks(tokenize, texts, workers=2) == [tokenize(t) for t in texts]
-    assert map_chunks(tokenize, texts) == [tokenize(t) for t in texts]  # small: serial
-    assert map_chunks(tokenize, [], workers=2) == []
-
-
 def test_tf_len_bounds_are_exact_maxima(corpus) -> None:
     recs, paras = corpus
     seg = build_segment("seg-1", recs, paras, tokenize)

@@ -105,3 +105,27 @@ def test_without_a_writable_cache_it_compiles_in_memory(monkeypatch) -> None:
     monkeypatch.setattr(module, "njit", njit)
     double = module._jit(lambda x: 2 * x)
     assert double(21) == 42
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_queries_probe_the_hot_docs(kernel, seed: int) -> None:
+    """Long queries of rare and common words: several probes, the later ones among the docs
+    with high partial scores (or all candidates when too many are), many tied scores."""
+    rng = random.Random(100 + seed)
+    texts = _corpus(rng, 8000, 2000)
+    texts += rng.sample(texts, 2000)  # repeated paragraphs: tied scores
+    recs = [{"id": str(i)} for i in range(len(texts))]
+    segments = [build_segment("seg-1", recs, [[t] for t in texts], str.split)]
+    numpy_index = Index(segments, BM25Params(), "x", kernel="numpy")
+    compiled_index = Index(segments, BM25Params(), "x", kernel="compiled")
+    for _ in range(40):
+        words = list(set(rng.choice(texts).split() + rng.choice(texts).split()))
+        query = rng.sample(words, min(len(words), rng.randint(10, 18)))
+        dense = numpy_index.scores(query)
+        ranked = sorted(np.flatnonzero(dense).tolist(), key=lambda d: (-dense[d], d))
+        for k in (1, 10, 100, 1000):
+            expected = numpy_index.top(query, k)
+            assert compiled_index.top(query, k) == expected
+            assert [s for _, s in expected] == pytest.approx(
+                [dense[d] for d in ranked[:k]], rel=1e-5
+            )

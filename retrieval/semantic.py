@@ -202,7 +202,7 @@ def embed(
 
 
 _FILES = ("spans", "hashes", "vectors")
-_LISTS = ("centroids", "order", "offsets")
+_LISTS = ("centroids", "order", "offsets", "codes", "scales")
 
 
 def _write_npy(path: Path, array: np.ndarray) -> str:
@@ -261,7 +261,9 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
         return None
     if vectors.vectors.shape != (n, DIM):
         return None
-    if lists is not None and (lists.order.shape != (n,) or lists.offsets[-1] != n):
+    if lists is not None and (
+        lists.order.shape != (n,) or lists.offsets[-1] != n or lists.codes.shape != (n, DIM)
+    ):
         return None
     if lists is None and n >= ann.MIN_ROWS:
         vectors = Vectors(*arrays, ann.build(vectors.vectors))

@@ -50,6 +50,13 @@ def test_every_row_is_in_one_list(partitioned) -> None:
     assert np.all(np.diff(lists.offsets) >= 0)
 
 
+def test_the_codes_are_the_vectors_in_list_order(partitioned) -> None:
+    vectors, lists = partitioned
+    decoded = lists.codes.astype(np.float32) * lists.scales[:, None]
+    original = vectors[lists.order].astype(np.float32)
+    assert np.abs(decoded - original).max() <= lists.scales.max() / 2 + 1e-6
+
+
 def test_all_lists_probed_is_exact_and_the_default_finds_nearly_all(partitioned) -> None:
     vectors, lists = partitioned
     queries = clustered(40, seed=1).astype(np.float32)
@@ -57,6 +64,7 @@ def test_all_lists_probed_is_exact_and_the_default_finds_nearly_all(partitioned)
     for q in queries:
         rows, cos = lists.top(vectors, q, 10, probes=len(lists.centroids))
         assert rows.tolist() == exact(vectors, q, 10).tolist()
+        assert cos == pytest.approx(vectors[rows].astype(np.float32) @ q)
         assert np.all(np.diff(cos) <= 0)
         rows, _ = lists.top(vectors, q, 10)
         found += len(set(rows.tolist()) & set(exact(vectors, q, 10).tolist()))
@@ -90,7 +98,10 @@ def test_the_sentence_index_searches_a_large_segment_through_its_lists(partition
     # one list holding only the odd rows: a search through it never sees an even one
     odd = np.arange(1, n, 2, dtype=np.int32)
     centroid = np.ones((1, semantic.DIM), np.float32) / np.sqrt(semantic.DIM)
-    lists = ann.Lists(centroid, odd, np.array([0, len(odd)], np.int64))
+    codes = np.rint(vectors[odd].astype(np.float32) * 127).astype(np.int8)
+    lists = ann.Lists(
+        centroid, odd, np.array([0, len(odd)], np.int64), codes, np.full(len(odd), 1 / 127)
+    )
     spans = np.c_[np.arange(n) // 2, (np.arange(n) % 2) * 10, np.full(n, 5)].astype(np.int32)
     v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, lists)
     q = clustered(1, seed=2)[0].astype(np.float32)
@@ -98,19 +109,3 @@ def test_the_sentence_index_searches_a_large_segment_through_its_lists(partition
     rows, cos = lists.top(vectors, q, 5)
     assert [(d, s) for d, s, _ in top] == [(100 + r // 2, 10) for r in rows.tolist()]
     assert [c for _, _, c in top] == pytest.approx(cos.tolist())
-
-
-def test_compiled_float16_products_match_numpy(tmp_path) -> None:
-    from retrieval.f16dot import dots
-
-    vectors = clustered(500, seed=4)
-    np.save(tmp_path / "v.npy", vectors)
-    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
-    rows = np.array([0, 7, 7, 499, 3])
-    q = clustered(1, seed=5)[0].astype(np.float32)
-    want = vectors[rows].astype(np.float32) @ q
-    assert dots(vectors, rows, q) == pytest.approx(want, abs=1e-5)
-    assert dots(mapped, rows, q) == pytest.approx(want, abs=1e-5)
-    special = np.array([[0.0, -0.0, 6e-8, -2.5e-5, 1.0, -1.0, 65504.0]], np.float16)
-    q7 = np.arange(1, 8, dtype=np.float32)
-    assert dots(special, np.array([0]), q7) == pytest.approx(special.astype(np.float32) @ q7)

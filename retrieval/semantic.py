@@ -5,6 +5,8 @@ package: nothing is downloaded. Each sentence of a segment gets a float16 vector
 beside the segment as memory-mapped `.npy` files with a checksummed manifest. Vectors are
 found by the hash of their sentence's text, so a sentence embedded once (or shipped with the
 bundled corpus) is never embedded again when segments are rebuilt, merged or re-created.
+A large segment's vectors also get a partition (`ann.py`) that its closest-sentence search
+goes through.
 """
 
 import contextlib

@@ -64,7 +64,7 @@ def synthetic_vectors(seg, table: tuple[np.ndarray, np.ndarray], seed: int = 0):
 
 def _nbytes(v) -> int:
     """Bytes of a segment's vectors, their sentences and their partition."""
-    lists = (v.lists.centroids, v.lists.order, v.lists.offsets) if v.lists is not None else ()
+    lists = vars(v.lists).values() if v.lists is not None else ()
     return sum(a.nbytes for a in (v.spans, v.hashes, v.vectors, *lists))
 
 

@@ -3,7 +3,7 @@
 from . import candidates, features, library, ranker, semantic, spans
 from .index import Index
 from .models import Answer, Citation, Passage
-from .question import Query, analyse
+from .question import Query, analyse, asks
 from .text import normalize
 
 MAX_QUESTION_CHARS = 2000
@@ -56,14 +56,15 @@ def choose(
     the first holds the answer, and whether it is given (not withheld or too unsure).
 
     A question without a word to find its answer by (你是谁?) gets no answer, only the
-    closest paragraphs."""
+    closest paragraphs, and so does a message that neither asks nor points back at the chat
+    (你好 after a question)."""
     query, terms, hits, found, model = find_candidates(
         index, sentences, question, history, min_confidence
     )
     if not found:
         return query, hits, [], 0.0, False
     ranked, confidence = model.choose(found, lambda c: features.evidence_checks(index, query, c))
-    if not terms.own and not terms.borrowed:
+    if not terms.own and not (terms.borrowed and asks(question)):
         confidence = 0.0
     threshold = model.threshold if min_confidence is None else min_confidence
     best = ranked[0]

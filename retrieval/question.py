@@ -89,6 +89,13 @@ _SOUGHT = [
 """Keywords that name a quantity or a time (金融壹账通 一季度 研发费用)."""
 
 
+def asks(question: str) -> bool:
+    """Whether `question` asks something (a question word, 吗, 呢, ?) or points back at the
+    chat (a pronoun): 你好 and 谢谢 do neither."""
+    q = normalize(question)
+    return bool(_ASKS.search(q) or _PRONOUN.search(q))
+
+
 def answer_type(question: str) -> str:
     """The expected answer type of `question`."""
     q = normalize(question)

@@ -123,6 +123,14 @@ def test_a_question_without_a_word_to_find_is_not_answered(archive, question: st
     assert not a.answered and a.text == "" and a.confidence == 0
 
 
+@pytest.mark.parametrize("message", ["你好", "谢谢!", "好的", "🙂"])
+def test_chat_that_neither_asks_nor_points_back_is_not_answered(archive, message: str) -> None:
+    history = ["星河科技的CEO是谁?"]
+    a = archive.ask(message, history=history)
+    assert not a.answered and a.confidence == 0
+    assert archive.ask("他之前在哪家银行工作?", history=history).answered
+
+
 def test_the_model_file_is_versioned_and_checked(tmp_path) -> None:
     shipped = json.loads((ranker.resources.files("retrieval") / "data" / "ranker.json").read_text())
     assert shipped["format"] == ranker.FORMAT and set(shipped["models"]) == {"semantic", "lexical"}

@@ -218,15 +218,16 @@ def _write_npy(path: Path, array: np.ndarray) -> str:
     return crc(path)
 
 
-def save_vectors(vectors: Vectors, folder: Path) -> None:
-    """Write `vectors` into `folder` (a segment's) with a checksummed manifest, atomically."""
-    files = {
-        f"sent-{name}.npy": _write_npy(folder / f"sent-{name}.npy", getattr(vectors, name))
-        for name in _FILES
-    }
+def save_vectors(vectors: Vectors, folder: Path, saved: dict[str, str] | None = None) -> None:
+    """Write `vectors` into `folder` (a segment's) with a checksummed manifest, atomically.
+
+    saved: files already there and their checksums (of a manifest read), not written again."""
+    files = dict(saved or {})
+    arrays = {name: getattr(vectors, name) for name in _FILES}
     if vectors.lists is not None:
-        for name in _LISTS:
-            array = getattr(vectors.lists, name)
+        arrays.update((name, getattr(vectors.lists, name)) for name in _LISTS)
+    for name, array in arrays.items():
+        if f"sent-{name}.npy" not in files:
             files[f"sent-{name}.npy"] = _write_npy(folder / f"sent-{name}.npy", array)
     manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
     tmp = folder / "sentences.json.tmp"
@@ -269,8 +270,8 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
         return None
     if lists is None and n >= ann.MIN_ROWS:
         vectors = Vectors(*arrays, ann.build(vectors.vectors))
-        with contextlib.suppress(OSError):
-            save_vectors(vectors, folder)
+        with contextlib.suppress(OSError):  # the partition only: the rest is there
+            save_vectors(vectors, folder, saved=manifest["files"])
     return vectors
 
 

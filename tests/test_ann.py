@@ -82,7 +82,9 @@ def test_the_partition_is_saved_checked_and_made_for_old_files(tmp_path, partiti
     # vectors saved without a partition get one, written beside them
     semantic.save_vectors(semantic.Vectors(spans, v.hashes, vectors), tmp_path)
     assert "sent-order.npy" not in json.loads((tmp_path / "sentences.json").read_text())["files"]
+    inode = (tmp_path / "sent-vectors.npy").stat().st_ino
     made = semantic.load_vectors(tmp_path)
+    assert (tmp_path / "sent-vectors.npy").stat().st_ino == inode  # not written again
     assert made is not None and made.lists is not None
     assert "sent-order.npy" in json.loads((tmp_path / "sentences.json").read_text())["files"]
     path = tmp_path / "sent-order.npy"

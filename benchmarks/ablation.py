@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
-from retrieval import Retriever, candidates, evaluate, features, kinds, ranker, spans
+from retrieval import Retriever, answering, candidates, evaluate, features, kinds, ranker, spans
 
 _NEVER = re.compile(r"(?!)")
 
@@ -25,7 +25,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "the best hit's article read around it": [(candidates, "ARTICLE_REACH", 0)],
     "follow-ups borrow from the chat": [(candidates, "HISTORY", 0.0)],
     "answers join neighbouring leading candidates": [
-        (ranker, "widen", lambda ranked, *a, **k: (ranked[0].start, ranked[0].end))
+        (answering, "widen", lambda ranked, *a, **k: (ranked[0].start, ranked[0].end))
     ],
     "continuations (分别是:, 包括, 上述)": [
         (spans, "announces", lambda text: False),

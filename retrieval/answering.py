@@ -38,11 +38,30 @@ def ask(
         citation(index, rank, doc, scores.get(doc, 0.0))
         for rank, doc in enumerate(order[:k], start=1)
     ]
-    s, e = spans.strip_span(best.passage.text, *ranker.widen(ranked))
+    s, e = spans.strip_span(best.passage.text, *widen(ranked))
     return Answer(
         question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
         citations=citations, terms=query.terms, confidence=round(confidence, 4),
     )  # fmt: skip
+
+
+MAX_ANSWER = 120
+"""The longest answer joined from leading candidates that share a paragraph (about two
+sentences)."""
+
+
+def widen(
+    ranked: list[features.Candidate], n: int = 3, max_chars: int = MAX_ANSWER
+) -> tuple[int, int]:
+    """The answer's span in the best candidate's paragraph: the best joined with those of the
+    next `n - 1` candidates in the same paragraph, while the whole fits in `max_chars`. The
+    ranker often divides its belief between neighbouring sentences of the right paragraph."""
+    best = ranked[0]
+    start, end = best.start, best.end
+    for c in ranked[1:n]:
+        if c.doc == best.doc and max(end, c.end) - min(start, c.start) <= max_chars:
+            start, end = min(start, c.start), max(end, c.end)
+    return start, end
 
 
 def choose(

@@ -92,23 +92,6 @@ class Model:
         return ranked, float(1 / (1 + np.exp(-self.abstain(x))))
 
 
-MAX_ANSWER = 120
-"""The longest answer joined from leading candidates that share a paragraph (about two
-sentences)."""
-
-
-def widen(ranked: list[Candidate], n: int = 3, max_chars: int = MAX_ANSWER) -> tuple[int, int]:
-    """The answer's span in the best candidate's paragraph: the best joined with those of the
-    next `n - 1` candidates in the same paragraph, while the whole fits in `max_chars`. The
-    ranker often divides its belief between neighbouring sentences of the right paragraph."""
-    best = ranked[0]
-    start, end = best.start, best.end
-    for c in ranked[1:n]:
-        if c.doc == best.doc and max(end, c.end) - min(start, c.start) <= max_chars:
-            start, end = min(start, c.start), max(end, c.end)
-    return start, end
-
-
 @cache
 def load(path: str | None = None) -> dict[str, Model]:
     """The shipped models ("semantic" with the encoder, "lexical" without), or those at `path`."""

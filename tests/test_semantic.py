@@ -8,7 +8,7 @@ import pytest
 from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
-from retrieval import Retriever, features, ranker, semantic
+from retrieval import Retriever, answering, features, ranker, semantic
 
 
 @pytest.fixture(scope="module")
@@ -198,11 +198,11 @@ def test_leading_candidates_of_one_paragraph_are_joined() -> None:
     def cand(doc: int, start: int, end: int) -> features.Candidate:
         return features.Candidate(doc, start, end, [0.0] * len(features.FEATURES), passage)
 
-    assert ranker.widen([cand(0, 3, 6), cand(0, 0, 3)]) == (0, 6)  # neighbours: both
-    assert ranker.widen([cand(0, 3, 6), cand(1, 0, 3)]) == (3, 6)  # another paragraph
-    assert ranker.widen([cand(0, 0, 3), cand(0, 9, 209)]) == (0, 3)  # too long together
-    assert ranker.widen([cand(0, 0, 3), cand(1, 0, 3), cand(0, 6, 9)]) == (0, 9)  # third
-    assert ranker.widen([cand(0, 0, 3), cand(0, 3, 6)], n=1) == (0, 3)
+    assert answering.widen([cand(0, 3, 6), cand(0, 0, 3)]) == (0, 6)  # neighbours: both
+    assert answering.widen([cand(0, 3, 6), cand(1, 0, 3)]) == (3, 6)  # another paragraph
+    assert answering.widen([cand(0, 0, 3), cand(0, 9, 209)]) == (0, 3)  # too long together
+    assert answering.widen([cand(0, 0, 3), cand(1, 0, 3), cand(0, 6, 9)]) == (0, 9)  # third
+    assert answering.widen([cand(0, 0, 3), cand(0, 3, 6)], n=1) == (0, 3)
 
 
 @pytest.mark.parametrize(
@@ -210,11 +210,11 @@ def test_leading_candidates_of_one_paragraph_are_joined() -> None:
     ["蓝鲸保险2018年和2019年的保费收入是多少?", "星河科技的CEO是谁?", "远山银行离职的高管是谁?"],
 )
 def test_the_answer_is_the_widened_span_of_the_ranking(archive, question: str) -> None:
-    from retrieval import answering, spans
+    from retrieval import spans
 
     sentences = archive._sentences(archive.index)
     _, _, ranked, _, answered = answering.choose(archive.index, sentences, question, [], None)
     a = archive.ask(question)
     assert answered and a.answered
-    s, e = spans.strip_span(ranked[0].passage.text, *ranker.widen(ranked))
+    s, e = spans.strip_span(ranked[0].passage.text, *answering.widen(ranked))
     assert a.text == ranked[0].passage.text[s:e]

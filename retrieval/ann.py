@@ -80,10 +80,8 @@ def build(vectors: np.ndarray, seed: int = 1) -> Lists | None:
     codes = np.empty((n, dim), np.int8)
     scales = np.empty(n, np.float32)
     for lo in range(0, n, CHUNK):
-        rows = np.sort(order[lo : lo + CHUNK])
-        x = vectors[rows].astype(np.float32)
-        top = np.maximum(np.abs(x).max(axis=1), 1e-12) / 127
-        back = np.argsort(np.argsort(order[lo : lo + CHUNK]))  # list order again
-        codes[lo : lo + CHUNK] = np.rint(x / top[:, None]).astype(np.int8)[back]
-        scales[lo : lo + CHUNK] = top[back]
+        x = vectors[order[lo : lo + CHUNK]].astype(np.float32)
+        scale = np.maximum(np.abs(x).max(axis=1), 1e-12) / 127
+        codes[lo : lo + CHUNK] = np.rint(x / scale[:, None]).astype(np.int8)
+        scales[lo : lo + CHUNK] = scale
     return Lists(np.asarray(kmeans.centroids, np.float32), order, offsets, codes, scales)

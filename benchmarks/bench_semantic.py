@@ -92,7 +92,8 @@ def job(size: int, work: Path) -> dict:
     r.semantic = True
     index = r._sentences(r.index)
     exhaustive = semantic.SentenceIndex(
-        list(index._bases), [semantic.Vectors(v.spans, v.hashes, v.vectors) for v in parts]
+        [int(b) for b in r.index.bases[:-1]],
+        [semantic.Vectors(v.spans, v.hashes, v.vectors) for v in parts],
     )
     fast, slow, recall = [], [], []
     for v in vectors:

@@ -26,3 +26,14 @@ def tiny(tiny_articles: list[Article]) -> Retriever:
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     """The bundled corpus, cached in a temporary folder."""
     return Retriever.default(cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def asked_histories(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> list:
+    """The chat history each `retriever.ask` call gets, in order (the module's `retriever`)."""
+    seen: list = []
+    real_ask = retriever.ask
+    monkeypatch.setattr(
+        retriever, "ask", lambda q, h=None, k=3: seen.append(h) or real_ask(q, h, k)
+    )
+    return seen

@@ -118,7 +118,8 @@ def find_candidates(
     said = previous.passage.text[previous.start : previous.end] if previous else ""
     terms = candidates.query_terms(index, query, history, said)
     hits, passages, close = candidates.gather(index, terms, sentences, vector)
-    found = features.describe(query, terms, passages, sentences, vector, chat_vector, close)
+    near = features.nearness(index, previous.doc, (p.doc for p in passages)) if previous else {}
+    found = features.describe(query, terms, passages, sentences, vector, chat_vector, close, near)
     model = ranker.load()["semantic" if vector is not None else "lexical"]
     return query, terms, hits, found, model
 

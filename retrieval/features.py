@@ -39,6 +39,7 @@ FEATURES = (
     "cos_rank",  # 1 / (1 + its rank among the sentences closest to the question); 0 if not
     "cos_para",  # the best cosine of its paragraph's sentences
     "cos_chat",  # for a follow-up: cosine to the previous question and this one, joined; else 0
+    "previous",  # for a follow-up: 1 within a paragraph of the previous answer, 0.5 in its article
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -112,17 +113,19 @@ def describe(
     vector: np.ndarray | None = None,
     chat_vector: np.ndarray | None = None,
     close: dict[tuple[int, int], int] | None = None,
+    near: dict[int, float] | None = None,
     *,
     max_chars: int = 80,
 ) -> list[Candidate]:
     """Every sentence of `passages` as a candidate with its FEATURES (checks come later).
 
     `vector` is the question's encoding (None without the encoder), `chat_vector` a
-    follow-up's joined with the previous question, and `close` the encoder's rank of the
-    sentences closest to the question, by (doc, start).
+    follow-up's joined with the previous question, `close` the encoder's rank of the
+    sentences closest to the question, by (doc, start), and `near` each paragraph's closeness
+    to a follow-up's previous answer (`nearness`).
     """
     weights, history = terms.own, terms.borrowed
-    close = close or {}
+    close, near = close or {}, near or {}
     total = sum(weights.values()) + sum(history.values()) or 1.0
     question = normalize(query.text)
     out: list[Candidate] = []
@@ -193,12 +196,26 @@ def describe(
                 1.0 / (1 + rank) if rank is not None else 0.0,
                 cos_para,
                 chat.get(s, 0.0),
+                near.get(p.doc, 0.0),
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)
     cos, gap = FEATURES.index("cos"), FEATURES.index("cos_gap")
     for c in out:
         c.features[gap] = c.features[cos] - best
+    return out
+
+
+def nearness(index: Index, previous: int, docs: Iterable[int]) -> dict[int, float]:
+    """How close each paragraph is to `previous` (a follow-up's previous answer): 1 within a
+    paragraph of it, 0.5 elsewhere in its article, 0 in another article. A follow-up mostly
+    asks on about the same story."""
+    rec, para = index.article_of(previous)
+    out = {}
+    for d in docs:
+        r, q = index.article_of(d)
+        if r["id"] == rec["id"]:
+            out[d] = 1.0 if abs(q - para) <= 1 else 0.5
     return out
 
 

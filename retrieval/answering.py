@@ -74,16 +74,17 @@ def choose(
     """The analysed question, BM25's hits, the candidates best first, the probability that
     the first holds the answer, and whether it is given (not withheld or too unsure).
 
-    A question without a word to find its answer by (你是谁?) gets no answer, only the
-    closest paragraphs, and so does a message that neither asks nor points back at the chat
-    (你好 after a question)."""
+    A question without a word to find its answer by (你是谁?, or 今天天气怎么样? whose words
+    the archive never uses) gets no answer, only the closest paragraphs, and so does a message
+    that neither asks nor points back at the chat (你好 after a question)."""
     query, terms, hits, found, model = find_candidates(
         index, sentences, question, history, min_confidence
     )
     if not found:
         return query, hits, [], 0.0, False
     ranked, confidence = model.choose(found, lambda c: features.evidence_checks(index, query, c))
-    if not terms.own and not (terms.borrowed and asks(question)):
+    known = any(index.df(t) for t in terms.own)  # a word the archive uses
+    if not known and not (terms.borrowed and asks(question)):
         confidence = 0.0
     threshold = model.threshold if min_confidence is None else min_confidence
     best = ranked[0]

@@ -117,7 +117,7 @@ def test_a_failed_evidence_check_withholds_the_answer(archive) -> None:
     assert archive.ask("蓝鲸保险2021年保费收入是多少?").answered
 
 
-@pytest.mark.parametrize("question", ["你是谁?", "你好", "怎么样?", "🙂🙂"])
+@pytest.mark.parametrize("question", ["你是谁?", "你好", "怎么样?", "🙂🙂", "今天天气怎么样?"])
 def test_a_question_without_a_word_to_find_is_not_answered(archive, question: str) -> None:
     a = archive.ask(question)
     assert not a.answered and a.text == "" and a.confidence == 0

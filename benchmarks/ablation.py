@@ -24,6 +24,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
     "evidence vetoes (checks as features only)": [(ranker, "VETOES", [])],
     "the best hit's article read around it": [(candidates, "ARTICLE_REACH", 0)],
     "follow-ups borrow from the chat": [(candidates, "HISTORY", 0.0)],
+    "follow-ups: closeness to the previous answer": [(features, "nearness", lambda *a: {})],
     "answers join neighbouring leading candidates": [
         (answering, "widen", lambda ranked, *a, **k: (ranked[0].start, ranked[0].end))
     ],

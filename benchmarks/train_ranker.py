@@ -147,12 +147,17 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     # accuracy over the mix of real questions: UNANSWERABLE of them have no answer
     share = 1 - answerable_kept.mean()
     weight = np.where(answerable_kept, (1 - UNANSWERABLE) / (1 - share), UNANSWERABLE / share)
-    threshold, accuracy = 0.0, 0.0
-    for t in np.arange(0.01, 0.95, 0.01):
+    grid = np.arange(0.01, 0.95, 0.01)
+    accuracies = []
+    for t in grid:
         said = (prob >= t) & ~vetoed
-        acc = float(weight @ np.where(answerable_kept, said & y, ~said) / weight.sum())
-        if acc > accuracy:
-            threshold, accuracy = float(t), acc
+        accuracies.append(float(weight @ np.where(answerable_kept, said & y, ~said) / weight.sum()))
+    # the highest threshold within one item of the best accuracy: where abstaining more costs
+    # nothing measurable, "not found" is the honest answer
+    accuracy = max(accuracies)
+    threshold = float(
+        max(t for t, a in zip(grid, accuracies, strict=True) if a >= accuracy - 1 / len(keep))
+    )
     w = fit_rank(rows, best_l2)
     inputs_all = best_of(rows, w)
     Xa = np.array([x for x in inputs_all if x is not None])

@@ -1,7 +1,7 @@
 """Answer mechanisms on fixture data: typing, clauses, soft matching, focus, follow-ups."""
 
 from corpus import Article
-from retrieval import Retriever
+from retrieval import Retriever, ranker
 from retrieval.answering import find_candidates
 from retrieval.candidates import _rarest
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
@@ -210,7 +210,6 @@ def test_the_answer_can_sit_in_the_next_paragraph() -> None:
 def test_missing_focus_abstains() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert not r.ask("林晓峰的年薪是多少?").answered
-    assert not r.ask("蓝鲸保险2021年的净利润是多少?").answered
     assert r.ask("蓝鲸保险2021年保费收入是多少?").answered
     assert not r.ask("蓝鲸保险2017年保费收入是多少?").answered  # the year asked about is not there
 
@@ -260,7 +259,23 @@ def test_another_bank_than_asked_is_no_answer() -> None:
 def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert "10亿美元" in r.ask("星河科技在港IPO一共筹集了多少钱?").text  # 募资, in other words
-    assert not r.ask("星河科技的市盈率是多少?").answered  # a noun it never uses is not
+
+
+def unknown_noun(r: Retriever, question: str) -> float:
+    """The unknown-noun check of the candidate the ranker puts first."""
+    query, _, _, found, model = candidates_of(r, question)
+    ranked, _ = model.choose(found, lambda c: evidence_checks(r.index, query, c))
+    return ranked[0].feature("unknown_noun")
+
+
+def test_a_noun_the_archive_never_uses_is_weighed_not_vetoed() -> None:
+    """A noun the archive never uses is as often a colloquial paraphrase (收摊, 大牛) as a
+    thing it does not hold: the check is an input of the abstention model, not a veto."""
+    r = Retriever.from_articles(ARCHIVE)
+    for question in ("星河科技的市盈率是多少?", "蓝鲸保险2021年的净利润是多少?"):
+        assert unknown_noun(r, question) == 1.0
+    assert unknown_noun(r, "星河科技在港IPO一共筹集了多少钱?") == 0.0
+    assert "unknown_noun" not in [CHECKS[i] for i in ranker.VETOES]
 
 
 def test_words_that_ask_are_not_query_terms() -> None:
@@ -354,7 +369,8 @@ def test_an_unknown_word_with_the_answer_s_head_is_a_paraphrase() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松医院的读片系统把时间缩短到多久?")  # 读片: the archive says 阅片
     assert a.answered and "15秒" in a.text
-    assert not r.ask("青松医院的挂号系统把时间缩短到多久?").answered  # 挂号: nothing like it
+    assert unknown_noun(r, "青松医院的读片系统把时间缩短到多久?") == 0.0
+    assert unknown_noun(r, "青松医院的挂号系统把时间缩短到多久?") == 1.0  # 挂号: nothing like it
 
 
 def test_what_a_colon_announces_answers() -> None:

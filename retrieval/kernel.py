@@ -110,6 +110,7 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
     than m) and their number; else -inf and 0."""
     sc = np.empty(c, acc.dtype)
     for i in range(c):
+        prefetch(acc, cand[min(i + AHEAD, c - 1)])
         sc[i] = acc[cand[i]]
     thr = kth(sc, c, m) if c > m else -np.inf
     exact = np.empty(m, np.float64)
@@ -257,6 +258,7 @@ def _top(
             f = floor(theta) - rest[q]
             kept = 0
             for i in range(c):
+                prefetch(acc, cand[min(i + AHEAD, c - 1)])
                 d = cand[i]
                 s = acc[d]
                 keep = (s >= f) & (s != 0)
@@ -312,6 +314,7 @@ def _top(
     sc = np.empty(c, acc.dtype)
     kept = 0
     for i in range(c):
+        prefetch(acc, cand[min(i + AHEAD, c - 1)])
         d = cand[i]
         s = acc[d]
         acc[d] = 0

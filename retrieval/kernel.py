@@ -34,7 +34,7 @@ COMPACT = 4.0
 """Before a look-up list, the candidates are filtered when they are at most COMPACT times
 as many as its postings."""
 
-AHEAD = 16
+AHEAD = 64
 """Loops over a posting list prefetch the score and length of the doc this many ahead."""
 
 DENSE = 8

@@ -70,12 +70,14 @@ def top_segment(
 
 def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top` of a one-segment index: query weights in, (doc, score) best first out."""
-    vocab, idf = index.segments[0].vocab, index.idf
+    vocab, idfs = index.segments[0].vocab, index._idfs  # (the idf cache, read directly)
     found = []
     for t, w in weights.items():
         i = vocab.get(t)
-        if i is not None and (w := idf(t) * w):
-            found.append((-w, t, i))
+        if i is not None:
+            idf = idfs.get(t)
+            if w := (index.idf(t) if idf is None else idf) * w:
+                found.append((-w, t, i))
     if not found:
         return []
     found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
@@ -85,7 +87,7 @@ def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, 
         np.array([-w for w, _, _ in found]), p.k1, p.b, index.avgdl, k, -math.inf,
         *index._candidates(),
     )  # fmt: skip
-    return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
+    return list(zip(docs.tolist()[:k], scores.tolist()[:k], strict=True))
 
 
 def warm() -> None:

@@ -34,6 +34,10 @@ COMPACT = 4.0
 """Before a look-up list, the candidates are filtered when they are at most COMPACT times
 as many as its postings."""
 
+SAMPLE = 64
+"""More candidates than this are filtered only if a sample of this many shows that a
+quarter of them or more would go."""
+
 AHEAD = 64
 """Loops over a posting list prefetch the score and length of the doc this many ahead."""
 
@@ -137,6 +141,16 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
         exact[got] = total
         got += 1
     return (kth(exact, got, k) if got >= k else -np.inf), thr, above
+
+
+@compiled(inline="always")
+def _dropping(acc, cand, c, f):
+    """Whether a sample of SAMPLE of the c candidates has a quarter or more below f."""
+    below = 0
+    for i in range(0, SAMPLE):
+        s = acc[cand[i * c // SAMPLE]]
+        below += (s < f) | (s == 0)
+    return 4 * below >= SAMPLE
 
 
 @compiled
@@ -253,12 +267,17 @@ def _top(
     # them, done when the list is long next to it; a scan also drops the hopeless
     # candidates it meets (their score set to 0; a live candidate's score never is).
     sc = np.empty(c if j < n else 0, acc.dtype)  # the candidates' scores (c only shrinks)
+    if j < n and tau < np.inf and k <= h <= len(hot):
+        # the k best partial scores are among the hot docs: their k-th best is theirs
+        for i in range(h):
+            sc[i] = acc[hot[i]]
+        theta = max(theta, kth(sc, h, k))
     zero = acc.dtype.type(0)
     for q in range(j, n):
         size = hi[q] - lo[q]
-        if c <= COMPACT * size:  # in one pass, without branches
-            f = floor(theta) - rest[q]
-            kept = 0
+        f = floor(theta) - rest[q]
+        if c <= COMPACT * size and (c <= SAMPLE or _dropping(acc, cand, c, f)):
+            kept = 0  # in one pass, without branches
             for i in range(c):
                 prefetch(acc, cand[min(i + AHEAD, c - 1)])
                 d = cand[i]

@@ -16,8 +16,8 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from .kernel_parts import compiled, find, floor, kth, prefetch, ranked
 from .segment import NO_LEN, TF_GROUPS
 
 PROBE_AT = 512
@@ -30,18 +30,22 @@ HOT = 1024
 """After the first probe, later ones look only at the docs whose partial score passed the
 previous probe's threshold, while there are at most this many."""
 
+COMPACT = 4.0
+"""Before a look-up list, the candidates are filtered when they are at most COMPACT times
+as many as its postings."""
+
+SAMPLE = 64
+"""More candidates than this are filtered only if a sample of this many shows that a
+quarter of them or more would go."""
+
+AHEAD = 64
+"""Loops over a posting list prefetch the score and length of the doc this many ahead."""
+
+DENSE = 8
+"""A list is scanned without branches when over 1 / DENSE of the docs are candidates."""
+
 if TYPE_CHECKING:
     from .index import Index
-
-
-def _jit(fn=None, *, inline: str = "never"):
-    """njit with numba's disk cache when it has a writable place for it."""
-    if fn is None:
-        return lambda f: _jit(f, inline=inline)
-    try:
-        return njit(cache=True, nogil=True, inline=inline)(fn)
-    except RuntimeError:  # no writable cache location
-        return njit(nogil=True, inline=inline)(fn)
 
 
 # Small helpers are inlined: a call that passes arrays costs reference-count updates (the
@@ -70,12 +74,14 @@ def top_segment(
 
 def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top` of a one-segment index: query weights in, (doc, score) best first out."""
-    vocab, idf = index.segments[0].vocab, index.idf
+    vocab, idfs = index.segments[0].vocab, index._idfs  # (the idf cache, read directly)
     found = []
     for t, w in weights.items():
         i = vocab.get(t)
-        if i is not None and (w := idf(t) * w):
-            found.append((-w, t, i))
+        if i is not None:
+            idf = idfs.get(t)
+            if w := (index.idf(t) if idf is None else idf) * w:
+                found.append((-w, t, i))
     if not found:
         return []
     found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
@@ -85,7 +91,7 @@ def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, 
         np.array([-w for w, _, _ in found]), p.k1, p.b, index.avgdl, k, -math.inf,
         *index._candidates(),
     )  # fmt: skip
-    return list(zip(docs[:k].tolist(), scores[:k].tolist(), strict=True))
+    return list(zip(docs.tolist()[:k], scores.tolist()[:k], strict=True))
 
 
 def warm() -> None:
@@ -102,56 +108,7 @@ def warm() -> None:
         _top(*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
 
 
-@_jit(inline="always")
-def _floor(theta):
-    """Docs whose score bound is below this cannot reach theta (margin for rounding)."""
-    return theta - 1e-5 * abs(theta) - 1e-9
-
-
-@_jit
-def _kth(sc, c, k):
-    """The k-th largest of sc[:c] (c >= k), with a min-heap of the k largest (no copy)."""
-    heap = np.empty(k, np.float64)
-    for i in range(k):  # heapify the first k
-        x = float(sc[i])
-        j = i
-        while j > 0 and heap[(j - 1) >> 1] > x:
-            heap[j] = heap[(j - 1) >> 1]
-            j = (j - 1) >> 1
-        heap[j] = x
-    for i in range(k, c):
-        x = float(sc[i])
-        if x <= heap[0]:
-            continue
-        j = 0  # replace the smallest and sift down
-        while True:
-            child = 2 * j + 1
-            if child >= k:
-                break
-            if child + 1 < k and heap[child + 1] < heap[child]:
-                child += 1
-            if heap[child] >= x:
-                break
-            heap[j] = heap[child]
-            j = child
-        heap[j] = x
-    return heap[0]
-
-
-@_jit(inline="always")
-def _find(post_doc, lo, hi, doc):
-    """Position of `doc` in the sorted post_doc[lo:hi], or -1."""
-    a, z = lo, hi
-    while a < z:
-        mid = (a + z) >> 1
-        if post_doc[mid] < doc:
-            a = mid + 1
-        else:
-            z = mid
-    return a if a < hi and post_doc[a] == doc else -1
-
-
-@_jit
+@compiled
 def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
     """Exact scores of the (about) m best of candidates cand[:c] (their partial scores plus
     lists j..n-1). Returns their k-th best (-inf if fewer than k) and, if there are more than
@@ -159,8 +116,9 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
     than m) and their number; else -inf and 0."""
     sc = np.empty(c, acc.dtype)
     for i in range(c):
+        prefetch(acc, cand[min(i + AHEAD, c - 1)])
         sc[i] = acc[cand[i]]
-    thr = _kth(sc, c, m) if c > m else -np.inf
+    thr = kth(sc, c, m) if c > m else -np.inf
     exact = np.empty(m, np.float64)
     got = 0
     above = 0
@@ -176,16 +134,26 @@ def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
             hot[above] = d
             above += 1
         for q in range(j, n):
-            at = _find(post_doc, lo[q], hi[q], d)
+            at = find(post_doc, lo[q], hi[q], d)
             if at >= 0:
                 t = post_tf[at]
                 total += w1[q] * (t / (t + norm[d]))
         exact[got] = total
         got += 1
-    return (_kth(exact, got, k) if got >= k else -np.inf), thr, above
+    return (kth(exact, got, k) if got >= k else -np.inf), thr, above
 
 
-@_jit
+@compiled(inline="always")
+def _dropping(acc, cand, c, f):
+    """Whether a sample of SAMPLE of the c candidates has a quarter or more below f."""
+    below = 0
+    for i in range(0, SAMPLE):
+        s = acc[cand[i * c // SAMPLE]]
+        below += (s < f) | (s == 0)
+    return 4 * below >= SAMPLE
+
+
+@compiled
 def _top(
     post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
     k1, b, avgdl, k, theta, acc, seen, cand,
@@ -252,11 +220,15 @@ def _top(
                     tau, h = thr, above
                 elif from_hot:
                     hot, spare = spare, hot  # m or fewer hot docs: all stay
-            if rest[j] < _floor(theta):
+            if rest[j] < floor(theta):
                 break  # a doc in none of lists[:j] cannot reach theta
         wj = w1[j]
         if prunable and tau < np.inf:  # ... and a doc whose score passes tau becomes hot
+            last = hi[j] - 1
             for p in range(lo[j], hi[j]):
+                ahead = post_doc[min(p + AHEAD, last)]
+                prefetch(acc, ahead)
+                prefetch(norm, ahead)
                 d = post_doc[p]
                 t = post_tf[p]
                 a = acc[d]
@@ -269,7 +241,11 @@ def _top(
                         hot[h] = d
                     h += 1
         elif prunable:  # a candidate's score is never 0: branch-free bookkeeping
+            last = hi[j] - 1
             for p in range(lo[j], hi[j]):
+                ahead = post_doc[min(p + AHEAD, last)]
+                prefetch(acc, ahead)
+                prefetch(norm, ahead)
                 d = post_doc[p]
                 t = post_tf[p]
                 a = acc[d]
@@ -288,74 +264,91 @@ def _top(
         j += 1
     # the other lists: looked up for the candidates that can still reach theta. Learning
     # theta from the partial scores and dropping the hopeless candidates take a pass over
-    # them, done when it costs less than the list itself.
+    # them, done when the list is long next to it; a scan also drops the hopeless
+    # candidates it meets (their score set to 0; a live candidate's score never is).
     sc = np.empty(c if j < n else 0, acc.dtype)  # the candidates' scores (c only shrinks)
+    if j < n and tau < np.inf and k <= h <= len(hot):
+        # the k best partial scores are among the hot docs: their k-th best is theirs
+        for i in range(h):
+            sc[i] = acc[hot[i]]
+        theta = max(theta, kth(sc, h, k))
+    zero = acc.dtype.type(0)
     for q in range(j, n):
         size = hi[q] - lo[q]
-        if c <= 4 * size:
+        f = floor(theta) - rest[q]
+        if c <= COMPACT * size and (c <= SAMPLE or _dropping(acc, cand, c, f)):
+            kept = 0  # in one pass, without branches
             for i in range(c):
-                sc[i] = acc[cand[i]]
-            if c >= k:
-                theta = max(theta, _kth(sc, c, k))
-            f = _floor(theta) - rest[q]
-            kept = 0
-            for i in range(c):
-                if sc[i] >= f:
-                    cand[kept] = cand[i]
-                    kept += 1
-                else:
-                    acc[cand[i]] = 0
+                prefetch(acc, cand[min(i + AHEAD, c - 1)])
+                d = cand[i]
+                s = acc[d]
+                keep = (s >= f) & (s != 0)
+                cand[kept] = d
+                sc[kept] = s
+                kept += keep
+                acc[d] = s if keep else zero
             c = kept
+            if c >= k:  # the dropped ones were below theta: the k-th best is among these
+                theta = max(theta, kth(sc, c, k))
             if c == 0:
                 break
         wj = w1[q]
-        if c * (math.log2(size) + 1) < size:  # few candidates: binary search
+        if c * (math.log2(size) + 1) < size:  # few candidates: look them up
             for i in range(c):
                 d = cand[i]
-                at = _find(post_doc, lo[q], hi[q], d)
+                at = find(post_doc, lo[q], hi[q], d)
                 if at >= 0:
                     t = post_tf[at]
                     acc[d] += wj * (t / (t + norm[d]))
-        else:  # scan the list: a doc is a candidate while its score is not 0
+        elif c * DENSE < len(norm):  # scan the list: a candidate's score is not 0
+            f = floor(theta) - rest[q]
+            last = hi[q] - 1
             for p in range(lo[q], hi[q]):
+                ahead = post_doc[min(p + AHEAD, last)]
+                prefetch(acc, ahead)
+                prefetch(norm, ahead)
                 d = post_doc[p]
                 a = acc[d]
                 if a != 0:
-                    t = post_tf[p]
-                    acc[d] = a + wj * (t / (t + norm[d]))
+                    if a < f:
+                        acc[d] = 0
+                    else:
+                        t = post_tf[p]
+                        acc[d] = a + wj * (t / (t + norm[d]))
+        else:  # many candidates: the same without branches (which it would mispredict)
+            f = floor(theta) - rest[q]
+            last = hi[q] - 1
+            for p in range(lo[q], hi[q]):
+                ahead = post_doc[min(p + AHEAD, last)]
+                prefetch(acc, ahead)
+                prefetch(norm, ahead)
+                d = post_doc[p]
+                a = acc[d]
+                t = post_tf[p]
+                x = a + wj * (t / (t + norm[d]))
+                acc[d] = x if (a != 0) & (a >= f) else zero
+    if not prunable:  # only then are candidates marked
+        for i in range(c):
+            seen[cand[i]] = -1
+    # the candidates that reach theta (0: dropped by a scan), their scores reset
+    cut = floor(theta) if prunable else -np.inf
     sc = np.empty(c, acc.dtype)
-    for i in range(c):
-        d = cand[i]
-        sc[i] = acc[d]
-        acc[d] = 0
-        seen[d] = -1
-    cut = _floor(theta) if prunable else -np.inf
-    if c > k:  # the k best, and any ties (the caller breaks them by doc id)
-        cut = max(cut, _kth(sc, c, k))
     kept = 0
     for i in range(c):
-        if sc[i] >= cut:
-            cand[kept] = cand[i]
-            sc[kept] = sc[i]
-            kept += 1
-    return _ranked(cand[:kept], sc[:kept])
-
-
-@_jit
-def _ranked(cand, sc):
-    """Copies of docs and scores, best first (ties by doc id)."""
-    n = len(cand)
-    docs = cand.astype(np.int64)
-    scores = sc.copy()
-    if n > 64:
-        order = np.argsort(docs, kind="mergesort")
-        order = order[np.argsort(-scores[order], kind="mergesort")]
-        return docs[order], scores[order]
-    for i in range(1, n):  # insertion sort: a handful of hits
-        d, x = docs[i], scores[i]
-        j = i - 1
-        while j >= 0 and (scores[j] < x or (scores[j] == x and docs[j] > d)):
-            docs[j + 1], scores[j + 1] = docs[j], scores[j]
-            j -= 1
-        docs[j + 1], scores[j + 1] = d, x
-    return docs, scores
+        prefetch(acc, cand[min(i + AHEAD, c - 1)])
+        d = cand[i]
+        s = acc[d]
+        acc[d] = 0
+        cand[kept] = d
+        sc[kept] = s
+        kept += (s >= cut) & ((s != 0) | (not prunable))
+    c = kept
+    if c > k:  # the k best, and any ties (the caller breaks them by doc id)
+        cut = max(cut, kth(sc, c, k))
+        kept = 0
+        for i in range(c):
+            if sc[i] >= cut:
+                cand[kept] = cand[i]
+                sc[kept] = sc[i]
+                kept += 1
+    return ranked(cand[:kept], sc[:kept])

@@ -93,7 +93,7 @@ def test_kernel_choice(kernel) -> None:
 def test_without_a_writable_cache_it_compiles_in_memory(monkeypatch) -> None:
     import numba
 
-    from retrieval import kernel as module
+    from retrieval import kernel_parts as module
 
     real = numba.njit
 
@@ -103,7 +103,7 @@ def test_without_a_writable_cache_it_compiles_in_memory(monkeypatch) -> None:
         return real(**options)
 
     monkeypatch.setattr(module, "njit", njit)
-    double = module._jit(lambda x: 2 * x)
+    double = module.compiled(lambda x: 2 * x)
     assert double(21) == 42
 
 
@@ -129,3 +129,28 @@ def test_long_queries_probe_the_hot_docs(kernel, seed: int) -> None:
             assert [s for _, s in expected] == pytest.approx(
                 [dense[d] for d in ranked[:k]], rel=1e-5
             )
+
+
+def test_find_interpolates_on_uneven_lists(kernel) -> None:
+    """The look-up of a doc in a posting list, against numpy's search, on lists spread
+    evenly, clustered, and skewed (where interpolation guesses badly)."""
+    from numba import njit
+
+    from retrieval import kernel_parts
+
+    find = njit(lambda docs, lo, hi, doc: kernel_parts.find(docs, lo, hi, doc))
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n = int(rng.integers(1, 3000))
+        if trial % 3 == 0:
+            docs = rng.integers(0, 5 * n, n)
+        elif trial % 3 == 1:
+            docs = np.concatenate([rng.integers(0, 40, n), rng.integers(10**6, 10**6 + 50, 3)])
+        else:
+            docs = (rng.pareto(1.0, n) * 1000).astype(np.int64)
+        docs = np.unique(docs).astype(np.int32)
+        padded = np.concatenate([[-3, -1], docs, [2**31 - 2]]).astype(np.int32)
+        for doc in np.concatenate([docs, rng.integers(-2, docs[-1] + 3, 100)]):
+            at = int(np.searchsorted(docs, doc))
+            expected = at + 2 if at < len(docs) and docs[at] == doc else -1
+            assert find(padded, 2, 2 + len(docs), np.int32(doc)) == expected

@@ -12,12 +12,17 @@ regularisation and the confidence threshold (for accuracy over the real mix of q
 are chosen by cross-validation grouped by
 article, so that no article is in both the fitted and the scored part. Both are fitted twice:
 with the sentence encoder, and without it (for platforms where it cannot load).
+
+A follow-up's candidates depend on the answer to the question before it, which the models
+themselves choose. So the fit runs in two rounds and never reads the shipped model file:
+the first with no previous answers given, the second with those the first round's models give.
 """
 
 import argparse
 import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from scipy.optimize import minimize
@@ -181,26 +186,41 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     return model, figures
 
 
+def _answers_nothing() -> ranker.Model:
+    """A model whose threshold no confidence reaches: no previous answer is ever given."""
+    features_ = (*features.FEATURES, *features.CHECKS)
+    return ranker.Model(
+        ranker.Linear(features_, np.zeros(len(features_))),
+        ranker.Linear(ranker.ABSTAIN_INPUTS, np.zeros(len(ranker.ABSTAIN_INPUTS))),
+        threshold=2.0,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print figures, write nothing")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     items = [it for f in TUNED for it in read_items(f)]
-    r = Retriever.default()
-    models = {}
-    for name in ("semantic", "lexical"):
-        if name == "lexical":
-            r._vectors = semantic.SentenceStore()  # none: the encoder's features stay 0
-        elif r._sentences(r.index) is None:
-            print("the sentence encoder cannot load here", file=sys.stderr)
-            return 1
-        print(f"{name}: {len(items)} tuned-on items", file=sys.stderr)
-        model, figures = fit(collect(r, items))
-        print(f"{name}: {json.dumps(figures)}", file=sys.stderr)
-        models[name] = model
-    if not args.dry_run:
+    in_use = {name: _answers_nothing() for name in ("semantic", "lexical")}
+    for round_ in (1, 2):
+        models = {}
+        for name in in_use:
+            r = Retriever.default()
+            if name == "lexical":
+                r._vectors = semantic.SentenceStore()  # none: the encoder's features stay 0
+            elif r._sentences(r.index) is None:
+                print("the sentence encoder cannot load here", file=sys.stderr)
+                return 1
+            print(f"round {round_}, {name}: {len(items)} tuned-on items", file=sys.stderr)
+            with mock.patch.object(ranker, "load", lambda path=None, m=in_use: m):
+                rows = collect(r, items)
+            model, figures = fit(rows)
+            print(f"round {round_}, {name}: {json.dumps(figures)}", file=sys.stderr)
+            models[name] = model
         payload = {"format": ranker.FORMAT, "models": models}
+        in_use = ranker.parse(json.dumps(payload))
+    if not args.dry_run:
         args.out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -100,6 +100,11 @@ def load(path: str | None = None) -> dict[str, Model]:
         text = resources.files(__package__).joinpath("data", MODEL_FILE).read_text("utf-8")
     else:
         text = Path(path).read_text("utf-8")
+    return parse(text)
+
+
+def parse(text: str) -> dict[str, Model]:
+    """The models of a model file's text, checked against this version's inputs."""
     data = json.loads(text)
     if data.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} model file")

@@ -1,0 +1,32 @@
+"""The ranker's training: the same file from the same items, never read from the shipped one."""
+
+import sys
+from pathlib import Path
+
+from retrieval import ranker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_training_is_reproducible_and_never_reads_the_shipped_model(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import train_ranker
+
+    tuned = sorted((ROOT / "tests" / "data" / "qa" / "tuned").glob("*.jsonl"))
+    lines = [line for f in tuned for line in f.read_text("utf-8").splitlines()[:6]]
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(train_ranker, "TUNED", [few])
+
+    def shipped(path: str | None = None) -> dict:
+        raise AssertionError("the fit read the shipped model file")
+
+    monkeypatch.setattr(ranker, "load", shipped)
+    written = []
+    for n in (1, 2):
+        out = tmp_path / f"ranker{n}.json"
+        monkeypatch.setattr(sys, "argv", ["train_ranker.py", "--out", str(out)])
+        assert train_ranker.main() == 0
+        written.append(out.read_text("utf-8"))
+    assert written[0] == written[1]
+    assert set(ranker.parse(written[0])) == {"semantic", "lexical"}

@@ -96,9 +96,15 @@ def asks(question: str) -> bool:
     return bool(_ASKS.search(q) or _PRONOUN.search(q))
 
 
+_COLLOQUIAL = [("啥", "什么"), ("咋", "怎么"), ("多会儿", "什么时候")]
+"""Colloquial question words and the ones the types are written with (啥时候: 什么时候)."""
+
+
 def answer_type(question: str) -> str:
     """The expected answer type of `question`."""
     q = normalize(question)
+    for said, written in _COLLOQUIAL:
+        q = q.replace(said, written)
     for kind, pattern in _TYPES:
         if pattern.search(q):
             return kind

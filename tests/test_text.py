@@ -63,6 +63,14 @@ def test_answer_types() -> None:
     assert answer_type("新平台叫什么?") == "what"
 
 
+def test_colloquial_question_words_ask_the_same() -> None:
+    assert answer_type("京东科技啥时候重启IPO?") == "when"
+    assert answer_type("蚂蚁为啥暂缓上市?") == "why"
+    assert answer_type("这个系统咋做到的?") == "how"
+    assert answer_type("他多会儿来的?") == "when"
+    assert answer_type("他是啥人?") == "who"
+
+
 def test_question_words_are_not_query_terms() -> None:
     assert content_terms("京东科技什么时候重启IPO?") == ["京东", "科技", "重启", "ipo"]
 

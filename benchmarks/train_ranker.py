@@ -28,6 +28,8 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from retrieval import Retriever, answering, features, ranker, semantic
 from retrieval.evaluate import _norm, read_items
@@ -141,7 +143,7 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     for c in (0.01, 0.03, 0.1, 0.3, 1.0):
         p = np.zeros(len(keep))
         for train, test in GroupKFold(FOLDS).split(X, groups=groups[keep]):
-            lr = LogisticRegression(C=c, max_iter=5000).fit(X[train], y[train])
+            lr = _logistic(c).fit(X[train], y[train])
             p[test] = lr.predict_proba(X[test])[:, 1]
         loss = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
         if loss < best_loss:
@@ -163,16 +165,22 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     threshold = float(
         max(t for t, a in zip(grid, accuracies, strict=True) if a >= accuracy - 1 / len(keep))
     )
+    said = (prob >= threshold) & ~vetoed
+    withheld = {
+        "cv_abstain": round(float(np.mean(~said[~answerable_kept])), 3),
+        "cv_false_abstain": round(float(np.mean(~said[answerable_kept])), 3),
+    }
     w = fit_rank(rows, best_l2)
     inputs_all = best_of(rows, w)
     Xa = np.array([x for x in inputs_all if x is not None])
-    lr = LogisticRegression(C=best_c, max_iter=5000).fit(Xa, y)
+    lr = _logistic(best_c).fit(Xa, y)
+    scale, lr = lr[0], lr[1]  # back to raw inputs: w·(x - mean)/sd = (w/sd)·x - (w/sd)·mean
+    coef = lr.coef_[0] / scale.scale_
+    intercept = float(lr.intercept_[0] - coef @ scale.mean_)
     names = (*features.FEATURES, *features.CHECKS)
     model = {
         "rank": ranker.Linear(names, w).to_json(),
-        "abstain": ranker.Linear(
-            ranker.ABSTAIN_INPUTS, lr.coef_[0], float(lr.intercept_[0])
-        ).to_json(),
+        "abstain": ranker.Linear(ranker.ABSTAIN_INPUTS, coef, intercept).to_json(),
         "threshold": round(threshold, 2),
     }
     figures = {
@@ -182,8 +190,15 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         "abstain_C": best_c,
         "threshold": round(threshold, 2),
         "cv_accuracy": round(accuracy, 3),
+        **withheld,
     }
     return model, figures
+
+
+def _logistic(c: float):
+    """Logistic regression on standardised inputs, so that its regularisation weighs every
+    input alike (a cosine moves by hundredths, a check by whole units)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
 
 
 def _answers_nothing() -> ranker.Model:

@@ -58,6 +58,7 @@ class Passage:
     context: str  # the paragraph it continues (a heading, or the hit before it), or ""
     bm25: float  # BM25 score relative to the best hit (0 when BM25 did not find it)
     bm25_rank: int | None  # rank among BM25's hits (of the hit it follows), from 0
+    context_doc: int | None = None  # the paragraph `context` is
 
 
 def query_terms(index: Index, query: Query, history: list[str], previous_answer: str) -> Terms:
@@ -100,15 +101,16 @@ def gather(
     passages: list[Passage] = []
     seen: set[int] = set()
 
-    def read(doc: int, bm25: float, rank: int | None, context: str | None = None) -> None:
+    def read(doc: int, bm25: float, rank: int | None, after: int | None = None) -> None:
         if doc in seen:
             return
         seen.add(doc)
         rec, para = index.article_of(doc)
         text = index.paragraph(doc)
-        if context is None:
-            context = heading(index, doc, para, text)
-        passages.append(Passage(doc, text, rec["title"], context, bm25, rank))
+        if after is None:
+            after = heading(index, doc, para, text)
+        context = index.paragraph(after) if after is not None else ""
+        passages.append(Passage(doc, text, rec["title"], context, bm25, rank, after))
 
     for rank, (doc, score) in enumerate(hits[:PASSAGES]):
         read(doc, score / top, rank)
@@ -117,7 +119,7 @@ def gather(
         # it is read with the hit, and found by it
         rec, para = index.article_of(doc)
         if para + 1 < rec["paragraphs"]:
-            read(doc + 1, NEXT * score / top, rank, index.paragraph(doc))
+            read(doc + 1, NEXT * score / top, rank, doc)
     if hits:  # the best hit's article, at most ARTICLE_REACH paragraphs either side
         hit = hits[0][0]
         rec, para = index.article_of(hit)
@@ -134,18 +136,18 @@ def gather(
     return hits, passages, close
 
 
-def heading(index: Index, doc: int, para: int, text: str) -> str:
+def heading(index: Index, doc: int, para: int, text: str) -> int | None:
     """For paragraph `doc` (`text`, number `para` in its article) that is an item of a list
-    ("二是…"), the paragraph announcing the list ("提出三项整改要求:"); else ""."""
+    ("二是…"), the paragraph announcing the list ("提出三项整改要求:"); else None."""
     if spans.enumerated(text) is None:
-        return ""
+        return None
     for back in range(1, min(para, LIST_REACH) + 1):
         before = index.paragraph(doc - back)
         if spans.announces(before):
-            return before
+            return doc - back
         if spans.enumerated(before) is None:
-            return ""
-    return ""
+            return None
+    return None
 
 
 def _rarest(index: Index, terms: list[str], n: int) -> list[str]:

@@ -34,7 +34,7 @@ FEATURES = (
     "length",  # its length (/100, at most 2)
     "bm25",  # its paragraph's BM25 score relative to the best hit
     "bm25_rank",  # 1 / (1 + the paragraph's rank among BM25's hits); 0 if not a hit
-    "cos",  # cosine of the sentence to the question (the encoder)
+    "cos",  # cosine of the sentence (or of what it continues, if closer) to the question
     "cos_gap",  # that cosine minus the best of all candidates'
     "cos_rank",  # 1 / (1 + its rank among the sentences closest to the question); 0 if not
     "cos_para",  # the best cosine of its paragraph's sentences
@@ -154,6 +154,13 @@ def describe(
         )
         cos_para = max(cos.values(), default=0.0)
         announced = spans.announces(context) or bool(context and spans.GOES_ON.match(text))
+        # what a sentence continues is as close in meaning as it is in words: the context's
+        # best sentence for the first, the sentence before it for the others
+        before = (
+            max(sentences.cosines(p.context_doc, vector).values(), default=0.0)
+            if p.context_doc is not None and cos
+            else 0.0
+        )
         for s, e in spans.sentence_spans(text):
             sent = text[s:e]
             if not sent.strip():
@@ -177,6 +184,8 @@ def describe(
                     whole = min(start, said[0]), max(end, said[1])
                     start, end = whole if whole[1] - whole[0] <= max_chars else said
             rank = close.get((p.doc, s))
+            closeness = max(cos.get(s, 0.0), before) if goes_on else cos.get(s, 0.0)
+            before = closeness
             f = [
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
@@ -191,7 +200,7 @@ def describe(
                 min(len(sent), 200) / 100,
                 p.bm25,
                 1.0 / (1 + p.bm25_rank) if p.bm25_rank is not None else 0.0,
-                cos.get(s, 0.0),
+                closeness,
                 0.0,
                 1.0 / (1 + rank) if rank is not None else 0.0,
                 cos_para,

@@ -9,6 +9,7 @@ from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
 from retrieval import Retriever, answering, features, ranker, semantic
+from retrieval.text import normalize
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,21 @@ def test_every_feature_describes_the_candidates(archive, name: str) -> None:
         assert value(needle) > 0
     else:
         assert value(needle) > value(other, 0.0)
+
+
+def test_what_a_sentence_continues_lends_it_its_closeness(archive) -> None:
+    """The list that "分别是:" announces is as close to the question as the announcement."""
+    _, _, _, found, _ = candidates_of(archive, "远山银行离职的四位高管分别是谁?", [])
+    sentences = archive._sentences(archive.index)
+
+    def held(text: str) -> features.Candidate:
+        return next(c for c in found if text in c.passage.text[c.start : c.end])
+
+    heading, items = held("分别是"), held("首席数据官王明")
+    assert items.passage.context_doc == heading.doc
+    vector = semantic.encoder().query(normalize("远山银行离职的四位高管分别是谁?"))
+    own = sentences.cosines(items.doc, vector)[items.start]
+    assert items.feature("cos") == heading.feature("cos") > own
 
 
 def test_leading_candidates_of_one_paragraph_are_joined() -> None:

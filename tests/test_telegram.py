@@ -336,12 +336,16 @@ async def test_per_user_question_limit(
 # --- commands ---------------------------------------------------------------------------------------
 
 
-async def test_start_help_about_and_command_menu(fake: FakeBotApi, app: Application) -> None:
+async def test_start_help_about_and_command_menu(
+    fake: FakeBotApi, app: Application, retriever: Retriever
+) -> None:
     assert {c["command"] for c in fake.commands} >= {"ask", "help", "reset", "about", "start"}
     start = plain(await next_message(fake, fake.push_message(ALICE, "/start")))
     assert "可以试试" in start
-    examples = [line for line in start.splitlines() if line.startswith("• ")]
-    assert len(examples) == 3
+    examples = [line[2:] for line in start.splitlines() if line.startswith("• ")]
+    # the archive's own suggestions, each one it answers (how many depends on the model)
+    assert examples and examples == retriever.example_questions(3)
+    assert all(retriever.ask(q).answered for q in examples)
     help_text = plain(await next_message(fake, fake.push_message(ALICE, "/help")))
     assert "/ask" in help_text and f"@{BOT_USERNAME}" in help_text
     about = plain(await next_message(fake, fake.push_message(ALICE, "/about")))

@@ -173,8 +173,8 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     w = fit_rank(rows, best_l2)
     inputs_all = best_of(rows, w)
     Xa = np.array([x for x in inputs_all if x is not None])
-    lr = _logistic(best_c).fit(Xa, y)
-    scale, lr = lr[0], lr[1]  # back to raw inputs: w·(x - mean)/sd = (w/sd)·x - (w/sd)·mean
+    scale, lr = _logistic(best_c).fit(Xa, y)
+    # back to raw inputs: w·(x - mean)/sd = (w/sd)·x - (w/sd)·mean
     coef = lr.coef_[0] / scale.scale_
     intercept = float(lr.intercept_[0] - coef @ scale.mean_)
     names = (*features.FEATURES, *features.CHECKS)

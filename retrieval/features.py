@@ -133,6 +133,17 @@ def describe(
     focus = {t: weights[t] for t, _ in query.focus if t in weights}
     nth = spans.ordinal_asked(question)
     focus_total = sum(focus.values())
+    closeness: dict[int, dict[int, float]] = {}  # each paragraph's cosines, by sentence start
+
+    def cosines(doc: int) -> dict[int, float]:
+        if doc not in closeness:
+            closeness[doc] = (
+                sentences.cosines(doc, vector)
+                if sentences is not None and vector is not None
+                else {}
+            )
+        return closeness[doc]
+
     for p in passages:
         text, title, context = p.text, p.title, p.context
         in_para = credit(weights, text + "\n" + context)
@@ -144,9 +155,7 @@ def describe(
             sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total
         )
         borrowed = _history_share(history, in_history)
-        cos = (
-            sentences.cosines(p.doc, vector) if sentences is not None and vector is not None else {}
-        )
+        cos = cosines(p.doc)
         chat = (
             sentences.cosines(p.doc, chat_vector)
             if sentences is not None and chat_vector is not None
@@ -157,9 +166,7 @@ def describe(
         # what a sentence continues is as close in meaning as it is in words: the context's
         # best sentence for the first, the sentence before it for the others
         before = (
-            max(sentences.cosines(p.context_doc, vector).values(), default=0.0)
-            if p.context_doc is not None and cos
-            else 0.0
+            max(cosines(p.context_doc).values(), default=0.0) if p.context_doc is not None else 0.0
         )
         for s, e in spans.sentence_spans(text):
             sent = text[s:e]
@@ -184,8 +191,8 @@ def describe(
                     whole = min(start, said[0]), max(end, said[1])
                     start, end = whole if whole[1] - whole[0] <= max_chars else said
             rank = close.get((p.doc, s))
-            closeness = max(cos.get(s, 0.0), before) if goes_on else cos.get(s, 0.0)
-            before = closeness
+            near_question = max(cos.get(s, 0.0), before) if goes_on else cos.get(s, 0.0)
+            before = near_question
             f = [
                 sum(weights[t] * c for t, c in in_sent.items()) / total,
                 sum(weights[t] * (c - in_sent.get(t, 0.0)) for t, c in in_para.items()) / total,
@@ -200,7 +207,7 @@ def describe(
                 min(len(sent), 200) / 100,
                 p.bm25,
                 1.0 / (1 + p.bm25_rank) if p.bm25_rank is not None else 0.0,
-                closeness,
+                near_question,
                 0.0,
                 1.0 / (1 + rank) if rank is not None else 0.0,
                 cos_para,

@@ -70,7 +70,7 @@ def _nbytes(v) -> int:
 
 def job(size: int, work: Path) -> dict:
     """One size, in this process: vectors, searches and asks."""
-    from retrieval import Retriever, semantic
+    from retrieval import Retriever, semantic, vectorstore
 
     r = Retriever.load(work / f"index-{size}x", semantic=False)
     t = time.perf_counter()
@@ -91,7 +91,7 @@ def job(size: int, work: Path) -> dict:
     vectors = [enc.query(q) for q in questions]  # encoded once: the search is timed alone
     r.semantic = True
     index = r._sentences(r.index)
-    exhaustive = semantic.SentenceIndex(
+    exhaustive = vectorstore.SentenceIndex(
         [int(b) for b in r.index.bases[:-1]],
         [semantic.Vectors(v.spans, v.hashes, v.vectors) for v in parts],
     )

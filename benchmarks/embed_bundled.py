@@ -26,8 +26,8 @@ def main() -> int:
         return 1
     paragraphs = [p for a in load_feed(bundled_feed_path()) for p in a.paragraphs]
 
-    def progress(done: int, total: int) -> None:
-        print(f"\r{done}/{total} sentences", end="", file=sys.stderr)
+    def progress(what: str, done: int, total: int) -> None:
+        print(f"\r{what}: {done}/{total}", end="", file=sys.stderr)
 
     known = semantic.Known([semantic.bundled_table()])
     vectors = semantic.embed(paragraphs, known, enc, progress)

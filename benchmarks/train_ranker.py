@@ -31,7 +31,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from retrieval import Retriever, answering, features, ranker, semantic
+from retrieval import Retriever, answering, features, ranker, vectorstore
 from retrieval.evaluate import _norm, read_items
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +223,7 @@ def main() -> int:
         for name in in_use:
             r = Retriever.default()
             if name == "lexical":
-                r._vectors = semantic.SentenceStore()  # none: the encoder's features stay 0
+                r._vectors = vectorstore.SentenceStore()  # none: the encoder's features stay 0
             elif r._sentences(r.index) is None:
                 print("the sentence encoder cannot load here", file=sys.stderr)
                 return 1

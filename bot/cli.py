@@ -21,10 +21,10 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 
-def _progress(done: int, total: int) -> None:
-    """Show how far the sentence encoder is on stderr (redrawn on a terminal; once at the end
-    in a pipe or log)."""
-    line = f"embedding sentences: {done}/{total}"
+def _progress(what: str, done: int, total: int) -> None:
+    """Show how far long work is on stderr (redrawn on a terminal; once at the end in a pipe
+    or log): "embedding sentences: 40%", then "partitioning sentence vectors: 100%"."""
+    line = f"{what}: {100 * done // max(total, 1)}%"
     if sys.stderr.isatty():
         click.echo(f"\r{line}", err=True, nl=done >= total)
     elif done >= total:

@@ -10,6 +10,7 @@ Below `MIN_ROWS` sentences a segment is searched exhaustively (exact and fast en
 partition is plain arrays saved beside the vectors; faiss is needed only to make them.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,11 @@ RERANK = 64
 
 SAMPLE = 256
 """Vectors per centroid that k-means is trained on (at most)."""
+
+ITERATIONS = 20
+"""k-means iterations, run `ROUND` at a time (a call costs a pass over the sample besides)."""
+
+ROUND = 5
 
 CHUNK = 1 << 16
 """Rows converted at a time while assigning and coding (bounds scratch memory)."""
@@ -59,8 +65,13 @@ class Lists:
         return rows[best], cos[best]
 
 
-def build(vectors: np.ndarray, seed: int = 1) -> Lists | None:
-    """The partition of `vectors` (unit rows); None when there are too few to need one."""
+def build(
+    vectors: np.ndarray, seed: int = 1, progress: Callable[[int, int], None] | None = None
+) -> Lists | None:
+    """The partition of `vectors` (unit rows); None when there are too few to need one.
+
+    progress: called with (steps done, steps in all): k-means iterations, then chunks of rows
+    assigned to their lists and coded."""
     n, dim = vectors.shape
     if n < MIN_ROWS:
         return None
@@ -69,12 +80,26 @@ def build(vectors: np.ndarray, seed: int = 1) -> Lists | None:
     nlist = int(2 * np.sqrt(n))
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, min(n, nlist * SAMPLE), replace=False))
-    kmeans = faiss.Kmeans(dim, nlist, niter=20, spherical=True, seed=seed)
-    kmeans.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
+    chunks = -(-n // CHUNK)
+    steps, done = ITERATIONS // ROUND + 2 * chunks, 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, steps)
+
+    # a few iterations a call, each from the last one's centroids: the same k-means, with progress
+    kmeans = faiss.Kmeans(dim, nlist, niter=ROUND, spherical=True, seed=seed)
+    train = np.ascontiguousarray(vectors[sample], dtype=np.float32)
+    for i in range(ITERATIONS // ROUND):
+        kmeans.train(train, init_centroids=kmeans.centroids if i else None)
+        step()
     labels = np.empty(n, np.int64)
     for lo in range(0, n, CHUNK):
         chunk = np.ascontiguousarray(vectors[lo : lo + CHUNK], dtype=np.float32)
         labels[lo : lo + CHUNK] = kmeans.index.search(chunk, 1)[1][:, 0]
+        step()
     order = np.argsort(labels, kind="stable").astype(np.int32)
     offsets = np.searchsorted(labels[order], np.arange(nlist + 1)).astype(np.int64)
     codes = np.empty((n, dim), np.int8)
@@ -84,4 +109,5 @@ def build(vectors: np.ndarray, seed: int = 1) -> Lists | None:
         scale = np.maximum(np.abs(x).max(axis=1), 1e-12) / 127
         codes[lo : lo + CHUNK] = np.rint(x / scale[:, None]).astype(np.int8)
         scales[lo : lo + CHUNK] = scale
+        step()
     return Lists(np.asarray(kmeans.centroids, np.float32), order, offsets, codes, scales)

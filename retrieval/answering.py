@@ -1,6 +1,6 @@
 """Answering a question: candidates → features → ranker → abstention, then the cited answer."""
 
-from . import candidates, features, library, ranker, semantic, spans
+from . import candidates, features, library, ranker, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
 from .question import Query, analyse, asks
@@ -15,7 +15,7 @@ Hits = list[tuple[int, float]]
 
 def ask(
     index: Index,
-    sentences: semantic.SentenceIndex | None,
+    sentences: vectorstore.SentenceIndex | None,
     question: str,
     history: list[str],
     k: int,
@@ -66,7 +66,7 @@ def widen(
 
 def choose(
     index: Index,
-    sentences: semantic.SentenceIndex | None,
+    sentences: vectorstore.SentenceIndex | None,
     question: str,
     history: list[str],
     min_confidence: float | None,
@@ -94,7 +94,7 @@ def choose(
 
 def find_candidates(
     index: Index,
-    sentences: semantic.SentenceIndex | None,
+    sentences: vectorstore.SentenceIndex | None,
     question: str,
     history: list[str],
     min_confidence: float | None,

@@ -12,7 +12,7 @@ import numpy as np
 from . import spans
 from .index import Index
 from .question import Query, is_word, pieces, subject_terms
-from .semantic import SentenceIndex
+from .vectorstore import SentenceIndex
 
 CANDIDATES = 20
 """Paragraphs retrieved by BM25."""

@@ -18,9 +18,9 @@ from .candidates import Passage, Terms
 from .index import Index
 from .kinds import named_kind, normalized, type_match
 from .question import Query, is_word
-from .semantic import SentenceIndex
 from .synonyms import synonyms
 from .text import normalize
+from .vectorstore import SentenceIndex
 
 FEATURES = (
     "own",  # share of the question's weight the sentence holds

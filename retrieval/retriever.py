@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError, QueryError
 
-from . import answering, library, semantic
+from . import answering, library, semantic, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     VERSION,
@@ -27,8 +27,8 @@ from .index import (
 from .models import Answer, Passage
 from .question import content_terms
 from .segment import next_names, tiered_merge
-from .semantic import SentenceStore
 from .text import SEGMENTER, tokenize, well_formed
+from .vectorstore import SentenceStore
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -85,7 +85,7 @@ class Retriever:
     ) -> "Retriever":
         """Index `articles` in memory (later duplicates of an id replace earlier ones).
 
-        progress: called with (sentences done, in all) while their vectors are made.
+        progress: called with (what, steps done, in all) while their vectors are made.
         """
         unique = list({a.id: a for a in articles}.values())
         # a hash each: cheaper here than shipped to worker processes
@@ -226,7 +226,7 @@ class Retriever:
 
         Only the new articles are tokenized and embedded; statistics stay global, so scores
         equal those of a full rebuild. A library opened with `open` is updated on disk.
-        progress: called with (sentences done, in all) while new vectors are made.
+        progress: called with (what, steps done, in all) while new vectors are made.
         """
         with self._lock, self._writing():
             self._catch_up()
@@ -376,7 +376,7 @@ class Retriever:
             index, self._sentences(index), question, history, max(1, k), self.min_confidence
         )
 
-    def _sentences(self, index: Index) -> semantic.SentenceIndex | None:
+    def _sentences(self, index: Index) -> vectorstore.SentenceIndex | None:
         """The sentence vectors answers use (None with `semantic` off: lexical answers)."""
         return self._vectors.sentence_index(index) if self.semantic else None
 

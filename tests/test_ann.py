@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from retrieval import ann, semantic
+from retrieval import ann, semantic, vectorstore
 
 
 def clustered(n: int, dim: int = semantic.DIM, seed: int = 0) -> np.ndarray:
@@ -39,8 +39,8 @@ def test_no_sentences_asked_for_none_found(partitioned) -> None:
     spans = np.c_[np.arange(n), np.zeros(n), np.ones(n)].astype(np.int32)
     for part in (lists, None):
         v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, part)
-        assert semantic.SentenceIndex([0], [v]).top(q, 0) == []
-        assert len(semantic.SentenceIndex([0], [v]).top(q, 3)) == 3
+        assert vectorstore.SentenceIndex([0], [v]).top(q, 0) == []
+        assert len(vectorstore.SentenceIndex([0], [v]).top(q, 3)) == 3
 
 
 def test_every_row_is_in_one_list(partitioned) -> None:
@@ -76,14 +76,14 @@ def test_the_partition_is_saved_checked_and_made_for_old_files(tmp_path, partiti
     n = len(vectors)
     spans = np.c_[np.arange(n), np.zeros(n), np.ones(n)].astype(np.int32)
     v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, lists)
-    semantic.save_vectors(v, tmp_path)
-    again = semantic.load_vectors(tmp_path)
+    vectorstore.save_vectors(v, tmp_path)
+    again = vectorstore.load_vectors(tmp_path)
     assert again is not None and np.array_equal(again.lists.order, lists.order)
     # vectors saved without a partition get one, written beside them
-    semantic.save_vectors(semantic.Vectors(spans, v.hashes, vectors), tmp_path)
+    vectorstore.save_vectors(semantic.Vectors(spans, v.hashes, vectors), tmp_path)
     assert "sent-order.npy" not in json.loads((tmp_path / "sentences.json").read_text())["files"]
     inode = (tmp_path / "sent-vectors.npy").stat().st_ino
-    made = semantic.load_vectors(tmp_path)
+    made = vectorstore.load_vectors(tmp_path)
     assert (tmp_path / "sent-vectors.npy").stat().st_ino == inode  # not written again
     assert made is not None and made.lists is not None
     assert "sent-order.npy" in json.loads((tmp_path / "sentences.json").read_text())["files"]
@@ -91,7 +91,7 @@ def test_the_partition_is_saved_checked_and_made_for_old_files(tmp_path, partiti
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert semantic.load_vectors(tmp_path) is None  # corrupt: made again
+    assert vectorstore.load_vectors(tmp_path) is None  # corrupt: made again
 
 
 def test_the_sentence_index_searches_a_large_segment_through_its_lists(partitioned) -> None:
@@ -107,7 +107,7 @@ def test_the_sentence_index_searches_a_large_segment_through_its_lists(partition
     spans = np.c_[np.arange(n) // 2, (np.arange(n) % 2) * 10, np.full(n, 5)].astype(np.int32)
     v = semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors, lists)
     q = clustered(1, seed=2)[0].astype(np.float32)
-    top = semantic.SentenceIndex([100], [v]).top(q, 5)
+    top = vectorstore.SentenceIndex([100], [v]).top(q, 5)
     rows, cos = lists.top(vectors, q, 5)
     assert [(d, s) for d, s, _ in top] == [(100 + r // 2, 10) for r in rows.tolist()]
     assert [c for _, _, c in top] == pytest.approx(cos.tolist())

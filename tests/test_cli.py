@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.repl import Session
-from retrieval import semantic
+from retrieval import ann, semantic
 
 DATA = Path(__file__).parent / "data"
 
@@ -63,11 +63,13 @@ def test_search_lists_ranked_paragraphs(env) -> None:
 def test_ingest_adds_feeds_and_reports(env, monkeypatch) -> None:
     # sentences another test embedded in this process are remembered: start from none
     monkeypatch.setattr(semantic.encoder(), "_memo", {})
+    monkeypatch.setattr(ann, "MIN_ROWS", 8)  # the new segment is partitioned, with progress
     runner = CliRunner()
     result = runner.invoke(cli, ["ingest", str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")])
     assert result.exit_code == 0, result.output
     assert "3 articles: 3 new, 0 updated, 0 unchanged" in result.output
     assert "embedding sentences:" in result.output  # the new articles' vectors, with progress
+    assert "partitioning sentence vectors: 100%" in result.output
     assert (
         "52 articles" in result.output.splitlines()[-1]
         or "55 articles" in result.output.splitlines()[-1]

@@ -8,7 +8,7 @@ import pytest
 from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
-from retrieval import Retriever, answering, features, ranker, semantic
+from retrieval import Retriever, ann, answering, features, ranker, semantic, vectorstore
 from retrieval.text import normalize
 
 
@@ -52,12 +52,12 @@ def test_vectors_are_saved_checked_and_made_again_when_corrupt(tmp_path, archive
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert semantic.load_vectors(tmp_path / "idx" / seg) is None
+    assert vectorstore.load_vectors(tmp_path / "idx" / seg) is None
     healed = Retriever.load(tmp_path / "idx")
     assert np.array_equal(
         healed._vectors.by_segment[seg].vectors, archive._vectors.by_segment[seg].vectors
     )
-    assert semantic.load_vectors(tmp_path / "idx" / seg) is not None  # saved again
+    assert vectorstore.load_vectors(tmp_path / "idx" / seg) is not None  # saved again
 
 
 def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
@@ -72,11 +72,23 @@ def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(semantic.Encoder, "passages", spy)
     new = Article(id="n1", title="新文章", link="https://news.example/n1", published=None,
                   paragraphs=["海风银行宣布在青岛设立金融科技子公司。"])  # fmt: skip
-    steps: list[tuple[int, int]] = []
-    r.add([new, *ARCHIVE[:3]], progress=lambda done, total: steps.append((done, total)))
+    steps: list[tuple[str, int, int]] = []
+    r.add([new, *ARCHIVE[:3]], progress=lambda *step: steps.append(step))
     assert embedded == ["海风银行宣布在青岛设立金融科技子公司。"]
-    assert steps and steps[-1][0] == steps[-1][1]
+    assert steps and steps[-1] == (semantic.EMBEDDING, steps[-1][2], steps[-1][2])
     assert "青岛" in r.ask("海风银行在哪里设立金融科技子公司?").text
+
+
+def test_a_large_segment_reports_its_partition_and_searches_through_it(monkeypatch) -> None:
+    monkeypatch.setattr(ann, "MIN_ROWS", 8)  # the fixture's sentences make a "large" segment
+    steps: list[tuple[str, int, int]] = []
+    r = Retriever.from_articles(ARCHIVE, progress=lambda *step: steps.append(step))
+    parts = [s for s in steps if s[0] == semantic.PARTITIONING]
+    assert parts and parts[-1][1] == parts[-1][2] > 1
+    assert [d for _, d, _ in parts] == sorted(d for _, d, _ in parts)  # it only moves forward
+    vectors = r._vectors.by_segment[r.index.segments[0].name]
+    assert vectors.lists is not None
+    assert "林晓峰" in r.ask("星河科技的CEO是谁?").text
 
 
 def test_without_the_encoder_answers_are_lexical(monkeypatch, caplog) -> None:

@@ -1,0 +1,238 @@
+"""The sentence vectors of an index: saved and checked beside its segments, made for the
+segments that lack them, and searched for the sentences closest to a question.
+
+Each segment's vectors are memory-mapped `.npy` files with a checksummed manifest; vectors of
+another model or sentence splitter, or corrupt ones, are made again. A large segment's vectors
+also get a partition (`ann.py`) that its closest-sentence search goes through.
+"""
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import ann
+from .semantic import (
+    DIM,
+    EMBEDDING,
+    MODEL,
+    Known,
+    Progress,
+    Vectors,
+    bundled_table,
+    embed,
+    encoder,
+)
+from .storage import crc
+
+if TYPE_CHECKING:
+    from .index import Index
+
+log = logging.getLogger(__name__)
+
+MATMUL_ROWS = 1 << 16
+"""Rows of float16 vectors converted and multiplied at a time (bounds scratch memory)."""
+
+_FILES = ("spans", "hashes", "vectors")
+_LISTS = ("centroids", "order", "offsets", "codes", "scales")
+
+
+def _write_npy(path: Path, array: np.ndarray) -> str:
+    """Write `array` to `path` atomically and durably; its checksum."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return crc(path)
+
+
+def save_vectors(vectors: Vectors, folder: Path, saved: dict[str, str] | None = None) -> None:
+    """Write `vectors` into `folder` (a segment's) with a checksummed manifest, atomically.
+
+    saved: files already there and their checksums (of a manifest read), not written again."""
+    files = dict(saved or {})
+    arrays = {name: getattr(vectors, name) for name in _FILES}
+    if vectors.lists is not None:
+        arrays.update((name, getattr(vectors.lists, name)) for name in _LISTS)
+    for name, array in arrays.items():
+        if f"sent-{name}.npy" not in files:
+            files[f"sent-{name}.npy"] = _write_npy(folder / f"sent-{name}.npy", array)
+    manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
+    tmp = folder / "sentences.json.tmp"
+    tmp.write_text(json.dumps(manifest), encoding="utf-8")
+    os.replace(tmp, folder / "sentences.json")
+
+
+def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
+    """The vectors saved in `folder`; None when missing, of another model, or corrupt.
+
+    A large segment's vectors saved without their partition get one (saved with them when
+    the folder is writable)."""
+    try:
+        manifest = json.loads((folder / "sentences.json").read_text(encoding="utf-8"))
+        if manifest.get("model") != MODEL or manifest.get("splitter") != SPLITTER:
+            return None
+        for name, expected in manifest["files"].items():
+            if verify and crc(folder / name) != expected:
+                log.warning("%s: %s is corrupt; its sentences are embedded again", folder, name)
+                return None
+
+        def read(name: str) -> np.ndarray:
+            path = folder / f"sent-{name}.npy"
+            return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+        arrays = [read(n) for n in _FILES]
+        partitioned = all(f"sent-{n}.npy" in manifest["files"] for n in _LISTS)
+        lists = ann.Lists(*(read(n) for n in _LISTS)) if partitioned else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    vectors = Vectors(*arrays, lists)
+    n = manifest["n"]
+    if vectors.spans.shape != (n, 3) or vectors.hashes.shape != (n,):
+        return None
+    if vectors.vectors.shape != (n, DIM):
+        return None
+    if lists is not None and (
+        lists.order.shape != (n,) or lists.offsets[-1] != n or lists.codes.shape != (n, DIM)
+    ):
+        return None
+    if lists is None and n >= ann.MIN_ROWS:
+        vectors = Vectors(*arrays, ann.build(vectors.vectors))
+        with contextlib.suppress(OSError):  # the partition only: the rest is there
+            save_vectors(vectors, folder, saved=manifest["files"])
+    return vectors
+
+
+SPLITTER = "sentences-1"
+"""Version of the sentence splitter the spans follow (vectors of another are re-made)."""
+
+
+class SentenceIndex:
+    """The sentence vectors of every segment of an index, addressed by global doc id."""
+
+    def __init__(self, bases: list[int], vectors: list[Vectors]) -> None:
+        self._parts = list(zip(bases, vectors, strict=True))
+        self._bases = np.array(bases, np.int64)
+        # a small segment's vectors as float32 once: converting them for every question took
+        # longer than the products themselves
+        self._dense = [
+            np.asarray(v.vectors, np.float32)
+            if v.lists is None and len(v.hashes) < ann.MIN_ROWS
+            else None
+            for v in vectors
+        ]
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, int, float]]:
+        """The `k` sentences closest to `query`: (global doc, start offset, cosine), best first."""
+        best: list[tuple[float, int, int]] = []
+        for i, (base, v) in enumerate(self._parts):
+            rows, cos = self._closest(i, query, k)
+            for row, c in zip(rows.tolist(), cos.tolist(), strict=True):
+                doc, start, _ = v.spans[row]
+                best.append((c, base + int(doc), int(start)))
+        best = sorted(best, reverse=True)[:k]
+        return [(d, s, c) for c, d, s in best]
+
+    def _closest(self, part: int, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of segment `part`'s `k` sentences closest to `query` and their cosines:
+        through its partition if it has one, else all of them."""
+        v, dense = self._parts[part][1], self._dense[part]
+        if v.lists is not None:
+            return v.lists.top(v.vectors, query, k)
+        if dense is not None:
+            cos = dense @ query
+        else:
+            cos = np.concatenate(
+                [
+                    v.vectors[lo : lo + MATMUL_ROWS].astype(np.float32) @ query
+                    for lo in range(0, len(v.hashes), MATMUL_ROWS)
+                ]
+                or [np.zeros(0, np.float32)]
+            )
+        take = min(k, len(cos))
+        if take <= 0:
+            return np.zeros(0, np.int64), cos[:0]
+        rows = np.argpartition(-cos, take - 1)[:take]
+        return rows, cos[rows]
+
+    def cosines(self, doc: int, query: np.ndarray) -> dict[int, float]:
+        """The cosine of each sentence of global paragraph `doc` to `query`, by start offset."""
+        part = int(np.searchsorted(self._bases, doc, side="right")) - 1
+        (base, v), dense = self._parts[part], self._dense[part]
+        lo, hi = v.rows(doc - base)
+        if lo == hi:
+            return {}
+        rows = dense[lo:hi] if dense is not None else v.vectors[lo:hi].astype(np.float32)
+        return dict(zip(v.spans[lo:hi, 1].tolist(), (rows @ query).tolist(), strict=True))
+
+
+class SentenceStore:
+    """The sentence vectors of an index's segments, by segment name: made for the segments
+    that lack them, read and written beside the segments, joined into a `SentenceIndex`."""
+
+    def __init__(self) -> None:
+        self.by_segment: dict[str, Vectors] = {}
+        self._joined: tuple[Index, SentenceIndex | None] | None = None
+
+    def sentence_index(self, index: "Index") -> SentenceIndex | None:
+        """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
+        if self._joined is None or self._joined[0] is not index:
+            parts = [self.by_segment.get(s.name) for s in index.segments]
+            value = (
+                SentenceIndex([int(b) for b in index.bases[:-1]], parts)
+                if parts and all(p is not None for p in parts)
+                else None
+            )
+            self._joined = (index, value)
+        return self._joined[1]
+
+    def embed(self, index: "Index", progress: Progress | None = None) -> None:
+        """Make the vectors of the segments of `index` that have none (reusing known ones);
+        forget those of segments `index` no longer has."""
+        missing = [s for s in index.segments if s.name not in self.by_segment]
+        if not missing or encoder() is None:
+            return
+        known = Known([bundled_table()] + [(v.hashes, v.vectors) for v in self.by_segment.values()])
+        total = sum(s.n_docs for s in missing)
+        done = 0
+        for seg in missing:
+
+            def step(what: str, i: int, n: int, done: int = done, size: int = seg.n_docs) -> None:
+                if progress and what == EMBEDDING:  # one count over all the segments
+                    progress(what, done + i * size // max(n, 1), total)
+                elif progress:
+                    progress(what, i, n)
+
+            texts = (seg.paragraph(d) for d in range(seg.n_docs))
+            self.by_segment[seg.name] = embed(texts, known, encoder(), step)
+            done += seg.n_docs
+        self.by_segment = {s.name: self.by_segment[s.name] for s in index.segments}
+
+    def load(self, path: Path, names: Iterable[str], *, verify: bool = True) -> bool:
+        """Read the vectors saved beside the segments `names` under `path`; whether all were.
+
+        The manifest of vectors missing, stale or corrupt is removed: they are made again."""
+        complete = True
+        for name in names:
+            vectors = load_vectors(path / name, verify=verify)
+            if vectors is not None:
+                self.by_segment[name] = vectors
+            else:
+                complete = False
+                with contextlib.suppress(OSError):
+                    (path / name / "sentences.json").unlink(missing_ok=True)
+        return complete
+
+    def save(self, path: Path) -> None:
+        """Write the vectors of segments saved under `path` that lack theirs."""
+        for name, vectors in self.by_segment.items():
+            folder = path / name
+            if folder.is_dir() and not (folder / "sentences.json").exists():
+                save_vectors(vectors, folder)

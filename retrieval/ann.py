@@ -28,9 +28,11 @@ SAMPLE = 256
 """Vectors per centroid that k-means is trained on (at most)."""
 
 ITERATIONS = 20
-"""k-means iterations, run `ROUND` at a time (a call costs a pass over the sample besides)."""
+"""k-means iterations."""
 
 ROUND = 5
+"""Iterations a k-means call runs (progress is reported between calls; each call costs a
+pass over the sample besides)."""
 
 CHUNK = 1 << 16
 """Rows converted at a time while assigning and coding (bounds scratch memory)."""

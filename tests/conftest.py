@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+# imported at collection: imported first by its plugin in pytest's summary, from a deep stack,
+# rewriting it can fail on Python 3.11.7 ("AST constructor recursion depth mismatch")
+import hypothesis  # noqa: F401
 import pytest
 
 from corpus import Article, load_feed

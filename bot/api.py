@@ -67,17 +67,23 @@ class FloodLimiter(AIORateLimiter):
                 await asyncio.sleep(delay)
 
 
+NO_UPDATES = b'{"ok": true, "result": []}'
+
+
 class ApiRequest(HTTPXRequest):
     """HTTPXRequest that calls `on_unauthorized` when the Bot API answers 401 (the token was
-    revoked), so the bot can stop instead of running deaf."""
+    revoked), so the bot can stop instead of running deaf; it returns whether the bot stops.
 
-    on_unauthorized: Callable[[], None] | None = None
+    The request for getUpdates then answers "no updates" while the bot stops: raised in the
+    polling task, the 401 would abort python-telegram-bot's shutdown half-way."""
+
+    on_unauthorized: Callable[[], bool] | None = None
+    polls: bool = False
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         code, payload = await super().do_request(*args, **kwargs)
-        if code == 401 and self.on_unauthorized is not None:
-            self.on_unauthorized()
-        return code, payload
+        stops = code == 401 and self.on_unauthorized is not None and self.on_unauthorized()
+        return (200, NO_UPDATES) if stops and self.polls else (code, payload)
 
 
 def requests(timeout: float) -> tuple[ApiRequest, ApiRequest]:
@@ -95,6 +101,7 @@ def requests(timeout: float) -> tuple[ApiRequest, ApiRequest]:
         connection_pool_size=1, read_timeout=timeout, write_timeout=timeout,
         connect_timeout=connect, pool_timeout=timeout,
     )  # fmt: skip
+    updates.polls = True
     return calls, updates
 
 

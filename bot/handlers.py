@@ -100,6 +100,7 @@ class BotState:
     usage: Usage = field(default_factory=Usage)
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refreshed: datetime | None = None
+    started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
     fatal: str | None = None  # why the bot must stop (a token revoked while running)
 
 

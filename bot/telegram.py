@@ -83,6 +83,7 @@ JOURNAL_KEY = "feedqa-journal"
 
 async def _post_init(application: Application) -> None:
     """Register the command menu, and queue what the journal holds from the last run."""
+    application.bot_data[STATE_KEY].started = True
     try:
         await application.bot.set_my_commands(COMMANDS)
     except TelegramError as exc:
@@ -184,14 +185,15 @@ def build_application(
     )
     application.bot_data[STATE_KEY] = state
 
-    def unauthorized() -> None:  # the token was revoked while running: stop, do not go deaf
-        if state.fatal is None:
+    def unauthorized() -> bool:  # the token was revoked while running: stop, do not go deaf
+        if state.started and state.fatal is None:  # at start-up, run_bot says it was rejected
             state.fatal = (
                 "Telegram rejected TELEGRAM_BOT_TOKEN while the bot was running (401 "
                 "Unauthorized): was it revoked? Stopping so a supervisor can restart it."
             )
             logger.error(state.fatal)
             application.stop_running()
+        return state.fatal is not None
 
     calls.on_unauthorized = updates.on_unauthorized = unauthorized
     messages = filters.UpdateType.MESSAGES  # new and edited: an edit is asked anew
@@ -312,7 +314,7 @@ def run_bot(
             logger.info("Starting the bot with long polling")
             application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=retries)
     except InvalidToken as exc:
-        if state.fatal:  # revoked while running (the stopped polling task re-raises it)
+        if state.fatal:  # revoked while running, and seen by a call before the stop
             raise ConfigError(state.fatal) from None
         if "not found" in str(exc.__cause__ or exc).lower():  # 404, not 401 Unauthorized
             raise ConfigError(

@@ -2,6 +2,7 @@
 """The bot under faults, floods and group use, against the fake Bot API (127.0.0.1 only)."""
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -218,6 +219,9 @@ def test_a_401_while_polling_exits_with_a_clear_error(
     with interrupt_after(15), pytest.raises(ConfigError, match="rejected TELEGRAM_BOT_TOKEN while"):
         run_bot(make_settings(fake, tmp_path, telegram_journal=False), retriever=retriever)
     assert time.monotonic() - started < 10
+    gc.collect()
+    pending = [t for t in gc.get_objects() if isinstance(t, asyncio.Task) and not t.done()]
+    assert not [t for t in pending if "update_fetcher" in t.get_name()]  # stopped cleanly
 
 
 # --- 12: a journal of accepted updates --------------------------------------------------------

@@ -736,7 +736,7 @@ def test_run_bot_with_rejected_token(
 ) -> None:
     wrong = "111:not-the-right-token"
     settings = make_settings(fake, tmp_path, telegram_bot_token=wrong)
-    with pytest.raises(ConfigError, match="rejected") as caught:
+    with pytest.raises(ConfigError, match="rejected by Telegram: check the token") as caught:
         run_bot(settings, retriever=retriever)
     assert wrong not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__

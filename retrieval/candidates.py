@@ -46,6 +46,7 @@ class Terms:
     weights: dict[str, float] = field(default_factory=dict)  # BM25 query weights
     own: dict[str, float] = field(default_factory=dict)  # the question's terms: idf × weight
     borrowed: dict[str, float] = field(default_factory=dict)  # a follow-up's, from the chat
+    from_answer: set[str] = field(default_factory=set)  # those borrowed from the last answer
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,14 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
             terms.weights.setdefault(p, OWN if parts else 1.0)
             roles[p] = "own"
     if history and query.needs_context:
-        borrowed = _rarest(index, subject_terms(history[-1]), 3)
-        borrowed += _rarest(index, subject_terms(previous_answer), 2)
-        for t in borrowed:
+        asked = _rarest(index, subject_terms(history[-1]), 3)
+        answered = _rarest(index, subject_terms(previous_answer), 2)
+        for t in asked + answered:
             if t not in roles:
                 terms.weights[t] = HISTORY
                 roles[t] = "chat"
+                if t not in asked:
+                    terms.from_answer.add(t)
     # a word the archive never uses weighs like the rarest one: missing it costs coverage;
     # pairs joined by the tokenizer count only when the archive knows them
     rarest = index.idf_of_df(1)

@@ -40,6 +40,7 @@ FEATURES = (
     "cos_para",  # the best cosine of its paragraph's sentences
     "cos_chat",  # for a follow-up: cosine to the previous question and this one, joined; else 0
     "previous",  # for a follow-up: 1 within a paragraph of the previous answer, 0.5 in its article
+    "history_answer",  # ... of the weight borrowed from the previous answer alone (0 without)
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -125,6 +126,7 @@ def describe(
     to a follow-up's previous answer (`nearness`).
     """
     weights, history = terms.own, terms.borrowed
+    from_answer = {t: w for t, w in history.items() if t in terms.from_answer}
     close, near = close or {}, near or {}
     total = sum(weights.values()) + sum(history.values()) or 1.0
     question = normalize(query.text)
@@ -155,6 +157,7 @@ def describe(
             sum(weights[t] * max(0.0, c - in_para.get(t, 0.0)) for t, c in in_title.items()) / total
         )
         borrowed = _history_share(history, in_history)
+        answered = _history_share(from_answer, in_history) if from_answer else 0.0
         cos = cosines(p.doc)
         chat = (
             sentences.cosines(p.doc, chat_vector)
@@ -213,6 +216,7 @@ def describe(
                 cos_para,
                 chat.get(s, 0.0),
                 near.get(p.doc, 0.0),
+                answered,
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)
@@ -281,10 +285,11 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
 
 
 def _history_share(history: dict[str, float], found: dict[str, float]) -> float:
-    """The share of the chat's borrowed weight found around a sentence (1 without history)."""
+    """The share of the weight of borrowed terms `history` found around a sentence (1 without
+    history)."""
     if not history:
         return 1.0
-    return sum(history[t] * c for t, c in found.items()) / sum(history.values())
+    return sum(w * found.get(t, 0.0) for t, w in history.items()) / sum(history.values())
 
 
 def _trim(

@@ -196,12 +196,14 @@ FEATURE_CASES = {
     "cos_para": ("哪家公司要退出手机生意?", "退出手机市场", None),
     "cos_chat": ("他之前在哪家银行工作?", "青松银行工作十年", None),
     "previous": ("他之前在哪家银行工作?", "青松银行工作十年", "加大科技投入"),
+    "history_answer": ("他在那家银行待了几年?", "工作十年", "在港IPO"),  # 工作: the answer's
 }
 
 HISTORY = {
     "history": ["星河科技的CEO是谁?"],
     "cos_chat": ["星河科技的CEO是谁?"],
     "previous": ["星河科技的CEO是谁?"],
+    "history_answer": ["星河科技的CEO是谁?"],
 }
 
 

@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from retrieval import ranker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,3 +32,22 @@ def test_training_is_reproducible_and_never_reads_the_shipped_model(tmp_path, mo
         written.append(out.read_text("utf-8"))
     assert written[0] == written[1]
     assert set(ranker.parse(written[0])) == {"semantic", "lexical"}
+
+
+def test_the_threshold_tells_few_answerable_questions_not_found(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import train_ranker
+
+    # 100 answerable items, 30 of them answered wrong at low confidence, and 100 that are not
+    # answerable, at the same low confidence: refusing more and more of them raises accuracy
+    # over the mix, and tells the 30 answerable ones "not found" too
+    low = np.linspace(0.1, 0.3, 30)
+    prob = np.concatenate([low, np.linspace(0.6, 0.95, 70), np.linspace(0.1, 0.3, 100)])
+    answerable = np.arange(200) < 100
+    right = answerable & (np.arange(200) >= 30)
+    vetoed = np.zeros(200, bool)
+    threshold, _ = train_ranker.choose_threshold(prob, vetoed, answerable, right)
+    refused = np.mean(prob[answerable] < threshold)
+    assert refused <= train_ranker.MAX_FALSE_ABSTAIN
+    monkeypatch.setattr(train_ranker, "MAX_FALSE_ABSTAIN", 1.0)  # unbounded: it goes past
+    assert train_ranker.choose_threshold(prob, vetoed, answerable, right)[0] > threshold

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import spans
 from .index import Index
-from .question import Query, is_word, pieces, subject_terms
+from .question import Query, is_word, pieces, subject_terms, without_guesses
 from .vectorstore import SentenceIndex
 
 CANDIDATES = 20
@@ -73,7 +73,7 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
             terms.weights.setdefault(p, OWN if parts else 1.0)
             roles[p] = "own"
     if history and query.needs_context:
-        asked = _rarest(index, subject_terms(history[-1]), 3)
+        asked = _rarest(index, subject_terms(without_guesses(history[-1])), 3)
         answered = _rarest(index, subject_terms(previous_answer), 2)
         for t in asked + answered:
             if t not in roles:

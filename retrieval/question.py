@@ -116,6 +116,40 @@ def answer_type(question: str) -> str:
     return "what"
 
 
+_HEDGE = re.compile(
+    r"是不是|好像|似乎|貌似|记得|印象|应该|大概|估计|没记错|左右|对吧|对不对|没错吧|是吧|还是说|吗"
+)
+"""Words that offer a guess for the other side to confirm or correct."""
+
+_CLAUSE = re.compile(r"[^,;.!?。!\s]+[,;.!?。!\s]*")
+_TIME = re.compile(
+    r"\d{2,4}年(?:\d{1,2}月)?(?:\d{1,2}[日号])?|\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}[日号]|\d{4}"
+    r"|[一二三四五六七八九十]{1,3}月(?:[一二三四五六七八九十]{1,3}[日号])?"
+    r"|[去前今明后]年|[年月][底初中末]|[上下]半年|[一二三四]季度"
+)
+_UNITS = r"(?:万亿|亿|万|千|百|倍|成|个|家|人|位|次|条|元|美元|块)"
+_AMOUNT = re.compile(
+    rf"(?<!\d)\d+(?:\.\d+)?(?![\d.]*[年月日号])\s*(?:%|{_UNITS})*|[一二两三四五六七八九十百千几]+{_UNITS}+"
+)
+_GUESSED = {"when": _TIME, "number": _AMOUNT}
+"""The values a guess at an answer of each kind offers."""
+
+
+def without_guesses(question: str) -> str:
+    """`question` (normalised) without the values it guesses at. A clause that hedges (是不是,
+    好像, 我记得…) and offers a value of the kind another clause asks for guesses at the
+    answer rather than narrowing the question, and the guess may be wrong: 陆金所是哪天上市的?
+    是不是2019年? asks for the day whatever the year."""
+    q = normalize(question)
+    clauses = _CLAUSE.findall(q)
+    hedged = [bool(_HEDGE.search(c)) for c in clauses]
+    asked = "".join(c for c, h in zip(clauses, hedged, strict=True) if not h)
+    value = _GUESSED.get(answer_type(asked)) if any(hedged) else None
+    if value is None:
+        return q
+    return "".join(value.sub("", c) if h else c for c, h in zip(clauses, hedged, strict=True))
+
+
 def _without_pronouns(text: str) -> str:
     """`text` with pronouns replaced by a space, so jieba does not glue them to a neighbour."""
     return _PRONOUN.sub(" ", normalize(text))
@@ -190,7 +224,9 @@ def _is_term(word: str) -> bool:
 
 
 def analyse(question: str) -> Query:
-    """Answer type, query terms and whether the question leans on the chat's earlier questions."""
+    """Answer type, query terms and whether the question leans on the chat's earlier questions.
+    A guess at the answer inside the question is not part of it (`without_guesses`)."""
+    question = without_guesses(question)
     terms = content_terms(question)
     needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
     found = words(_without_pronouns(question))

@@ -467,3 +467,17 @@ def test_a_guess_at_the_answer_is_not_part_of_the_question() -> None:
     assert a.answered and "10月24日" in a.text
     a = r.ask("印象中是2020年,星河科技打算哪年在港IPO?")
     assert a.answered and "2022年" in a.text
+
+
+def test_the_clause_after_the_subject_s_is_kept() -> None:
+    """A sentence of up to MAX_SPAN characters is not cut: at 80, the answer kept the clause
+    naming the person and lost the one naming the post."""
+    moved = _article(
+        18,
+        "周明调任白鹭支付",
+        "据媒体报道,紫荆电子技术副总裁周明将调任白鹭支付,担任白鹭支付智能引擎与数据中台技术部"
+        "负责人,内部邮件中表示,新团队的能力将与各个具体业务场景更加融合,发挥更大的作用。",
+    )
+    r = Retriever.from_articles([*ARCHIVE, moved])
+    a = r.ask("周明调去白鹭支付以后管什么?")
+    assert a.answered and "数据中台技术部负责人" in a.text

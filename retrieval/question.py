@@ -57,6 +57,9 @@ _TYPES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+_ASKING_WORD = re.compile(r"什么|哪|谁|多少|几(?![十百千万亿乎])|怎么|为什么|为啥|啥")
+"""A question word of its own: the clause asks (我记得是黄什么翔), it does not guess."""
+
 # A word that asks (哪一天, 几家, 怎么办) says nothing the answer holds.
 _ASKING = re.compile(r"^(?:哪|几(?!乎))|多少|什么|怎么|为何|为啥|是否|谁")
 
@@ -135,19 +138,39 @@ _GUESSED = {"when": _TIME, "number": _AMOUNT}
 """The values a guess at an answer of each kind offers."""
 
 
+_GUESS_WORDS = re.compile(
+    r"没记错的话|没记错|印象[中里]|记得|好像|似乎|貌似|应该|大概|估计|是不是|对不对|没错|还是说"
+    r"|[我是吗吧呢啊呀的话对,;.!?。\\s]"
+)
+"""What hedges a guess: taken away, a short remainder is the guess itself (是建行吗: 建行)."""
+
+GUESS_CHARS = 10
+"""The longest remainder read as a guess; a longer clause adds to the question (我记得招股书里
+说它是按某种量来收费的)."""
+
+
 def without_guesses(question: str) -> str:
-    """`question` (normalised) without the values it guesses at. A clause that hedges (是不是,
-    好像, 我记得…) and offers a value of the kind another clause asks for guesses at the
-    answer rather than narrowing the question, and the guess may be wrong: 陆金所是哪天上市的?
-    是不是2019年? asks for the day whatever the year."""
+    """`question` (normalised) without the guess at the answer it holds: people put their own
+    in for the bot to confirm or correct, and it may be wrong. A short clause that hedges
+    (是不是, 好像, 我记得…) after the clause that asks is a guess (是建行吗?, 是不是2019年?); one
+    before it keeps its words but not the values of the kind asked (a date for when, an
+    amount for how much): 印象中是2020年,它是哪天上市的? asks for the day whatever the year."""
     q = normalize(question)
     clauses = _CLAUSE.findall(q)
-    hedged = [bool(_HEDGE.search(c)) for c in clauses]
-    asked = "".join(c for c, h in zip(clauses, hedged, strict=True) if not h)
-    value = _GUESSED.get(answer_type(asked)) if any(hedged) else None
-    if value is None:
+    hedged = [bool(_HEDGE.search(c)) and not _ASKING_WORD.search(c) for c in clauses]
+    asking = [
+        i for i, (c, h) in enumerate(zip(clauses, hedged, strict=True)) if not h and _WH.search(c)
+    ]
+    if not any(hedged) or not asking:
         return q
-    return "".join(value.sub("", c) if h else c for c, h in zip(clauses, hedged, strict=True))
+    asked = "".join(c for c, h in zip(clauses, hedged, strict=True) if not h)
+    value = _GUESSED.get(answer_type(asked))
+    kept = []
+    for i, (c, h) in enumerate(zip(clauses, hedged, strict=True)):
+        if h and i > asking[0] and len(_GUESS_WORDS.sub("", c)) <= GUESS_CHARS:
+            continue
+        kept.append(value.sub("", c) if h and value is not None else c)
+    return "".join(kept)
 
 
 def _without_pronouns(text: str) -> str:

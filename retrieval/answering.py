@@ -105,7 +105,7 @@ def find_candidates(
     A follow-up's previous answer is chosen with `min_confidence` too."""
     query = analyse(question[:MAX_QUESTION_CHARS])
     enc = semantic.encoder() if sentences is not None else None
-    vector = chat_vector = None
+    vector = chat_vector = core_vector = None
     previous = None  # a follow-up's previous answer: its rarest words are borrowed
     if history and query.needs_context:
         _, _, ranked, _, answered = choose(
@@ -116,11 +116,14 @@ def find_candidates(
             chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
     if enc is not None:
         vector = enc.query(normalize(query.text))
+        core_vector = enc.query(query.core) if query.core else None
     said = previous.passage.text[previous.start : previous.end] if previous else ""
     terms = candidates.query_terms(index, query, history, said)
     hits, passages, close = candidates.gather(index, terms, sentences, vector)
     near = features.nearness(index, previous.doc, (p.doc for p in passages)) if previous else {}
-    found = features.describe(query, terms, passages, sentences, vector, chat_vector, close, near)
+    found = features.describe(
+        query, terms, passages, sentences, vector, chat_vector, close, near, core_vector=core_vector
+    )
     model = ranker.load()["semantic" if vector is not None else "lexical"]
     return query, terms, hits, found, model
 

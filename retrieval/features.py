@@ -41,6 +41,7 @@ FEATURES = (
     "cos_chat",  # for a follow-up: cosine to the previous question and this one, joined; else 0
     "previous",  # for a follow-up: 1 within a paragraph of the previous answer, 0.5 in its article
     "history_answer",  # ... of the weight borrowed from the previous answer alone (0 without)
+    "cos_core",  # cosine to the question's clauses that ask, after a preamble; else as cos
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -121,14 +122,16 @@ def describe(
     close: dict[tuple[int, int], int] | None = None,
     near: dict[int, float] | None = None,
     *,
+    core_vector: np.ndarray | None = None,
     max_chars: int = MAX_SPAN,
 ) -> list[Candidate]:
     """Every sentence of `passages` as a candidate with its FEATURES (checks come later).
 
     `vector` is the question's encoding (None without the encoder), `chat_vector` a
     follow-up's joined with the previous question, `close` the encoder's rank of the
-    sentences closest to the question, by (doc, start), and `near` each paragraph's closeness
-    to a follow-up's previous answer (`nearness`).
+    sentences closest to the question, by (doc, start), `near` each paragraph's closeness
+    to a follow-up's previous answer (`nearness`), and `core_vector` the encoding of the
+    question's clauses that ask when it has a preamble.
     """
     weights, history = terms.own, terms.borrowed
     from_answer = {t: w for t, w in history.items() if t in terms.from_answer}
@@ -168,6 +171,11 @@ def describe(
             sentences.cosines(p.doc, chat_vector)
             if sentences is not None and chat_vector is not None
             else {}
+        )
+        core = (
+            sentences.cosines(p.doc, core_vector)
+            if sentences is not None and core_vector is not None
+            else None
         )
         cos_para = max(cos.values(), default=0.0)
         announced = spans.announces(context) or bool(context and spans.GOES_ON.match(text))
@@ -222,6 +230,7 @@ def describe(
                 chat.get(s, 0.0),
                 near.get(p.doc, 0.0),
                 answered,
+                core.get(s, 0.0) if core is not None else near_question,
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)

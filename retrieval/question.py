@@ -79,6 +79,7 @@ class Query:
     needs_context: bool  # uses a pronoun or names nothing specific
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
     nouns: frozenset[str] = frozenset()  # the question's nouns
+    core: str = ""  # the clauses that ask, after a preamble (`asking_part`); else ""
 
 
 _ASKS = re.compile(r"[?？吗呢]|什么|怎|哪|谁|啥|为何|是否|如何")
@@ -171,6 +172,19 @@ def without_guesses(question: str) -> str:
             continue
         kept.append(value.sub("", c) if h and value is not None else c)
     return "".join(kept)
+
+
+CORE_EXTRA = 8
+"""A question with at least this many characters besides its clauses that ask has a preamble
+(我孙子学计算机的,以后想去搞金融科技。…是哪几类公司?): its meaning is diluted by it."""
+
+
+def asking_part(question: str) -> str:
+    """The clauses of `question` (normalised) that ask, when the rest is a preamble of at
+    least CORE_EXTRA characters; else ""."""
+    q = normalize(question)
+    core = "".join(c for c in _CLAUSE.findall(q) if _WH.search(c) and not _HEDGE.search(c))
+    return core if core and len(q) - len(core) >= CORE_EXTRA else ""
 
 
 def _without_pronouns(text: str) -> str:
@@ -269,4 +283,5 @@ def analyse(question: str) -> Query:
         needs_context,
         focus_words(question),
         nouns,
+        asking_part(question),
     )

@@ -9,6 +9,7 @@ from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
 from retrieval import Retriever, ann, answering, features, ranker, semantic, vectorstore
+from retrieval.question import analyse
 from retrieval.text import normalize
 
 
@@ -197,6 +198,11 @@ FEATURE_CASES = {
     "cos_chat": ("他之前在哪家银行工作?", "青松银行工作十年", None),
     "previous": ("他之前在哪家银行工作?", "青松银行工作十年", "加大科技投入"),
     "history_answer": ("他在那家银行待了几年?", "工作十年", "在港IPO"),  # 工作: the answer's
+    "cos_core": (
+        "我表哥说他在新闻里看到过,我也不太懂金融,想问问星河科技计划在港IPO募资多少?",
+        "募资10亿美元",
+        "星河数科更名",
+    ),
 }
 
 HISTORY = {
@@ -226,6 +232,18 @@ def test_every_feature_describes_the_candidates(archive, name: str) -> None:
         assert value(needle) > 0
     else:
         assert value(needle) > value(other, 0.0)
+
+
+def test_a_preamble_is_left_out_of_the_core_cosine(archive) -> None:
+    asked = "星河科技计划在港IPO募资多少?"
+    question = "我表哥说他在新闻里看到过,我也不太懂金融,想问问" + asked
+    assert analyse(question).core == "想问问星河科技计划在港ipo募资多少?"
+    assert analyse(asked).core == ""
+    found = candidates_of(archive, question, [])[3]
+    answer = next(c for c in found if "募资10亿美元" in c.passage.text[c.start : c.end])
+    assert answer.feature("cos_core") > answer.feature("cos")  # closer without the preamble
+    plain = candidates_of(archive, asked, [])[3]
+    assert all(c.feature("cos_core") == c.feature("cos") for c in plain)
 
 
 def test_what_a_sentence_continues_lends_it_its_closeness(archive) -> None:

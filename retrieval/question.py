@@ -141,7 +141,7 @@ _GUESSED = {"when": _TIME, "number": _AMOUNT}
 
 _GUESS_WORDS = re.compile(
     r"没记错的话|没记错|印象[中里]|记得|好像|似乎|貌似|应该|大概|估计|是不是|对不对|没错|还是说"
-    r"|[我是吗吧呢啊呀的话对,;.!?。\\s]"
+    r"|[我是吗吧呢啊呀的话对,;.!?。\s]"
 )
 """What hedges a guess: taken away, a short remainder is the guess itself (是建行吗: 建行)."""
 

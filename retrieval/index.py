@@ -271,6 +271,15 @@ class Index:
             bufs = self._scratch.kernel = (np.zeros(n, self._dtype), np.empty(n, np.int32))
         return bufs[0], self._slots(0), bufs[1]
 
+    def _other_half(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's scratch for the second half of a query scored on two cores: scores
+        (all 0; only the second half's pages are ever touched), candidates."""
+        bufs = getattr(self._scratch, "other_half", None)
+        if bufs is None:
+            n = max(s.n_docs for s in self.segments)
+            bufs = self._scratch.other_half = (np.zeros(n, self._dtype), np.empty(n, np.int32))
+        return bufs
+
     def _arrays(self, s: int) -> tuple:
         """Segment `s`'s arrays for the compiled kernel, read-only (so one compiled variant
         serves loaded and built segments)."""

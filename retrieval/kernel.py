@@ -7,17 +7,33 @@ per-thread array (with positive weights a doc is a candidate exactly while its s
 0, which keeps the bookkeeping free of branches). Contributions are computed and summed in
 the same precision and order as numpy's, so scores are identical to the reference's bit for
 bit. Probes come earlier and score fewer candidates than numpy's (they cost less here).
-Compiled code is cached on disk (numba's cache, next to this file or in the user's cache
-directory); where neither is writable it is compiled in memory."""
+A long query is scored in two halves of the doc ids at once, one on each core, the halves
+sharing the threshold each learns. Compiled code is cached on disk (numba's cache, next to
+this file or in the user's cache directory); where neither is writable it is compiled in
+memory."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
-from .kernel_parts import compiled, find, floor, kth, prefetch, ranked
+from .kernel_parts import (
+    AHEAD,
+    SAMPLE,
+    compiled,
+    dropping,
+    exact_probe,
+    find,
+    first_at,
+    floor,
+    kth,
+    prefetch,
+    ranked,
+    share,
+)
 from .segment import NO_LEN, TF_GROUPS
 
 PROBE_AT = 512
@@ -34,15 +50,17 @@ COMPACT = 4.0
 """Before a look-up list, the candidates are filtered when they are at most COMPACT times
 as many as its postings."""
 
-SAMPLE = 64
-"""More candidates than this are filtered only if a sample of this many shows that a
-quarter of them or more would go."""
-
-AHEAD = 64
-"""Loops over a posting list prefetch the score and length of the doc this many ahead."""
 
 DENSE = 8
 """A list is scanned without branches when over 1 / DENSE of the docs are candidates."""
+
+SPLIT_AT = 10_000
+"""A query whose lists hold this many postings or more is scored in two halves of the doc
+ids, one on each core (where there are two): below it, starting the second core costs more
+than it saves."""
+
+_parallel = False  # whether the halves can run on two cores (set by `warm`)
+_NOT_SHARED = np.full(1, np.nan)  # a threshold no other part raises (never written: nan)
 
 if TYPE_CHECKING:
     from .index import Index
@@ -65,11 +83,7 @@ def top_segment(
             ws.append(w)
     if not ids:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
-    p = index.params
-    return _top(
-        *index._arrays(s), np.array(ids, np.int64), np.array(ws, np.float64),
-        p.k1, p.b, index.avgdl, k, theta, *index._candidates(),
-    )  # fmt: skip
+    return _run(index, s, np.array(ids, np.int64), np.array(ws, np.float64), k, theta)
 
 
 def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
@@ -85,17 +99,31 @@ def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, 
     if not found:
         return []
     found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
-    p = index.params
-    docs, scores = _top(
-        *index._arrays(0), np.array([i for _, _, i in found], np.int64),
-        np.array([-w for w, _, _ in found]), p.k1, p.b, index.avgdl, k, -math.inf,
-        *index._candidates(),
-    )  # fmt: skip
+    ids = np.array([i for _, _, i in found], np.int64)
+    docs, scores = _run(index, 0, ids, np.array([-w for w, _, _ in found]), k, -math.inf)
     return list(zip(docs.tolist()[:k], scores.tolist()[:k], strict=True))
 
 
+def _run(
+    index: Index, s: int, ids: np.ndarray, ws: np.ndarray, k: int, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top-k of segment `s` (best first; ties past k may follow), in two halves on two
+    cores when the query is long, its weights positive and the machine has the cores."""
+    arrays, p = index._arrays(s), index.params
+    args = (*arrays, ids, ws, p.k1, p.b, index.avgdl, k, theta)
+    indptr = arrays[2]
+    if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT and (ws > 0).all():
+        return _halves(*args, *index._candidates(), *index._other_half())
+    return _top(*args, *index._candidates(), 0, len(arrays[3]), _NOT_SHARED)
+
+
 def warm() -> None:
-    """Compile (or read from the cache) the kernel for float32 and float64 scores."""
+    """Compile (or read from the cache) the kernel for float32 and float64 scores, and find
+    whether the halves of a long query can run on two cores (a threading layer that is safe
+    to enter from several threads at once, OpenMP or TBB, and two threads)."""
+    global _parallel
+    numba.config.THREADING_LAYER = "threadsafe"
+    halves = numba.config.NUMBA_NUM_THREADS >= 2
     for dtype in (np.float32, np.float64):
         arrays = [
             np.zeros(1, np.int32), np.ones(1, np.float32), np.array([0, 1], np.int64),
@@ -105,62 +133,62 @@ def warm() -> None:
             a.flags.writeable = False
         scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(1, np.int32))
         ids, ws = np.zeros(1, np.int64), np.ones(1)
-        _top(*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf, *scratch)
+        args = (*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf)
+        _top(*args, *scratch, 0, 1, _NOT_SHARED)
+        if halves:
+            try:
+                _halves(*args, *scratch, np.zeros(1, dtype), np.empty(1, np.int32))
+            except Exception:  # no such threading layer: one core it is
+                halves = False
+    _parallel = halves
 
 
-@compiled
-def _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
-    """Exact scores of the (about) m best of candidates cand[:c] (their partial scores plus
-    lists j..n-1). Returns their k-th best (-inf if fewer than k) and, if there are more than
-    m candidates, the m-th best partial score with the docs above it (put in `hot`: fewer
-    than m) and their number; else -inf and 0."""
-    sc = np.empty(c, acc.dtype)
-    for i in range(c):
-        prefetch(acc, cand[min(i + AHEAD, c - 1)])
-        sc[i] = acc[cand[i]]
-    thr = kth(sc, c, m) if c > m else -np.inf
-    exact = np.empty(m, np.float64)
-    got = 0
-    above = 0
-    for i in range(c):
-        if sc[i] < thr or got == m:
-            if sc[i] > thr:
-                hot[above] = cand[i]
-                above += 1
-            continue
-        total = sc[i]
-        d = cand[i]
-        if sc[i] > thr:
-            hot[above] = d
-            above += 1
-        for q in range(j, n):
-            at = find(post_doc, lo[q], hi[q], d)
-            if at >= 0:
-                t = post_tf[at]
-                total += w1[q] * (t / (t + norm[d]))
-        exact[got] = total
-        got += 1
-    return (kth(exact, got, k) if got >= k else -np.inf), thr, above
-
-
-@compiled(inline="always")
-def _dropping(acc, cand, c, f):
-    """Whether a sample of SAMPLE of the c candidates has a quarter or more below f."""
-    below = 0
-    for i in range(0, SAMPLE):
-        s = acc[cand[i * c // SAMPLE]]
-        below += (s < f) | (s == 0)
-    return 4 * below >= SAMPLE
+@compiled(parallel=True)
+def _halves(
+    post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
+    k1, b, avgdl, k, theta, acc, seen, cand, acc2, cand2,
+):  # fmt: skip
+    """`_top` of docs [0, n/2) and [n/2, n) at once (positive weights: `seen` is not used),
+    with the scratch of the first and of the second half; the k best of both."""
+    n = len(norm)
+    bounds = (0, n // 2, n)
+    shared = np.full(1, theta)
+    docs = np.zeros((2, k), np.int64)
+    scores = np.zeros((2, k), acc.dtype)
+    found = np.zeros(2, np.int64)
+    for part in numba.prange(2):
+        a, c = (acc, cand) if part == 0 else (acc2, cand2)
+        d, sc = _top(
+            post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
+            k1, b, avgdl, k, theta, a, seen, c, bounds[part], bounds[part + 1], shared,
+        )  # fmt: skip
+        m = min(k, len(d))
+        found[part] = m
+        docs[part, :m] = d[:m]
+        scores[part, :m] = sc[:m]
+    # merged best first, ties by doc id (the first half's docs are the smaller)
+    out_d, out_s = np.empty(k, np.int64), np.empty(k, acc.dtype)
+    i = j = r = 0
+    while r < k and (i < found[0] or j < found[1]):
+        if j == found[1] or (i < found[0] and scores[0, i] >= scores[1, j]):
+            out_d[r], out_s[r] = docs[0, i], scores[0, i]
+            i += 1
+        else:
+            out_d[r], out_s[r] = docs[1, j], scores[1, j]
+            j += 1
+        r += 1
+    return out_d[:r], out_s[:r]
 
 
 @compiled
 def _top(
     post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
-    k1, b, avgdl, k, theta, acc, seen, cand,
+    k1, b, avgdl, k, theta, acc, seen, cand, dlo, dhi, shared,
 ):  # fmt: skip
-    """Max-score top-k of one segment; see `maxscore.top_segment`.
+    """Max-score top-k of the docs [dlo, dhi) of one segment; see `maxscore.top_segment`.
 
-    acc (scores) is all 0 and seen all -1 on entry, and left so; cand is scratch.
+    acc (scores) is all 0 and seen all -1 on entry, and left so; cand is scratch. shared[0]
+    is a threshold another part of the docs may raise as this one does (nan: none).
     """
     n_in = len(ids)
     lo = np.empty(n_in, np.int64)
@@ -171,9 +199,12 @@ def _top(
     prunable = True
     for j in range(n_in):
         i = ids[j]
-        if indptr[i + 1] == indptr[i]:
+        a, z = indptr[i], indptr[i + 1]
+        if dlo > 0 or dhi < len(norm):
+            a, z = first_at(post_doc, a, z, dlo), first_at(post_doc, a, z, dhi)
+        if z == a:
             continue
-        lo[n], hi[n] = indptr[i], indptr[i + 1]
+        lo[n], hi[n] = a, z
         w1[n] = ws[j] * (k1 + 1.0)
         u = 0.0  # the largest contribution of the term: over its shortest doc per tf group
         for g in range(TF_GROUPS):
@@ -214,12 +245,13 @@ def _top(
                     src = spare
                 else:  # look at every candidate
                     h, src = c, cand
-                found, thr, above = _probe(post_doc, post_tf, norm, lo, hi, w1, j, n, src, acc, h, probe, k, hot)  # fmt: skip
-                theta = max(theta, found)
+                found, thr, above = exact_probe(post_doc, post_tf, norm, lo, hi, w1, j, n, src, acc, h, probe, k, hot)  # fmt: skip
+                theta = share(shared, max(theta, found))
                 if thr > -np.inf:  # more than m docs looked at: tau rises, fewer are hot
                     tau, h = thr, above
                 elif from_hot:
                     hot, spare = spare, hot  # m or fewer hot docs: all stay
+            theta = share(shared, theta)
             if rest[j] < floor(theta):
                 break  # a doc in none of lists[:j] cannot reach theta
         wj = w1[j]
@@ -271,12 +303,13 @@ def _top(
         # the k best partial scores are among the hot docs: their k-th best is theirs
         for i in range(h):
             sc[i] = acc[hot[i]]
-        theta = max(theta, kth(sc, h, k))
+        theta = share(shared, max(theta, kth(sc, h, k)))
     zero = acc.dtype.type(0)
     for q in range(j, n):
+        theta = share(shared, theta)
         size = hi[q] - lo[q]
         f = floor(theta) - rest[q]
-        if c <= COMPACT * size and (c <= SAMPLE or _dropping(acc, cand, c, f)):
+        if c <= COMPACT * size and (c <= SAMPLE or dropping(acc, cand, c, f)):
             kept = 0  # in one pass, without branches
             for i in range(c):
                 prefetch(acc, cand[min(i + AHEAD, c - 1)])
@@ -289,7 +322,7 @@ def _top(
                 acc[d] = s if keep else zero
             c = kept
             if c >= k:  # the dropped ones were below theta: the k-th best is among these
-                theta = max(theta, kth(sc, c, k))
+                theta = share(shared, max(theta, kth(sc, c, k)))
             if c == 0:
                 break
         wj = w1[q]
@@ -331,7 +364,7 @@ def _top(
         for i in range(c):
             seen[cand[i]] = -1
     # the candidates that reach theta (0: dropped by a scan), their scores reset
-    cut = floor(theta) if prunable else -np.inf
+    cut = floor(share(shared, theta)) if prunable else -np.inf
     sc = np.empty(c, acc.dtype)
     kept = 0
     for i in range(c):

@@ -1,5 +1,6 @@
 """Small compiled helpers of `kernel.py`: the jit decorator, the look-up of a doc in a
-posting list, the k-th largest score, the ranking, and a cache prefetch hint."""
+posting list, the k-th largest score, the ranking, a cache prefetch hint, a probe (exact
+scores of the best candidates) and the test whether filtering candidates pays."""
 
 from __future__ import annotations
 
@@ -9,18 +10,25 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+SAMPLE = 64
+"""More candidates than this are filtered only if a sample of this many shows that a
+quarter of them or more would go."""
+
+AHEAD = 64
+"""Loops over a posting list prefetch the score and length of the doc this many ahead."""
+
 WINDOW = 32
 """A look-up checks this many postings past each interpolated guess (two cache lines)."""
 
 
-def compiled(fn=None, *, inline: str = "never"):
+def compiled(fn=None, *, inline: str = "never", parallel: bool = False):
     """njit with numba's disk cache when it has a writable place for it."""
     if fn is None:
-        return lambda f: compiled(f, inline=inline)
+        return lambda f: compiled(f, inline=inline, parallel=parallel)
     try:
-        return njit(cache=True, nogil=True, inline=inline)(fn)
+        return njit(cache=True, nogil=True, inline=inline, parallel=parallel)(fn)
     except RuntimeError:  # no writable cache location
-        return njit(nogil=True, inline=inline)(fn)
+        return njit(nogil=True, inline=inline, parallel=parallel)(fn)
 
 
 @compiled(inline="always")
@@ -57,6 +65,27 @@ def kth(sc, c, k):
             j = child
         heap[j] = x
     return heap[0]
+
+
+@compiled(inline="always")
+def share(shared, theta):
+    """theta raised to the shared threshold, which it raises in turn: the k-th best score of
+    either part of the docs is a lower bound of the k-th best of all (nan: nothing shared)."""
+    if theta > shared[0]:
+        shared[0] = theta
+    return max(theta, shared[0]) if shared[0] == shared[0] else theta
+
+
+@compiled(inline="always")
+def first_at(post_doc, lo, hi, doc):
+    """The first position of the sorted post_doc[lo:hi] at or past `doc` (hi if none)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if post_doc[mid] < doc:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @compiled(inline="always")
@@ -153,3 +182,48 @@ def prefetch(typingctx, array, i):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@compiled
+def exact_probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, hot):
+    """Exact scores of the (about) m best of candidates cand[:c] (their partial scores plus
+    lists j..n-1). Returns their k-th best (-inf if fewer than k) and, if there are more than
+    m candidates, the m-th best partial score with the docs above it (put in `hot`: fewer
+    than m) and their number; else -inf and 0."""
+    sc = np.empty(c, acc.dtype)
+    for i in range(c):
+        prefetch(acc, cand[min(i + AHEAD, c - 1)])
+        sc[i] = acc[cand[i]]
+    thr = kth(sc, c, m) if c > m else -np.inf
+    exact = np.empty(m, np.float64)
+    got = 0
+    above = 0
+    for i in range(c):
+        if sc[i] < thr or got == m:
+            if sc[i] > thr:
+                hot[above] = cand[i]
+                above += 1
+            continue
+        total = sc[i]
+        d = cand[i]
+        if sc[i] > thr:
+            hot[above] = d
+            above += 1
+        for q in range(j, n):
+            at = find(post_doc, lo[q], hi[q], d)
+            if at >= 0:
+                t = post_tf[at]
+                total += w1[q] * (t / (t + norm[d]))
+        exact[got] = total
+        got += 1
+    return (kth(exact, got, k) if got >= k else -np.inf), thr, above
+
+
+@compiled(inline="always")
+def dropping(acc, cand, c, f):
+    """Whether a sample of SAMPLE of the c candidates has a quarter or more below f."""
+    below = 0
+    for i in range(0, SAMPLE):
+        s = acc[cand[i * c // SAMPLE]]
+        below += (s < f) | (s == 0)
+    return 4 * below >= SAMPLE

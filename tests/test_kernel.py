@@ -47,7 +47,28 @@ def _query(rng: random.Random, texts: list[str]) -> list:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_compiled_equals_numpy_and_exhaustive(kernel, seed: int) -> None:
-    rng = random.Random(seed)
+    _compare(random.Random(seed))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_halves_on_two_cores_equal_numpy_and_exhaustive(kernel, monkeypatch, seed) -> None:
+    """Every query with positive weights split in two halves of the doc ids, which share the
+    threshold they learn: the same top-k, bit for bit."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: queries are never split")
+    assert kernel._parallel, "no threading layer for the two halves"
+    calls = []
+    halves = kernel._halves
+    monkeypatch.setattr(kernel, "SPLIT_AT", 0)
+    monkeypatch.setattr(kernel, "_halves", lambda *a: calls.append(1) or halves(*a))
+    _compare(random.Random(100 + seed))
+    assert len(calls) > 100
+
+
+def _compare(rng: random.Random) -> None:
+    """The compiled top-k against numpy's and exhaustive scoring, on random corpora."""
     segments, texts = _segments(rng, rng.choice([1, 1, 2, 3]))
     for params in (BM25Params(), BM25Params.okapi(), BM25Params(k1=1.5, b=0.3)):
         numpy_index = Index(segments, params, "x", kernel="numpy")

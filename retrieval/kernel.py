@@ -15,6 +15,7 @@ memory."""
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING
 
 import numba
@@ -60,6 +61,16 @@ ids, one on each core (where there are two): below it, starting the second core 
 than it saves."""
 
 _parallel = False  # whether the halves can run on two cores (set by `warm`)
+
+
+def _one_core() -> None:
+    """In a forked child: GNU OpenMP's threads do not survive a fork (numba aborts a child
+    that starts them again), and processes share the cores anyway."""
+    global _parallel
+    _parallel = False
+
+
+os.register_at_fork(after_in_child=_one_core)
 _NOT_SHARED = np.full(1, np.nan)  # a threshold no other part raises (never written: nan)
 
 if TYPE_CHECKING:
@@ -113,7 +124,7 @@ def _run(
     args = (*arrays, ids, ws, p.k1, p.b, index.avgdl, k, theta)
     indptr = arrays[2]
     if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT and (ws > 0).all():
-        return _halves(*args, *index._candidates(), *index._other_half())
+        return _halves(*args, *index._candidates())
     return _top(*args, *index._candidates(), 0, len(arrays[3]), _NOT_SHARED)
 
 
@@ -131,13 +142,13 @@ def warm() -> None:
         ]  # fmt: skip
         for a in arrays:
             a.flags.writeable = False
-        scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(1, np.int32))
+        scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(3, np.int32))
         ids, ws = np.zeros(1, np.int64), np.ones(1)
         args = (*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf)
         _top(*args, *scratch, 0, 1, _NOT_SHARED)
         if halves:
             try:
-                _halves(*args, *scratch, np.zeros(1, dtype), np.empty(1, np.int32))
+                _halves(*args, *scratch)
             except Exception:  # no such threading layer: one core it is
                 halves = False
     _parallel = halves
@@ -146,21 +157,24 @@ def warm() -> None:
 @compiled(parallel=True)
 def _halves(
     post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
-    k1, b, avgdl, k, theta, acc, seen, cand, acc2, cand2,
+    k1, b, avgdl, k, theta, acc, seen, cand,
 ):  # fmt: skip
-    """`_top` of docs [0, n/2) and [n/2, n) at once (positive weights: `seen` is not used),
-    with the scratch of the first and of the second half; the k best of both."""
+    """`_top` of docs [0, n/2) and [n/2, n) at once, the k best of both. The halves share
+    the scores (each touches only its own docs' entries) and split the candidates' scratch
+    (n + 2 slots: a slot more than its docs for each); with positive weights `seen` is not
+    used."""
     n = len(norm)
-    bounds = (0, n // 2, n)
+    half = n // 2
+    bounds = (0, half, n)
     shared = np.full(1, theta)
     docs = np.zeros((2, k), np.int64)
     scores = np.zeros((2, k), acc.dtype)
     found = np.zeros(2, np.int64)
     for part in numba.prange(2):
-        a, c = (acc, cand) if part == 0 else (acc2, cand2)
+        c = cand[: half + 1] if part == 0 else cand[half + 1 :]
         d, sc = _top(
             post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
-            k1, b, avgdl, k, theta, a, seen, c, bounds[part], bounds[part + 1], shared,
+            k1, b, avgdl, k, theta, acc, seen, c, bounds[part], bounds[part + 1], shared,
         )  # fmt: skip
         m = min(k, len(d))
         found[part] = m

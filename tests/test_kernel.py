@@ -1,5 +1,6 @@
 """The compiled top-k gives exactly the numpy reference's results, and both the exhaustive ranking."""
 
+import os
 import random
 
 import numpy as np
@@ -175,3 +176,46 @@ def test_find_interpolates_on_uneven_lists(kernel) -> None:
             at = int(np.searchsorted(docs, doc))
             expected = at + 2 if at < len(docs) and docs[at] == doc else -1
             assert find(padded, 2, 2 + len(docs), np.int32(doc)) == expected
+
+
+def test_a_forked_child_searches_on_one_core(kernel, monkeypatch) -> None:
+    """OpenMP's threads do not survive a fork: a child of a process that split a query must
+    not start them again (numba would abort it), and gets the same top-k on one core."""
+    rng = random.Random(7)
+    segments, texts = _segments(rng, 1)
+    index = Index(segments, BM25Params(), "x", kernel="compiled")
+    numpy_index = Index(segments, BM25Params(), "x", kernel="numpy")
+    monkeypatch.setattr(kernel, "SPLIT_AT", 0)
+    queries = [[w for w in _query(rng, texts) if isinstance(w, str)] or ["w0"] for _ in range(20)]
+    assert [index.top(q, 10) for q in queries] == [numpy_index.top(q, 10) for q in queries]
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest here, only an exit status
+        same = all(index.top(q, 10) == numpy_index.top(q, 10) for q in queries)
+        os._exit(0 if same and not kernel._parallel else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_no_write_outside_the_scratch(tmp_path) -> None:
+    """The kernel compiled with bounds checks (in a new process, its own cache): a union that
+    makes every doc a candidate and reads on, on one core and split in two halves."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+from retrieval import BM25Params, jit
+from retrieval.index import Index, build_segment
+texts = ["a b c" if i % 2 else "a b" for i in range(41)]
+seg = build_segment("s", [{"id": str(i)} for i in range(41)], [[t] for t in texts], str.split)
+index = Index([seg], BM25Params(), "x", kernel="compiled")
+kernel = jit.load(timeout=600)
+assert kernel is not None
+one = index.top(["a", "b", "c"], 3)
+kernel.SPLIT_AT = 0
+assert index.top(["a", "b", "c"], 3) == one
+"""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]

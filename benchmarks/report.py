@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 SETS = ("synthetic", "qa")
-SYSTEMS = ("feedqa", "bm25s-numba", "bm25s", "rank-bm25")
+SYSTEMS = ("feedqa", "feedqa (one core)", "bm25s-numba", "bm25s", "rank-bm25")
+ONE_CORE = "feedqa (one core)"  # the interleaved job's feedqa with its long queries on one core
 
 
 def _f(x, fmt: str = "{:.2f}") -> str:
@@ -39,9 +40,10 @@ def latency(r: dict, system: str, name: str) -> dict | None:
 
 def ratios(r: dict, system: str, name: str) -> tuple[float | None, float | None]:
     """system ÷ bm25s-numba at p50 and p95 (interleaved for feedqa; own jobs otherwise)."""
-    if system == "feedqa" and name in r.get("interleaved", {}):
+    if system in ("feedqa", ONE_CORE) and name in r.get("interleaved", {}):
         inter = r["interleaved"][name]
-        return inter["ratio_p50"], inter["ratio_p95"]
+        suffix = "_one_core" if system == ONE_CORE else ""
+        return inter.get(f"ratio_p50{suffix}"), inter.get(f"ratio_p95{suffix}")
     ours = latency(r, system, name) if system != "bm25s-numba" else None
     ref = r.get("bm25s-numba", {}).get(name, {}).get("top")
     if system == "bm25s-numba":
@@ -65,6 +67,10 @@ def table(result: dict) -> str:
     body = []
     for r in result["sizes"]:
         for system in SYSTEMS:
+            if system == ONE_CORE:
+                if any(ONE_CORE in r.get("interleaved", {}).get(n, {}) for n in SETS):
+                    body.append(_one_core_row(r))
+                continue
             job = r["serve"] if system == "feedqa" else r.get(system, {})
             if "error" in job:
                 body.append([f"{r['size']}x", system, "error"] + [""] * (len(header) - 3))
@@ -92,6 +98,15 @@ def table(result: dict) -> str:
                 )
             body.append(cells)
     return _markdown(header, body)
+
+
+def _one_core_row(r: dict) -> list[str]:
+    """feedqa with its long queries on one core (same index, memory and answers)."""
+    cells = [f"{r['size']}x", ONE_CORE, "", "(as feedqa)"]
+    for name in SETS:
+        p50, p95 = ratios(r, ONE_CORE, name)
+        cells += [_ms(latency(r, ONE_CORE, name)), f"{_f(p50)} / {_f(p95)}"]
+    return cells + ["(the same top-10)"]
 
 
 def feedqa_table(result: dict) -> str:

@@ -262,15 +262,15 @@ class Index:
             pos = self._scratch.pos = np.full(max(s.n_docs for s in self.segments), -1, np.int32)
         return pos
 
-    def _candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This thread's scratch for the compiled kernel: scores (all 0), marks (all -1),
-        candidates (a slot more than docs for each of two halves: the union writes a doc's
-        slot before it knows whether the doc is new)."""
+    def _candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's scratch for the compiled kernel: scores (all 0) and candidates (a
+        slot more than docs for each of two halves: the union writes a doc's slot before it
+        knows whether the doc is new)."""
         bufs = getattr(self._scratch, "kernel", None)
         if bufs is None:
             n = max(s.n_docs for s in self.segments)
             bufs = self._scratch.kernel = (np.zeros(n, self._dtype), np.empty(n + 2, np.int32))
-        return bufs[0], self._slots(0), bufs[1]
+        return bufs
 
     def _arrays(self, s: int) -> tuple:
         """Segment `s`'s arrays for the compiled kernel, read-only (so one compiled variant

@@ -73,6 +73,7 @@ def _one_core() -> None:
 
 os.register_at_fork(after_in_child=_one_core)
 _NOT_SHARED = np.full(1, np.nan)  # a threshold no other part raises (never written: nan)
+_NO_MARKS = np.empty(0, np.int32)  # `seen` of a query with positive weights (never read)
 
 if TYPE_CHECKING:
     from .index import Index
@@ -124,9 +125,12 @@ def _run(
     arrays, p = index._arrays(s), index.params
     args = (*arrays, ids, ws, p.k1, p.b, index.avgdl, k, theta)
     indptr = arrays[2]
-    if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT and (ws > 0).all():
-        return _halves(*args, *index._candidates())
-    return _top(*args, *index._candidates(), 0, len(arrays[3]), _NOT_SHARED)
+    acc, cand = index._candidates()
+    if (ws > 0).all():  # a doc is a candidate while its score is not 0: no marks needed
+        if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT:
+            return _halves(*args, acc, _NO_MARKS, cand)
+        return _top(*args, acc, _NO_MARKS, cand, 0, len(arrays[3]), _NOT_SHARED)
+    return _top(*args, acc, index._slots(0), cand, 0, len(arrays[3]), _NOT_SHARED)
 
 
 def warm() -> None:
@@ -202,7 +206,8 @@ def _top(
 ):  # fmt: skip
     """Max-score top-k of the docs [dlo, dhi) of one segment; see `maxscore.top_segment`.
 
-    acc (scores) is all 0 and seen all -1 on entry, and left so; cand is scratch. shared[0]
+    acc (scores) is all 0 and seen (read only with a weight <= 0) all -1 on entry, and left
+    so; cand is scratch. shared[0]
     is a threshold another part of the docs may raise as this one does (nan: none).
     """
     n_in = len(ids)

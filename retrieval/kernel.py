@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import TYPE_CHECKING
 
 import numba
@@ -72,6 +73,9 @@ def _one_core() -> None:
 
 
 os.register_at_fork(after_in_child=_one_core)
+
+_searching = 0  # long queries of this process being scored: one is split only when alone
+_searching_lock = threading.Lock()
 _NOT_SHARED = np.full(1, np.nan)  # a threshold no other part raises (never written: nan)
 _NO_MARKS = np.empty(0, np.int32)  # `seen` of a query with positive weights (never read)
 
@@ -121,16 +125,26 @@ def _run(
     index: Index, s: int, ids: np.ndarray, ws: np.ndarray, k: int, theta: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top-k of segment `s` (best first; ties past k may follow), in two halves on two
-    cores when the query is long, its weights positive and the machine has the cores."""
+    cores when the query is long, its weights positive, the machine has the cores and no
+    other long query of this process is being scored (its threads would share the cores)."""
     arrays, p = index._arrays(s), index.params
     args = (*arrays, ids, ws, p.k1, p.b, index.avgdl, k, theta)
     indptr = arrays[2]
     acc, cand = index._candidates()
-    if (ws > 0).all():  # a doc is a candidate while its score is not 0: no marks needed
-        if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT:
-            return _halves(*args, acc, _NO_MARKS, cand)
-        return _top(*args, acc, _NO_MARKS, cand, 0, len(arrays[3]), _NOT_SHARED)
-    return _top(*args, acc, index._slots(0), cand, 0, len(arrays[3]), _NOT_SHARED)
+    if not (ws > 0).all():  # only then are candidates marked
+        return _top(*args, acc, index._slots(0), cand, 0, len(arrays[3]), _NOT_SHARED)
+    if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT:
+        global _searching
+        with _searching_lock:
+            _searching += 1
+            alone = _searching == 1
+        try:
+            if alone:
+                return _halves(*args, acc, _NO_MARKS, cand)
+        finally:
+            with _searching_lock:
+                _searching -= 1
+    return _top(*args, acc, _NO_MARKS, cand, 0, len(arrays[3]), _NOT_SHARED)
 
 
 def warm() -> None:

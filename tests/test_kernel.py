@@ -178,6 +178,24 @@ def test_find_interpolates_on_uneven_lists(kernel) -> None:
             assert find(padded, 2, 2 + len(docs), np.int32(doc)) == expected
 
 
+def test_a_long_query_is_not_split_while_another_is_scored(kernel, monkeypatch) -> None:
+    """Two threads' long queries at once: each on one core (split, they would run four
+    threads on two cores); the same top-k either way."""
+    calls = []
+    halves = kernel._halves
+    monkeypatch.setattr(kernel, "SPLIT_AT", 0)
+    monkeypatch.setattr(kernel, "_halves", lambda *a: calls.append(1) or halves(*a))
+    rng = random.Random(3)
+    segments, texts = _segments(rng, 1)
+    index = Index(segments, BM25Params(), "x", kernel="compiled")
+    query = texts[0].split()[:5]
+    alone = index.top(query, 10)
+    assert len(calls) == 1
+    monkeypatch.setattr(kernel, "_searching", 1)  # another thread's long query
+    assert index.top(query, 10) == alone
+    assert len(calls) == 1 and kernel._searching == 1
+
+
 def test_a_forked_child_searches_on_one_core(kernel, monkeypatch) -> None:
     """OpenMP's threads do not survive a fork: a child of a process that split a query must
     not start them again (numba would abort it), and gets the same top-k on one core."""

@@ -3,7 +3,8 @@
 Scores use statistics summed over all live segments (document count, average length,
 document frequency), so adding a segment gives exactly the scores of a full rebuild. The
 top-k runs max-score pruning in numpy (`maxscore.py`) or, once it pays, the same algorithm
-compiled with numba (`kernel.py`, loaded by `jit.py`); both give identical results.
+compiled with numba (`kernel.py` and `kernel_top.py`, loaded by `jit.py`); both give
+identical results.
 Segments live in `segment.py`, are built by `build.py` and stored by `storage.py`.
 """
 

@@ -5,7 +5,7 @@ candidates) until the score bounds of the lists left sum below theta, a lower bo
 k-th best score; theta comes from the exact scores of the best candidates so far (probed in
 the other lists). The other lists are only probed for the candidates, which are dropped as
 soon as they cannot reach theta. Scores are summed in list order, so any top-k that sums the
-same way (the compiled kernel in `kernel.py`) gives bit-identical scores.
+same way (the compiled kernel in `kernel_top.py`) gives bit-identical scores.
 """
 
 from __future__ import annotations

@@ -136,10 +136,10 @@ def _halves(
     post_doc, post_tf, indptr, norm, tf_len, max_tf, ids, ws,
     k1, b, avgdl, k, theta, acc, seen, cand,
 ):  # fmt: skip
-    """`segment_top` of docs [0, n/2) and [n/2, n) at once, the k best of both. The halves share
-    the scores (each touches only its own docs' entries) and split the candidates' scratch
-    (n + 2 slots: a slot more than its docs for each); with positive weights `seen` is not
-    used."""
+    """`segment_top` of docs [0, n/2) and [n/2, n) at once, the k best of both. The halves
+    share the scores (each touches only its own docs' entries) and split the candidates'
+    scratch (n + 2 slots: a slot more than its docs for each); with positive weights `seen`
+    is not used."""
     n = len(norm)
     half = n // 2
     bounds = (0, half, n)

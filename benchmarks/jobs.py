@@ -247,6 +247,9 @@ def job_serve(size: int, work: Path, opts: dict) -> dict:
     return out
 
 
+ONE_CORE = "feedqa (one core)"  # the interleaved job's feedqa with every query on one core
+
+
 def job_interleaved(size: int, work: Path, opts: dict) -> dict:
     """feedqa and bm25s (numba), both loaded from disk in this one process, timed query by
     query in turn (rotating which goes first): their ratio under the same conditions. feedqa
@@ -288,9 +291,6 @@ def job_interleaved(size: int, work: Path, opts: dict) -> dict:
             out[name][f"ratio_p50{suffix}"] = out[name][system]["p50"] / theirs["p50"]
             out[name][f"ratio_p95{suffix}"] = out[name][system]["p95"] / theirs["p95"]
     return out
-
-
-ONE_CORE = "feedqa (one core)"
 
 
 def job_ingest(size: int, work: Path, opts: dict) -> dict:

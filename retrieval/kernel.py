@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from .kernel_parts import compiled
+from .kernel_parts import compiled, ranked
 from .kernel_top import segment_top
 from .segment import TF_GROUPS
 
@@ -157,15 +157,9 @@ def _halves(
         found[part] = m
         docs[part, :m] = d[:m]
         scores[part, :m] = sc[:m]
-    # merged best first, ties by doc id (the first half's docs are the smaller)
-    out_d, out_s = np.empty(k, np.int64), np.empty(k, acc.dtype)
-    i = j = r = 0
-    while r < k and (i < found[0] or j < found[1]):
-        if j == found[1] or (i < found[0] and scores[0, i] >= scores[1, j]):
-            out_d[r], out_s[r] = docs[0, i], scores[0, i]
-            i += 1
-        else:
-            out_d[r], out_s[r] = docs[1, j], scores[1, j]
-            j += 1
-        r += 1
-    return out_d[:r], out_s[:r]
+    # best first, ties by doc id: as one call over all the docs returns them
+    best, best_scores = ranked(
+        np.concatenate((docs[0, : found[0]], docs[1, : found[1]])),
+        np.concatenate((scores[0, : found[0]], scores[1, : found[1]])),
+    )
+    return best[:k], best_scores[:k]

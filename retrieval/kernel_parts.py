@@ -131,12 +131,7 @@ def find(post_doc, lo, hi, doc):
                 z = mid + 1
                 if post_doc[mid] == doc:
                     return mid
-    while a < z:
-        mid = (a + z) >> 1
-        if post_doc[mid] < doc:
-            a = mid + 1
-        else:
-            z = mid
+    a = first_at(post_doc, a, z, doc)
     return a if a < hi and post_doc[a] == doc else -1
 
 

@@ -114,7 +114,7 @@ def warm() -> None:
     halves = numba.config.NUMBA_NUM_THREADS >= 2
     for dtype in (np.float32, np.float64):
         arrays = [
-            np.zeros(1, np.int32), np.ones(1, np.float32), np.array([0, 1], np.int64),
+            np.zeros(1, np.int32), np.ones(1, np.uint8), np.array([0, 1], np.int64),
             np.ones(1, dtype), np.ones((1, TF_GROUPS), np.int32), np.ones(1, np.float32),
         ]  # fmt: skip
         for a in arrays:

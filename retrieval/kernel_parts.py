@@ -207,7 +207,7 @@ def exact_probe(post_doc, post_tf, norm, lo, hi, w1, j, n, cand, acc, c, m, k, h
         for q in range(j, n):
             at = find(post_doc, lo[q], hi[q], d)
             if at >= 0:
-                t = post_tf[at]
+                t = np.float32(post_tf[at])
                 total += w1[q] * (t / (t + norm[d]))
         exact[got] = total
         got += 1

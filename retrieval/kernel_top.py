@@ -137,7 +137,7 @@ def segment_top(
                 prefetch(acc, ahead)
                 prefetch(norm, ahead)
                 d = post_doc[p]
-                t = post_tf[p]
+                t = np.float32(post_tf[p])
                 a = acc[d]
                 cand[c] = d
                 c += a == 0
@@ -154,7 +154,7 @@ def segment_top(
                 prefetch(acc, ahead)
                 prefetch(norm, ahead)
                 d = post_doc[p]
-                t = post_tf[p]
+                t = np.float32(post_tf[p])
                 a = acc[d]
                 cand[c] = d
                 c += a == 0
@@ -162,7 +162,7 @@ def segment_top(
         else:
             for p in range(lo[j], hi[j]):
                 d = post_doc[p]
-                t = post_tf[p]
+                t = np.float32(post_tf[p])
                 if seen[d] < 0:
                     seen[d] = 0
                     cand[c] = d
@@ -206,7 +206,7 @@ def segment_top(
                 d = cand[i]
                 at = find(post_doc, lo[q], hi[q], d)
                 if at >= 0:
-                    t = post_tf[at]
+                    t = np.float32(post_tf[at])
                     acc[d] += wj * (t / (t + norm[d]))
         elif c * DENSE < len(norm):  # scan the list: a candidate's score is not 0
             f = floor(theta) - rest[q]
@@ -221,7 +221,7 @@ def segment_top(
                     if a < f:
                         acc[d] = 0
                     else:
-                        t = post_tf[p]
+                        t = np.float32(post_tf[p])
                         acc[d] = a + wj * (t / (t + norm[d]))
         else:  # many candidates: the same without branches (which it would mispredict)
             f = floor(theta) - rest[q]
@@ -232,7 +232,7 @@ def segment_top(
                 prefetch(norm, ahead)
                 d = post_doc[p]
                 a = acc[d]
-                t = post_tf[p]
+                t = np.float32(post_tf[p])
                 x = a + wj * (t / (t + norm[d]))
                 acc[d] = x if (a != 0) & (a >= f) else zero
     if not prunable:  # only then are candidates marked

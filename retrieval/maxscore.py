@@ -134,9 +134,7 @@ class _Postings:
         seg = index.segments[s]
         lo, hi = int(seg.indptr[term]), int(seg.indptr[term + 1])
         self.docs = seg.post_doc[lo:hi]
-        self.tf = seg.post_tf[lo:hi]
-        if index._dtype != np.float32:
-            self.tf = self.tf.astype(index._dtype)
+        self.tf = seg.post_tf[lo:hi].astype(index._dtype)
         self.norm = index._norm[s]
         self.w = w
         self.w1 = index._dtype(w * (index.params.k1 + 1))

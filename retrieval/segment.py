@@ -32,7 +32,7 @@ class Segment:
     terms: list[str]
     indptr: np.ndarray  # int64, n_terms + 1
     post_doc: np.ndarray  # int32, local doc ids, ascending within a term
-    post_tf: np.ndarray  # float32 term frequencies
+    post_tf: np.ndarray  # term frequencies, unsigned (see `tf_counts`)
     max_tf: np.ndarray  # float32, per term
     min_len: np.ndarray  # int32, per term: shortest paragraph holding it
     vocab: dict[str, int] = field(default_factory=dict, repr=False)
@@ -66,7 +66,7 @@ class Part:
     terms: list[str]  # in order of first occurrence
     indptr: np.ndarray  # int64, len(terms) + 1
     post_doc: np.ndarray  # int32, ascending within a term
-    post_tf: np.ndarray  # float32
+    post_tf: np.ndarray  # unsigned, see `tf_counts`
     doc_len: np.ndarray  # int32, terms per paragraph
     text_len: np.ndarray  # int64, UTF-8 bytes per paragraph
     max_tf: np.ndarray  # float32, per term
@@ -95,12 +95,18 @@ def chunk_postings(tokenize: Callable[[str], list[str]], texts: Sequence[str]) -
     start[1:] |= docs[1:] != docs[:-1]
     first = np.flatnonzero(start)
     post_doc = docs[first]
-    post_tf = np.diff(first, append=len(ids)).astype(np.float32)
+    post_tf = tf_counts(np.diff(first, append=len(ids)))
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(np.bincount(ids[first], minlength=len(terms)), out=indptr[1:])
     text_len = np.fromiter((len(t.encode("utf-8")) for t in texts), np.int64, len(texts))
     max_tf, _, tf_len = term_bounds(indptr, post_doc, post_tf, doc_len)
     return Part(terms, indptr, post_doc, post_tf, doc_len, text_len, max_tf, tf_len)
+
+
+def tf_counts(counts: np.ndarray) -> np.ndarray:
+    """Term frequencies in the smallest unsigned type that holds them: one byte, unless a
+    term occurs more than 255 times in one paragraph (a quarter of float32's memory)."""
+    return counts.astype(np.min_scalar_type(int(counts.max()) if len(counts) else 0))
 
 
 def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
@@ -135,7 +141,7 @@ def merge_postings(
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     post_doc = np.empty(int(indptr[-1]), np.int32)
-    post_tf = np.empty(int(indptr[-1]), np.float32)
+    post_tf = np.empty(int(indptr[-1]), np.result_type(*(p[3].dtype for p in parts)))
     cursor = indptr[:-1].copy()  # where each term's next block goes
     doc_base = 0
     for remap, (_, p_indptr, p_doc, p_tf, n_docs) in zip(remaps, parts, strict=True):
@@ -242,7 +248,7 @@ def merge_segments(name: str, segments: Sequence[Segment]) -> Segment:
         _concat([s.text for s in segments], np.uint8),
         text_off,
         terms, np.asarray(indptr, np.int64), np.asarray(post_doc, np.int32),
-        np.asarray(post_tf, np.float32), max_tf, min_len, tf_len=tf_len,
+        np.asarray(post_tf), max_tf, min_len, tf_len=tf_len,
     )  # fmt: skip
 
 

@@ -21,7 +21,8 @@ from corpus.errors import IndexFileError
 from .segment import TF_GROUPS, Segment
 
 FORMAT = "feedqa-index"
-VERSION = 2
+VERSION = 3
+"""2: term frequencies as float32; 3: as the smallest unsigned type (`segment.tf_counts`)."""
 
 _ARRAYS = (
     "doc_article",

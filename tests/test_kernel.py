@@ -106,6 +106,32 @@ def test_compiled_on_a_loaded_index(kernel, bundled, tmp_path) -> None:
         assert compiled_index.top(query, 10) == numpy_index.top(query, 10)
 
 
+def test_counts_past_one_byte_are_kept_whole(kernel, tmp_path) -> None:
+    """Term frequencies take one byte unless a paragraph repeats a term more than 255 times;
+    such a segment keeps its counts exact, in two bytes, saved, loaded and merged."""
+    from rank_bm25 import BM25Okapi
+
+    from retrieval.segment import merge_segments
+
+    texts = ["a " * 300 + "b", "a b c", "b c " * 3, "a " * 256, "c d"]
+    small = build_segment("seg-1", [{"id": "1"}], [["a b", "b d d"]], str.split)
+    big = build_segment("seg-2", [{"id": "2"}], [texts], str.split)
+    assert small.post_tf.dtype == np.uint8 and big.post_tf.dtype == np.uint16
+    save_segment(big, tmp_path / "seg-2")
+    loaded = load_segment(tmp_path / "seg-2")
+    merged = merge_segments("seg-3", [small, loaded])
+    assert loaded.post_tf.dtype == merged.post_tf.dtype == np.uint16
+    reference = BM25Okapi([t.split() for t in texts])
+    okapi = Index([loaded], BM25Params.okapi(), "x", kernel="numpy")
+    for query in (["a"], ["a", "b"], ["c", "a"]):
+        np.testing.assert_allclose(okapi.scores(query), reference.get_scores(query), rtol=1e-9)
+    for segments in ([loaded], [merged], [small, loaded]):
+        numpy_index = Index(segments, BM25Params(), "x", kernel="numpy")
+        compiled_index = Index(segments, BM25Params(), "x", kernel="compiled")
+        for query in (["a"], ["a", "b"], ["d", "a", "c"], [("a", 1.0), ("c", -0.5)]):
+            assert compiled_index.top(query, 3) == numpy_index.top(query, 3)
+
+
 def test_kernel_choice(kernel) -> None:
     segments, _ = _segments(random.Random(9), 1)
     assert Index(segments, BM25Params(), "x").kernel == "compiled"  # loaded in this process

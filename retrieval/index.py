@@ -213,8 +213,8 @@ class Index:
         if k <= 0 or self.n_docs == 0:
             return []
         compiled = self._compiled()
-        if compiled is not None and len(self.segments) == 1:  # the common case, kept lean
-            return compiled.top_one(self, self._weights(terms), k)
+        if compiled is not None:
+            return compiled.top(self, self._weights(terms), k)
         weights = [(t, self.idf(t) * w) for t, w in self._weights(terms).items()]
         weights = [(t, w) for t, w in weights if w != 0]
         if not weights:
@@ -226,10 +226,7 @@ class Index:
         theta = -math.inf
         # largest segment first: its k-th best score lets the smaller ones skip more
         for s in sorted(range(len(self.segments)), key=lambda s: -self.segments[s].n_docs):
-            if compiled is None:
-                docs, scores = maxscore.top_segment(self, s, weights, k, theta)
-            else:
-                docs, scores = compiled.top_segment(self, s, weights, k, theta)
+            docs, scores = maxscore.top_segment(self, s, weights, k, theta)
             hits.extend(zip(scores.tolist(), (docs + int(self.bases[s])).tolist(), strict=True))
             if len(hits) >= k:
                 theta = max(theta, heapq.nlargest(k, hits)[-1][0])

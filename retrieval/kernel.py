@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from .kernel_parts import compiled, ranked
+from .kernel_parts import compiled, kth, ranked
 from .kernel_top import segment_top
 from .segment import TF_GROUPS
 
@@ -45,37 +45,47 @@ if TYPE_CHECKING:
     from .index import Index
 
 
-def top_segment(
-    index: Index, s: int, weights: list[tuple[str, float]], k: int, theta: float
+def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
+    """`Index.top`: query weights in, (global doc, score) best first out. Segments go largest
+    first, each skipping docs below the k-th best score of those before it."""
+    idfs = index._idfs  # (the idf cache, read directly)
+    found = []
+    for t, w in weights.items():
+        idf = idfs.get(t)
+        if w := (index.idf(t) if idf is None else idf) * w:
+            found.append((-w, t))
+    if not found:
+        return []
+    found.sort()  # rarest (largest weight) first, ties by term: every segment sums alike
+    if len(index.segments) == 1:
+        return _listed(*_search(index, 0, found, k, -math.inf), k)
+    docs, scores, theta = [], [], -math.inf
+    for s in sorted(range(len(index.segments)), key=lambda s: -index.segments[s].n_docs):
+        d, sc = _search(index, s, found, k, theta)
+        docs.append(d + index.bases[s])
+        scores.append(sc)
+        if sum(map(len, scores)) >= k:
+            theta = max(theta, kth(np.concatenate(scores), sum(map(len, scores)), k))
+    return _listed(*ranked(np.concatenate(docs), np.concatenate(scores)), k)
+
+
+def _search(
+    index: Index, s: int, found: list[tuple[float, str]], k: int, theta: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`maxscore.top_segment`, compiled, best first: `weights` come rarest (largest) first."""
+    """The best docs of segment `s` and their scores; `found` is (-weight, term), in order."""
     vocab = index.segments[s].vocab
     ids, ws = [], []
-    for t, w in weights:
+    for w, t in found:
         i = vocab.get(t)
         if i is not None:
             ids.append(i)
-            ws.append(w)
+            ws.append(-w)
     if not ids:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
     return _run(index, s, np.array(ids, np.int64), np.array(ws, np.float64), k, theta)
 
 
-def top_one(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
-    """`Index.top` of a one-segment index: query weights in, (doc, score) best first out."""
-    vocab, idfs = index.segments[0].vocab, index._idfs  # (the idf cache, read directly)
-    found = []
-    for t, w in weights.items():
-        i = vocab.get(t)
-        if i is not None:
-            idf = idfs.get(t)
-            if w := (index.idf(t) if idf is None else idf) * w:
-                found.append((-w, t, i))
-    if not found:
-        return []
-    found.sort()  # rarest (largest weight) first, ties by term: as `Index.top` orders them
-    ids = np.array([i for _, _, i in found], np.int64)
-    docs, scores = _run(index, 0, ids, np.array([-w for w, _, _ in found]), k, -math.inf)
+def _listed(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     return list(zip(docs.tolist()[:k], scores.tolist()[:k], strict=True))
 
 

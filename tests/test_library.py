@@ -107,6 +107,22 @@ def test_a_lost_log_is_written_again_from_the_index(lib: Path, damage: str) -> N
     assert Retriever.open(lib).info()["articles"] == 55  # the log alone now holds them all
 
 
+def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
+    from retrieval.storage import VERSION
+
+    question = "云栖支付融资了多少?"
+    before = Retriever.open(lib).ask(question)
+    manifest = json.loads((lib / MANIFEST).read_text(encoding="utf-8"))
+    (lib / MANIFEST).write_text(library.manifest_text({**manifest, "version": VERSION - 1}))
+    with pytest.raises(IndexFileError, match="rebuild"):
+        Retriever.load(lib)
+    opened = Retriever.open(lib)
+    assert opened.info()["articles"] == 55
+    assert any("index rebuilt" in note for note in opened.repairs)
+    assert opened.ask(question) == before
+    assert json.loads((lib / MANIFEST).read_text(encoding="utf-8"))["version"] == VERSION
+
+
 def test_the_index_wins_for_an_article_the_shortened_log_holds_an_older_version_of(
     lib: Path,
 ) -> None:

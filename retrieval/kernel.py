@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from .kernel_parts import compiled, kth, ranked
+from .kernel_parts import compiled, kth, postings, ranked
 from .kernel_top import segment_top
 from .segment import TF_GROUPS
 
@@ -48,20 +48,14 @@ if TYPE_CHECKING:
 def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top`: query weights in, (global doc, score) best first out. Segments go largest
     first, each skipping docs below the k-th best score of those before it."""
-    idfs = index._idfs  # (the idf cache, read directly)
-    found = []
-    for t, w in weights.items():
-        idf = idfs.get(t)
-        if w := (index.idf(t) if idf is None else idf) * w:
-            found.append((-w, t))
-    if not found:
-        return []
-    found.sort()  # rarest (largest weight) first, ties by term: every segment sums alike
-    if len(index.segments) == 1:
-        return _listed(*_search(index, 0, found, k, -math.inf), k)
+    if len(index.segments) == 1:  # the common case, kept lean
+        return _listed(*_search(index, 0, _found(index, weights, index.segments[0].vocab), k), k)
+    found = _found(index, weights, None)
     docs, scores, theta = [], [], -math.inf
     for s in sorted(range(len(index.segments)), key=lambda s: -index.segments[s].n_docs):
-        d, sc = _search(index, s, found, k, theta)
+        vocab = index.segments[s].vocab
+        held = [(w, t, i) for w, t, _ in found if (i := vocab.get(t)) is not None]
+        d, sc = _search(index, s, held, k, theta)
         docs.append(d + index.bases[s])
         scores.append(sc)
         if sum(map(len, scores)) >= k:
@@ -69,20 +63,35 @@ def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, floa
     return _listed(*ranked(np.concatenate(docs), np.concatenate(scores)), k)
 
 
+def _found(
+    index: Index, weights: dict[str, float], vocab: dict[str, int] | None
+) -> list[tuple[float, str, int | None]]:
+    """(-weight, term, its id in `vocab`) of the terms that weigh, rarest (largest weight)
+    first, ties by term: every segment sums the same terms in the same order. With a vocab,
+    only the terms it holds."""
+    idfs = index._idfs  # (the idf cache, read directly)
+    found = []
+    for t, w in weights.items():
+        i = None if vocab is None else vocab.get(t)
+        if i is not None or vocab is None:
+            idf = idfs.get(t)
+            if w := (index.idf(t) if idf is None else idf) * w:
+                found.append((-w, t, i))
+    found.sort()
+    return found
+
+
 def _search(
-    index: Index, s: int, found: list[tuple[float, str]], k: int, theta: float
+    index: Index, s: int, found: list[tuple[float, str, int]], k: int, theta=-math.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best docs of segment `s` and their scores; `found` is (-weight, term), in order."""
-    vocab = index.segments[s].vocab
-    ids, ws = [], []
-    for w, t in found:
-        i = vocab.get(t)
-        if i is not None:
-            ids.append(i)
-            ws.append(-w)
-    if not ids:
+    """The best docs of segment `s` and their scores; `found`: (-weight, term, id) of the
+    terms the segment holds, in order."""
+    if not found:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
-    return _run(index, s, np.array(ids, np.int64), np.array(ws, np.float64), k, theta)
+    ids = np.array([i for _, _, i in found], np.int64)
+    ws = np.array([-w for w, _, _ in found], np.float64)
+    positive = found[-1][0] < 0  # (the smallest weight comes last)
+    return _run(index, s, ids, ws, k, theta, positive)
 
 
 def _listed(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -90,7 +99,7 @@ def _listed(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, flo
 
 
 def _run(
-    index: Index, s: int, ids: np.ndarray, ws: np.ndarray, k: int, theta: float
+    index: Index, s: int, ids: np.ndarray, ws: np.ndarray, k: int, theta: float, positive: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top-k of segment `s` (best first; ties past k may follow), in two halves on two
     cores when the query is long, its weights positive, the machine has the cores and no
@@ -99,9 +108,9 @@ def _run(
     args = (*arrays, ids, ws, p.k1, p.b, index.avgdl, k, theta)
     indptr = arrays[2]
     acc, cand = index._candidates()
-    if not (ws > 0).all():  # only then are candidates marked
+    if not positive:  # only then are candidates marked
         return segment_top(*args, acc, index._slots(0), cand, 0, len(arrays[3]), _NOT_SHARED)
-    if _parallel and (indptr[ids + 1] - indptr[ids]).sum() >= SPLIT_AT:
+    if _parallel and postings(indptr, ids) >= SPLIT_AT:
         global _searching
         with _searching_lock:
             _searching += 1
@@ -133,6 +142,7 @@ def warm() -> None:
         ids, ws = np.zeros(1, np.int64), np.ones(1)
         args = (*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf)
         segment_top(*args, *scratch, 0, 1, _NOT_SHARED)
+        postings(arrays[2], ids)
         if halves:
             try:
                 _halves(*args, *scratch)

@@ -1,5 +1,5 @@
 """Small compiled helpers of `kernel.py`: the jit decorator, the look-up of a doc in a
-posting list, the k-th largest score, the ranking, a cache prefetch hint, a probe (exact
+posting list, a query's number of postings, the k-th largest score, the ranking, a cache prefetch hint, a probe (exact
 scores of the best candidates) and the test whether filtering candidates pays."""
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ def compiled(fn=None, *, inline: str = "never", parallel: bool = False):
 def floor(theta):
     """Docs whose score bound is below this cannot reach theta (margin for rounding)."""
     return theta - 1e-5 * abs(theta) - 1e-9
+
+
+@compiled
+def postings(indptr, ids):
+    """The number of postings in the lists `ids`."""
+    n = 0
+    for i in ids:
+        n += indptr[i + 1] - indptr[i]
+    return n
 
 
 @compiled

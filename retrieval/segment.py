@@ -141,7 +141,7 @@ def merge_postings(
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     post_doc = np.empty(int(indptr[-1]), np.int32)
-    post_tf = np.empty(int(indptr[-1]), np.result_type(*(p[3].dtype for p in parts)))
+    post_tf = np.empty(int(indptr[-1]), np.result_type(np.uint8, *(p[3].dtype for p in parts)))
     cursor = indptr[:-1].copy()  # where each term's next block goes
     doc_base = 0
     for remap, (_, p_indptr, p_doc, p_tf, n_docs) in zip(remaps, parts, strict=True):

@@ -111,7 +111,7 @@ def test_counts_past_one_byte_are_kept_whole(kernel, tmp_path) -> None:
     such a segment keeps its counts exact, in two bytes, saved, loaded and merged."""
     from rank_bm25 import BM25Okapi
 
-    from retrieval.segment import merge_segments
+    from retrieval.segment import merge_postings, merge_segments
 
     texts = ["a " * 300 + "b", "a b c", "b c " * 3, "a " * 256, "c d"]
     small = build_segment("seg-1", [{"id": "1"}], [["a b", "b d d"]], str.split)
@@ -121,6 +121,7 @@ def test_counts_past_one_byte_are_kept_whole(kernel, tmp_path) -> None:
     loaded = load_segment(tmp_path / "seg-2")
     merged = merge_segments("seg-3", [small, loaded])
     assert loaded.post_tf.dtype == merged.post_tf.dtype == np.uint16
+    assert merge_postings([])[3].dtype == np.uint8  # nothing to merge
     reference = BM25Okapi([t.split() for t in texts])
     okapi = Index([loaded], BM25Params.okapi(), "x", kernel="numpy")
     for query in (["a"], ["a", "b"], ["c", "a"]):

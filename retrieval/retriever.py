@@ -3,7 +3,9 @@
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
     from corpus import Article
 
 _LIBRARY_LOG = library.LOG
+
+STALE_CACHE_DAYS = 30
+"""The bundled corpus's caches for other versions are removed, once last built this long ago,
+when a new one is built."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class Retriever:
         retriever = cls.from_articles(load_feed(feed), **kwargs)
         with contextlib.suppress(OSError):  # a read-only cache only costs start-up time
             retriever.save(path)
+            _drop_stale_caches(base, path)
         return retriever
 
     @classmethod
@@ -384,3 +391,12 @@ class Retriever:
     def index(self) -> Index:
         """The current index (read-only use)."""
         return self._index
+
+
+def _drop_stale_caches(base: Path, keep: Path) -> None:
+    """Remove the caches of the bundled corpus in `base`, but `keep`, last built at least
+    STALE_CACHE_DAYS ago (another version still using one rebuilds it once)."""
+    cutoff = time.time() - STALE_CACHE_DAYS * 86_400
+    for old in base.glob("bundled-*"):
+        if old != keep and old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,7 +1,9 @@
 """The public Retriever: cited extractive answers, abstention, persistence, libraries."""
 
 import json
+import os
 import shutil
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,6 +175,25 @@ def test_default_rebuilds_a_corrupt_cache(tmp_path) -> None:
     (seg / "terms.txt").write_text("garbage")
     again = Retriever.default(cache_dir=tmp_path)
     assert again.search("京东科技 IPO", k=3) == first.search("京东科技 IPO", k=3)
+
+
+def test_building_the_bundled_cache_removes_old_caches_of_other_versions(tmp_path) -> None:
+    from retrieval.retriever import STALE_CACHE_DAYS
+
+    old, recent = tmp_path / "bundled-0ld", tmp_path / "bundled-recent"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "index.json").write_text("{}")
+    then = time.time() - (STALE_CACHE_DAYS + 1) * 86_400
+    os.utime(old, (then, then))
+    other = tmp_path / "my-library"  # not a cache of the bundled corpus
+    other.mkdir()
+    os.utime(other, (then, then))
+    Retriever.default(cache_dir=tmp_path)
+    left = {p.name for p in tmp_path.iterdir()}
+    assert "bundled-0ld" not in left
+    assert {"bundled-recent", "my-library"} <= left
+    assert len([n for n in left if n.startswith("bundled-")]) == 2  # the new one and recent
 
 
 def test_library_grows_and_survives_a_damaged_index(tmp_path, tiny_articles) -> None:

@@ -48,14 +48,12 @@ if TYPE_CHECKING:
 def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top`: query weights in, (global doc, score) best first out. Segments go largest
     first, each skipping docs below the k-th best score of those before it."""
+    found = _found(index, weights)
     if len(index.segments) == 1:  # the common case, kept lean
-        return _listed(*_search(index, 0, _found(index, weights, index.segments[0].vocab), k), k)
-    found = _found(index, weights, None)
+        return _listed(*_search(index, 0, found, k), k)
     docs, scores, theta = [], [], -math.inf
     for s in sorted(range(len(index.segments)), key=lambda s: -index.segments[s].n_docs):
-        vocab = index.segments[s].vocab
-        held = [(w, t, i) for w, t, _ in found if (i := vocab.get(t)) is not None]
-        d, sc = _search(index, s, held, k, theta)
+        d, sc = _search(index, s, found, k, theta)
         docs.append(d + index.bases[s])
         scores.append(sc)
         if sum(map(len, scores)) >= k:
@@ -63,34 +61,30 @@ def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, floa
     return _listed(*ranked(np.concatenate(docs), np.concatenate(scores)), k)
 
 
-def _found(
-    index: Index, weights: dict[str, float], vocab: dict[str, int] | None
-) -> list[tuple[float, str, int | None]]:
-    """(-weight, term, its id in `vocab`) of the terms that weigh, rarest (largest weight)
-    first, ties by term: every segment sums the same terms in the same order. With a vocab,
-    only the terms it holds."""
+def _found(index: Index, weights: dict[str, float]) -> list[tuple[float, str]]:
+    """(-weight, term) of the terms that weigh, rarest (largest weight) first, ties by term:
+    every segment sums the same terms in the same order."""
     idfs = index._idfs  # (the idf cache, read directly)
     found = []
     for t, w in weights.items():
-        i = None if vocab is None else vocab.get(t)
-        if i is not None or vocab is None:
-            idf = idfs.get(t)
-            if w := (index.idf(t) if idf is None else idf) * w:
-                found.append((-w, t, i))
+        idf = idfs.get(t)
+        if w := (index.idf(t) if idf is None else idf) * w:
+            found.append((-w, t))
     found.sort()
     return found
 
 
 def _search(
-    index: Index, s: int, found: list[tuple[float, str, int]], k: int, theta=-math.inf
+    index: Index, s: int, found: list[tuple[float, str]], k: int, theta: float = -math.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best docs of segment `s` and their scores; `found`: (-weight, term, id) of the
-    terms the segment holds, in order."""
-    if not found:
+    """The best docs of segment `s` and their scores; `found` as `_found` gives it."""
+    vocab = index.segments[s].vocab
+    held = [(w, i) for w, t in found if (i := vocab.get(t)) is not None]
+    if not held:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
-    ids = np.array([i for _, _, i in found], np.int64)
-    ws = np.array([-w for w, _, _ in found], np.float64)
-    positive = found[-1][0] < 0  # (the smallest weight comes last)
+    ids = np.array([i for _, i in held], np.int64)
+    ws = np.array([-w for w, _ in held], np.float64)
+    positive = held[-1][0] < 0  # (the smallest weight comes last)
     return _run(index, s, ids, ws, k, theta, positive)
 
 

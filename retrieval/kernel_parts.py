@@ -1,6 +1,7 @@
 """Small compiled helpers of `kernel.py`: the jit decorator, the look-up of a doc in a
-posting list, a query's number of postings, the k-th largest score, the ranking, a cache prefetch hint, a probe (exact
-scores of the best candidates) and the test whether filtering candidates pays."""
+posting list, a query's number of postings, the k-th largest score, the ranking, a cache
+prefetch hint, a probe (exact scores of the best candidates) and the test whether filtering
+candidates pays."""
 
 from __future__ import annotations
 

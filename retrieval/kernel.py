@@ -48,12 +48,11 @@ if TYPE_CHECKING:
 def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top`: query weights in, (global doc, score) best first out. Segments go largest
     first, each skipping docs below the k-th best score of those before it."""
-    found = _found(index, weights)
     if len(index.segments) == 1:  # the common case, kept lean
-        return _listed(*_search(index, 0, found, k), k)
+        return _listed(*_search(index, 0, weights, k), k)
     docs, scores, theta = [], [], -math.inf
     for s in sorted(range(len(index.segments)), key=lambda s: -index.segments[s].n_docs):
-        d, sc = _search(index, s, found, k, theta)
+        d, sc = _search(index, s, weights, k, theta)
         docs.append(d + index.bases[s])
         scores.append(sc)
         if sum(map(len, scores)) >= k:
@@ -61,29 +60,24 @@ def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, floa
     return _listed(*ranked(np.concatenate(docs), np.concatenate(scores)), k)
 
 
-def _found(index: Index, weights: dict[str, float]) -> list[tuple[float, str]]:
-    """(-weight, term) of the terms that weigh, rarest (largest weight) first, ties by term:
-    every segment sums the same terms in the same order."""
-    idfs = index._idfs  # (the idf cache, read directly)
-    found = []
-    for t, w in weights.items():
-        idf = idfs.get(t)
-        if w := (index.idf(t) if idf is None else idf) * w:
-            found.append((-w, t))
-    found.sort()
-    return found
-
-
 def _search(
-    index: Index, s: int, found: list[tuple[float, str]], k: int, theta: float = -math.inf
+    index: Index, s: int, weights: dict[str, float], k: int, theta: float = -math.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best docs of segment `s` and their scores; `found` as `_found` gives it."""
-    vocab = index.segments[s].vocab
-    held = [(w, i) for w, t in found if (i := vocab.get(t)) is not None]
+    """The best docs of segment `s` and their scores. The terms it holds go rarest (largest
+    weight) first, ties by term: every segment sums the same terms in the same order. Each
+    term is looked up once (a cold dictionary costs cache misses)."""
+    vocab, idfs = index.segments[s].vocab, index._idfs  # (the idf cache, read directly)
+    held = []
+    for t, w in weights.items():
+        if (i := vocab.get(t)) is not None:
+            idf = idfs.get(t)
+            if w := (index.idf(t) if idf is None else idf) * w:
+                held.append((-w, t, i))
     if not held:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
-    ids = np.array([i for _, i in held], np.int64)
-    ws = np.array([-w for w, _ in held], np.float64)
+    held.sort()
+    ids = np.array([i for _, _, i in held], np.int64)
+    ws = np.array([-w for w, _, _ in held], np.float64)
     positive = held[-1][0] < 0  # (the smallest weight comes last)
     return _run(index, s, ids, ws, k, theta, positive)
 

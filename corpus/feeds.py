@@ -310,13 +310,15 @@ def _detail_paragraphs(detail: Any) -> list[str]:
     return plain_to_paragraphs(value)
 
 
-def _entry_date(entry: Any) -> tuple[datetime | None, str]:
+def _entry_date(entry: dict) -> tuple[datetime | None, str]:
     """The entry's published date, else its updated date, with the original offset if
     possible; and the text of a date that could not be read ('' if none)."""
     unreadable = ""
     for key in ("published", "updated", "created"):
-        parsed = _parse_date(entry.get(key))
-        struct = entry.get(f"{key}_parsed")
+        # read as a plain dict: feedparser's own fallback from updated to published is
+        # deprecated, and published is tried first here anyway
+        parsed = _parse_date(dict.get(entry, key))
+        struct = dict.get(entry, f"{key}_parsed")
         if parsed is None and struct:
             try:
                 parsed = _in_range(datetime(*struct[:6], tzinfo=UTC))
@@ -324,7 +326,7 @@ def _entry_date(entry: Any) -> tuple[datetime | None, str]:
                 parsed = None
         if parsed:
             return parsed, ""
-        unreadable = unreadable or str(entry.get(key) or "").strip()
+        unreadable = unreadable or str(dict.get(entry, key) or "").strip()
     return None, unreadable
 
 

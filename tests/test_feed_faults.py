@@ -101,6 +101,7 @@ ATOM_BAD_DATE = """<?xml version="1.0" encoding="utf-8"?>
 </feed>"""
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # no reliance on feedparser's fallbacks
 def test_an_out_of_range_date_loses_only_the_date() -> None:
     report = parse_feed_report(ATOM_BAD_DATE.encode())
     assert [a.id for a in report.articles] == ["x0", "x1", "x2"]

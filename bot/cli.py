@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from corpus.encoding import decode_text
 from retrieval import FeedqaError, Retriever
 
 from .cluster import cluster
@@ -67,11 +68,10 @@ def _report_repairs(retriever: Retriever) -> None:
 
 def _from_terminal(text: str) -> str:
     """An argument as typed: bytes the locale could not decode (a GBK terminal) are read as
-    GB18030 rather than kept as lone surrogates."""
+    GB18030, or replaced if the rest is UTF-8, rather than kept as lone surrogates."""
     if not any("\udc80" <= c <= "\udcff" for c in text):
         return text
-    raw = text.encode("utf-8", "surrogateescape")
-    return raw.decode("gb18030", "replace")
+    return decode_text(text.encode("utf-8", "surrogateescape"))
 
 
 def _connect(settings: Settings) -> Retriever:

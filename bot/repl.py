@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from corpus.encoding import decode_text
 from retrieval import Answer, FeedqaError, Retriever
 from retrieval.answering import MAX_QUESTION_CHARS
 
@@ -88,10 +89,7 @@ def decoded_lines(stream: BinaryIO) -> Iterator[str]:
     """The lines of a byte stream as text: UTF-8, else GB18030 (a GBK terminal or file),
     so one line in another encoding never ends the session."""
     for raw in stream:
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield raw.decode("gb18030", "replace")
+        yield decode_text(raw)
 
 
 def run_pipe(session: Session, stdin: Iterable[str], stdout: TextIO) -> None:

@@ -61,19 +61,25 @@ def decode_feed(raw: bytes) -> Decoded:
         encoding = "utf-8"
     if _decodes(raw, encoding):
         return Decoded(raw.decode(encoding), encoding, problems)
-    text, bad = _decode_replacing(raw, encoding)
-    other = _FALLBACK.get(encoding.removesuffix("-sig"))
-    if other:
-        other_text, other_bad = _decode_replacing(raw, other)
-        if other_bad * 4 < bad:
-            problems.append(f"declared {declared or 'no encoding'} but the bytes are {other}")
-            text, bad, encoding = other_text, other_bad, other
+    text, bad, read_as = _read_better(raw, encoding)
+    if read_as != encoding:
+        problems.append(f"declared {declared or 'no encoding'} but the bytes are {read_as}")
+        encoding = read_as
     if bad:
         problems.append(
             f"{bad} undecodable byte sequence{'s' if bad > 1 else ''} in {encoding} "
             "replaced by U+FFFD"
         )
     return Decoded(text, encoding, problems)
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes in no declared encoding (a line typed or piped) as text: UTF-8, else GB18030
+    when that leaves far fewer undecodable sequences. A UTF-8 line with a stray invalid
+    sequence stays UTF-8 (GB18030 would read it whole, as mojibake)."""
+    if _decodes(raw, "utf-8"):
+        return raw.decode("utf-8")
+    return _read_better(raw, "utf-8")[0]
 
 
 def as_utf8_xml(text: str) -> bytes:
@@ -119,6 +125,19 @@ def _decodes(raw: bytes, encoding: str) -> bool:
     except (UnicodeDecodeError, LookupError):
         return False
     return True
+
+
+def _read_better(raw: bytes, encoding: str) -> tuple[str, int, str]:
+    """Bytes that `encoding` cannot decode, read with it or with its fallback (UTF-8 and
+    GB18030 for each other), whichever leaves far fewer undecodable sequences (replaced):
+    the text, how many there were, and the encoding used."""
+    text, bad = _decode_replacing(raw, encoding)
+    other = _FALLBACK.get(encoding.removesuffix("-sig"))
+    if other:
+        other_text, other_bad = _decode_replacing(raw, other)
+        if other_bad * 4 < bad:
+            return other_text, other_bad, other
+    return text, bad, encoding
 
 
 def _decode_replacing(raw: bytes, encoding: str) -> tuple[str, int]:

@@ -175,11 +175,20 @@ def test_ask_with_gbk_bytes_from_a_terminal(env) -> None:
     assert data["question"] == "京东科技计划在香港IPO募资多少?" and data["answered"]
     search = CliRunner().invoke(cli, ["search", "\udcff\udcfe"])
     assert search.exit_code == 0 and "Traceback" not in search.output
+    stray = "\udced\udca0\udc80京东科技计划在香港IPO募资多少?"  # UTF-8 but for three bytes
+    result = CliRunner().invoke(cli, ["ask", "--json", stray])
+    data = json.loads(result.output)
+    assert data["question"] == "\ufffd" * 3 + "京东科技计划在香港IPO募资多少?" and data["answered"]
 
 
 def test_piped_repl_survives_a_line_in_another_encoding(env) -> None:
+    """A GBK line is read as GB18030; a UTF-8 line with a stray invalid sequence (here the
+    UTF-8 form of a lone surrogate) stays UTF-8 with that sequence replaced, rather than
+    being misread whole as GB18030."""
     lines = (
-        "陆金所2019年的总收入是多少?\n".encode("gbk") + "京东科技计划在香港IPO募资多少?\n".encode()
+        "陆金所2019年的总收入是多少?\n".encode("gbk")
+        + b"\xed\xa0\x80"
+        + "京东科技计划在香港IPO募资多少?\n".encode()
     )
     proc = subprocess.run(
         [sys.executable, "-c", "from bot.cli import main; main()"],

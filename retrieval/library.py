@@ -197,6 +197,7 @@ def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, 
 
     log = path / LOG
     repairs: list[str] = []
+    new = not log.exists() and not (path / MANIFEST).exists()  # nothing there yet
     try:
         retriever: Retriever | None = cls.load(path, **kwargs)
     except IndexFileError as exc:
@@ -221,7 +222,8 @@ def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, 
         retriever = cls.from_articles(read.articles.values(), **kwargs)
         retriever._logged = read.lines
         retriever.save(path)
-        repairs.append(f"index rebuilt from {LOG} ({damage})")
+        if not new:
+            repairs.append(f"index rebuilt from {LOG} ({damage})")
     else:
         to_index, to_log = differences(retriever.index, read, retriever._logged)
         if (to_index or to_log or retriever._logged != read.lines) and not write:

@@ -43,6 +43,13 @@ def ids_in_log(path: Path) -> set[str]:
     return set(library.read_log(path / LOG).articles)
 
 
+def test_a_new_library_starts_with_the_bundled_corpus_and_reports_no_repair(tmp_path) -> None:
+    opened = Retriever.open(tmp_path / "new")
+    assert opened.info()["articles"] == BUNDLED
+    assert opened.repairs == []  # nothing was damaged: there was nothing yet
+    assert Retriever.open(tmp_path / "new").repairs == []
+
+
 # --- 2: a torn last line -------------------------------------------------------------------------
 
 

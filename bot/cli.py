@@ -43,6 +43,10 @@ def _retriever(ctx: click.Context) -> Retriever:
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
             elif settings.feedqa_engine_url and not index:
                 retriever = _connect(settings)
+            elif index and not index.exists():  # a typo: reading makes no library
+                raise click.ClickException(
+                    f"no library at {index} (`feedqa --index {index} ingest FEED…` makes one)"
+                )
             elif index or (settings.index_dir / "articles.jsonl").exists():
                 retriever = Retriever.open(
                     index or settings.index_dir,
@@ -89,7 +93,7 @@ def _connect(settings: Settings) -> Retriever:
 @click.option(
     "--index",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Library folder (default: the user's library, else the bundled corpus).",
+    help="Library folder, made by ingest (default: the user's library, else the bundled corpus).",
 )
 @click.option("--bundled", is_flag=True, help="Use the bundled corpus only.")
 @click.version_option(package_name="feedqa")

@@ -167,6 +167,19 @@ def test_repl_through_a_pipe(env) -> None:
     assert "不会被读到" not in proc.stdout
 
 
+def test_index_that_does_not_exist_is_an_error_not_a_new_library(env, tmp_path) -> None:
+    """A mistyped --index is reported on reading; only ingest makes a library there."""
+    folder = tmp_path / "no-such-library"
+    for args in (["ask", "蚂蚁集团什么时候上市?"], ["search", "蚂蚁"]):
+        result = CliRunner().invoke(cli, ["--index", str(folder), *args])
+        assert result.exit_code == 1
+        assert f"no library at {folder}" in result.output and "Traceback" not in result.output
+        assert not folder.exists()
+    result = CliRunner().invoke(cli, ["--index", str(folder), "ingest", str(DATA / "tiny.rss.xml")])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(cli, ["--index", str(folder), "search", "蚂蚁"]).exit_code == 0
+
+
 def test_ask_with_gbk_bytes_from_a_terminal(env) -> None:
     typed = "京东科技计划在香港IPO募资多少?".encode("gbk").decode("utf-8", "surrogateescape")
     result = CliRunner().invoke(cli, ["ask", "--json", typed])

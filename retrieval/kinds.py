@@ -38,9 +38,11 @@ _MANNER = re.compile(
 _PLACE = re.compile(
     r"北京|上海|深圳|广州|杭州|香港|澳门|台湾|新加坡|美国|纽约|伦敦|日本|东京|欧洲|海外|境外|全球|国内|中国|"
     r"[\u4e00-\u9fffA-Za-z]{1,8}(?:省|(?<![上超门城股])市(?![场值民面])|区(?![块别间分])|县|国(?![际有企债资务])|州|岛)|"
-    r"港股|美股|A股|纳斯达克|纽交所|科创板|创业板|上交所|深交所|港交所"
+    r"港股|美股|A股|纳斯达克|纽交所|科创板|创业板|上交所|深交所|港交所|"
+    r"(?<=[在赴来于])[港沪美](?![元币团国])"
 )
-"""Places: countries, cities, districts and markets."""
+"""Places: countries, cities, districts and markets, and the one-character names of a
+listing's place (在港, 赴美)."""
 _ORGANISATION = re.compile(
     r"[\u4e00-\u9fffA-Za-z]{1,8}(?:大学|学院|交易所|律师事务所|研究院|实验室|银行|证券|公司|集团)"
 )

@@ -50,6 +50,14 @@ def test_type_match_needs_something_the_question_does_not_say() -> None:
     assert type_match("why", "公司宣布退出市场") == 0.0
 
 
+def test_a_listing_place_may_be_one_character() -> None:
+    q = "京东科技计划在哪里上市"
+    assert type_match("where", "京东科技计划于2022年在港IPO", q) == 1.0
+    assert type_match("where", "此次赴美上市消息传出", q) == 1.0
+    assert type_match("where", "他此前在美团负责金融业务", q) == 0.0  # 美团 is no place
+    assert type_match("where", "募资10亿港元", q) == 0.0
+
+
 def test_a_date_is_not_a_number() -> None:
     assert type_match("number", "2021年1月28日,券商开始限制交易") == 0.0
     assert type_match("number", "在2020年之前,他们最看重的还是云") == 0.0

@@ -45,9 +45,6 @@ COMPILED_POSTINGS = 2_000_000
 COMPILED_AFTER = 32
 """... a smaller one after this many queries (a one-off `feedqa ask` never pays for it)."""
 
-IDF_CACHE = 200_000
-"""idfs kept for later queries (all are dropped when it is full)."""
-
 Kernel = Literal["auto", "numpy", "compiled"]
 
 
@@ -97,13 +94,13 @@ class Index:
             for s in segments
         ]
         self._avg_idf: float | None = None
-        self._idfs: dict[str, float] = {}  # the index never changes: idfs are kept
         self._scratch = threading.local()
         self._impacts = maxscore.Impacts()
         self._kernel = kernel
         self._queries = 0
         self._postings = sum(len(s.post_doc) for s in segments)
         self._frozen: list[tuple | None] = [None] * len(segments)
+        self._idf_tables: list[np.ndarray | None] = [None] * len(segments)
         if kernel == "compiled":
             jit.load()
 
@@ -115,16 +112,13 @@ class Index:
 
     def idf(self, term: str) -> float:
         """The idf of `term` under the configured variant (0 for unknown terms)."""
-        value = self._idfs.get(term)
-        if value is None:
-            if len(self._idfs) >= IDF_CACHE:
-                self._idfs.clear()
-            value = self._idfs[term] = self._idf(term)
-        return value
+        for s, seg in enumerate(self.segments):
+            if (i := seg.vocab.get(term)) is not None:
+                return self.idf_table(s).item(i)
+        return 0.0
 
-    def _idf(self, term: str) -> float:
-        segments = self.segments
-        df = segments[0].df(term) if len(segments) == 1 else self.df(term)
+    def _idf_for(self, df: int) -> float:
+        """`idf` of a term held by `df` paragraphs in all."""
         if df == 0:
             return 0.0
         n = self.n_docs
@@ -132,6 +126,42 @@ class Index:
             value = math.log(n - df + 0.5) - math.log(df + 0.5)
             return value if value >= 0 else self.params.epsilon * self._average_idf()
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def idf_table(self, s: int) -> np.ndarray:
+        """The idf of every term of segment `s`, by its id there (made on first use, once per
+        distinct df: a few milliseconds at 976,000 paragraphs). The index never changes, so
+        the idfs are kept."""
+        table = self._idf_tables[s]
+        if table is None:
+            df = self._all_df(s)
+            present = np.zeros(int(df.max(initial=0)) + 1, bool)
+            present[df] = True
+            values = np.zeros(len(present))
+            for d in np.flatnonzero(present).tolist():
+                values[d] = self._idf_for(d)
+            table = self._idf_tables[s] = values[df]
+        return table
+
+    def _all_df(self, s: int) -> np.ndarray:
+        """The df over all segments of each term of segment `s`, by its id there."""
+        seg = self.segments[s]
+        df = np.diff(np.asarray(seg.indptr, np.int64))
+        for o, other in enumerate(self.segments):
+            if o == s:
+                continue
+            other_df = np.diff(np.asarray(other.indptr, np.int64))
+            if len(other.terms) <= len(seg.terms):  # walk the smaller vocabulary
+                pairs = [
+                    (j, i) for i, t in enumerate(other.terms) if (j := seg.vocab.get(t)) is not None
+                ]
+            else:
+                pairs = [
+                    (j, i) for j, t in enumerate(seg.terms) if (i := other.vocab.get(t)) is not None
+                ]
+            if pairs:
+                here, there = np.array(pairs, np.int64).T
+                df[here] += other_df[there]
+        return df
 
     def idf_of_df(self, df: int) -> float:
         """The idf a term held by `df` paragraphs would have."""

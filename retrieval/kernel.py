@@ -65,14 +65,12 @@ def _search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The best docs of segment `s` and their scores. The terms it holds go rarest (largest
     weight) first, ties by term: every segment sums the same terms in the same order. Each
-    term is looked up once (a cold dictionary costs cache misses)."""
-    vocab, idfs = index.segments[s].vocab, index._idfs  # (the idf cache, read directly)
+    term is looked up once (a cold dictionary costs cache misses), its idf in a table."""
+    vocab, idfs = index.segments[s].vocab, index.idf_table(s)
     held = []
     for t, w in weights.items():
-        if (i := vocab.get(t)) is not None:
-            idf = idfs.get(t)
-            if w := (index.idf(t) if idf is None else idf) * w:
-                held.append((-w, t, i))
+        if (i := vocab.get(t)) is not None and (w := idfs.item(i) * w):
+            held.append((-w, t, i))
     if not held:
         return np.zeros(0, np.int64), np.zeros(0, index._dtype)
     held.sort()

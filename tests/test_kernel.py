@@ -68,6 +68,20 @@ def test_two_halves_on_two_cores_equal_numpy_and_exhaustive(kernel, monkeypatch,
     assert len(calls) > 100
 
 
+@pytest.mark.parametrize("n_segments", [1, 3])
+def test_idf_tables_hold_exactly_the_idfs(n_segments: int) -> None:
+    """idfs come from a table per segment, made once per distinct df: the same floats as the
+    formula gives term by term, with df summed over the segments (a term held by one segment
+    only, or by several)."""
+    segments, _ = _segments(random.Random(n_segments), n_segments)
+    for params in (BM25Params(), BM25Params.okapi()):
+        index = Index(segments, params, "x", kernel="numpy")
+        for s, seg in enumerate(segments):
+            table = index.idf_table(s)
+            assert table.tolist() == [index._idf_for(index.df(t)) for t in seg.terms]
+            assert [index.idf(t) for t in seg.terms[:50]] == table.tolist()[:50]
+
+
 def _compare(rng: random.Random) -> None:
     """The compiled top-k against numpy's and exhaustive scoring, on random corpora."""
     segments, texts = _segments(rng, rng.choice([1, 1, 2, 3]))

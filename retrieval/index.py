@@ -114,8 +114,7 @@ class Index:
         """The idf of `term` under the configured variant (0 for unknown terms)."""
         for s, seg in enumerate(self.segments):
             if (i := seg.vocab.get(term)) is not None:
-                table = self._idf_tables[s]
-                return (self.idf_table(s) if table is None else table).item(i)
+                return self.idf_table(s).item(i)
         return 0.0
 
     def _idf_for(self, df: int) -> float:

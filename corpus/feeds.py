@@ -317,7 +317,8 @@ def _entry_date(entry: dict) -> tuple[datetime | None, str]:
     for key in ("published", "updated", "created"):
         # read as a plain dict: feedparser's own fallback from updated to published is
         # deprecated, and published is tried first here anyway
-        parsed = _parse_date(dict.get(entry, key))
+        raw = dict.get(entry, key)
+        parsed = _parse_date(raw)
         struct = dict.get(entry, f"{key}_parsed")
         if parsed is None and struct:
             try:
@@ -326,7 +327,7 @@ def _entry_date(entry: dict) -> tuple[datetime | None, str]:
                 parsed = None
         if parsed:
             return parsed, ""
-        unreadable = unreadable or str(dict.get(entry, key) or "").strip()
+        unreadable = unreadable or str(raw or "").strip()
     return None, unreadable
 
 

@@ -1,0 +1,66 @@
+"""What both feed formats share: the report of a parse, how an item is named in a problem
+message, absolute links, dates and ids."""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+from corpus.article import Article
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    """The articles read from a feed, and one message per item that was skipped or damaged."""
+
+    articles: list[Article] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def item_label(index: int, title: str) -> str:
+    """How a problem message names an item: its 1-based number and the start of its title."""
+    if not title:
+        return f"item {index}"
+    short = title if len(title) <= 20 else title[:20] + "…"
+    return f'item {index} ("{short}")'
+
+
+def absolute_link(link: str, base: str = "") -> str:
+    """Make a link absolute: https: for protocol-relative links, else resolved against base."""
+    link = link.strip()
+    if link.startswith("//"):
+        return "https:" + link
+    if link and not urlsplit(link).scheme and base:
+        return absolute_link(urljoin(base, link))
+    return link
+
+
+def parse_date(raw: str | None) -> datetime | None:
+    """Parse an RFC 822 or ISO 8601 date, keeping its offset; naive dates are taken as UTC."""
+    if not raw or not raw.strip():
+        return None
+    raw = raw.strip()
+    try:
+        parsed = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+    return in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def in_range(value: datetime) -> datetime | None:
+    """`value` if it can be expressed in UTC (year 1 to 9999 there), else None."""
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return value
+
+
+def make_id(title: str, paragraphs: list[str]) -> str:
+    """Stable id for an item with neither guid nor link."""
+    text = "\n".join([title, *paragraphs])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()

@@ -6,6 +6,7 @@ memory."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import threading
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from .kernel_parts import compiled, kth, postings, ranked
+from .kernel_parts import compiled, postings, ranked
 from .kernel_top import segment_top
 from .segment import TF_GROUPS
 
@@ -47,17 +48,20 @@ if TYPE_CHECKING:
 
 def top(index: Index, weights: dict[str, float], k: int) -> list[tuple[int, float]]:
     """`Index.top`: query weights in, (global doc, score) best first out. Segments go largest
-    first, each skipping docs below the k-th best score of those before it."""
+    first, each skipping docs below the k-th best score of those before it; their few hits
+    are combined in Python (a compiled call costs more when the caches are cold)."""
     if len(index.segments) == 1:  # the common case, kept lean
         return _listed(*_search(index, 0, weights, k), k)
-    docs, scores, theta = [], [], -math.inf
+    hits: list[tuple[float, int]] = []
+    theta = -math.inf
     for s in sorted(range(len(index.segments)), key=lambda s: -index.segments[s].n_docs):
-        d, sc = _search(index, s, weights, k, theta)
-        docs.append(d + index.bases[s])
-        scores.append(sc)
-        if sum(map(len, scores)) >= k:
-            theta = max(theta, kth(np.concatenate(scores), sum(map(len, scores)), k))
-    return _listed(*ranked(np.concatenate(docs), np.concatenate(scores)), k)
+        docs, scores = _search(index, s, weights, k, theta)
+        base = int(index.bases[s])
+        hits.extend(zip(scores.tolist(), [d + base for d in docs.tolist()], strict=True))
+        if len(hits) >= k:
+            theta = max(theta, heapq.nlargest(k, hits)[-1][0])
+    hits.sort(key=lambda h: (-h[0], h[1]))
+    return [(d, s) for s, d in hits[:k]]
 
 
 def _search(

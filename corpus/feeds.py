@@ -11,18 +11,9 @@ from corpus.encoding import GARBLED, decode_feed, garbled_share
 from corpus.errors import FeedError
 from corpus.fetch import FETCH_DEADLINE, FETCH_TIMEOUT, MAX_FEED_BYTES, fetch_feed, read_file
 from corpus.html import clean_text
-from corpus.items import FeedReport
+from corpus.items import FeedReport, short_title
 from corpus.rss import parse_xml
 from corpus.stripped import looks_stripped, parse_stripped
-
-__all__ = [
-    "FeedReport",
-    "fetch_feed",
-    "load_feed",
-    "load_feed_report",
-    "parse_feed",
-    "parse_feed_report",
-]
 
 
 def parse_feed(data: str | bytes, *, source: str = "") -> list[Article]:
@@ -113,9 +104,8 @@ def _without_garbled(report: FeedReport) -> FeedReport:
     kept, problems = [], list(report.problems)
     for article in report.articles:
         if garbled_share(article.title + "".join(article.paragraphs)) > GARBLED:
-            short = article.title if len(article.title) <= 20 else article.title[:20] + "…"
             problems.append(
-                f'"{short}": mostly undecodable or mis-decoded characters; skipped '
+                f'"{short_title(article.title)}": mostly undecodable or mis-decoded characters; skipped '
                 "(a stored copy is kept)"
             )
         else:

@@ -20,10 +20,12 @@ class FeedReport:
 
 def item_label(index: int, title: str) -> str:
     """How a problem message names an item: its 1-based number and the start of its title."""
-    if not title:
-        return f"item {index}"
-    short = title if len(title) <= 20 else title[:20] + "…"
-    return f'item {index} ("{short}")'
+    return f'item {index} ("{short_title(title)}")' if title else f"item {index}"
+
+
+def short_title(title: str) -> str:
+    """A title cut to 20 characters for a message."""
+    return title if len(title) <= 20 else title[:20] + "…"
 
 
 def absolute_link(link: str, base: str = "") -> str:

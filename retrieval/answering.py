@@ -119,11 +119,12 @@ def find_candidates(
         core_vector = enc.query(query.core) if query.core else None
     said = previous.passage.text[previous.start : previous.end] if previous else ""
     terms = candidates.query_terms(index, query, history, said)
-    hits, passages, close = candidates.gather(index, terms, sentences, vector)
+    hits, passages, close, feedback = candidates.gather(index, terms, sentences, vector)
     near = features.nearness(index, previous.doc, (p.doc for p in passages)) if previous else {}
     found = features.describe(
-        query, terms, passages, sentences, vector, chat_vector, close, near, core_vector=core_vector
-    )
+        query, terms, passages, sentences, vector, chat_vector, close, near,
+        core_vector=core_vector, feedback_vector=feedback,
+    )  # fmt: skip
     model = ranker.load()["semantic" if vector is not None else "lexical"]
     return query, terms, hits, found, model
 

@@ -29,6 +29,10 @@ ARTICLE_REACH = 15
 SEMANTIC = 10
 """Sentences closest to the question in meaning whose paragraphs are read."""
 
+FEEDBACK = 30
+"""Sentences closest to the question whose mean vector is added to the question's: the
+feedback vector, nearer to how the archive words the question's topic (`cos_feedback`)."""
+
 OWN = 0.8
 """Query weight of the parts of a word jieba guessed."""
 
@@ -96,9 +100,9 @@ def gather(
     terms: Terms,
     sentences: SentenceIndex | None,
     vector: np.ndarray | None,
-) -> tuple[list[tuple[int, float]], list[Passage], dict[tuple[int, int], int]]:
-    """BM25's hits, the passages to read, and the encoder's rank of its closest sentences
-    (by (doc, start))."""
+) -> tuple[list[tuple[int, float]], list[Passage], dict[tuple[int, int], int], np.ndarray | None]:
+    """BM25's hits, the passages to read, the encoder's rank of its closest sentences (by
+    (doc, start)), and the feedback vector (None without the encoder)."""
     hits = index.top(list(terms.weights.items()), CANDIDATES) if terms.weights else []
     top = (hits[0][1] if hits else 0.0) or 1.0
     passages: list[Passage] = []
@@ -131,12 +135,16 @@ def gather(
         ):
             read(doc, 0.0, None)
     close: dict[tuple[int, int], int] = {}
+    feedback = None
     if sentences is not None and vector is not None:
         scores = dict(hits)
-        for rank, (doc, start, _) in enumerate(sentences.top(vector, SEMANTIC)):
+        nearest = sentences.top(vector, max(SEMANTIC, FEEDBACK))
+        for rank, (doc, start, _) in enumerate(nearest[:SEMANTIC]):
             close[(doc, start)] = rank
             read(doc, scores.get(doc, 0.0) / top, None)
-    return hits, passages, close
+        moved = vector + sentences.mean(nearest[:FEEDBACK])
+        feedback = moved / (np.linalg.norm(moved) or 1.0)
+    return hits, passages, close, feedback
 
 
 def heading(index: Index, doc: int, para: int, text: str) -> int | None:

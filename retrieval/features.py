@@ -42,6 +42,7 @@ FEATURES = (
     "previous",  # for a follow-up: 1 within a paragraph of the previous answer, 0.5 in its article
     "history_answer",  # ... of the weight borrowed from the previous answer alone (0 without)
     "cos_core",  # cosine to the question's clauses that ask, after a preamble; else as cos
+    "cos_feedback",  # cosine to the question moved towards its closest sentences (`candidates`)
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -123,6 +124,7 @@ def describe(
     near: dict[int, float] | None = None,
     *,
     core_vector: np.ndarray | None = None,
+    feedback_vector: np.ndarray | None = None,
     max_chars: int = MAX_SPAN,
 ) -> list[Candidate]:
     """Every sentence of `passages` as a candidate with its FEATURES (checks come later).
@@ -130,8 +132,9 @@ def describe(
     `vector` is the question's encoding (None without the encoder), `chat_vector` a
     follow-up's joined with the previous question, `close` the encoder's rank of the
     sentences closest to the question, by (doc, start), `near` each paragraph's closeness
-    to a follow-up's previous answer (`nearness`), and `core_vector` the encoding of the
-    question's clauses that ask when it has a preamble.
+    to a follow-up's previous answer (`nearness`), `core_vector` the encoding of the
+    question's clauses that ask when it has a preamble, and `feedback_vector` the question's
+    moved towards its closest sentences (`candidates.gather`).
     """
     weights, history = terms.own, terms.borrowed
     from_answer = {t: w for t, w in history.items() if t in terms.from_answer}
@@ -176,6 +179,11 @@ def describe(
             sentences.cosines(p.doc, core_vector)
             if sentences is not None and core_vector is not None
             else None
+        )
+        moved = (
+            sentences.cosines(p.doc, feedback_vector)
+            if sentences is not None and feedback_vector is not None
+            else {}
         )
         cos_para = max(cos.values(), default=0.0)
         announced = spans.announces(context) or bool(context and spans.GOES_ON.match(text))
@@ -231,6 +239,7 @@ def describe(
                 near.get(p.doc, 0.0),
                 answered,
                 core.get(s, 0.0) if core is not None else near_question,
+                moved.get(s, 0.0),
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)

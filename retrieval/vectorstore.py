@@ -164,13 +164,27 @@ class SentenceIndex:
 
     def cosines(self, doc: int, query: np.ndarray) -> dict[int, float]:
         """The cosine of each sentence of global paragraph `doc` to `query`, by start offset."""
+        v, vectors, lo, hi = self._paragraph(doc)
+        if lo == hi:
+            return {}
+        return dict(zip(v.spans[lo:hi, 1].tolist(), (vectors @ query).tolist(), strict=True))
+
+    def mean(self, found: list[tuple[int, int, float]]) -> np.ndarray:
+        """The mean vector of sentences as `top` gives them (zeros for none)."""
+        total = np.zeros(self._parts[0][1].vectors.shape[1], np.float32)
+        for doc, start, _ in found:
+            v, vectors, lo, hi = self._paragraph(doc)
+            total += vectors[int(np.searchsorted(v.spans[lo:hi, 1], start))]
+        return total / max(len(found), 1)
+
+    def _paragraph(self, doc: int) -> tuple[Vectors, np.ndarray, int, int]:
+        """The vectors of global paragraph `doc`'s segment, its sentences' float32 vectors,
+        and their rows in the segment."""
         part = int(np.searchsorted(self._bases, doc, side="right")) - 1
         (base, v), dense = self._parts[part], self._dense[part]
         lo, hi = v.rows(doc - base)
-        if lo == hi:
-            return {}
-        rows = dense[lo:hi] if dense is not None else v.vectors[lo:hi].astype(np.float32)
-        return dict(zip(v.spans[lo:hi, 1].tolist(), (rows @ query).tolist(), strict=True))
+        vectors = dense[lo:hi] if dense is not None else v.vectors[lo:hi].astype(np.float32)
+        return v, vectors, lo, hi
 
 
 class SentenceStore:

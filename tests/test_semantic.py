@@ -9,6 +9,7 @@ from test_answer import ARCHIVE, candidates_of
 
 from corpus import Article, bundled_feed_path, load_feed
 from retrieval import Retriever, ann, answering, features, ranker, semantic, vectorstore
+from retrieval.candidates import FEEDBACK, gather, query_terms
 from retrieval.question import analyse
 from retrieval.text import normalize
 
@@ -203,6 +204,7 @@ FEATURE_CASES = {
         "募资10亿美元",
         "星河数科更名",
     ),
+    "cos_feedback": ("哪家公司要退出手机生意?", "退出手机市场", "青松银行的AI客服"),
 }
 
 HISTORY = {
@@ -244,6 +246,20 @@ def test_a_preamble_is_left_out_of_the_core_cosine(archive) -> None:
     assert answer.feature("cos_core") > answer.feature("cos")  # closer without the preamble
     plain = candidates_of(archive, asked, [])[3]
     assert all(c.feature("cos_core") == c.feature("cos") for c in plain)
+
+
+def test_the_feedback_vector_moves_the_question_towards_its_closest_sentences(archive) -> None:
+    sentences = archive._sentences(archive.index)
+    vector = semantic.encoder().query(normalize("哪家公司要退出手机生意?"))
+    nearest = sentences.top(vector, 3)
+    mean = sentences.mean(nearest)  # a mean of unit vectors: its cosines are their mean
+    assert mean @ vector == pytest.approx(np.mean([c for _, _, c in nearest]), abs=1e-5)
+    assert not sentences.mean([]).any()
+    terms = query_terms(archive.index, analyse("哪家公司要退出手机生意?"), [], "")
+    feedback = gather(archive.index, terms, sentences, vector)[3]
+    moved = vector + sentences.mean(sentences.top(vector, FEEDBACK))
+    assert np.allclose(feedback, moved / np.linalg.norm(moved))
+    assert gather(archive.index, terms, None, None)[3] is None
 
 
 def test_what_a_sentence_continues_lends_it_its_closeness(archive) -> None:

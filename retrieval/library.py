@@ -190,9 +190,16 @@ def differences(index: "Index", read: LogRead, logged: int) -> tuple[list, set[s
     return to_index, to_log
 
 
-def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, **kwargs):
+def open_at(
+    cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, catch_up: bool = True,
+    **kwargs,
+):  # fmt: skip
     """The library at `path` as a `cls`, repaired; None if that needs writing to it and
-    `write` is False (the caller then holds the writer lock and asks again)."""
+    `write` is False (the caller then holds the writer lock and asks again).
+
+    catch_up: False leaves a log ahead of a sound index (an ingest running, or killed) to
+    the next write, and serves the index as saved; a damaged index is rebuilt regardless.
+    """
     from corpus import bundled_feed_path, load_feed
 
     log = path / LOG
@@ -226,17 +233,27 @@ def open_at(cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, 
             repairs.append(f"index rebuilt from {LOG} ({damage})")
     else:
         to_index, to_log = differences(retriever.index, read, retriever._logged)
-        if (to_index or to_log or retriever._logged != read.lines) and not write:
+        behind = bool(to_index or to_log or retriever._logged != read.lines)
+        if behind and not write and catch_up:
             return None
-        if to_log:
+        if behind and not write:
+            retriever._behind = True
+            if to_index:
+                n = len(to_index)
+                repairs.append(
+                    f"{n} article{'s' * (n > 1)} of {LOG} {'are' if n > 1 else 'is'} not indexed "
+                    f"yet (an ingest is running or was interrupted); the next ingest indexes "
+                    f"{'them' if n > 1 else 'it'}"
+                )
+        elif to_log:
             relog = list(articles_from_index(retriever.index, to_log))
             read.lines += append_log(log, relog)
             repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
         retriever._path, retriever._file_lock = path, lock
-        if to_index:  # the log holds articles the index missed
+        if to_index and write:  # the log holds articles the index missed
             retriever.add(to_index, progress=kwargs.get("progress"), _log=False)
             repairs.append(f"{len(to_index)} articles of {LOG} indexed")
-        if retriever._logged != read.lines:
+        if retriever._logged != read.lines and write:
             retriever._logged = read.lines
             retriever.save(path)
     retriever._path, retriever._file_lock = path, lock

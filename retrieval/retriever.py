@@ -74,6 +74,7 @@ class Retriever:
         self._logged = 0  # lines of the articles log this index covers
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
+        self._behind = False  # the log holds what the index lacks: the next write takes it up
         self.repairs: list[str] = []
         """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
         self._vectors = SentenceStore()  # sentence vectors of the segments
@@ -196,6 +197,7 @@ class Retriever:
         *,
         lock_timeout: float = library.LOCK_TIMEOUT,
         progress: semantic.Progress | None = None,
+        catch_up: bool = True,
         **kwargs,
     ) -> "Retriever":
         """A library at `path`: its articles log plus an index rebuilt from it when needed.
@@ -205,6 +207,8 @@ class Retriever:
         index holds but the log lacks are logged again from the index. What was repaired is
         listed in `repairs`. Writers lock the library: one waits up to `lock_timeout`
         seconds for another, then raises LibraryBusyError.
+        catch_up: False, for readers: logged articles an ingest has not indexed yet (it is
+        running, or was killed) are left to the next `add`, and noted in `repairs`.
         """
         path = Path(path)
         try:
@@ -212,7 +216,9 @@ class Retriever:
         except OSError as exc:
             raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
         lock = library.writer_lock(path, lock_timeout)
-        retriever = library.open_at(cls, path, lock, write=False, progress=progress, **kwargs)
+        retriever = library.open_at(
+            cls, path, lock, write=False, catch_up=catch_up, progress=progress, **kwargs
+        )
         if retriever is None:  # something to write: again, as the only writer
             with library.locked(lock, path):
                 retriever = library.open_at(
@@ -236,7 +242,7 @@ class Retriever:
         progress: called with (what, steps done, in all) while new vectors are made.
         """
         with self._lock, self._writing():
-            self._catch_up()
+            self._catch_up(progress)
             index = self._index
             where: dict[str, tuple[int, int, str]] = {}
             for si, seg in enumerate(index.segments):
@@ -319,16 +325,18 @@ class Retriever:
             return contextlib.nullcontext()
         return library.locked(self._file_lock, self._path)
 
-    def _catch_up(self) -> None:
-        """Take up what another process wrote to the library since this one read or wrote it."""
-        if self._path is None or library.stamp(self._path) == self._stamp:
+    def _catch_up(self, progress: semantic.Progress | None = None) -> None:
+        """Take up what another process wrote to the library since this one read or wrote
+        it, and what its log holds that the index lacks."""
+        if self._path is None or (not self._behind and library.stamp(self._path) == self._stamp):
             return
         fresh = library.open_at(
-            type(self), self._path, self._file_lock, write=True, min_confidence=self.min_confidence
-        )
+            type(self), self._path, self._file_lock, write=True, progress=progress,
+            min_confidence=self.min_confidence, semantic=self.semantic,
+        )  # fmt: skip
         assert fresh is not None
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
-        self._vectors = fresh._vectors
+        self._vectors, self._behind = fresh._vectors, False
 
     # --- reading ----------------------------------------------------------------------------
 

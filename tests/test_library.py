@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import IndexFileError, Retriever, library
+from retrieval import IndexFileError, Retriever, library, semantic
 from retrieval.library import LOG, MANIFEST
 
 BUNDLED = 49
@@ -220,6 +220,35 @@ def test_a_second_writer_waits_then_says_the_library_is_busy(lib: Path) -> None:
     with holder.acquire(timeout=1), pytest.raises(library.LibraryBusyError, match="busy"):
         opened.add([extra(1)])
     assert opened.add([extra(1)]).added == 1
+
+
+def test_an_interrupted_ingest_is_answered_around_and_left_to_the_next_writer(lib: Path) -> None:
+    library.append_log(lib / LOG, [extra(1)])  # logged, then killed before it was indexed
+    holder = library.writer_lock(lib)  # and another writer is busy
+    with holder.acquire(timeout=1):
+        reader = Retriever.open(lib, lock_timeout=0.2, catch_up=False)  # neither waits nor fails
+    assert reader.info()["articles"] == 55  # the last saved index, as it was
+    assert reader.repairs == [
+        f"1 article of {LOG} is not indexed yet (an ingest is running or was interrupted); "
+        "the next ingest indexes it"
+    ]
+    assert Retriever.load(lib).info()["articles"] == 55  # the reader wrote nothing
+    reader.add([extra(2)])  # the next write indexes the leftover too
+    assert reader.info()["articles"] == 57
+    assert reader.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"
+    assert Retriever.load(lib).info()["articles"] == 57
+
+
+def test_the_write_that_takes_up_an_interrupted_ingest_shows_its_progress(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
+    library.append_log(lib / LOG, [extra(1), extra(2)])
+    reader = Retriever.open(lib, catch_up=False)
+    done: list[int] = []
+    reader.add([extra(3)], progress=lambda what, n, total: n == total and done.append(total))
+    assert reader.info()["articles"] == 58
+    assert done == [2, 1]  # the two left over, then the new one
 
 
 # --- 6: any string, ask/search/history never raise -------------------------------------------

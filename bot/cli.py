@@ -22,14 +22,34 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 
-def _progress(what: str, done: int, total: int) -> None:
-    """Show how far long work is on stderr (redrawn on a terminal; once at the end in a pipe
-    or log): "embedding sentences: 40%", then "partitioning sentence vectors: 100%"."""
-    line = f"{what}: {100 * done // max(total, 1)}%"
-    if sys.stderr.isatty():
-        click.echo(f"\r{line}", err=True, nl=done >= total)
-    elif done >= total:
-        click.echo(line, err=True)
+PROGRESS_SECONDS = 30.0
+"""In a pipe or a log, long work shows a line at least this often (and at every tenth)."""
+
+
+class Progress:
+    """How far long work is, on stderr: "embedding sentences: 40% (24,000 of 60,000)".
+
+    Redrawn in place on a terminal; in a pipe or a log, a line at every tenth and at least
+    every PROGRESS_SECONDS, so a long ingest is never silent.
+    """
+
+    def __init__(self) -> None:
+        self._shown: dict[str, tuple[int, float]] = {}  # what -> (last tenth, when)
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        line = f"{what}: {percent}% ({done:,} of {total:,})"
+        finished = done >= total
+        if sys.stderr.isatty():
+            click.echo(f"\r{line}", err=True, nl=finished)
+            return
+        tenth, when = self._shown.get(what, (-1, 0.0))
+        now = time.monotonic()
+        if finished or percent // 10 > tenth or now - when >= PROGRESS_SECONDS:
+            click.echo(line, err=True)
+            self._shown[what] = (percent // 10, now)
+        if finished:
+            self._shown.pop(what, None)
 
 
 def _retriever(ctx: click.Context) -> Retriever:
@@ -52,7 +72,8 @@ def _retriever(ctx: click.Context) -> Retriever:
                     index or settings.index_dir,
                     min_confidence=settings.feedqa_min_confidence,
                     lock_timeout=settings.feedqa_lock_timeout_seconds,
-                    progress=_progress,
+                    progress=Progress(),
+                    catch_up=False,  # a question never waits for an ingest to finish
                 )
                 _report_repairs(retriever)
             else:
@@ -171,10 +192,12 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.pass_context
 def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
-    """Add feeds (files or http(s) URLs) to the user's library, incrementally."""
+    """Add feeds (files or http(s) URLs) to the user's library, incrementally.
+
+    With no feed, only finishes an ingest that was interrupted."""
     from corpus import load_feed_report
 
     settings: Settings = ctx.obj["settings"]
@@ -184,7 +207,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             retriever, path = _connect(settings), settings.feedqa_engine_url
         else:
             retriever = Retriever.open(
-                path, lock_timeout=settings.feedqa_lock_timeout_seconds, progress=_progress
+                path, lock_timeout=settings.feedqa_lock_timeout_seconds, progress=Progress()
             )
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -203,7 +226,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         for problem in report.problems:
             click.echo(f"  ! {problem}", err=True)
         try:
-            added = retriever.add(report.articles, progress=_progress)
+            added = retriever.add(report.articles, progress=Progress())
         except FeedqaError as exc:  # a full disk, or another writer holding the library
             raise click.ClickException(str(exc)) from exc
         click.echo(

@@ -96,6 +96,23 @@ def test_ingest_keeps_good_items_and_reports_bad_sources(env) -> None:
     assert "new" in result.output
 
 
+def test_long_work_in_a_log_shows_a_line_every_tenth_and_every_half_minute(
+    monkeypatch, capsys
+) -> None:
+    from bot import cli as command
+
+    report = command.Progress()
+    for done in range(0, 1001):
+        report("embedding sentences", done, 1000)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"embedding sentences: {p}% ({10 * p:,} of 1,000)" for p in range(0, 101, 10)]
+    clock = iter(range(0, 10_000, 31))  # a slow step every 31 s: each one shown
+    monkeypatch.setattr(command.time, "monotonic", lambda: next(clock))
+    for done in range(0, 5):
+        report("embedding sentences", done, 1000)
+    assert capsys.readouterr().err.splitlines()[-1] == "embedding sentences: 0% (4 of 1,000)"
+
+
 def test_eval_prints_the_table(env, tmp_path) -> None:
     qa = tmp_path / "qa.jsonl"
     items = [
@@ -243,6 +260,27 @@ def test_ingest_while_another_writer_holds_the_library(env, monkeypatch) -> None
         result = CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.atom.xml")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "busy: another feedqa process is writing to it" in result.output
+
+
+def test_a_question_during_an_interrupted_ingest_is_answered_at_once(env, monkeypatch) -> None:
+    from corpus import load_feed
+    from retrieval import library
+
+    index = Path(env["FEEDQA_DATA_DIR"]) / "index"
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+    library.append_log(index / "articles.jsonl", load_feed(DATA / "tiny.atom.xml"))  # killed
+    monkeypatch.setenv("FEEDQA_LOCK_TIMEOUT_SECONDS", "0.2")
+    with library.writer_lock(index).acquire(timeout=1):  # and another ingest is running
+        result = CliRunner().invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])
+    assert result.exit_code == 0, result.output
+    assert "5亿元" in result.output
+    assert "! library: 3 articles of articles.jsonl are not indexed yet" in result.output
+    finished = CliRunner().invoke(cli, ["ingest"])  # no feed: only the leftovers
+    assert finished.exit_code == 0, finished.output
+    assert "3 articles of articles.jsonl indexed" in finished.output
+    assert "55 articles" in finished.output.splitlines()[-1]
+    again = CliRunner().invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])
+    assert "not indexed" not in again.output
 
 
 def test_a_torn_log_is_reported_not_fatal(env) -> None:

@@ -42,7 +42,7 @@ def parse_feed_report(data: str | bytes, *, source: str = "") -> FeedReport:
                 f"not an RSS/Atom feed: {label}: neither XML nor tag-stripped feed text"
             )
         report = parse_stripped(text, source=source)
-    report = _without_garbled(report)
+    report = _unique(_without_garbled(report))
     if not report.articles:
         reason = report.problems[0] if report.problems else "no items found"
         raise FeedError(f"no usable items in feed: {label}: {reason}")
@@ -111,3 +111,25 @@ def _without_garbled(report: FeedReport) -> FeedReport:
         else:
             kept.append(article)
     return FeedReport(kept, problems)
+
+
+def _unique(report: FeedReport) -> FeedReport:
+    """The report with one article per id (guid or link): the newest copy, or the first
+    listed if none is dated later (feeds list the newest first); each other one reported."""
+    chosen: dict[str, Article] = {}
+    for article in report.articles:
+        other = chosen.setdefault(article.id, article)
+        if article.published and (not other.published or article.published > other.published):
+            chosen[article.id] = article
+    if len(chosen) == len(report.articles):
+        return report
+    problems = list(report.problems)
+    for article in report.articles:
+        kept = chosen[article.id]
+        if kept is not article:
+            why = "which is newer" if kept.published != article.published else "listed first"
+            problems.append(
+                f'"{short_title(article.title)}": same id as "{short_title(kept.title)}", '
+                f"{why}; skipped"
+            )
+    return FeedReport([a for a in report.articles if chosen[a.id] is a], problems)

@@ -235,7 +235,8 @@ class Retriever:
         progress: semantic.Progress | None = None,
         _log: bool = True,
     ) -> AddReport:
-        """Add new articles and replace changed ones (same id); unchanged ones are skipped.
+        """Add new articles and replace changed ones (same id; an id given twice counts once,
+        as its last copy); unchanged ones are skipped.
 
         Only the new articles are tokenized and embedded; statistics stay global, so scores
         equal those of a full rebuild. A library opened with `open` is updated on disk.
@@ -251,12 +252,9 @@ class Retriever:
             fresh: dict[str, tuple[dict, Article]] = {}
             updated = unchanged = 0
             drops: dict[int, set[int]] = {}
-            for a in articles:
+            for a in {a.id: a for a in articles}.values():  # an id given twice: the last copy
                 rec = library.article_record(a)
                 old = where.get(a.id)
-                if a.id in fresh:
-                    fresh[a.id] = (rec, a)
-                    continue
                 if old and old[2] == rec["hash"]:
                     unchanged += 1
                     continue

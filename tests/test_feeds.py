@@ -197,6 +197,27 @@ def test_bad_items_are_reported_and_later_items_recovered() -> None:
     assert last.id == expected.hexdigest()
 
 
+def test_items_sharing_a_link_are_read_once_and_reported() -> None:
+    def item(title: str, text: str, date: str) -> str:
+        return (
+            f"<item><title>{title}</title><link>https://x.example/1.html</link>"
+            f"<pubDate>{date}</pubDate><description>{text}</description></item>"
+        )
+
+    feed = (
+        "<rss><channel><title>t</title>"
+        + item("旧标题", "第一版正文。", "Mon, 14 Mar 2022 08:00:00 +0800")
+        + item("新标题", "第二版正文。", "Mon, 14 Mar 2022 09:00:00 +0800")
+        + item("另一篇", "别的正文。", "Mon, 14 Mar 2022 07:00:00 +0800").replace(
+            "1.html", "2.html"
+        )
+        + "</channel></rss>"
+    )
+    report = parse_feed_report(feed)
+    assert [a.title for a in report.articles] == ["新标题", "另一篇"]  # the newer copy
+    assert report.problems == ['"旧标题": same id as "新标题", which is newer; skipped']
+
+
 def test_undefined_entity_is_reported_but_item_kept() -> None:
     xml = (
         '<rss version="2.0"><channel><title>T</title>'

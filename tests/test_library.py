@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from corpus import Article
 from retrieval import IndexFileError, Retriever, library, semantic
 from retrieval.library import LOG, MANIFEST
+from retrieval.retriever import AddReport
 
 BUNDLED = 49
 
@@ -249,6 +250,16 @@ def test_the_write_that_takes_up_an_interrupted_ingest_shows_its_progress(
     reader.add([extra(3)], progress=lambda what, n, total: n == total and done.append(total))
     assert reader.info()["articles"] == 58
     assert done == [2, 1]  # the two left over, then the new one
+
+
+def test_an_id_given_twice_is_the_last_copy_and_unchanged_when_given_again(lib: Path) -> None:
+    opened = Retriever.open(lib)
+    first, last = extra(1), extra(1).model_copy(update={"title": "改过的标题"})
+    assert opened.add([first, last]) == AddReport(1, 0, 0)
+    size = (lib / LOG).stat().st_size
+    assert opened.add([first, last]) == AddReport(0, 0, 1)  # not "updated" every time
+    assert (lib / LOG).stat().st_size == size
+    assert [r["title"] for r in opened.index.articles() if r["id"] == "extra-1"] == ["改过的标题"]
 
 
 # --- 6: any string, ask/search/history never raise -------------------------------------------

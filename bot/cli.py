@@ -9,6 +9,7 @@ import click
 
 from corpus.encoding import decode_text
 from retrieval import FeedqaError, Retriever
+from retrieval.text import is_blank
 
 from .cluster import cluster
 from .render import answer_text, passages_text
@@ -160,7 +161,7 @@ def repl(ctx: click.Context, k: int) -> None:
 def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_json: bool) -> None:
     """Answer QUESTION from the archive."""
     question, history = _from_terminal(question), tuple(map(_from_terminal, history))
-    if not question.strip():
+    if is_blank(question):
         raise click.UsageError("the question is empty")
     answer = _retriever(ctx).ask(question, history=list(history), k=k)
     click.echo(answer.model_dump_json(indent=2) if as_json else answer_text(answer))
@@ -176,7 +177,7 @@ def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_
 def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     """Rank paragraphs for QUERY by BM25."""
     query = _from_terminal(query)
-    if not query.strip():
+    if is_blank(query):
         raise click.UsageError("the query is empty")
     retriever = _retriever(ctx)
     hits = retriever.search(query, k=k)

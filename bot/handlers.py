@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 from retrieval import Answer, Retriever
+from retrieval.text import is_blank
 
 from .chat import Button, ButtonCache, ChatHistory, QuestionLimiter, Threads, Usage
 from .format import (
@@ -136,7 +137,7 @@ async def _answer_question(
         return
     state = _state(context)
     question = question.strip()
-    if not question:
+    if is_blank(question):
         await note(message, EMPTY_QUESTION)
         return
     if len(question) > MAX_QUESTION_CHARS:

@@ -12,6 +12,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from retrieval import Passage
+from retrieval.text import is_blank
 
 from .format import format_inline_answer, format_inline_passage, truncate
 from .handlers import INLINE_CACHE_SECONDS, INLINE_HINT, INLINE_RESULTS, _state
@@ -37,7 +38,7 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     state = _state(context)
     question = inline.query.strip()
     hint = InlineQueryResultsButton(text=INLINE_HINT, start_parameter="inline")
-    if not question:
+    if is_blank(question):
         await inline.answer([], cache_time=INLINE_CACHE_SECONDS, button=hint)
         return
     if not state.inline_limiter.allow(inline.from_user.id):

@@ -123,6 +123,12 @@ def tokenize(text: str) -> list[str]:
     return found + joined(found)
 
 
+def is_blank(text: str) -> bool:
+    """Whether `text` holds only white space and invisible format characters (zero-width
+    spaces and joiners, a BOM, direction marks)."""
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)
+
+
 def well_formed(text: str) -> str:
     """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
     terminal or file could not decode) replaced by U+FFFD."""

@@ -47,8 +47,9 @@ def test_ask_json_is_the_answer_model(env) -> None:
     assert data["text"] in data["citations"][0]["passage"]
 
 
-def test_ask_empty_question_is_a_usage_error(env) -> None:
-    result = CliRunner().invoke(cli, ["ask", "   "])
+@pytest.mark.parametrize("question", ["   ", "\u200b\u200d", "\ufeff \u2060"])
+def test_ask_empty_question_is_a_usage_error(env, question: str) -> None:
+    result = CliRunner().invoke(cli, ["ask", question])
     assert result.exit_code == 2 and "empty" in result.output
     assert "Traceback" not in result.output
 

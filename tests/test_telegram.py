@@ -22,6 +22,7 @@ from telegram.ext import Application
 
 import bot.refresh as bot_refresh
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
+from bot.handlers import EMPTY_QUESTION
 from bot.redact import REDACTOR
 from bot.settings import Settings
 from bot.telegram import (
@@ -277,6 +278,11 @@ async def test_not_found_offers_closest_articles(
     assert text.startswith("资料库中没有找到答案。")
     assert "最接近" in text
     assert closest.title in text and closest.link in text
+
+
+async def test_an_invisible_question_is_empty(fake: FakeBotApi, app: Application) -> None:
+    pushed = fake.push_message(ALICE, "/ask \u200b\u2060\ufeff")
+    assert plain(await reply(fake, pushed)) == EMPTY_QUESTION
 
 
 async def test_too_long_message_gets_polite_reply(fake: FakeBotApi, app: Application) -> None:
@@ -579,7 +585,7 @@ async def test_inline_query(fake: FakeBotApi, app: Application) -> None:
     assert shown.startswith(ANSWER_CEO) and TITLE_CEO in shown and LINK_CEO in shown
     assert call.params["cache_time"] <= 60
 
-    empty = fake.push_inline_query(ALICE, "   ")
+    empty = fake.push_inline_query(ALICE, " \u200b ")
     [hint] = await fake.wait_for(
         lambda: [
             c

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from retrieval.models import Answer, Citation, Passage
 
-from .render import NOT_FOUND, mark_terms
+from .render import NOT_FOUND, UNTITLED, mark_terms
 
 MESSAGE_LIMIT = 4096
 """Telegram's limit on a message, in UTF-16 code units."""
@@ -52,14 +52,18 @@ def _date(published: datetime | None) -> str:
 
 
 def _heading(rank: int, title: str, published: datetime | None, paragraph: int) -> str:
-    return (
-        f"<b>[{rank}]</b> {html.escape(title, quote=False)} · {_date(published)} · 第{paragraph}段"
-    )
+    title = html.escape(title or UNTITLED, quote=False)
+    return f"<b>[{rank}]</b> {title} · {_date(published)} · 第{paragraph}段"
+
+
+def _lines(*lines: str) -> str:
+    """The lines that are not empty (an article without a link leaves no blank line)."""
+    return "\n".join(filter(None, lines))
 
 
 def _citation_block(citation: Citation) -> str:
     heading = _heading(citation.rank, citation.title, citation.published, citation.paragraph)
-    return f"{heading}\n{html.escape(citation.link, quote=False)}"
+    return _lines(heading, html.escape(citation.link, quote=False))
 
 
 def format_answer(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -83,10 +87,12 @@ def format_sources(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
     blocks = []
     for c in answer.citations:
         blocks.append(
-            f"<b>[{c.rank}] {html.escape(c.title, quote=False)}</b>\n"
-            f"{_date(c.published)} · 第{c.paragraph}段\n"
-            f"{bold_terms(c.passage, answer.terms)}\n"
-            f"{html.escape(c.link, quote=False)}"
+            _lines(
+                f"<b>[{c.rank}] {html.escape(c.title or UNTITLED, quote=False)}</b>",
+                f"{_date(c.published)} · 第{c.paragraph}段",
+                bold_terms(c.passage, answer.terms),
+                html.escape(c.link, quote=False),
+            )
         )
     return split_message(blocks or [NO_SOURCES], limit)
 
@@ -100,9 +106,11 @@ def format_passages(
     """Further search results, numbered from `start_rank`."""
     terms = list(terms)
     blocks = [
-        f"{_heading(rank, p.title, p.published, p.paragraph)}\n"
-        f"{bold_terms(p.text, terms)}\n"
-        f"{html.escape(p.link, quote=False)}"
+        _lines(
+            _heading(rank, p.title, p.published, p.paragraph),
+            bold_terms(p.text, terms),
+            html.escape(p.link, quote=False),
+        )
         for rank, p in enumerate(passages, start=start_rank)
     ]
     return split_message(blocks, limit)

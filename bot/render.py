@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from retrieval import Answer, Passage, normalize
 
 NOT_FOUND = "资料库中没有找到答案。"
+UNTITLED = "(无标题)"
 
 
 def term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -49,9 +50,14 @@ def date(value) -> str:
     return value.strftime("%Y-%m-%d") if value else "日期不详"
 
 
+def heading(title: str, published, paragraph: int) -> str:
+    """An article's title (or 无标题), date and paragraph number."""
+    return f"{title or UNTITLED} ({date(published)}, 第{paragraph}段)"
+
+
 def citation_line(rank: int, title: str, published, paragraph: int, link: str) -> str:
-    """One numbered citation line."""
-    return f"[{rank}] {title} ({date(published)}, 第{paragraph}段) {link}"
+    """One numbered citation line (the link, if the article has one, at its end)."""
+    return " ".join(filter(None, [f"[{rank}]", heading(title, published, paragraph), link]))
 
 
 def answer_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
@@ -76,9 +82,8 @@ def sources_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
     """The full cited paragraphs, with titles and links."""
     blocks = []
     for c in answer.citations:
-        blocks.append(
-            f"[{c.rank}] {c.title} ({date(c.published)}, 第{c.paragraph}段)\n{c.link}\n{mark_terms(c.passage, answer.terms, mark)}"
-        )
+        lines = [f"[{c.rank}] {heading(c.title, c.published, c.paragraph)}", c.link]
+        blocks.append("\n".join(filter(None, [*lines, mark_terms(c.passage, answer.terms, mark)])))
     return "\n\n".join(blocks) if blocks else "(没有引用)"
 
 
@@ -88,8 +93,7 @@ def passages_text(
     """Ranked paragraphs as plain text."""
     blocks = []
     for rank, p in enumerate(passages, start=1):
-        blocks.append(
-            f"{rank}. {p.title} ({date(p.published)}, 第{p.paragraph}段) score={p.score:.3f}\n"
-            f"   {p.link}\n   {mark_terms(p.text, terms, mark)}"
-        )
+        lines = [f"{rank}. {heading(p.title, p.published, p.paragraph)} score={p.score:.3f}"]
+        lines += [f"   {p.link}"] * bool(p.link) + [f"   {mark_terms(p.text, terms, mark)}"]
+        blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(没有结果)"

@@ -1,6 +1,7 @@
 """Tests of bot.format: escaping, bold terms, splitting and the plain-text fallback."""
 
 import html
+import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -304,3 +305,22 @@ def test_checker_catches_bad_markup() -> None:
     bad = _Balance()
     bad.feed("<b><b>x</b></b></i>")
     assert bad.errors
+
+
+def test_an_untitled_linkless_citation_says_so_and_leaves_no_blank() -> None:
+    from bot.render import answer_text, passages_text, sources_text
+
+    bare = answer(citations=[citation(1, title="", link="")])
+    passage = Passage(
+        article_id="p", title="", link="", published=None, paragraph=1, text="段落", score=1.0
+    )
+    messages = [
+        *format_answer(bare), *format_sources(bare), *format_passages([passage], start_rank=1)
+    ]  # fmt: skip
+    texts = [to_plain(m) for m in messages] + [
+        answer_text(bare), sources_text(bare), passages_text([passage])
+    ]  # fmt: skip
+    for text in texts:
+        assert "(无标题)" in text
+        assert all(line == line.rstrip() for line in text.splitlines()), text  # no blank link
+        assert not text.endswith("\n") and not re.search(r"段\)?\n\n", text), text

@@ -29,13 +29,15 @@ def short_title(title: str) -> str:
 
 
 def absolute_link(link: str, base: str = "") -> str:
-    """Make a link absolute: https: for protocol-relative links, else resolved against base."""
+    """Make a link absolute: https: for protocol-relative links, else resolved against base;
+    '' for a link that is not a web address (javascript:, data:, mailto:…)."""
     link = link.strip()
     if link.startswith("//"):
         return "https:" + link
-    if link and not urlsplit(link).scheme and base:
+    scheme = urlsplit(link).scheme.lower()
+    if link and not scheme and base:
         return absolute_link(urljoin(base, link))
-    return link
+    return "" if scheme and scheme not in ("http", "https") else link
 
 
 def parse_date(raw: str | None) -> datetime | None:

@@ -86,6 +86,11 @@ def parse_xml(text: str, *, source: str, label: str) -> FeedReport:
             problems.append(f"{name}: {what}")
             continue
         articles.append(article)
+        if not title:
+            problems.append(f"{name}: no title; cited as untitled")
+        raw_link = str(item.entry.get("link") or "").strip()
+        if raw_link and not article.link:
+            problems.append(f"{name}: link {raw_link!r} is not a web address; cited without a link")
         if bad_date:
             problems.append(f"{name}: unreadable date {bad_date!r}; kept without a date")
         if item.fault:

@@ -218,6 +218,24 @@ def test_items_sharing_a_link_are_read_once_and_reported() -> None:
     assert report.problems == ['"旧标题": same id as "新标题", which is newer; skipped']
 
 
+def test_an_item_without_title_or_web_link_is_kept_and_reported() -> None:
+    feed = (
+        "<rss><channel><title>t</title><link>https://x.example/</link>"
+        "<item><link>javascript:alert(1)</link><guid>g1</guid>"
+        "<description>只有正文的一条新闻。</description></item>"
+        "<item><title>有标题</title><link>data:text/html,hi</link><guid>g2</guid>"
+        "<description>另一条新闻。</description></item>"
+        "</channel></rss>"
+    )
+    report = parse_feed_report(feed)
+    assert [(a.title, a.link) for a in report.articles] == [("", ""), ("有标题", "")]
+    assert report.problems == [
+        "item 1: no title; cited as untitled",
+        "item 1: link 'javascript:alert(1)' is not a web address; cited without a link",
+        "item 2 (\"有标题\"): link 'data:text/html,hi' is not a web address; cited without a link",
+    ]
+
+
 def test_undefined_entity_is_reported_but_item_kept() -> None:
     xml = (
         '<rss version="2.0"><channel><title>T</title>'

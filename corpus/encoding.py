@@ -1,4 +1,5 @@
-"""Feed bytes as text: the declared or sniffed encoding, with a UTF-8 or GB18030 fallback.
+"""Feed bytes as text: the declared or sniffed encoding, else the likeliest of UTF-8, GB18030
+and Big5 (the reading with the fewest undecodable, unusual or rare characters).
 
 A Latin guess (windows-1252, iso-8859-2) is never made for bytes that do not say so, since
 it turns CJK text into mojibake without a single error. Undecodable bytes are replaced by
@@ -7,7 +8,9 @@ U+FFFD and reported; `garbled_share` measures what is left of a text after a wro
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -20,7 +23,8 @@ _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?\bencoding\s*=\s*[\"']([A-Za-z0-9._
 _DECLARED_TEXT = re.compile(r"^(\s*<\?xml[^>]*?\bencoding\s*=\s*)([\"'])[A-Za-z0-9._:-]+\2")
 _LATIN = {"latin-1", "iso8859-1", "cp1252", "ascii"} | {f"iso8859-{n}" for n in range(2, 17)}
 _CHINESE = {"gb2312", "gbk", "gb18030", "hz"}
-_FALLBACK = {"utf-8": "gb18030", "gb18030": "utf-8"}
+_READINGS = ("utf-8", "gb18030", "big5")  # the order breaks ties between fallbacks
+_COMMON = (("gb2312", 0xB0A1, 0xD7F9), ("big5", 0xA440, 0xC67E))  # level-1 (常用) hanzi
 _REPLACEMENT = "\ufffd"
 
 GARBLED = 0.3
@@ -50,8 +54,8 @@ def decode_feed(raw: bytes) -> Decoded:
 
     GB2312 and GBK are read as their superset GB18030. Bytes declared Latin-1 or
     windows-1252 that are valid UTF-8 are read as UTF-8. When the declared encoding fails,
-    GB18030 is tried for UTF-8 and the other way round; the one with fewer undecodable
-    sequences wins, and those are replaced by U+FFFD and reported.
+    the other two of UTF-8, GB18030 and Big5 are tried (see `_read_better`); undecodable
+    sequences are replaced by U+FFFD and reported.
     """
     declared = declared_encoding(raw)
     encoding = declared or "utf-8"
@@ -74,9 +78,9 @@ def decode_feed(raw: bytes) -> Decoded:
 
 
 def decode_text(raw: bytes) -> str:
-    """Bytes in no declared encoding (a line typed or piped) as text: UTF-8, else GB18030
-    when that leaves far fewer undecodable sequences. A UTF-8 line with a stray invalid
-    sequence stays UTF-8 (GB18030 would read it whole, as mojibake)."""
+    """Bytes in no declared encoding (a line typed or piped) as text: UTF-8, else GB18030 or
+    Big5 when that reads far better. A UTF-8 line with a stray invalid sequence or a cut last
+    character stays UTF-8, with U+FFFD for those (GB18030 would read it whole, as mojibake)."""
     if _decodes(raw, "utf-8"):
         return raw.decode("utf-8")
     return _read_better(raw, "utf-8")[0]
@@ -101,13 +105,34 @@ def garbled_share(text: str) -> float:
 
 
 def _misread(char: str) -> bool:
+    """U+FFFD, a Latin mis-decode, or a private-use or unassigned code point."""
     code = ord(char)
     return (
         char == _REPLACEMENT
         or 0x80 <= code <= 0x24F
         or 0x2C6 <= code <= 0x2DD
         or char in "†‡•‰‹›€™‚„"
+        or unicodedata.category(char) in ("Co", "Cn")
     )
+
+
+@cache
+def _unusual(char: str) -> bool:
+    """Misread, or neither ASCII, punctuation, space nor a common (level-1) hanzi."""
+    if char.isascii() or char == _REPLACEMENT:
+        return False  # U+FFFD is counted as an undecodable sequence
+    if _misread(char):
+        return True
+    if unicodedata.category(char)[0] in "PZ":
+        return False
+    return not any(_in_range(char, codec, low, high) for codec, low, high in _COMMON)
+
+
+def _in_range(char: str, codec: str, low: int, high: int) -> bool:
+    try:
+        return low <= int.from_bytes(char.encode(codec)) <= high
+    except UnicodeEncodeError:
+        return False
 
 
 def _codec(name: str) -> str | None:
@@ -128,20 +153,31 @@ def _decodes(raw: bytes, encoding: str) -> bool:
 
 
 def _read_better(raw: bytes, encoding: str) -> tuple[str, int, str]:
-    """Bytes that `encoding` cannot decode, read with it or with its fallback (UTF-8 and
-    GB18030 for each other), whichever leaves far fewer undecodable sequences (replaced):
-    the text, how many there were, and the encoding used."""
-    text, bad = _decode_replacing(raw, encoding)
-    other = _FALLBACK.get(encoding.removesuffix("-sig"))
-    if other:
-        other_text, other_bad = _decode_replacing(raw, other)
-        if other_bad * 4 < bad:
-            return other_text, other_bad, other
+    """Bytes that `encoding` cannot decode, read with it or, if it is one of UTF-8, GB18030
+    and Big5, with the best of the other two when that has a far smaller penalty (below a
+    quarter): the text, its undecodable sequences (replaced) and the encoding used.
+
+    The penalty counts undecodable sequences and unusual characters (misread, rare hanzi,
+    kana or symbols from another codepage's rows): each codec reads the other's bytes mostly
+    without an error but as such characters. A sequence cut by the end of the bytes is no
+    evidence against an encoding, so UTF-8 cut inside its last character stays UTF-8.
+    """
+    penalty, text, bad = _reading(raw, encoding)
+    if encoding.removesuffix("-sig") in _READINGS:
+        others = [(*_reading(raw, o), o) for o in _READINGS if o != encoding.removesuffix("-sig")]
+        best = min(others, key=lambda reading: reading[0])
+        if best[0] * 4 < penalty:
+            return best[1], best[2], best[3]
     return text, bad, encoding
 
 
-def _decode_replacing(raw: bytes, encoding: str) -> tuple[str, int]:
-    """The text with undecodable sequences replaced, and how many there were."""
-    text = raw.decode(encoding, errors="replace")
+def _reading(raw: bytes, encoding: str) -> tuple[int, str, int]:
+    """The penalty of reading `raw` in `encoding`, the text (undecodable sequences replaced)
+    and how many there were."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    text = decoder.decode(raw)
+    cut = bool(decoder.getstate()[0])  # bytes left waiting for the rest of a character
+    text += decoder.decode(b"", final=True)
     genuine = raw.count(_REPLACEMENT.encode("utf-8")) if encoding.startswith("utf-8") else 0
-    return text, max(text.count(_REPLACEMENT) - genuine, 0)
+    bad = max(text.count(_REPLACEMENT) - genuine, 0)
+    return max(bad - cut, 0) + sum(map(_unusual, text)), text, bad

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from corpus import FeedError, FetchError, load_feed_report, parse_feed, parse_feed_report
-from corpus.encoding import decode_feed, garbled_share
+from corpus.encoding import Decoded, decode_feed, decode_text, garbled_share
 from retrieval import Retriever
 
 DATA = Path(__file__).parent / "data"
@@ -83,6 +83,65 @@ def test_mojibake_items_are_skipped_so_the_stored_copy_stays() -> None:
 def test_decode_feed_counts_what_it_replaced() -> None:
     assert decode_feed("中文".encode() + b"\xff\xfe\xfd").problems  # not silently dropped
     assert decode_feed(b"<?xml version='1.0' encoding='bogus'?><rss/>").encoding == "utf-8"
+
+
+TRADITIONAL = "螞蟻集團暫緩在上海和香港上市,京東數科也撤回了科創板的上市申請。"
+SIMPLIFIED = "蚂蚁集团暂缓在上海和香港上市,京东数科也撤回了科创板的上市申请。"
+
+
+def rss(text: str, declaration: str = "") -> str:
+    item = f"<item><title>{text[:6]}</title><description>{text}</description></item>"
+    return f"{declaration}<rss><channel>{item}</channel></rss>"
+
+
+def test_decode_text_reads_utf8_cut_inside_its_last_character_as_utf8() -> None:
+    assert decode_text("蚂蚁集团蚂".encode()[:-1]) == "蚂蚁集团\ufffd"  # ends b"\xe8\x9a"
+    assert decode_text("蚂蚁集团蚂".encode()[:-2]) == "蚂蚁集团\ufffd"  # ends b"\xe8"
+    question = "京东科技计划在香港IPO募资多少?蚂蚁".encode()
+    for cut in range(1, len(question)):
+        assert decode_text(question[:cut]) == question[:cut].decode("utf-8", "replace"), cut
+
+
+def test_decode_text_keeps_utf8_with_invalid_bytes_inside() -> None:
+    assert decode_text("蚂蚁".encode() + b"\xe8\x9a" + "集团上市".encode()) == "蚂蚁\ufffd集团上市"
+    stray = "京东".encode() + b"\xe8" + "科技计划".encode() + b"\xa0" + "在香港".encode()
+    assert decode_text(stray) == "京东\ufffd科技计划\ufffd在香港"
+    assert decode_text(SIMPLIFIED.encode("gbk")) == SIMPLIFIED  # a GBK line is still GBK
+
+
+def test_big5_feeds_are_read_as_big5() -> None:
+    for declaration, said in [
+        ("", "no encoding"),
+        ('<?xml version="1.0" encoding="utf-8"?>', "utf-8"),
+    ]:
+        decoded = decode_feed(rss(TRADITIONAL, declaration).encode("big5"))
+        assert decoded.problems == [f"declared {said} but the bytes are big5"]
+        assert (decoded.text, decoded.encoding) == (rss(TRADITIONAL, declaration), "big5")
+    long = (DATA / "tiny-traditional.rss.xml").read_text(encoding="utf-8")
+    report = parse_feed_report(long.encode("big5"))
+    assert report.problems == ["declared utf-8 but the bytes are big5"]
+    assert report.articles == parse_feed(long.encode())
+    undeclared = decode_feed(long.split("?>", 1)[1].encode("big5"))
+    assert (undeclared.encoding, undeclared.text) == ("big5", long.split("?>", 1)[1])
+    assert decode_text(TRADITIONAL.encode("big5")) == TRADITIONAL
+
+
+def test_big5_read_as_gb18030_counts_as_garbled() -> None:
+    assert garbled_share(TRADITIONAL.encode("big5").decode("gb18030")) > 0.2  # private use
+    assert garbled_share(TRADITIONAL) == garbled_share(SIMPLIFIED) == 0
+
+
+def test_simplified_feeds_are_still_read_as_gb18030() -> None:
+    for codec in ("gb2312", "gbk", "gb18030"):
+        for declaration, said in [("", "no encoding"), ('<?xml version="1.0"?>', "no encoding")]:
+            decoded = decode_feed(rss(SIMPLIFIED, declaration).encode(codec))
+            assert decoded.problems == [f"declared {said} but the bytes are gb18030"]
+            assert (decoded.text, decoded.encoding) == (rss(SIMPLIFIED, declaration), "gb18030")
+        report = parse_feed_report(GOOD.decode("utf-8").encode(codec))
+        assert report.problems == ["declared utf-8 but the bytes are gb18030"]
+        assert report.articles == parse_feed(GOOD)
+    for text in (SIMPLIFIED, TRADITIONAL):
+        assert decode_feed(rss(text).encode()) == Decoded(rss(text), "utf-8")
 
 
 # --- dates -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ FeedqaError
 │   ├── QueryError     the question cannot be used (e.g. not a string)
 │   ├── IndexFileError an index on disk is missing, stale or corrupt
 │   └── EngineError    the search engine cannot be reached, or a cluster tool failed
+├── QAFileError        a QA file for `feedqa eval` cannot be read (also a ValueError)
 ├── LibraryError       a library on disk cannot be written (disk full, no permission)
 │   └── LibraryBusyError another process is writing to the library
 └── ConfigError        a setting is missing or invalid
@@ -39,6 +40,10 @@ class IndexFileError(RetrievalError):
 
 class EngineError(RetrievalError):
     """The search engine cannot be reached, or a cluster tool failed."""
+
+
+class QAFileError(FeedqaError, ValueError):
+    """A QA file cannot be read: one line naming the file and the line."""
 
 
 class LibraryError(FeedqaError):

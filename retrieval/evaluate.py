@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from corpus.errors import QAFileError
+
 from .models import Answer
 from .retriever import Retriever
 
@@ -68,19 +72,57 @@ def score_item(item: dict, answer: Answer) -> ItemResult:
     )
 
 
+class _Item(BaseModel):
+    """The fields of a QA item that scoring uses (others are kept as written)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    id: str | int = ""
+    question: str
+    answer: str | None = None
+    alternatives: list[str] | None = None
+    link: str | None = None
+    style: str = "?"
+    context: list[str] | None = None
+
+
+_EXPECTED = {"answer": "a string or null", "link": "a string or null"}
+_EXPECTED |= dict.fromkeys(("alternatives", "context"), "a list of strings")
+
+
+def _problem(exc: ValidationError) -> str:
+    """What is wrong with an item, as "answer must be a string or null"."""
+    err = exc.errors()[0]
+    name = err["loc"][0]
+    if err["type"] == "missing":
+        return f"{name} is missing"
+    return f"{name} must be {_EXPECTED.get(name, 'a string')}"
+
+
 def read_items(path: str | Path) -> list[dict]:
-    """QA items from a JSON-lines file (blank lines skipped)."""
+    """QA items from a JSON-lines file (BOM and blank lines skipped), else QAFileError."""
     items = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    item = json.loads(line)
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{n}: not JSON ({exc})") from exc
-                if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                    raise ValueError(f"{path}:{n}: an item needs a 'question' string")
-                items.append(item)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise QAFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for n, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise QAFileError(f"{path} line {n}: not valid UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise QAFileError(f"{path} line {n}: not JSON ({exc})") from None
+        if not isinstance(item, dict):
+            raise QAFileError(f"{path} line {n}: an item must be a JSON object")
+        try:
+            _Item.model_validate(item)
+        except ValidationError as exc:
+            raise QAFileError(f"{path} line {n}: {_problem(exc)}") from None
+        items.append(item)
     return items
 
 

@@ -18,8 +18,8 @@ from .settings import Settings
 
 def _settings() -> Settings:
     try:
-        return Settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return Settings.load()
+    except ValueError as exc:  # one line naming each bad variable, or a .env that cannot be read
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 

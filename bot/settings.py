@@ -1,10 +1,27 @@
 """Configuration, read once at the edge from the environment and `.env`."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+WEEK_MINUTES = 7 * 24 * 60
+
+EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "int_type": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_parsing": "true or false",
+    "greater_than": "more than {gt:g}",
+    "greater_than_equal": "at least {ge:g}",
+    "less_than": "less than {lt:g}",
+    "less_than_equal": "at most {le:g}",
+}
+"""What a setting should be, in words, by pydantic error type (formatted with its ctx)."""
 
 
 def _default_data_dir() -> Path:
@@ -15,36 +32,48 @@ class Settings(BaseSettings):
     """All settings of feedqa; see `.env.example` for what each one means."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
+        allow_inf_nan=False,
     )
 
     feedqa_data_dir: Path = Field(default_factory=_default_data_dir)
     feedqa_feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    feedqa_refresh_minutes: float = 30.0
-    feedqa_min_confidence: float | None = None
-    feedqa_history_turns: int = 3
-    feedqa_history_ttl_minutes: float = 30.0
-    feedqa_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
-    feedqa_fetch_deadline_seconds: float = Field(default=120.0, gt=0)
-    feedqa_feed_max_mb: float = Field(default=20.0, gt=0)
-    feedqa_lock_timeout_seconds: float = Field(default=60.0, ge=0)
+    feedqa_refresh_minutes: float = Field(default=30.0, ge=0, le=WEEK_MINUTES)  # 0: never
+    feedqa_min_confidence: float | None = Field(default=None, ge=0, le=1)
+    feedqa_history_turns: int = Field(default=3, ge=0, le=20)  # 0: no follow-ups
+    feedqa_history_ttl_minutes: float = Field(default=30.0, ge=0, le=WEEK_MINUTES)
+    feedqa_fetch_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    feedqa_fetch_deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
+    feedqa_feed_max_mb: float = Field(default=20.0, gt=0, le=1000)
+    feedqa_lock_timeout_seconds: float = Field(default=60.0, ge=0, le=3600)
     feedqa_engine_url: str | None = None
     feedqa_cluster_dir: Path | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
-    telegram_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     telegram_allowed_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_listen: str = "127.0.0.1"
-    telegram_webhook_port: int = 8443
-    telegram_questions_per_minute: int = 20
-    telegram_inline_queries_per_minute: int = 60
-    telegram_api_timeout_seconds: float = Field(default=30.0, gt=0)
-    telegram_send_retries: int = Field(default=4, ge=0)
-    telegram_startup_retries: int = Field(default=8, ge=0)
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_questions_per_minute: int = Field(default=20, ge=0, le=1000)  # 0: no limit
+    telegram_inline_queries_per_minute: int = Field(default=60, ge=0, le=1000)  # 0: no limit
+    telegram_api_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    telegram_send_retries: int = Field(default=4, ge=0, le=20)
+    telegram_startup_retries: int = Field(default=8, ge=0, le=100)
     telegram_journal: bool = True
+
+    @classmethod
+    def load(cls) -> Self:
+        """The settings from the environment and `.env`; a one-line ValueError if invalid."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ValueError(describe_errors(exc)) from None  # its inputs may hold secrets
 
     @field_validator("feedqa_data_dir", "feedqa_cluster_dir")
     @classmethod
@@ -62,7 +91,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(" ", ",").split(",") if part.strip()]
+            return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
         return value
@@ -89,3 +118,21 @@ class Settings(BaseSettings):
     def cluster_dir(self) -> Path:
         """Where `feedqa cluster` keeps the local cluster's configs and shards."""
         return self.feedqa_cluster_dir or self.feedqa_data_dir / "cluster"
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """pydantic's errors as one line, `NAME='value': expected …` each; secrets redacted."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = Settings.model_fields.get(name)
+        secret = field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
+        value = "<redacted>" if secret else repr(error["input"])
+        template = EXPECTED.get(error["type"])
+        problem = (
+            f"expected {template.format(**error.get('ctx', {}))}"
+            if template
+            else error["msg"][:1].lower() + error["msg"][1:]
+        )
+        problems.append(f"{name.upper()}={value}: {problem}" if name else problem)
+    return "; ".join(problems)

@@ -9,6 +9,7 @@ from typing import BinaryIO, TextIO
 from corpus.encoding import decode_text
 from retrieval import Answer, FeedqaError, Retriever
 from retrieval.answering import MAX_QUESTION_CHARS
+from retrieval.text import is_blank
 
 from .render import answer_text, sources_text
 
@@ -39,7 +40,7 @@ class Session:
     def handle(self, line: str) -> str | None:
         """The output for one input line; None means quit."""
         line = line.strip()
-        if not line:
+        if is_blank(line):
             return ""
         if line.startswith(":"):
             return self.command(line)
@@ -51,7 +52,8 @@ class Session:
         except FeedqaError as exc:
             return f"出错了: {exc}"
         self.last = answer
-        self.history = (self.history + [line[:MAX_QUESTION_CHARS]])[-self.turns :]
+        recent = [*self.history, line[:MAX_QUESTION_CHARS]][-self.turns :]
+        self.history = recent if self.turns > 0 else []  # [-0:] would keep everything
         return "\n".join([*notes, answer_text(answer, self.mark)])
 
     def command(self, line: str) -> str | None:

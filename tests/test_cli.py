@@ -163,7 +163,8 @@ def test_repl_session_commands(bundled) -> None:
     assert "usage" in s.handle(":k zero")
     assert s.history and "cleared" in s.handle(":reset") and s.history == []
     assert "unknown command" in s.handle(":nope")
-    assert s.handle("") == ""
+    assert s.handle("") == "" and s.handle("\u200b\ufeff") == ""
+    assert s.history == []  # an invisible line is no question
     assert s.handle(":quit") is None
 
 

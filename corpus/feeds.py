@@ -16,6 +16,12 @@ from corpus.rss import parse_xml
 from corpus.stripped import looks_stripped, parse_stripped
 
 
+MAX_ARTICLE_CHARS = 200_000
+"""The most text kept of one item (about a hundred pages; the longest bundled article has
+10,600 characters): every sentence is embedded, and one junk item of megabytes would
+take the better part of an hour."""
+
+
 def parse_feed(data: str | bytes, *, source: str = "") -> list[Article]:
     """Parse feed data (RSS, Atom or tag-stripped text) into articles; no I/O."""
     return parse_feed_report(data, source=source).articles
@@ -42,7 +48,7 @@ def parse_feed_report(data: str | bytes, *, source: str = "") -> FeedReport:
                 f"not an RSS/Atom feed: {label}: neither XML nor tag-stripped feed text"
             )
         report = parse_stripped(text, source=source)
-    report = _unique(_without_garbled(report))
+    report = _unique(_without_garbled(_capped(report)))
     if not report.articles:
         reason = report.problems[0] if report.problems else "no items found"
         raise FeedError(f"no usable items in feed: {label}: {reason}")
@@ -133,3 +139,28 @@ def _unique(report: FeedReport) -> FeedReport:
                 f"{why}; skipped"
             )
     return FeedReport([a for a in report.articles if chosen[a.id] is a], problems)
+
+
+def _capped(report: FeedReport) -> FeedReport:
+    """The report with each item's text cut to MAX_ARTICLE_CHARS (whole paragraphs, or the
+    start of the first if that alone is longer), each cut reported."""
+    articles, problems = [], list(report.problems)
+    for article in report.articles:
+        total = sum(map(len, article.paragraphs))
+        if total <= MAX_ARTICLE_CHARS:
+            articles.append(article)
+            continue
+        kept, size = [], 0
+        for p in article.paragraphs:
+            if size + len(p) > MAX_ARTICLE_CHARS:
+                break
+            kept.append(p)
+            size += len(p)
+        if kept:
+            what = f"only its first {len(kept)} paragraphs ({size:,}) are kept"
+        else:
+            kept = [article.paragraphs[0][:MAX_ARTICLE_CHARS]]
+            what = f"only its first {MAX_ARTICLE_CHARS:,} characters are kept"
+        problems.append(f'"{short_title(article.title)}": {total:,} characters of text; {what}')
+        articles.append(article.model_copy(update={"paragraphs": kept}))
+    return FeedReport(articles, problems)

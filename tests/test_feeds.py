@@ -236,6 +236,26 @@ def test_an_item_without_title_or_web_link_is_kept_and_reported() -> None:
     ]
 
 
+def test_an_item_longer_than_a_book_is_cut_and_reported(monkeypatch) -> None:
+    from corpus import feeds
+
+    monkeypatch.setattr(feeds, "MAX_ARTICLE_CHARS", 100)
+    paragraphs = "".join(f"<p>第{i}段。{'字' * 36}</p>" for i in range(10))  # 40 characters each
+    feed = (
+        "<rss><channel><title>t</title><item><title>长文</title><guid>g</guid>"
+        f"<description><![CDATA[{paragraphs}]]></description></item></channel></rss>"
+    )
+    report = parse_feed_report(feed)
+    [article] = report.articles
+    assert [p[:3] for p in article.paragraphs] == ["第0段", "第1段"]  # whole paragraphs
+    assert report.problems == [
+        '"长文": 400 characters of text; only its first 2 paragraphs (80) are kept'
+    ]
+    one = feed.replace("</p><p>", "")  # a single paragraph longer than the limit: its start
+    [article] = parse_feed_report(one).articles
+    assert [len(p) for p in article.paragraphs] == [100]
+
+
 def test_undefined_entity_is_reported_but_item_kept() -> None:
     xml = (
         '<rss version="2.0"><channel><title>T</title>'

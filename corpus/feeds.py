@@ -15,7 +15,6 @@ from corpus.items import FeedReport, short_title
 from corpus.rss import parse_xml
 from corpus.stripped import looks_stripped, parse_stripped
 
-
 MAX_ARTICLE_CHARS = 200_000
 """The most text kept of one item (about a hundred pages; the longest bundled article has
 10,600 characters): every sentence is embedded, and one junk item of megabytes would

@@ -100,6 +100,30 @@ def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     assert "青岛" in r.ask("海风银行在哪里设立金融科技子公司?").text
 
 
+def test_the_engine_reads_at_most_its_window_of_any_text(monkeypatch, archive) -> None:
+    enc = semantic.encoder()
+    read: list[int] = []
+
+    class Recorder:
+        def query(self, text):
+            read.append(len(text))
+            return np.ones(semantic.DIM, np.float32) / semantic.DIM**0.5
+
+        def passage(self, texts):
+            read.extend(map(len, texts))
+            return np.zeros((len(texts), semantic.DIM), np.float32)
+
+    monkeypatch.setattr(enc, "_model", Recorder())
+    monkeypatch.setattr(enc, "_memo", {})
+    enc.query.cache_clear()
+    endless = "海风银行的营收" * 30_000  # one "sentence" of 210,000 characters, no full stop
+    enc.passages([endless, "短句。"])
+    archive.ask("它的营收是多少?", history=[endless])  # a pasted history item as long
+    enc.query.cache_clear()
+    assert read and max(read) <= semantic.WINDOW_CHARS < 1000
+    assert 3 in read  # short texts whole
+
+
 def test_a_large_segment_reports_its_partition_and_searches_through_it(monkeypatch) -> None:
     monkeypatch.setattr(ann, "MIN_ROWS", 8)  # the fixture's sentences make a "large" segment
     steps: list[tuple[str, int, int]] = []

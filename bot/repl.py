@@ -44,9 +44,6 @@ class Session:
             return ""
         if line.startswith(":"):
             return self.command(line)
-        notes = []
-        if len(line) > MAX_QUESTION_CHARS:
-            notes.append(f"(问题过长,只读取前 {MAX_QUESTION_CHARS} 个字符)")
         try:
             answer = self.retriever.ask(line, history=self.history, k=self.k)
         except FeedqaError as exc:
@@ -54,7 +51,7 @@ class Session:
         self.last = answer
         recent = [*self.history, line[:MAX_QUESTION_CHARS]][-self.turns :]
         self.history = recent if self.turns > 0 else []  # [-0:] would keep everything
-        return "\n".join([*notes, answer_text(answer, self.mark)])
+        return answer_text(answer, self.mark)
 
     def command(self, line: str) -> str | None:
         """Run a `:command`."""

@@ -378,16 +378,27 @@ class Retriever:
         """Answer `question` from the archive, with up to `k` citations.
 
         history: the chat's earlier questions, oldest first; used when the question leans on
-        them (a pronoun, or no subject of its own). Never raises for any string.
+        them (a pronoun, or no subject of its own). Never raises for any string. Questions
+        and history items are read up to MAX_QUESTION_CHARS; a cut question gets a note.
         """
         if not isinstance(question, str):
             raise QueryError(f"question must be a string, not {type(question).__name__}")
+        if isinstance(history, str | bytes):
+            raise QueryError("history must be a list of earlier questions, not one string")
         question = well_formed(question)
-        history = [well_formed(h) for h in (history or []) if isinstance(h, str) and h.strip()]
+        history = [
+            well_formed(h[:MAX_QUESTION_CHARS])
+            for h in (history or [])
+            if isinstance(h, str) and h.strip()
+        ]
         index = self._index
-        return answering.ask(
+        answer = answering.ask(
             index, self._sentences(index), question, history, max(1, k), self.min_confidence
         )
+        if len(question) > MAX_QUESTION_CHARS:
+            note = f"问题过长,只读取了前 {MAX_QUESTION_CHARS} 个字符"
+            answer = answer.model_copy(update={"notes": [*answer.notes, note]})
+        return answer
 
     def _sentences(self, index: Index) -> vectorstore.SentenceIndex | None:
         """The sentence vectors answers use (None with `semantic` off: lexical answers)."""

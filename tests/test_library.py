@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import IndexFileError, Retriever, library, semantic
+from retrieval import IndexFileError, QueryError, Retriever, library, semantic
 from retrieval.library import LOG, MANIFEST
 from retrieval.retriever import AddReport
 
@@ -286,3 +286,16 @@ def test_a_lone_surrogate_is_replaced_not_raised(tiny: Retriever) -> None:
     assert answer.question == "云栖支付\ufffdC轮融资多少钱?"
     assert answer.answered
     assert tiny.search("云栖\ud83d\ude00支付", k=1)[0].title.startswith("云栖支付")
+
+
+def test_a_question_cut_to_its_limit_says_so(tiny: Retriever) -> None:
+    from retrieval.answering import MAX_QUESTION_CHARS
+
+    long = "云栖支付C轮融资多少钱?" + "啊" * MAX_QUESTION_CHARS
+    assert tiny.ask(long).notes == [f"问题过长,只读取了前 {MAX_QUESTION_CHARS} 个字符"]
+    assert tiny.ask("云栖支付C轮融资多少钱?").notes == []
+
+
+def test_history_must_be_a_list_not_one_string(tiny: Retriever) -> None:
+    with pytest.raises(QueryError, match="history must be a list of earlier questions"):
+        tiny.ask("它融资多少钱?", history="云栖支付是做什么的?")

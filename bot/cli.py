@@ -64,11 +64,12 @@ def _retriever(ctx: click.Context) -> Retriever:
                 retriever = Retriever.default(min_confidence=settings.feedqa_min_confidence)
             elif settings.feedqa_engine_url and not index:
                 retriever = _connect(settings)
-            elif index and not index.exists():  # a typo: reading makes no library
+            elif index and not _is_library(index):  # a typo: reading makes no library
+                hint = f" (did you mean {index / 'index'}?)" if _is_library(index / "index") else ""
                 raise click.ClickException(
-                    f"no library at {index} (`feedqa --index {index} ingest FEED…` makes one)"
+                    f"no library at {index}{hint} (`feedqa --index {index} ingest FEED…` makes one)"
                 )
-            elif index or (settings.index_dir / "articles.jsonl").exists():
+            elif index or _is_library(settings.index_dir):
                 retriever = Retriever.open(
                     index or settings.index_dir,
                     min_confidence=settings.feedqa_min_confidence,
@@ -85,6 +86,12 @@ def _retriever(ctx: click.Context) -> Retriever:
             raise click.ClickException(f"cannot open the index: {exc}") from exc
         obj["retriever"] = retriever
     return obj["retriever"]
+
+
+def _is_library(path: Path) -> bool:
+    """Whether `path` holds a library: its index, or its log (not a segment's own list)."""
+    log = (path / "articles.jsonl").exists() and not (path / "segment.json").exists()
+    return log or (path / "index.json").exists()
 
 
 def _report_repairs(retriever: Retriever) -> None:
@@ -125,6 +132,10 @@ def cli(ctx: click.Context, index: Path | None, bundled: bool) -> None:
 
     Without a command, starts the REPL.
     """
+    if bundled and index:
+        raise click.UsageError("--bundled and --index exclude each other")
+    if bundled and ctx.invoked_subcommand == "ingest":
+        raise click.UsageError("--bundled is read-only: ingest adds to your library")
     ctx.ensure_object(dict).update(settings=_settings(), index=index, bundled=bundled)
     if ctx.invoked_subcommand is None:
         ctx.invoke(repl)

@@ -199,6 +199,39 @@ def test_index_that_does_not_exist_is_an_error_not_a_new_library(env, tmp_path) 
     assert CliRunner().invoke(cli, ["--index", str(folder), "search", "蚂蚁"]).exit_code == 0
 
 
+def test_a_folder_that_is_no_library_is_never_made_one_by_reading(env, tmp_path) -> None:
+    data = Path(env["FEEDQA_DATA_DIR"])
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+    before = sorted(p.name for p in data.iterdir())
+    result = CliRunner().invoke(cli, ["--index", str(data), "ask", "云栖支付C轮融资多少钱?"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"no library at {data} (did you mean {data / 'index'}?)" in result.output
+    assert sorted(p.name for p in data.iterdir()) == before  # nothing written there
+    segment = next((data / "index").glob("seg-*"))
+    result = CliRunner().invoke(cli, ["--index", str(segment), "search", "云栖"])
+    assert result.exit_code == 1 and f"no library at {segment}" in result.output
+    assert not (segment / "index.json").exists()
+
+
+def test_a_library_whose_log_was_deleted_is_still_read(env) -> None:
+    assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
+    log = Path(env["FEEDQA_DATA_DIR"]) / "index" / "articles.jsonl"
+    log.unlink()
+    result = CliRunner().invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])
+    assert result.exit_code == 0 and "5亿元" in result.output  # not the bundled corpus alone
+    assert "articles.jsonl was missing: 52 articles logged from the index" in result.output
+    assert log.exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--bundled", "ingest", "x.xml"], ["--bundled", "--index", "lib", "ask", "谁?"]]
+)
+def test_options_that_exclude_each_other_are_refused(env, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--bundled" in result.output
+    assert not Path(env["FEEDQA_DATA_DIR"]).exists()
+
+
 def test_ask_with_gbk_bytes_from_a_terminal(env) -> None:
     typed = "京东科技计划在香港IPO募资多少?".encode("gbk").decode("utf-8", "surrogateescape")
     result = CliRunner().invoke(cli, ["ask", "--json", typed])

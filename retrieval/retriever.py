@@ -210,20 +210,27 @@ class Retriever:
         catch_up: False, for readers: logged articles an ingest has not indexed yet (it is
         running, or was killed) are left to the next `add`, and noted in `repairs`.
         """
-        path = Path(path)
+        if not isinstance(path, str | os.PathLike):
+            raise LibraryError(f"a library path must be a path, not {type(path).__name__}")
+        if not str(path).strip():
+            raise LibraryError("no library path given")
+        path = Path(path).expanduser()
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
         lock = library.writer_lock(path, lock_timeout)
-        retriever = library.open_at(
-            cls, path, lock, write=False, catch_up=catch_up, progress=progress, **kwargs
-        )
-        if retriever is None:  # something to write: again, as the only writer
-            with library.locked(lock, path):
-                retriever = library.open_at(
-                    cls, path, lock, write=True, progress=progress, **kwargs
-                )
+        try:
+            retriever = library.open_at(
+                cls, path, lock, write=False, catch_up=catch_up, progress=progress, **kwargs
+            )
+            if retriever is None:  # something to write: again, as the only writer
+                with library.locked(lock, path):
+                    retriever = library.open_at(
+                        cls, path, lock, write=True, progress=progress, **kwargs
+                    )
+        except OSError as exc:  # a folder or file it may not read or write
+            raise LibraryError(f"cannot open the library at {path}: {exc.strerror or exc}") from exc
         return retriever
 
     # --- updating ---------------------------------------------------------------------------

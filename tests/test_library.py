@@ -299,3 +299,29 @@ def test_a_question_cut_to_its_limit_says_so(tiny: Retriever) -> None:
 def test_history_must_be_a_list_not_one_string(tiny: Retriever) -> None:
     with pytest.raises(QueryError, match="history must be a list of earlier questions"):
         tiny.ask("它融资多少钱?", history="云栖支付是做什么的?")
+
+
+def test_open_takes_a_home_path_and_refuses_what_is_no_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert Retriever.open("~/lib").info()["articles"] == BUNDLED
+    assert (tmp_path / "lib" / LOG).exists() and not (tmp_path / "~").exists()
+    with pytest.raises(library.LibraryError, match="no library path given"):
+        Retriever.open("")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(library.LibraryError, match="cannot create the library at"):
+        Retriever.open(tmp_path / "file")
+    with pytest.raises(library.LibraryError, match="a library path must be"):
+        Retriever.open(None)  # type: ignore[arg-type]
+
+
+def test_a_library_it_may_not_read_is_one_clear_error(lib: Path, monkeypatch) -> None:
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(library, "read_manifest", denied)
+    monkeypatch.setattr(library.shutil, "rmtree", denied)
+    with pytest.raises(
+        library.LibraryError, match=r"cannot open the library at .*: Permission denied$"
+    ):
+        Retriever.open(lib)

@@ -101,6 +101,8 @@ def _problem(exc: ValidationError) -> str:
 def read_items(path: str | Path) -> list[dict]:
     """QA items from a JSON-lines file (BOM and blank lines skipped), else QAFileError."""
     items = []
+    if Path(path).exists() and not Path(path).is_file():  # /dev/zero would never end
+        raise QAFileError(f"{path} is not a regular file")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

@@ -144,6 +144,20 @@ def test_read_items_accepts_every_shipped_qa_file() -> None:
         assert evaluate.read_items(path)
 
 
-def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(FeedqaError, match=r"^cannot read .*: Is a directory$"):
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    qa = tmp_path / "qa.jsonl"
+    qa.write_bytes(_line(GOOD))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(FeedqaError, match=r"^cannot read .*qa.jsonl: Permission denied$"):
+        evaluate.read_items(qa)
+    with pytest.raises(FeedqaError, match=r"is not a regular file$"):
         evaluate.read_items(tmp_path)
+
+
+def test_a_device_is_refused_before_it_is_read() -> None:
+    with pytest.raises(FeedqaError, match="^/dev/zero is not a regular file$"):
+        evaluate.read_items("/dev/zero")

@@ -9,7 +9,14 @@ from pathlib import Path
 from corpus.article import Article
 from corpus.encoding import GARBLED, decode_feed, garbled_share
 from corpus.errors import FeedError
-from corpus.fetch import FETCH_DEADLINE, FETCH_TIMEOUT, MAX_FEED_BYTES, fetch_feed, read_file
+from corpus.fetch import (
+    FETCH_DEADLINE,
+    FETCH_TIMEOUT,
+    MAX_FEED_BYTES,
+    fetch_feed,
+    read_file,
+    unpack,
+)
 from corpus.html import clean_text
 from corpus.items import FeedReport, short_title
 from corpus.rss import parse_xml
@@ -78,7 +85,8 @@ def load_feed_report(
     """Like load_feed, but also report the items that were skipped or damaged.
 
     timeout, deadline: seconds, for a URL (see `fetch_feed`); max_bytes: the largest feed
-    read from a URL (after decompression) or a file. Only regular files are read.
+    read from a URL (after decompression) or a file. Only regular files are read; a gzipped
+    file or body is unpacked. Other addresses (ftp://, file://) are refused.
     """
     if isinstance(source, bytes):
         return parse_feed_report(source)
@@ -86,11 +94,16 @@ def load_feed_report(
         if re.match(r"https?://", source.strip(), re.IGNORECASE):
             url = source.strip()
             data = fetch_feed(url, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-            return parse_feed_report(data, source=url)
+            return parse_feed_report(unpack(data, max_bytes, f"feed at {url}"), source=url)
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source.strip()):
+            raise FeedError(
+                f"unsupported address {source.strip()!r}: only http(s) URLs and files are read"
+            )
         if not source.strip() or "\n" in source or source.lstrip().startswith("<"):
             return parse_feed_report(source)
     path = Path(source)
-    return parse_feed_report(read_file(path, max_bytes), source=str(path))
+    data = unpack(read_file(path, max_bytes), max_bytes, f"feed file {path}")
+    return parse_feed_report(data, source=str(path))
 
 
 def _start(data: str | bytes) -> str:

@@ -40,8 +40,11 @@ def fetch_feed(
     and deflate are decompressed here, in bounded steps, so a compression bomb is refused
     without being expanded).
     """
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
         raise FetchError(f"not an http(s) URL: {url!r}")
+    if not parts.netloc:
+        raise FetchError(f"not a complete URL: {url!r}")
     started = time.monotonic()
     timeout = min(timeout, deadline)
     options = {
@@ -135,6 +138,21 @@ def _inflater(encoding: str, url: str):
         return out  # input left over past `limit` is never needed: the body is too large
 
     return inflate
+
+
+def unpack(data: bytes, max_bytes: int, what: str) -> bytes:
+    """`data` unpacked if it is gzip (a .gz feed file, or a body sent as a gzip file), at
+    most `max_bytes` of it (a bomb is refused without being expanded); else `data`."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = unzip.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise FeedError(f"{what} is not valid gzip ({exc})") from exc
+    if len(out) > max_bytes:
+        raise FeedError(f"{what} is larger than {_size(max_bytes)} once unpacked")
+    return out
 
 
 def _size(n: int) -> str:

@@ -3,6 +3,7 @@
 import gzip
 import http.server
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -283,3 +284,28 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     big.write_bytes(GOOD * 10)
     with pytest.raises(FeedError, match="larger than 5,000 bytes"):
         load_feed_report(big, max_bytes=5_000)
+
+
+def test_a_gzipped_feed_file_is_read_within_the_size_cap(tmp_path: Path) -> None:
+    import gzip
+
+    packed = tmp_path / "feed.xml.gz"
+    packed.write_bytes(gzip.compress(GOOD))
+    assert load_feed_report(packed).articles == parse_feed(GOOD)
+    bomb = tmp_path / "bomb.xml.gz"
+    bomb.write_bytes(gzip.compress(b"<rss>" + b" " * 5_000_000))
+    with pytest.raises(FeedError, match=r"larger than 1 MB once unpacked"):
+        load_feed_report(bomb, max_bytes=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("ftp://example.com/feed.xml", "unsupported address 'ftp://example.com/feed.xml'"),
+        ("file:///etc/feed.xml", "unsupported address 'file:///etc/feed.xml'"),
+        ("http://", "not a complete URL: 'http://'"),
+    ],
+)
+def test_addresses_that_are_not_web_urls_or_files_say_so(source: str, message: str) -> None:
+    with pytest.raises(FeedError, match=re.escape(message)):
+        load_feed_report(source)

@@ -210,8 +210,6 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     """Add feeds (files or http(s) URLs) to the user's library, incrementally.
 
     With no feed, only finishes an ingest that was interrupted."""
-    from corpus import load_feed_report
-
     settings: Settings = ctx.obj["settings"]
     path = ctx.obj.get("index") or settings.index_dir
     try:
@@ -221,10 +219,27 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             retriever = Retriever.open(
                 path, lock_timeout=settings.feedqa_lock_timeout_seconds, progress=Progress()
             )
+        _report_repairs(retriever)
+        failed = _ingest_all(retriever, sources, settings.feed_limits())
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
-    _report_repairs(retriever)
-    limits = settings.feed_limits()
+    except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
+        click.echo(
+            "interrupted: every article logged is kept; "
+            "`feedqa ingest` indexes any not indexed yet",
+            err=True,
+        )
+        ctx.exit(130)
+    info = retriever.info()
+    click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
+
+
+def _ingest_all(retriever: Retriever, sources: tuple[str, ...], limits: dict) -> int:
+    """Read and add each source, reporting as it goes; the number that could not be read."""
+    from corpus import load_feed_report
+
     failed = 0
     for source in sources:
         click.echo(f"reading {source} …", err=True)
@@ -237,18 +252,12 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             continue
         for problem in report.problems:
             click.echo(f"  ! {problem}", err=True)
-        try:
-            added = retriever.add(report.articles, progress=Progress())
-        except FeedqaError as exc:  # a full disk, or another writer holding the library
-            raise click.ClickException(str(exc)) from exc
+        added = retriever.add(report.articles, progress=Progress())  # FeedqaError: stops all
         click.echo(
             f"{source}: {len(report.articles)} articles: {added.added} new, {added.updated} updated, "
             f"{added.unchanged} unchanged ({time.perf_counter() - started:.1f}s)"
         )
-    info = retriever.info()
-    click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
-    if failed:
-        raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
+    return failed
 
 
 @cli.command("eval")

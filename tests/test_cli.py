@@ -318,6 +318,20 @@ def test_a_question_during_an_interrupted_ingest_is_answered_at_once(env, monkey
     assert "not indexed" not in again.output
 
 
+def test_ctrl_c_during_ingest_says_what_is_kept(env, monkeypatch) -> None:
+    from retrieval import Retriever
+
+    def interrupted(self, articles, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Retriever, "add", interrupted)
+    result = CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "interrupted: every article logged is kept; `feedqa ingest` indexes any not indexed yet"
+    )
+
+
 def test_a_torn_log_is_reported_not_fatal(env) -> None:
     assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
     log = Path(env["FEEDQA_DATA_DIR"]) / "index" / "articles.jsonl"

@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
+from . import vectorstore
 from .storage import FORMAT, VERSION
 from .text import SEGMENTER
 
@@ -223,10 +224,13 @@ def open_at(
         if not write:
             return None
         shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
+        reuse = []  # the sentence vectors that are intact (mapped: readable once removed)
         for child in path.iterdir():
             if child.is_dir() and child.name.startswith("seg-"):
+                reuse.append(vectorstore.load_vectors(child))
                 shutil.rmtree(child, ignore_errors=True)
-        retriever = cls.from_articles(read.articles.values(), **kwargs)
+        reuse = [v for v in reuse if v is not None]
+        retriever = cls.from_articles(read.articles.values(), reuse=reuse, **kwargs)
         retriever._logged = read.lines
         retriever.save(path)
         if not new:

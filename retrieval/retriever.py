@@ -88,11 +88,13 @@ class Retriever:
         *,
         params: BM25Params | None = None,
         progress: semantic.Progress | None = None,
+        reuse: Iterable[vectorstore.Vectors] = (),
         **kwargs,
     ) -> "Retriever":
         """Index `articles` in memory (later duplicates of an id replace earlier ones).
 
-        progress: called with (what, steps done, in all) while their vectors are made.
+        progress: called with (what, steps done, in all) while their vectors are made;
+        reuse: sentence vectors made before (of a damaged index), looked up by sentence.
         """
         unique = list({a.id: a for a in articles}.values())
         # a hash each: cheaper here than shipped to worker processes
@@ -100,7 +102,7 @@ class Retriever:
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
         if retriever.semantic:
-            retriever._vectors.embed(retriever._index, progress)
+            retriever._vectors.embed(retriever._index, progress, reuse)
         return retriever
 
     @classmethod

@@ -207,13 +207,16 @@ class SentenceStore:
             self._joined = (index, value)
         return self._joined[1]
 
-    def embed(self, index: "Index", progress: Progress | None = None) -> None:
-        """Make the vectors of the segments of `index` that have none (reusing known ones);
-        forget those of segments `index` no longer has."""
+    def embed(
+        self, index: "Index", progress: Progress | None = None, reuse: Iterable[Vectors] = ()
+    ) -> None:
+        """Make the vectors of the segments of `index` that have none (reusing known ones,
+        and those of `reuse`); forget those of segments `index` no longer has."""
         missing = [s for s in index.segments if s.name not in self.by_segment]
         if not missing or encoder() is None:
             return
-        known = Known([bundled_table()] + [(v.hashes, v.vectors) for v in self.by_segment.values()])
+        others = [*self.by_segment.values(), *reuse]
+        known = Known([bundled_table()] + [(v.hashes, v.vectors) for v in others])
         total = sum(s.n_docs for s in missing)
         done = 0
         for seg in missing:

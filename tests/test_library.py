@@ -325,3 +325,19 @@ def test_a_library_it_may_not_read_is_one_clear_error(lib: Path, monkeypatch) ->
         library.LibraryError, match=r"cannot open the library at .*: Permission denied$"
     ):
         Retriever.open(lib)
+
+
+def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypatch) -> None:
+    monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
+    embedded: list[str] = []
+    monkeypatch.setattr(
+        semantic.Encoder, "passages", lambda self, texts, p=None: embedded.extend(texts)
+    )
+    for post in lib.glob("seg-*/post_doc.npy"):  # the postings damaged, the vectors not
+        data = bytearray(post.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        post.write_bytes(bytes(data))
+    opened = Retriever.open(lib)
+    assert any(note.startswith("index rebuilt from") for note in opened.repairs)
+    assert embedded == []
+    assert "5亿元" in opened.ask("云栖支付C轮融资多少钱?").text

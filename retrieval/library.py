@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from .retriever import Retriever
 
 LOG = "articles.jsonl"
+REJECTED = "articles.rejected"
+"""Where a writer moves the log's unreadable lines (torn writes), byte for byte."""
 MANIFEST = "index.json"
 LOCK = ".lock"
 
@@ -115,6 +117,30 @@ def append_log(path: Path, articles: Iterable["Article"]) -> int:
     finally:
         os.close(fd)
     return len(lines)
+
+
+def set_aside(path: Path, skipped: list[int]) -> int:
+    """Move the log's lines numbered `skipped` (1-based) to REJECTED beside it, durably and
+    before the log is replaced atomically without them; return the lines the log keeps."""
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    drop = set(skipped)
+    moved = [ln if ln.endswith(b"\n") else ln + b"\n" for n, ln in enumerate(lines, 1) if n in drop]
+    kept = [ln for n, ln in enumerate(lines, 1) if n not in drop]
+    try:
+        with open(path.with_name(REJECTED), "ab") as f:
+            f.write(b"".join(moved))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(b"".join(kept))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(kept)
 
 
 def content_hash(title: str, paragraphs: list[str]) -> str:
@@ -260,6 +286,11 @@ def open_at(
         if retriever._logged != read.lines and write:
             retriever._logged = read.lines
             retriever.save(path)
+    if write and read.skipped:  # the index now holds every readable line: renumbering is safe
+        retriever._logged = set_aside(log, read.skipped)
+        retriever.save(path)
+        moved = f"; moved to {REJECTED}"
+        repairs = [r.replace("; skipped", moved) if "not a readable" in r else r for r in repairs]
     retriever._path, retriever._file_lock = path, lock
     retriever.repairs = repairs
     return retriever

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from corpus import Article
 from retrieval import IndexFileError, QueryError, Retriever, library, semantic
-from retrieval.library import LOG, MANIFEST
+from retrieval.library import LOG, MANIFEST, REJECTED
 from retrieval.retriever import AddReport
 
 BUNDLED = 49
@@ -61,9 +61,13 @@ def test_a_torn_last_line_is_skipped_reported_and_never_glued_onto(lib: Path, cu
     at = line.index("补".encode()) + 1 if cut == "inside a character" else line.index(b'"link"')
     with open(log, "ab") as f:
         f.write(line[:at])  # a crash or a full disk mid-append
+    reader = Retriever.open(lib, catch_up=False)
+    assert reader.repairs == [f"{LOG} line 56: not a readable article; skipped"]
     opened = Retriever.open(lib)
     assert opened.info()["articles"] == 55
-    assert opened.repairs == [f"{LOG} line 56: not a readable article; skipped"]
+    assert opened.repairs == [f"{LOG} line 56: not a readable article; moved to {REJECTED}"]
+    assert (lib / REJECTED).read_bytes() == line[:at] + b"\n"  # kept, out of the log's way
+    assert Retriever.open(lib).repairs == []  # reported once, not at every start
     opened.add([extra(2), extra(3)])
     for seg in lib.glob("seg-*"):
         shutil.rmtree(seg)  # force a rebuild from the log alone

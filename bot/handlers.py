@@ -155,6 +155,7 @@ async def _answer_question(
     history = _thread_of(message, state, context.bot.id)
     if history is None:
         history = state.history.recent(key)
+    await asyncio.to_thread(state.retriever.refresh)  # an ingest may have run beside the bot
     answer = await asyncio.to_thread(state.retriever.ask, question, history or None, CITATIONS)
     state.history.remember(key, question)
     state.usage.count(chat_id, answer.answered)

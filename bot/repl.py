@@ -45,6 +45,7 @@ class Session:
         if line.startswith(":"):
             return self.command(line)
         try:
+            self.retriever.refresh()  # an ingest may have run beside this session
             answer = self.retriever.ask(line, history=self.history, k=self.k)
         except FeedqaError as exc:
             return f"出错了: {exc}"

@@ -332,6 +332,23 @@ class Retriever:
             return contextlib.nullcontext()
         return library.locked(self._file_lock, self._path)
 
+    def refresh(self) -> bool:
+        """Take up what another process saved to the library since this one read or wrote
+        it (an ingest that ran beside a REPL or a bot); whether anything changed. A library
+        found damaged is left to its next writer."""
+        if self._path is None or library.stamp(self._path) == self._stamp:
+            return False
+        with self._lock:
+            fresh = library.open_at(
+                type(self), self._path, self._file_lock, write=False, catch_up=False,
+                min_confidence=self.min_confidence, semantic=self.semantic,
+            )  # fmt: skip
+            if fresh is None:
+                return False
+            self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
+            self._vectors, self._behind = fresh._vectors, fresh._behind
+        return True
+
     def _catch_up(self, progress: semantic.Progress | None = None) -> None:
         """Take up what another process wrote to the library since this one read or wrote
         it, and what its log holds that the index lacks."""

@@ -345,3 +345,15 @@ def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypat
     assert any(note.startswith("index rebuilt from") for note in opened.repairs)
     assert embedded == []
     assert "5亿元" in opened.ask("云栖支付C轮融资多少钱?").text
+
+
+def test_a_reader_takes_up_what_a_writer_saved_when_it_refreshes(lib: Path) -> None:
+    from bot.repl import Session
+
+    reader = Retriever.open(lib, catch_up=False)
+    session = Session(reader, k=1)
+    assert reader.refresh() is False  # nothing new
+    Retriever.open(lib).add([extra(1)])  # another process ingests
+    assert "海鸥银行第1次" in session.handle("海鸥银行第1次发布了什么?")  # the REPL refreshes
+    assert reader.info()["articles"] == 56
+    assert reader.refresh() is False

@@ -285,6 +285,16 @@ async def test_an_invisible_question_is_empty(fake: FakeBotApi, app: Application
     assert plain(await reply(fake, pushed)) == EMPTY_QUESTION
 
 
+async def test_the_bot_answers_from_what_an_ingest_beside_it_saved(
+    fake: FakeBotApi, settings: Settings, tmp_path: Path
+) -> None:
+    library = Retriever.open(tmp_path / "lib", catch_up=False)
+    async with running(build_application(settings, library)):
+        Retriever.open(tmp_path / "lib").add(fixture_articles())  # `feedqa ingest`, elsewhere
+        pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
+        assert plain(await reply(fake, pushed)).startswith(ANSWER_CEO)
+
+
 async def test_too_long_message_gets_polite_reply(fake: FakeBotApi, app: Application) -> None:
     pushed = fake.push_message(ALICE, "星河支付" * 1100)  # 4400 characters
     text = plain(await reply(fake, pushed))

@@ -25,7 +25,11 @@ def ask(
 
     sentences: the sentence vectors of `index` (None: lexical answers).
     min_confidence: the least confidence to answer with (None: the ranker's threshold).
+    A question without a single letter, digit or character of a word (???, 😀) gets no
+    citations either: nothing in it could make a paragraph closer than another.
     """
+    if not any(c.isalnum() for c in question):
+        return Answer(question=question, answered=False, text="")
     query, hits, ranked, confidence, answered = choose(
         index, sentences, question, history, min_confidence
     )

@@ -357,3 +357,11 @@ def test_a_reader_takes_up_what_a_writer_saved_when_it_refreshes(lib: Path) -> N
     assert "海鸥银行第1次" in session.handle("海鸥银行第1次发布了什么?")  # the REPL refreshes
     assert reader.info()["articles"] == 56
     assert reader.refresh() is False
+
+
+@pytest.mark.parametrize("question", ["???!!!。。。", "😀🚀💰", "……"])
+def test_a_question_without_a_single_word_lists_no_closest_articles(
+    tiny: Retriever, question: str
+) -> None:
+    answer = tiny.ask(question)
+    assert not answer.answered and answer.citations == []

@@ -401,7 +401,8 @@ class Retriever:
         return [answering.passage(index, doc, score) for doc, score in hits]
 
     def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
-        """Answer `question` from the archive, with up to `k` citations.
+        """Answer `question` from the archive, with up to `k` citations (at least one: an
+        answer always cites its source).
 
         history: the chat's earlier questions, oldest first; used when the question leans on
         them (a pronoun, or no subject of its own). Never raises for any string. Questions

@@ -130,6 +130,9 @@ class Recorder:
     def __init__(self) -> None:
         self.histories: list[list[str]] = []
 
+    def refresh(self) -> bool:
+        return False
+
     def ask(self, question: str, history: list[str], k: int = 3) -> Answer:
         self.histories.append(list(history))
         return Answer(question=question, answered=False, text="")

@@ -45,6 +45,7 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         busy = InlineQueryResultsButton(text="提问太频繁了,请稍后再试", start_parameter="busy")
         await inline.answer([], cache_time=0, is_personal=True, button=busy)
         return
+    await asyncio.to_thread(state.retriever.refresh)  # an ingest may have run beside the bot
     answer = await asyncio.to_thread(state.retriever.ask, question, None, INLINE_RESULTS)
     state.usage.count(None, answer.answered)
     results = []

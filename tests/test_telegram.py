@@ -289,10 +289,22 @@ async def test_the_bot_answers_from_what_an_ingest_beside_it_saved(
     fake: FakeBotApi, settings: Settings, tmp_path: Path
 ) -> None:
     library = Retriever.open(tmp_path / "lib", catch_up=False)
+    xinghe, yueguang = fixture_articles()[:2], fixture_articles()[2:]
     async with running(build_application(settings, library)):
-        Retriever.open(tmp_path / "lib").add(fixture_articles())  # `feedqa ingest`, elsewhere
-        pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
-        assert plain(await reply(fake, pushed)).startswith(ANSWER_CEO)
+        Retriever.open(tmp_path / "lib").add(xinghe)  # `feedqa ingest`, elsewhere
+        inline = fake.push_inline_query(BOB, "星河支付的CEO是谁?")
+        [call] = await fake.wait_for(
+            lambda: [
+                c
+                for c in fake.calls_of("answerInlineQuery")
+                if c.params["inline_query_id"] == inline.inline_query_id
+            ]
+        )
+        content = call.params["results"][0]["input_message_content"]["message_text"]
+        assert parse_telegram_html(content).startswith(ANSWER_CEO)
+        Retriever.open(tmp_path / "lib").add(yueguang)  # and another one
+        pushed = fake.push_message(ALICE, "月光银行总部在哪里?")
+        assert "成都" in plain(await reply(fake, pushed))
 
 
 async def test_too_long_message_gets_polite_reply(fake: FakeBotApi, app: Application) -> None:

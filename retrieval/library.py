@@ -1,18 +1,16 @@
-"""A library on disk: the articles log, the index manifest's checksum, and the writer lock.
+"""A library on disk: the articles log, how an index is opened and repaired from it, and the
+writer lock.
 
 The log (`articles.jsonl`, one Article as JSON a line) is written before an article is
 indexed, so the index can always be rebuilt from it; the index, in turn, holds every
-article's paragraphs, so a log that lost lines is written again from the index. The
-manifest (`index.json`) carries a SHA-256 of its content and is checked byte for byte.
-Writers hold a file lock on the library (`.lock`), so two processes never interleave.
+article's paragraphs, so a log that lost lines is written again from the index. Writers
+hold a file lock on the library (`.lock`), so two processes never interleave.
 """
 
 import contextlib
 import hashlib
 import json
-import math
 import os
-import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,8 +24,7 @@ from filelock import FileLock, Timeout
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
-from .storage import FORMAT, VERSION
-from .text import SEGMENTER
+from .manifest import MANIFEST
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -38,15 +35,10 @@ if TYPE_CHECKING:
 LOG = "articles.jsonl"
 REJECTED = "articles.rejected"
 """Where a writer moves the log's unreadable lines (torn writes), byte for byte."""
-MANIFEST = "index.json"
 LOCK = ".lock"
 
 LOCK_TIMEOUT = 60.0
 """Seconds a writer waits for another one before the library counts as busy."""
-
-_SEGMENT_NAME = re.compile(r"seg-[1-9][0-9]*")
-_IDF = ("lucene", "okapi")
-
 
 # --- the articles log ---------------------------------------------------------------------
 
@@ -294,120 +286,6 @@ def open_at(
     retriever._path, retriever._file_lock = path, lock
     retriever.repairs = repairs
     return retriever
-
-
-# --- the manifest ---------------------------------------------------------------------------
-
-
-def manifest_text(manifest: dict) -> str:
-    """The manifest as written: its fields plus a SHA-256 of them ("checksum")."""
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return json.dumps({**body, "checksum": "sha256:" + hashlib.sha256(canonical).hexdigest()},
-                      indent=1)  # fmt: skip
-
-
-def write_manifest(path: Path, manifest: dict) -> str:
-    """Write the manifest atomically and durably; return its checksum."""
-    text = manifest_text(manifest)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return json.loads(text)["checksum"]
-
-
-def read_manifest(path: Path) -> dict:
-    """The manifest at `path`; IndexFileError if it is unreadable or not exactly as written."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        manifest = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise IndexFileError(
-            f"no readable index at {path.parent} ({exc.__class__.__name__})"
-        ) from exc
-    if not isinstance(manifest, dict) or "checksum" not in manifest:
-        raise IndexFileError(f"{path.parent}: {path.name} has no checksum; rebuild it")
-    if manifest_text(manifest) != text:
-        raise IndexFileError(f"{path.parent}: {path.name} is corrupt (checksum mismatch)")
-    return manifest
-
-
-def write_index_manifest(path: Path, index: "Index", logged: int) -> str:
-    """Write the manifest of `index` saved under `path` (logging `logged` lines of the log),
-    then remove the folders of segments it no longer has; return its checksum."""
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "segmenter": SEGMENTER,
-        "params": index.params.__dict__,
-        "segments": [s.name for s in index.segments],
-        "logged": logged,
-    }
-    checksum = write_manifest(path / MANIFEST, manifest)
-    keep = {s.name for s in index.segments}
-    for child in path.iterdir():
-        if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
-            shutil.rmtree(child, ignore_errors=True)
-    return checksum
-
-
-def read_index_manifest(path: Path) -> dict:
-    """The manifest of the index saved under `path`; IndexFileError if it is unreadable,
-    corrupt, of another index version or cut by another segmenter."""
-    manifest = read_manifest(path / MANIFEST)
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise IndexFileError(
-            f"{path}: index version {manifest.get('version')!r} is not {VERSION}; rebuild it"
-        )
-    if manifest.get("segmenter") != SEGMENTER:
-        raise IndexFileError(
-            f"{path}: built with segmenter {manifest.get('segmenter')!r}, not {SEGMENTER!r}"
-        )
-    return manifest
-
-
-def checked(manifest: dict) -> tuple[dict, list[str], int]:
-    """The manifest's BM25 parameters, segment names and logged lines, validated."""
-    where = "index.json"
-    params, names, logged = (
-        manifest.get("params"),
-        manifest.get("segments"),
-        manifest.get("logged", 0),
-    )
-    if not isinstance(params, dict):
-        raise IndexFileError(f"{where}: params missing")
-    for key in ("k1", "b", "epsilon"):
-        value = params.get(key)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise IndexFileError(f"{where}: BM25 parameter {key}={value!r} is not a number")
-    if not (params["k1"] > 0 and 0 <= params["b"] <= 1 and params["epsilon"] >= 0):
-        raise IndexFileError(f"{where}: BM25 parameters out of range: {params}")
-    if params.get("idf") not in _IDF:
-        raise IndexFileError(f"{where}: unknown idf {params.get('idf')!r}")
-    if (
-        not isinstance(names, list)
-        or len(set(map(str, names))) != len(names)
-        or not all(isinstance(n, str) and _SEGMENT_NAME.fullmatch(n) for n in names)
-    ):
-        raise IndexFileError(f"{where}: malformed segment list")
-    if isinstance(logged, bool) or not isinstance(logged, int) or logged < 0:
-        raise IndexFileError(f"{where}: malformed logged count {logged!r}")
-    return params, names, logged
-
-
-def stamp(path: Path) -> str | None:
-    """The checksum of the library's manifest (None if there is no valid one)."""
-    try:
-        return read_manifest(path / MANIFEST)["checksum"]
-    except IndexFileError:
-        return None
 
 
 # --- the writer lock ------------------------------------------------------------------------

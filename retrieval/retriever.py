@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError, QueryError
 
-from . import answering, library, semantic, vectorstore
+from . import answering, library, manifest, semantic, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     VERSION,
@@ -162,15 +162,15 @@ class Retriever:
         Sentence vectors that are missing or corrupt are made again (and saved when the folder
         is writable)."""
         path = Path(path)
-        manifest = library.read_index_manifest(path)
+        saved = manifest.read_index_manifest(path)
         try:
-            params, names, logged = library.checked(manifest)
+            params, names, logged = manifest.checked(saved)
             params = BM25Params(**params)
             segments = [load_segment(path / name, verify=verify) for name in names]
         except (KeyError, TypeError) as exc:
             raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
-        retriever._logged, retriever._stamp = logged, manifest["checksum"]
+        retriever._logged, retriever._stamp = logged, saved["checksum"]
         if not retriever._vectors.load(path, [s.name for s in segments], verify=verify):
             if retriever.semantic:  # made again, and saved anew
                 retriever._vectors.embed(retriever._index, progress)
@@ -190,7 +190,7 @@ class Retriever:
             if not (path / seg.name / "segment.json").exists():
                 save_segment(seg, path / seg.name)
         self._vectors.save(path)
-        self._stamp = library.write_index_manifest(path, index, self._logged)
+        self._stamp = manifest.write_index_manifest(path, index, self._logged)
 
     @classmethod
     def open(
@@ -336,7 +336,7 @@ class Retriever:
         """Take up what another process saved to the library since this one read or wrote
         it (an ingest that ran beside a REPL or a bot); whether anything changed. A library
         found damaged is left to its next writer."""
-        if self._path is None or library.stamp(self._path) == self._stamp:
+        if self._path is None or manifest.stamp(self._path) == self._stamp:
             return False
         with self._lock:
             fresh = library.open_at(
@@ -352,7 +352,7 @@ class Retriever:
     def _catch_up(self, progress: semantic.Progress | None = None) -> None:
         """Take up what another process wrote to the library since this one read or wrote
         it, and what its log holds that the index lacks."""
-        if self._path is None or (not self._behind and library.stamp(self._path) == self._stamp):
+        if self._path is None or (not self._behind and manifest.stamp(self._path) == self._stamp):
             return
         fresh = library.open_at(
             type(self), self._path, self._file_lock, write=True, progress=progress,

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from corpus import Article
 from retrieval import IndexFileError, QueryError, Retriever, library, semantic
-from retrieval.library import LOG, MANIFEST, REJECTED
+from retrieval import manifest as manifest_module
+from retrieval.library import LOG, REJECTED
+from retrieval.manifest import MANIFEST, manifest_text
 from retrieval.retriever import AddReport
 
 BUNDLED = 49
@@ -125,7 +127,7 @@ def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
     question = "云栖支付融资了多少?"
     before = Retriever.open(lib).ask(question)
     manifest = json.loads((lib / MANIFEST).read_text(encoding="utf-8"))
-    (lib / MANIFEST).write_text(library.manifest_text({**manifest, "version": VERSION - 1}))
+    (lib / MANIFEST).write_text(manifest_text({**manifest, "version": VERSION - 1}))
     with pytest.raises(IndexFileError, match="rebuild"):
         Retriever.load(lib)
     opened = Retriever.open(lib)
@@ -189,7 +191,7 @@ def test_invalid_parameters_are_refused_even_with_a_valid_checksum(
 ) -> None:
     tiny.save(tmp_path / "idx")
     manifest = tmp_path / "idx" / MANIFEST
-    manifest.write_text(library.manifest_text({**json.loads(manifest.read_text()), **change}))
+    manifest.write_text(manifest_text({**json.loads(manifest.read_text()), **change}))
     with pytest.raises(IndexFileError):
         Retriever.load(tmp_path / "idx")
 
@@ -200,7 +202,7 @@ def test_a_segment_dropped_from_the_manifest_is_not_lost(lib: Path) -> None:
     manifest = json.loads((lib / MANIFEST).read_text())
     assert len(manifest["segments"]) >= 2
     manifest["segments"] = manifest["segments"][:-1]  # the one holding extra-1
-    (lib / MANIFEST).write_text(library.manifest_text(manifest))
+    (lib / MANIFEST).write_text(manifest_text(manifest))
     reopened = Retriever.open(lib)
     assert reopened.info()["articles"] == 56
     assert reopened.search("海鸥银行", k=1)[0].article_id == "extra-1"
@@ -323,7 +325,7 @@ def test_a_library_it_may_not_read_is_one_clear_error(lib: Path, monkeypatch) ->
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(library, "read_manifest", denied)
+    monkeypatch.setattr(manifest_module, "read_manifest", denied)
     monkeypatch.setattr(library.shutil, "rmtree", denied)
     with pytest.raises(
         library.LibraryError, match=r"cannot open the library at .*: Permission denied$"

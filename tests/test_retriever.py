@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import Answer, IndexFileError, QueryError, Retriever, library
+from retrieval import Answer, IndexFileError, QueryError, Retriever
+from retrieval.manifest import manifest_text
 
 
 def _assert_grounded(
@@ -160,7 +161,7 @@ def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> No
     tiny.save(tmp_path / "idx")
     manifest = tmp_path / "idx" / "index.json"
     stale = {**json.loads(manifest.read_text()), "version": 999}
-    manifest.write_text(library.manifest_text(stale))  # as a later feedqa would write it
+    manifest.write_text(manifest_text(stale))  # as a later feedqa would write it
     with pytest.raises(IndexFileError, match="version"):
         Retriever.load(tmp_path / "idx")
     manifest.write_text("{not json")

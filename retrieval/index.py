@@ -19,8 +19,17 @@ import numpy as np
 
 from . import jit, maxscore
 from .build import CHUNK_CHARS, PARALLEL_MIN_CHARS, build_segment
-from .segment import NO_LEN, TF_GROUPS, Segment, drop_articles, merge_segments
+from .segment import (
+    NO_LEN,
+    TF_GROUPS,
+    Segment,
+    drop_articles,
+    merge_segments,
+    next_names,
+    tiered_merge,
+)
 from .storage import FORMAT, VERSION, load_segment, save_segment
+from .text import tokenize
 
 __all__ = [
     "CHUNK_CHARS",
@@ -189,6 +198,26 @@ class Index:
         return self._avg_idf
 
     # --- lookup -----------------------------------------------------------------------------
+
+    def updated(
+        self, drops: dict[int, set[int]], records: list[dict], paragraphs: list[list[str]]
+    ) -> "Index":
+        """A new index: the articles `drops` lists (segment -> article rows) taken out, one
+        segment of `records` and their `paragraphs` added, and segments merged by tiers."""
+        counter = next_names(self.segments)
+        segments = []
+        for si, seg in enumerate(self.segments):
+            if si in drops:
+                seg = drop_articles(next(counter), seg, drops[si])
+            if seg.articles:
+                segments.append(seg)
+        segments.append(build_segment(next(counter), records, paragraphs, tokenize))
+        return Index(tiered_merge(segments, counter), self.params, self.segmenter)
+
+    def merged(self) -> "Index":
+        """The same index in one segment (same scores, faster queries)."""
+        seg = merge_segments(next(next_names(self.segments)), self.segments)
+        return Index([seg], self.params, self.segmenter)
 
     def locate(self, doc: int) -> tuple[Segment, int]:
         """The segment holding global doc id `doc`, and the local id."""

@@ -1,11 +1,8 @@
 """The Retriever: the one entry object of feedqa's library."""
 
 import contextlib
-import hashlib
 import os
-import shutil
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +13,14 @@ from corpus.errors import IndexFileError, LibraryError, QueryError
 from . import answering, library, manifest, semantic, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
-    VERSION,
     BM25Params,
     Index,
-    Segment,
     build_segment,
-    drop_articles,
     load_segment,
-    merge_segments,
     save_segment,
 )
 from .models import Answer, Passage
 from .question import content_terms
-from .segment import next_names, tiered_merge
 from .text import SEGMENTER, tokenize, well_formed
 from .vectorstore import SentenceStore
 
@@ -36,10 +28,6 @@ if TYPE_CHECKING:
     from corpus import Article
 
 _LIBRARY_LOG = library.LOG
-
-STALE_CACHE_DAYS = 30
-"""The bundled corpus's caches for other versions are removed, once last built this long ago,
-when a new one is built."""
 
 
 @dataclass(frozen=True)
@@ -114,15 +102,7 @@ class Retriever:
         from corpus import bundled_feed_path
 
         feed = bundled_feed_path()
-        digest = hashlib.sha1(
-            f"{feed.stat().st_size}:{feed.stat().st_mtime_ns}:{SEGMENTER}:{VERSION}".encode()
-        ).hexdigest()[:12]
-        base = (
-            Path(cache_dir)
-            if cache_dir
-            else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedqa"
-        )
-        path = base / f"bundled-{digest}"
+        path = library.bundled_cache(feed, cache_dir)
         try:
             return cls.load(path, **kwargs)
         except IndexFileError:
@@ -132,7 +112,7 @@ class Retriever:
         retriever = cls.from_articles(load_feed(feed), **kwargs)
         with contextlib.suppress(OSError):  # a read-only cache only costs start-up time
             retriever.save(path)
-            _drop_stale_caches(base, path)
+            library.drop_stale_caches(path)
         return retriever
 
     @classmethod
@@ -276,21 +256,9 @@ class Retriever:
             if self._path and _log:
                 library.append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
                 self._logged = self._logged + len(fresh)
-            counter = next_names(index.segments)
-            segments: list[Segment] = []
-            for si, seg in enumerate(index.segments):
-                if si in drops:
-                    seg = drop_articles(next(counter), seg, drops[si])
-                if seg.articles:
-                    segments.append(seg)
-            recs = [r for r, _ in fresh.values()]
-            segments.append(
-                build_segment(
-                    next(counter), recs, [a.paragraphs for _, a in fresh.values()], tokenize
-                )
+            new_index = index.updated(
+                drops, [r for r, _ in fresh.values()], [a.paragraphs for _, a in fresh.values()]
             )
-            segments = tiered_merge(segments, counter)
-            new_index = Index(segments, index.params, index.segmenter)
             if self.semantic:
                 self._vectors.embed(new_index, progress)
             if self._path:
@@ -309,8 +277,7 @@ class Retriever:
             index = self._index
             if len(index.segments) <= 1:
                 return
-            seg = merge_segments(next(next_names(index.segments)), index.segments)
-            new_index = Index([seg], index.params, index.segmenter)
+            new_index = index.merged()
             if self.semantic:
                 self._vectors.embed(new_index)
             if self._path:
@@ -435,12 +402,3 @@ class Retriever:
     def index(self) -> Index:
         """The current index (read-only use)."""
         return self._index
-
-
-def _drop_stale_caches(base: Path, keep: Path) -> None:
-    """Remove the caches of the bundled corpus in `base`, but `keep`, last built at least
-    STALE_CACHE_DAYS ago (another version still using one rebuilds it once)."""
-    cutoff = time.time() - STALE_CACHE_DAYS * 86_400
-    for old in base.glob("bundled-*"):
-        if old != keep and old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)

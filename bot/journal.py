@@ -51,11 +51,14 @@ class UpdateJournal:
                     entry = json.loads(raw)
                 except ValueError:
                     continue
-                if "update" in entry:
-                    accepted[entry["update"]["update_id"]] = entry["update"]
-                elif "tried" in entry:
+                if not isinstance(entry, dict):  # no line this journal writes
+                    continue
+                update = entry.get("update")
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                    accepted[update["update_id"]] = update
+                elif isinstance(entry.get("tried"), int):
                     tries[entry["tried"]] = tries.get(entry["tried"], 0) + 1
-                elif "done" in entry:
+                elif isinstance(entry.get("done"), int):
                     done.add(entry["done"])
         pending = []
         for update_id in sorted(set(accepted) - done):
@@ -95,7 +98,11 @@ class UpdateJournal:
         """Mark an update handled (not fsynced: a crash now at worst answers it twice)."""
         if self._pending.pop(update_id, None) is None:
             return
-        self._write({"done": update_id}, sync=False)
+        try:
+            self._write({"done": update_id}, sync=False)
+        except OSError as exc:  # a full disk: at worst answered again at the next start
+            logger.error("Update %s not marked done in the journal: %s", update_id, exc)
+            return
         self._done_since_compaction += 1
         if not self._pending and self._done_since_compaction >= 1000 and self._fd is not None:
             os.ftruncate(self._fd, 0)  # nothing pending: the history is not needed
@@ -120,7 +127,8 @@ class UpdateJournal:
 
 
 def _line(entry: dict[str, Any]) -> bytes:
-    return json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+    """One journal line: ASCII JSON, so any string, lone surrogates included, is written."""
+    return json.dumps(entry, default=str).encode("ascii") + b"\n"
 
 
 class JournaledQueue(asyncio.Queue):
@@ -132,8 +140,12 @@ class JournaledQueue(asyncio.Queue):
         self.journal = journal
 
     def put_nowait(self, item: object) -> None:
-        if isinstance(item, Update) and not self.journal.accept(item.to_dict()):
-            return
+        if isinstance(item, Update):
+            try:
+                if not self.journal.accept(item.to_dict()):
+                    return
+            except OSError as exc:  # a full disk: answering goes on, without the journal
+                logger.error("Update %s not journaled: %s", item.update_id, exc)
         super().put_nowait(item)
 
     def replay(self, item: Update) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakebot import BOT_USERNAME, FakeBotApi
+from telegram import Update
 from telegram.ext import Application
 from test_telegram import (  # noqa: F401  (fixtures)
     ALICE,
@@ -264,6 +265,43 @@ def test_the_journal_keeps_what_was_not_handled(tmp_path: Path) -> None:
         assert [u["update_id"] for u in again.open()] == [2]
         again.close()
     assert UpdateJournal(tmp_path / "journal.jsonl").open() == []
+
+
+def test_a_lone_surrogate_or_a_stray_line_never_stops_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(b'null\n7\n{"update": {}}\n["x"]\n')  # valid JSON, but no entry
+    journal = UpdateJournal(path)
+    assert journal.open() == []
+    odd = {"update_id": 1, "message": {"text": "京东科技\ud800计划"}}
+    assert journal.accept(odd)  # written, though it cannot be UTF-8 as it stands
+    journal.close()
+    again = UpdateJournal(path)
+    assert again.open() == [odd]
+    again.close()
+
+
+def test_a_journal_that_cannot_be_written_leaves_the_bot_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    import bot.journal
+    from bot.journal import JournaledQueue
+
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    journal.open()
+    queue = JournaledQueue(journal)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bot.journal.os, "write", full)
+    update = Update.de_json({"update_id": 5, "message": {"message_id": 1, "date": 0,
+                            "chat": {"id": 1, "type": "private"}, "text": "问题"}}, None)  # fmt: skip
+    queue.put_nowait(update)  # the disk is full: queued all the same
+    assert queue.get_nowait() is update
+    journal.done(5)  # and marking it done does not raise either
+    assert "journal" in caplog.text and "No space left on device" in caplog.text
 
 
 def _bot_process(fake: FakeBotApi, tmp_path: Path) -> subprocess.Popen:

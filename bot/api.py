@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 
 RETRY_BACKOFF = 0.5
-"""Seconds before the first retry of a failed send; doubled for each further one."""
+"""Seconds before the first retry of a failed send; doubled for each further one..."""
+
+MAX_BACKOFF = 30.0
+"""... up to this: the 20th retry would otherwise wait three days (and a stop with it)."""
 
 NO_RETRY = frozenset({"answerInlineQuery", "getMe", "deleteWebhook", "setWebhook"})
 """Calls not repeated here: an inline query is stale within seconds, and start-up calls are
@@ -61,7 +64,7 @@ class FloodLimiter(AIORateLimiter):
             except NetworkError as exc:  # 5xx, a dropped connection, a timeout
                 if attempt >= self.retries or endpoint in NO_RETRY:
                     raise
-                delay = self.backoff * 2**attempt
+                delay = min(self.backoff * 2**attempt, MAX_BACKOFF)
                 attempt += 1
                 logger.warning("%s failed (%s); retry %d in %.1fs", endpoint, exc, attempt, delay)
                 await asyncio.sleep(delay)

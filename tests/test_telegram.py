@@ -794,6 +794,29 @@ async def test_flood_limiter_throttles_messages_but_not_typing() -> None:
     await limiter.shutdown()
 
 
+async def test_retries_wait_at_most_the_capped_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.api
+    from telegram.error import NetworkError
+
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(bot.api.asyncio, "sleep", no_wait)
+    limiter = FloodLimiter(retries=20)
+    await limiter.initialize()
+
+    async def down(endpoint: str) -> bool:
+        raise NetworkError("Bad Gateway")
+
+    with pytest.raises(NetworkError):
+        await limiter.process_request(down, ("x",), {}, "sendMessage", {"chat_id": 1}, None)
+    assert len(waits) == 20 and waits[:3] == [0.5, 1.0, 2.0]
+    assert max(waits) == bot.api.MAX_BACKOFF <= 30  # not 0.5 * 2**19 s: three days
+    await limiter.shutdown()
+
+
 # --- per-chat state (pure) ----------------------------------------------------------------------------
 
 

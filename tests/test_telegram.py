@@ -795,8 +795,9 @@ async def test_flood_limiter_throttles_messages_but_not_typing() -> None:
 
 
 async def test_retries_wait_at_most_the_capped_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.api
     from telegram.error import NetworkError
+
+    import bot.api
 
     waits: list[float] = []
 

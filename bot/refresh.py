@@ -1,6 +1,7 @@
 """Re-reading the feeds: /reload for admins, and a timer for the feed URLs."""
 
 import asyncio
+import html
 import logging
 import re
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from telegram.ext import ContextTypes
 from corpus import load_feed
 from corpus.errors import FeedqaError
 
+from .format import split_message
 from .handlers import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY, BotState, _is_admin, _state
-from .replies import NO_PREVIEW
+from .replies import send_html
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             lines.append(f"✗ {r.source}:{r.error}")
         else:
             lines.append(f"✓ {r.source}:新增 {r.added},更新 {r.updated},未变 {r.unchanged}")
-    await message.reply_text("\n".join(lines), link_preview_options=NO_PREVIEW)
+    # one line a feed: split into as many messages as the report needs
+    await send_html(message, split_message([html.escape("\n".join(lines), quote=False)]))
 
 
 async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -442,6 +442,21 @@ async def test_reload_refused_to_strangers_and_runs_for_admins(
         assert "4 篇文章" in about and "尚未更新" not in about
 
 
+async def test_a_long_reload_report_arrives_whole_in_parts(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    missing = [str(tmp_path / f"<feed-{i:02d}>-{'x' * 80}.xml") for i in range(60)]
+    settings = make_settings(fake, tmp_path, feedqa_feeds=missing)
+    async with running(build_application(settings, retriever)):
+        reload = fake.push_message(ADMIN, "/reload")
+        await next_message(fake, reload, "更新完成")
+        await asyncio.sleep(0.3)
+        parts = [plain(c) for c in fake.sent_after(reload) if c.ok]
+    report = "\n".join(p for p in parts if "正在重新读取" not in p)
+    assert len(parts) > 2 and all(len(p) <= 4096 for p in parts)
+    assert all(f"✗ {name}" in report for name in missing)  # every feed, escaped
+
+
 async def test_refresh_job_logs_errors_and_never_raises(
     fake: FakeBotApi,
     tmp_path: Path,

@@ -32,6 +32,7 @@ from .format import (
     format_passages,
     format_sources,
 )
+from .journal import retry_later
 from .replies import note, send_html, show_typing
 from .settings import Settings
 
@@ -376,8 +377,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure and tell the user something went wrong; the bot keeps running."""
+    """Log the failure and tell the user something went wrong; the bot keeps running. A
+    message whose answer an outage stopped is handled again later instead."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(update, Update) and retry_later(context.application, update, context.error):
+        logger.warning("Update %s failed (%s); handled again later", update_id, context.error)
+        return
     logger.error("Update %s failed", update_id, exc_info=context.error)
     if not isinstance(update, Update):
         return

@@ -4,7 +4,8 @@ An update is written (and fsynced) when it is put on the update queue: before Te
 told it arrived (by the next getUpdates offset, or the webhook's 200 reply), since Telegram
 never sends it again after that. It is marked done once handled. At start-up, the updates
 the journal holds but never marked done are handled first; one that was already tried
-`MAX_TRIES` times (it may be what crashed the bot) is dropped with a warning.
+`MAX_TRIES` times (it may be what crashed the bot) is dropped with a warning. A message
+whose answer an outage of the Bot API stopped stays pending and is handled again later.
 """
 
 import asyncio
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.ext import SimpleUpdateProcessor
+from telegram.error import BadRequest, NetworkError
+from telegram.ext import Application, SimpleUpdateProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,14 @@ MAX_TRIES = 3
 """Start-ups at which one update is handled before it is given up."""
 
 _REMEMBERED = 10_000  # update ids kept to drop a redelivered update
+
+JOURNAL_KEY = "feedqa-journal"
+"""Where the application keeps its journal (in `bot_data`)."""
+
+RETRY_SECONDS = 30.0
+"""A message whose answer could not be sent (the Bot API down past the send retries) is
+handled again this much later, up to RETRY_TIMES times."""
+RETRY_TIMES = 10
 
 
 class UpdateJournal:
@@ -36,6 +46,7 @@ class UpdateJournal:
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._fd: int | None = None
         self._done_since_compaction = 0
+        self._retrying: set[int] = set()
 
     def open(self) -> list[dict[str, Any]]:
         """Read the journal and return the updates accepted but not handled, oldest first.
@@ -94,8 +105,15 @@ class UpdateJournal:
             self._seen.popitem(last=False)
         return True
 
+    def retry_later(self, update_id: int) -> None:
+        """Keep an update pending when its handling ends now: it is handled again later."""
+        self._retrying.add(update_id)
+
     def done(self, update_id: int) -> None:
         """Mark an update handled (not fsynced: a crash now at worst answers it twice)."""
+        if update_id in self._retrying:
+            self._retrying.discard(update_id)
+            return
         if self._pending.pop(update_id, None) is None:
             return
         try:
@@ -170,3 +188,24 @@ class JournaledProcessor(SimpleUpdateProcessor):
         finally:
             if isinstance(update, Update) and not cancelled:
                 self.journal.done(update.update_id)
+
+
+def retry_later(application: Application, update: Update, error: object) -> bool:
+    """Handle a message again RETRY_SECONDS from now if `error` is a send that failed for
+    good (an outage that outlasted the retries), at most RETRY_TIMES times; whether it will
+    be. The journal keeps it pending meanwhile, so a restart answers it too."""
+    if not isinstance(error, NetworkError) or isinstance(error, BadRequest):
+        return False
+    if update.effective_message is None or update.callback_query or update.inline_query:
+        return False  # a button press or an inline query is stale long before
+    retries = application.bot_data.setdefault("feedqa-retries", {})
+    if retries.get(update.update_id, 0) >= RETRY_TIMES:
+        return False
+    retries[update.update_id] = retries.get(update.update_id, 0) + 1
+    journal = application.bot_data.get(JOURNAL_KEY)
+    if journal is not None:
+        journal.retry_later(update.update_id)
+    queue = application.update_queue
+    put = queue.replay if isinstance(queue, JournaledQueue) else queue.put_nowait
+    asyncio.get_running_loop().call_later(RETRY_SECONDS, put, update)
+    return True

@@ -54,7 +54,7 @@ from .handlers import (
     on_unknown_command,
 )
 from .inline import on_inline_query
-from .journal import JournaledProcessor, JournaledQueue, UpdateJournal
+from .journal import JOURNAL_KEY, JournaledProcessor, JournaledQueue, UpdateJournal
 from .redact import protect_secrets
 from .refresh import FeedResult, feed_urls, on_reload, refresh_feeds, refresh_job
 from .settings import Settings
@@ -77,8 +77,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-JOURNAL_KEY = "feedqa-journal"
 
 
 async def _post_init(application: Application) -> None:

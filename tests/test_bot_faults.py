@@ -204,6 +204,34 @@ async def test_a_burst_with_failing_sends_loses_no_answer(
     assert len(fake.calls_of("sendMessage", ok=False)) == 10
 
 
+async def test_a_question_whose_answer_an_outage_stopped_is_answered_after_it(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 0.3)
+    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway", count=3)  # an outage
+    async with running(build_application(settings, retriever, journal=journal)):
+        pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
+        assert plain(await reply(fake, pushed, timeout=10)).startswith(ANSWER_CEO)
+        await asyncio.sleep(0.3)
+        assert journal.pending == 0
+    assert not [c for c in fake.sent_messages() if plain(c) == ERROR_TEXT]
+
+
+def test_a_question_still_unanswered_stays_in_the_journal(tmp_path: Path) -> None:
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    journal.open()
+    journal.accept({"update_id": 9, "message": {"text": "问"}})
+    journal.retry_later(9)
+    journal.done(9)  # the failed handling ends: kept, to be handled again
+    assert journal.pending == 1
+    journal.done(9)  # handled again, this time for good
+    assert journal.pending == 0
+
+
 async def test_sources_are_sent_when_answering_the_button_fails(
     fake: FakeBotApi, app: Application
 ) -> None:

@@ -127,6 +127,11 @@ def _token(settings: Settings) -> str:
             "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in "
             ".env (TELEGRAM_BOT_TOKEN=123456:ABC...) or in the environment."
         )
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN has a space or a line break inside: copy it again from "
+            "@BotFather (it has the form 123456:ABC...)."
+        )
     return token
 
 

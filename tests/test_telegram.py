@@ -760,6 +760,13 @@ def test_run_bot_without_token_raises_config_error() -> None:
         run_bot(Settings(_env_file=None, telegram_bot_token="  "))
 
 
+@pytest.mark.parametrize("token", [TOKEN[:9] + "\n" + TOKEN[9:], TOKEN[:20] + " " + TOKEN[20:]])
+def test_a_token_with_a_break_or_space_inside_is_refused_at_once(token: str) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN has a space or a line break") as e:
+        run_bot(Settings(_env_file=None, telegram_bot_token=token))
+    assert TOKEN[9:] not in str(e.value) and TOKEN[:20] not in str(e.value)
+
+
 def test_feedqa_telegram_without_token_exits_with_a_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -94,7 +94,13 @@ async def _post_init(application: Application) -> None:
         )
     journal: UpdateJournal | None = application.bot_data.get(JOURNAL_KEY)
     if journal is not None and isinstance(application.update_queue, JournaledQueue):
-        pending = await asyncio.to_thread(journal.open)
+        try:
+            pending = await asyncio.to_thread(journal.open)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the journal {journal.path} ({exc.strerror or exc}): make "
+                "FEEDQA_DATA_DIR writable, or set TELEGRAM_JOURNAL=false"
+            ) from None
         replayed = 0
         for data in pending:
             if "message" in data or "edited_message" in data:

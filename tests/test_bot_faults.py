@@ -167,6 +167,15 @@ def test_an_unreachable_api_is_one_clear_error(tmp_path: Path, retriever: Retrie
         run_bot(settings, retriever=retriever)
 
 
+def test_a_journal_it_cannot_write_at_start_is_one_clear_error(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    (tmp_path / "not-a-folder").write_text("x")
+    settings = make_settings(fake, tmp_path, feedqa_data_dir=tmp_path / "not-a-folder")
+    with pytest.raises(ConfigError, match=r"cannot write the journal .*TELEGRAM_JOURNAL=false"):
+        run_bot(settings, retriever=retriever)
+
+
 def test_the_bot_starts_while_an_ingest_is_running(
     fake: FakeBotApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -138,18 +138,13 @@ async def _answer_question(
         return
     state = _state(context)
     question = question.strip()
+    if await _flooding(update, state):
+        return
     if is_blank(question):
         await note(message, EMPTY_QUESTION)
         return
     if len(question) > MAX_QUESTION_CHARS:
         await note(message, TOO_LONG.format(limit=MAX_QUESTION_CHARS))
-        return
-    user = update.effective_user
-    if user is not None and not state.limiter.allow(user.id):
-        if state.limiter.notice_due(user.id):  # once per window, not once per message
-            seconds = state.limiter.retry_after(user.id)
-            limit = state.settings.telegram_questions_per_minute
-            await note(message, TOO_MANY.format(limit=limit, seconds=seconds))
         return
     await show_typing(message)
     chat_id, key = message.chat_id, _history_key(update)
@@ -328,7 +323,21 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def on_not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice and files get a hint to ask in words."""
-    await update.effective_message.reply_text(NOT_TEXT)
+    if not await _flooding(update, _state(context)):
+        await update.effective_message.reply_text(NOT_TEXT)
+
+
+async def _flooding(update: Update, state: BotState) -> bool:
+    """Whether the sender is over the per-minute limit (counted for every message that gets
+    a reply); they are told once per window, not once per message."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None or state.limiter.allow(user.id):
+        return False
+    if state.limiter.notice_due(user.id):
+        seconds = state.limiter.retry_after(user.id)
+        limit = state.settings.telegram_questions_per_minute
+        await note(message, TOO_MANY.format(limit=limit, seconds=seconds))
+    return True
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -405,6 +405,22 @@ async def test_a_flooder_gets_one_notice_per_window(
     assert len(flood) == 40
 
 
+async def test_a_flood_of_stickers_or_overlong_messages_counts_too(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=2)
+    async with running(build_application(settings, retriever)):
+        for _ in range(6):
+            fake.push_sticker(ALICE)
+            fake.push_message(BOB, "星河支付" * 1100)  # over the length limit
+        await fake.wait_for(lambda: fake.pending_updates() == 0)
+        await asyncio.sleep(0.5)
+    for user in (ALICE, BOB):
+        replies = [plain(c) for c in fake.sent_messages(user)]
+        # two replies and one notice (handled concurrently: in any order)
+        assert len(replies) == 3 and sum("太频繁" in r for r in replies) == 1, replies
+
+
 def test_question_limiter_notices_once_per_window() -> None:
     now = [0.0]
     limiter = QuestionLimiter(1, clock=lambda: now[0])

@@ -197,7 +197,7 @@ class Index:
             self._avg_idf = float(values.mean()) if len(values) else 0.0
         return self._avg_idf
 
-    # --- lookup -----------------------------------------------------------------------------
+    # --- new indexes from this one ----------------------------------------------------------
 
     def updated(
         self, drops: dict[int, set[int]], records: list[dict], paragraphs: list[list[str]]
@@ -218,6 +218,8 @@ class Index:
         """The same index in one segment (same scores, faster queries)."""
         seg = merge_segments(next(next_names(self.segments)), self.segments)
         return Index([seg], self.params, self.segmenter)
+
+    # --- lookup -----------------------------------------------------------------------------
 
     def locate(self, doc: int) -> tuple[Segment, int]:
         """The segment holding global doc id `doc`, and the local id."""

@@ -26,7 +26,7 @@ from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
 from .manifest import MANIFEST
-from .storage import VERSION
+from .storage import VERSION, replace_file
 from .text import SEGMENTER
 
 if TYPE_CHECKING:
@@ -80,13 +80,18 @@ def read_log(path: Path) -> LogRead:
 
 
 def append_log(path: Path, articles: Iterable["Article"]) -> int:
-    """Append articles to the log (created if missing) and fsync; return the lines written.
+    """Append articles to the log (created if missing) and fsync; return the lines written
+    (see `append_lines`)."""
+    return append_lines(path, [a.model_dump_json().encode("utf-8") + b"\n" for a in articles])
+
+
+def append_lines(path: Path, lines: list[bytes]) -> int:
+    """Append lines (each ending in a newline) to `path` and fsync; return how many.
 
     An unterminated last line (a torn write) is ended first, so nothing is glued onto it.
-    If writing fails (a full disk), the log is cut back to its old length and LibraryError
+    If writing fails (a full disk), the file is cut back to its old length and LibraryError
     is raised.
     """
-    lines = [a.model_dump_json().encode("utf-8") + b"\n" for a in articles]
     if not lines:
         return 0
     data = b"".join(lines)
@@ -122,17 +127,9 @@ def set_aside(path: Path, skipped: list[int]) -> int:
     drop = set(skipped)
     moved = [ln if ln.endswith(b"\n") else ln + b"\n" for n, ln in enumerate(lines, 1) if n in drop]
     kept = [ln for n, ln in enumerate(lines, 1) if n not in drop]
+    append_lines(path.with_name(REJECTED), moved)
     try:
-        with open(path.with_name(REJECTED), "ab") as f:
-            f.write(b"".join(moved))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(b"".join(kept))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_file(path, b"".join(kept))
     except OSError as exc:
         raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return len(kept)

@@ -4,7 +4,6 @@ content, checked byte for byte and validated field by field before anything is s
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError
 
-from .storage import FORMAT, VERSION
+from .storage import FORMAT, VERSION, replace_file
 from .text import SEGMENTER
 
 if TYPE_CHECKING:
@@ -35,12 +34,7 @@ def manifest_text(manifest: dict) -> str:
 def write_manifest(path: Path, manifest: dict) -> str:
     """Write the manifest atomically and durably; return its checksum."""
     text = manifest_text(manifest)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_file(path, text.encode("utf-8"))
     return json.loads(text)["checksum"]
 
 

@@ -154,6 +154,16 @@ def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:
     return Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically and durably: a reader sees the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def _fsync_dir(folder: Path) -> None:
     for p in folder.iterdir():
         with open(p, "rb") as f:

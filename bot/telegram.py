@@ -294,7 +294,7 @@ def run_bot(
                 settings.index_dir,
                 min_confidence=settings.feedqa_min_confidence,
                 lock_timeout=settings.feedqa_lock_timeout_seconds,
-                catch_up=False,  # a running ingest does not hold the bot up; the next add takes it up
+                catch_up=False,  # a running ingest does not hold the bot up
             )
         except OSError as exc:
             raise ConfigError(f"cannot open the library at {settings.index_dir}: {exc}") from exc

@@ -237,7 +237,8 @@ def open_at(
         else:
             append_log(log, load_feed(bundled_feed_path()))
     read = read_log(log)
-    repairs += [f"{LOG} line {n}: not a readable article; skipped" for n in read.skipped]
+    fate = f"moved to {REJECTED}" if write else "skipped"  # a writer sets them aside, below
+    repairs += [f"{LOG} line {n}: not a readable article; {fate}" for n in read.skipped]
     if retriever is None:
         if not write:
             return None
@@ -281,8 +282,6 @@ def open_at(
     if write and read.skipped:  # the index now holds every readable line: renumbering is safe
         retriever._logged = set_aside(log, read.skipped)
         retriever.save(path)
-        moved = f"; moved to {REJECTED}"
-        repairs = [r.replace("; skipped", moved) if "not a readable" in r else r for r in repairs]
     retriever._path, retriever._file_lock = path, lock
     retriever.repairs = repairs
     return retriever

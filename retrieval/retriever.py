@@ -312,8 +312,7 @@ class Retriever:
             )  # fmt: skip
             if fresh is None:
                 return False
-            self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
-            self._vectors, self._behind = fresh._vectors, fresh._behind
+            self._adopt(fresh)
         return True
 
     def _catch_up(self, progress: semantic.Progress | None = None) -> None:
@@ -326,8 +325,12 @@ class Retriever:
             min_confidence=self.min_confidence, semantic=self.semantic,
         )  # fmt: skip
         assert fresh is not None
+        self._adopt(fresh)
+
+    def _adopt(self, fresh: "Retriever") -> None:
+        """Serve what `fresh`, the same library opened again, read from disk."""
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
-        self._vectors, self._behind = fresh._vectors, False
+        self._vectors, self._behind = fresh._vectors, fresh._behind
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -46,6 +46,15 @@ def _eval(path: Path):
     return CliRunner().invoke(cli, ["--bundled", "eval", str(path)])
 
 
+def _assert_one_line_error(qa: Path, error: str) -> None:
+    """`feedqa eval qa` fails cleanly (not a crash) with exactly one line: the file, then `error`."""
+    result = _eval(qa)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not a crash
+    assert "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [f"Error: {qa} {error}"]
+
+
 def _line(value) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
@@ -88,21 +97,13 @@ def _line(value) -> bytes:
 def test_eval_names_the_line_of_a_mistyped_item(env, tmp_path, line, message) -> None:
     qa = tmp_path / "qa.jsonl"
     qa.write_bytes(b"\n".join([_line(GOOD), b"", _line(line), _line(UNANSWERABLE)]))
-    result = _eval(qa)
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # not a crash
-    assert "Traceback" not in result.output
-    assert result.output.strip().splitlines() == [f"Error: {qa} line 3: {message}"]
+    _assert_one_line_error(qa, f"line 3: {message}")
 
 
 def test_eval_names_the_line_that_is_not_utf8(env, tmp_path) -> None:
     qa = tmp_path / "qa.jsonl"
     qa.write_bytes(_line(GOOD) + b"\n" + _line(UNANSWERABLE).replace("红".encode(), b"\xe7\xba"))
-    result = _eval(qa)
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # not a crash
-    assert "Traceback" not in result.output
-    assert result.output.strip().splitlines() == [f"Error: {qa} line 2: not valid UTF-8"]
+    _assert_one_line_error(qa, "line 2: not valid UTF-8")
 
 
 def test_eval_names_the_line_that_is_not_json(env, tmp_path) -> None:

@@ -33,9 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fakebot import FakeBotApi  # noqa: E402
 
-from bot.handlers import ERROR_TEXT  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.telegram import ALLOWED_UPDATES, build_application  # noqa: E402
+from bot.texts import ERROR_TEXT  # noqa: E402
 from corpus.errors import IndexFileError  # noqa: E402
 from retrieval import Retriever  # noqa: E402
 

@@ -29,9 +29,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fakebot import FakeBotApi, Pushed  # noqa: E402
 
 from bot.format import NOT_FOUND  # noqa: E402
-from bot.handlers import ERROR_TEXT  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.telegram import ALLOWED_UPDATES, FloodLimiter, build_application  # noqa: E402
+from bot.texts import ERROR_TEXT  # noqa: E402
 from corpus import Article, bundled_feed_path, load_feed  # noqa: E402
 from retrieval import Retriever  # noqa: E402
 

@@ -1,15 +1,16 @@
 """The bot's handlers: questions, commands, buttons and inline queries."""
 
 import asyncio
+import functools
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from telegram import (
-    BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -35,10 +36,25 @@ from .format import (
 from .journal import retry_later
 from .replies import note, send_html, show_typing
 from .settings import Settings
+from .texts import (
+    EMPTY_QUESTION,
+    ERROR_TEXT,
+    EXPIRED,
+    HELP_TEXT,
+    NO_MORE,
+    NOT_ADMIN,
+    NOT_ALLOWED,
+    NOT_TEXT,
+    RESET_DONE,
+    TOO_LONG,
+    TOO_MANY,
+    UNKNOWN_COMMAND,
+)
 
 logger = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 MAX_QUESTION_CHARS = 4000
 """Longer questions get a polite refusal."""
@@ -50,40 +66,6 @@ INLINE_RESULTS = 5
 INLINE_CACHE_SECONDS = 10
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query"]
 STATE_KEY = "feedqa"
-
-COMMANDS = [
-    BotCommand("ask", "提问(群组中使用):/ask 问题"),
-    BotCommand("help", "使用说明"),
-    BotCommand("reset", "忘记之前的问题,重新开始"),
-    BotCommand("about", "资料库的规模与更新时间"),
-    BotCommand("start", "介绍与示例问题"),
-]
-
-HELP_TEXT = (
-    "用法:\n"
-    "• 私聊:直接发送问题,例如「星河支付的CEO是谁?」\n"
-    "• 追问:可以接着问「他什么时候上任的?」,我会参考你最近的几个问题;/reset 忘记上下文。\n"
-    "• 群组:/ask@{username} 问题,或回复我的消息{mention}。\n"
-    "• 任意聊天:输入 @{username} 问题,把答案分享给别人。\n"
-    "• 答案下的「原文」显示被引用的整段原文,「更多」显示更多相关段落。\n"
-    "/about 查看资料库的规模与更新时间。\n\n"
-    "答案都摘自资料库中的文章,并注明出处;资料库中没有的,我会直说。"
-)
-NOT_TEXT = "我只能回答文字问题。请直接用文字发送你的问题,/help 查看用法。"
-UNKNOWN_COMMAND = "不认识这个命令。/help 查看用法。"
-EMPTY_QUESTION = "请在 /ask 后面写上问题,例如:/ask 星河支付的CEO是谁?"
-TOO_LONG = "问题太长了(最多 {limit} 个字符),请缩短后再问。"
-TOO_MANY = "提问太频繁了:每分钟最多 {limit} 个问题,请 {seconds} 秒后再试。"
-EXPIRED = "这个按钮已过期,请重新提问。"
-NO_MORE = "没有更多相关的段落了。"
-RESET_DONE = "好的,之前的问题已经忘记了。"
-ERROR_TEXT = "抱歉,处理这条消息时出错了,请稍后再试。"
-NOT_ADMIN = "抱歉,这个命令只对管理员开放。"
-NOT_ALLOWED = "抱歉,这个机器人只在指定的聊天中使用。"
-RELOAD_BUSY = "资料库正在更新,请稍后再试。"
-NO_FEEDS = "没有配置新闻源(FEEDQA_FEEDS)。"
-INLINE_HINT = "输入一个问题,例如:星河支付的CEO是谁?"
-
 
 # --- shared state ---------------------------------------------------------------------------
 
@@ -323,8 +305,19 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def on_not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice and files get a hint to ask in words."""
-    if not await _flooding(update, _state(context)):
-        await update.effective_message.reply_text(NOT_TEXT)
+    await update.effective_message.reply_text(NOT_TEXT)
+
+
+def rate_limited(handler: Handler) -> Handler:
+    """The handler, run only while its sender is under the per-minute limit: every message
+    that gets a reply counts, commands and stickers as much as questions."""
+
+    @functools.wraps(handler)
+    async def limited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await _flooding(update, _state(context)):
+            await handler(update, context)
+
+    return limited
 
 
 async def _flooding(update: Update, state: BotState) -> bool:
@@ -341,8 +334,15 @@ async def _flooding(update: Update, state: BotState) -> bool:
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Point to /help for commands the bot does not know."""
-    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+    """Point to /help for commands the bot does not know. In a group only a command addressed
+    to the bot (/weather@this_bot) is its own: a bare /weather may be another bot's."""
+    message = update.effective_message
+    if message.chat.type != ChatType.PRIVATE:
+        command = (message.text or "").split(maxsplit=1)[0]
+        if not command.lower().endswith(f"@{context.bot.username}".lower()):
+            return
+    if not await _flooding(update, _state(context)):
+        await message.reply_text(UNKNOWN_COMMAND)
 
 
 async def _more(

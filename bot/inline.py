@@ -15,8 +15,9 @@ from retrieval import Passage
 from retrieval.text import is_blank
 
 from .format import format_inline_answer, format_inline_passage, truncate
-from .handlers import INLINE_CACHE_SECONDS, INLINE_HINT, INLINE_RESULTS, _state
+from .handlers import INLINE_CACHE_SECONDS, INLINE_RESULTS, _state
 from .replies import NO_PREVIEW
+from .texts import INLINE_HINT
 
 
 def _inline_article(

@@ -14,9 +14,10 @@ from corpus import load_feed
 from corpus.errors import FeedqaError
 
 from .format import split_message
-from .handlers import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY, BotState, _is_admin, _state
+from .handlers import BotState, _is_admin, _state
 from .replies import send_html
 from .settings import Settings
+from .texts import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY
 
 logger = logging.getLogger(__name__)
 

@@ -32,11 +32,7 @@ from .api import FloodLimiter, check_base_url, requests
 from .chat import ChatHistory, QuestionLimiter, Threads
 from .handlers import (
     ALLOWED_UPDATES,
-    COMMANDS,
-    EXPIRED,
     MAX_QUESTION_CHARS,
-    NOT_ADMIN,
-    NOT_TEXT,
     STATE_KEY,
     BotState,
     guard_allowed_chats,
@@ -52,19 +48,18 @@ from .handlers import (
     on_start,
     on_stats,
     on_unknown_command,
+    rate_limited,
 )
 from .inline import on_inline_query
 from .journal import JOURNAL_KEY, JournaledProcessor, JournaledQueue, UpdateJournal
 from .redact import protect_secrets
 from .refresh import FeedResult, feed_urls, on_reload, refresh_feeds, refresh_job
 from .settings import Settings
+from .texts import COMMANDS
 
 __all__ = [
     "ALLOWED_UPDATES",
-    "EXPIRED",
     "MAX_QUESTION_CHARS",
-    "NOT_ADMIN",
-    "NOT_TEXT",
     "BotState",
     "FeedResult",
     "FloodLimiter",
@@ -208,21 +203,25 @@ def build_application(
     messages = filters.UpdateType.MESSAGES  # new and edited: an edit is asked anew
     private = filters.ChatType.PRIVATE & messages
     groups = filters.ChatType.GROUPS & messages
-    new_private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    new = filters.UpdateType.MESSAGE
+    new_private = filters.ChatType.PRIVATE & new
+    limited = rate_limited  # every reply counts toward the sender's per-minute limit
     application.add_handler(TypeHandler(Update, guard_allowed_chats), group=-1)
     application.add_handlers(
         [
-            CommandHandler("start", on_start, filters=filters.UpdateType.MESSAGE),
-            CommandHandler("help", on_help, filters=filters.UpdateType.MESSAGE),
-            CommandHandler("ask", on_ask, filters=messages),
-            CommandHandler("reset", on_reset, filters=filters.UpdateType.MESSAGE),
-            CommandHandler("about", on_about, filters=filters.UpdateType.MESSAGE),
-            CommandHandler("reload", on_reload, filters=filters.UpdateType.MESSAGE),
-            CommandHandler("stats", on_stats, filters=filters.UpdateType.MESSAGE),
+            CommandHandler("start", limited(on_start), filters=new),
+            CommandHandler("help", limited(on_help), filters=new),
+            CommandHandler("ask", on_ask, filters=messages),  # limited as a question
+            CommandHandler("reset", limited(on_reset), filters=new),
+            CommandHandler("about", limited(on_about), filters=new),
+            CommandHandler("reload", limited(on_reload), filters=new),
+            CommandHandler("stats", limited(on_stats), filters=new),
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_private_text),
             MessageHandler(groups & filters.TEXT & ~filters.COMMAND, on_group_text),
-            MessageHandler(new_private & filters.COMMAND, on_unknown_command),
-            MessageHandler(new_private & ~filters.TEXT & ~filters.StatusUpdate.ALL, on_not_text),
+            MessageHandler(new & filters.COMMAND, on_unknown_command),  # limited if answered
+            MessageHandler(
+                new_private & ~filters.TEXT & ~filters.StatusUpdate.ALL, limited(on_not_text)
+            ),
             CallbackQueryHandler(on_button),
             InlineQueryHandler(on_inline_query),
         ]

@@ -39,9 +39,9 @@ from test_telegram import (  # noqa: F401  (fixtures)
 )
 
 from bot.chat import QuestionLimiter
-from bot.handlers import ERROR_TEXT, HELP_TEXT
 from bot.journal import MAX_TRIES, UpdateJournal
 from bot.telegram import build_application, run_bot
+from bot.texts import ERROR_TEXT, HELP_TEXT
 from corpus.errors import ConfigError
 from retrieval import Retriever
 
@@ -419,6 +419,19 @@ async def test_a_flood_of_stickers_or_overlong_messages_counts_too(
         replies = [plain(c) for c in fake.sent_messages(user)]
         # two replies and one notice (handled concurrently: in any order)
         assert len(replies) == 3 and sum("太频繁" in r for r in replies) == 1, replies
+
+
+async def test_a_flood_of_commands_counts_too(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=2)
+    async with running(build_application(settings, retriever)):
+        for command in ("/start", "/help", "/about", "/reset", "/frobnicate", "/start"):
+            fake.push_message(ALICE, command)
+        await fake.wait_for(lambda: fake.pending_updates() == 0)
+        await asyncio.sleep(0.5)
+    replies = [plain(c) for c in fake.sent_messages(ALICE)]
+    assert len(replies) == 3 and sum("太频繁" in r for r in replies) == 1, replies
 
 
 def test_question_limiter_notices_once_per_window() -> None:

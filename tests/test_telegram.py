@@ -22,15 +22,11 @@ from telegram.ext import Application
 
 import bot.refresh as bot_refresh
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
-from bot.handlers import EMPTY_QUESTION
 from bot.redact import REDACTOR
 from bot.settings import Settings
 from bot.telegram import (
     ALLOWED_UPDATES,
-    EXPIRED,
     MAX_QUESTION_CHARS,
-    NOT_ADMIN,
-    NOT_TEXT,
     BotState,
     FloodLimiter,
     build_application,
@@ -39,6 +35,7 @@ from bot.telegram import (
     run_bot,
     webhook_options,
 )
+from bot.texts import EMPTY_QUESTION, EXPIRED, NOT_ADMIN, NOT_TEXT
 from corpus.article import Article
 from corpus.errors import ConfigError, FetchError
 from retrieval import Retriever
@@ -531,6 +528,17 @@ async def test_group_ask_mention_and_reply_answered_chatter_ignored(
     await asyncio.sleep(0.3)
     assert not fake.replies_to(chatter)
     assert all(c.reply_to != chatter.message_id for c in fake.calls_of("sendMessage", ok=None))
+
+
+async def test_unknown_command_in_a_group_answered_only_when_addressed_to_the_bot(
+    fake: FakeBotApi, app: Application
+) -> None:
+    other_bot = fake.push_message(GROUP, "/weather 杭州", user_id=ALICE)
+    elsewhere = fake.push_message(GROUP, "/weather@some_other_bot 杭州", user_id=ALICE)
+    addressed = fake.push_message(GROUP, f"/weather@{BOT_USERNAME} 杭州", user_id=BOB)
+    assert "/help" in plain(await reply(fake, addressed))
+    await asyncio.sleep(0.3)
+    assert not fake.replies_to(other_bot) and not fake.replies_to(elsewhere)
 
 
 async def test_allowed_chats(fake: FakeBotApi, tmp_path: Path, retriever: Retriever) -> None:

@@ -40,24 +40,34 @@ class Decoded:
     problems: list[str] = field(default_factory=list)
 
 
-def declared_encoding(raw: bytes) -> str | None:
-    """The encoding named by a BOM or the XML declaration, as a Python codec name."""
+def declared_encoding(raw: bytes, charset: str | None = None) -> str | None:
+    """The encoding named by a BOM, else by the server's `charset`, else by the XML
+    declaration, as a Python codec name. A Latin charset from a server is passed over: it
+    is many servers' default for any text, Chinese feeds included."""
     for bom, name in _BOMS:
         if raw.startswith(bom):
             return name
+    if len(raw) >= 4 and 0 == raw[0] == raw[2] != raw[1] and raw[3]:
+        return "utf-16-be"  # ASCII ("<?xml", "<rss") in UTF-16 without a BOM: XML 1.0 F.1
+    if len(raw) >= 4 and 0 == raw[1] == raw[3] != raw[0] and raw[2]:
+        return "utf-16-le"
+    served = _codec(charset) if charset else None
+    if served and served not in _LATIN:
+        return served
     match = _DECLARATION.match(raw[:512])
     return _codec(match.group(1).decode("ascii")) if match else None
 
 
-def decode_feed(raw: bytes) -> Decoded:
-    """Decode feed bytes: the declared encoding (UTF-8 if none), else the better fallback.
+def decode_feed(raw: bytes, charset: str | None = None) -> Decoded:
+    """Decode feed bytes: the declared encoding (UTF-8 if none; a server's `charset` first,
+    see `declared_encoding`), else the better fallback.
 
     GB2312 and GBK are read as their superset GB18030. Bytes declared Latin-1 or
     windows-1252 that are valid UTF-8 are read as UTF-8. When the declared encoding fails,
     the other two of UTF-8, GB18030 and Big5 are tried (see `_read_better`); undecodable
     sequences are replaced by U+FFFD and reported.
     """
-    declared = declared_encoding(raw)
+    declared = declared_encoding(raw, charset)
     encoding = declared or "utf-8"
     problems: list[str] = []
     if encoding in _LATIN and not raw.isascii() and _decodes(raw, "utf-8"):
@@ -67,7 +77,8 @@ def decode_feed(raw: bytes) -> Decoded:
         return Decoded(raw.decode(encoding), encoding, problems)
     text, bad, read_as = _read_better(raw, encoding)
     if read_as != encoding:
-        problems.append(f"declared {declared or 'no encoding'} but the bytes are {read_as}")
+        said = "utf-8 (a byte order mark)" if declared == "utf-8-sig" else declared
+        problems.append(f"declared {said or 'no encoding'} but the bytes are {read_as}")
         encoding = read_as
     if bad:
         problems.append(
@@ -164,7 +175,8 @@ def _read_better(raw: bytes, encoding: str) -> tuple[str, int, str]:
     """
     penalty, text, bad = _reading(raw, encoding)
     if encoding.removesuffix("-sig") in _READINGS:
-        others = [(*_reading(raw, o), o) for o in _READINGS if o != encoding.removesuffix("-sig")]
+        rest = raw.removeprefix(codecs.BOM_UTF8) if encoding == "utf-8-sig" else raw
+        others = [(*_reading(rest, o), o) for o in _READINGS if o != encoding.removesuffix("-sig")]
         best = min(others, key=lambda reading: reading[0])
         if best[0] * 4 < penalty:
             return best[1], best[2], best[3]

@@ -33,18 +33,21 @@ def parse_feed(data: str | bytes, *, source: str = "") -> list[Article]:
     return parse_feed_report(data, source=source).articles
 
 
-def parse_feed_report(data: str | bytes, *, source: str = "") -> FeedReport:
-    """Parse feed data and also report the items that were skipped or damaged."""
+def parse_feed_report(
+    data: str | bytes, *, source: str = "", charset: str | None = None
+) -> FeedReport:
+    """Parse feed data and also report the items that were skipped or damaged. For bytes,
+    `charset` is the encoding their server declared: it decides over the document's own."""
     if not isinstance(data, str | bytes):
         raise TypeError(f"feed data must be str or bytes, not {type(data).__name__}")
     label = source or "<data>"
-    start = _start(data)
-    if not start:
-        raise FeedError(f"not an RSS/Atom feed: {label}: empty input")
     decoding: list[str] = []
     if isinstance(data, bytes):
-        decoded = decode_feed(data)
+        decoded = decode_feed(data, charset)
         data, decoding = decoded.text, decoded.problems
+    start = data.lstrip("\ufeff \t\r\n\f\v")[:64]
+    if not start:
+        raise FeedError(f"not an RSS/Atom feed: {label}: empty input")
     if start.startswith("<"):
         report = parse_xml(data, source=source, label=label)
     else:
@@ -93,8 +96,9 @@ def load_feed_report(
     if isinstance(source, str):
         if re.match(r"https?://", source.strip(), re.IGNORECASE):
             url = source.strip()
-            data = fetch_feed(url, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-            return parse_feed_report(unpack(data, max_bytes, f"feed at {url}"), source=url)
+            got = fetch_feed(url, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+            data = unpack(got.data, max_bytes, f"feed at {url}")
+            return parse_feed_report(data, source=url, charset=got.charset)
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source.strip()):
             raise FeedError(
                 f"unsupported address {source.strip()!r}: only http(s) URLs and files are read"
@@ -104,16 +108,6 @@ def load_feed_report(
     path = Path(source)
     data = unpack(read_file(path, max_bytes), max_bytes, f"feed file {path}")
     return parse_feed_report(data, source=str(path))
-
-
-def _start(data: str | bytes) -> str:
-    """The first characters of the data after any BOM and whitespace ('' if there are none)."""
-    if isinstance(data, bytes):
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            data = data.decode("utf-16", errors="replace")
-        else:
-            data = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:64].decode("utf-8", "ignore")
-    return data.lstrip("\ufeff \t\r\n\f\v")[:64]
 
 
 def _without_garbled(report: FeedReport) -> FeedReport:

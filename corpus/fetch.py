@@ -5,6 +5,7 @@ import os
 import stat
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +25,14 @@ MAX_FEED_BYTES = 20_000_000
 """The largest feed read, counted after decompression."""
 
 
+@dataclass(frozen=True)
+class Download:
+    """A feed's bytes and the charset its server declared (None if it declared none)."""
+
+    data: bytes
+    charset: str | None = None
+
+
 def fetch_feed(
     url: str,
     *,
@@ -31,8 +40,8 @@ def fetch_feed(
     deadline: float = FETCH_DEADLINE,
     max_bytes: int = MAX_FEED_BYTES,
     client: httpx.Client | None = None,
-) -> bytes:
-    """Download a feed over http(s) and return its bytes; raise FetchError on any failure.
+) -> Download:
+    """Download a feed over http(s): its bytes and declared charset; FetchError on any failure.
 
     timeout: seconds to connect and to wait for each piece of the body; deadline: seconds
     for the whole download (a server that trickles bytes is abandoned after it, at most
@@ -61,7 +70,8 @@ def fetch_feed(
                 raise FetchError(
                     f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
                 )
-            return _read_body(response, url, started + deadline, deadline, max_bytes)
+            body = _read_body(response, url, started + deadline, deadline, max_bytes)
+            return Download(body, response.charset_encoding)
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out after {timeout:g}s fetching {url}") from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -1,5 +1,6 @@
 """Feeds under faults: broken encodings, odd dates, slow or huge downloads, odd files."""
 
+import codecs
 import gzip
 import http.server
 import os
@@ -54,6 +55,22 @@ def test_gbk_bytes_declared_utf8_are_read_as_gb18030() -> None:
     report = parse_feed_report(GOOD.decode("utf-8").encode("gbk"))
     assert report.problems == ["declared utf-8 but the bytes are gb18030"]
     assert report.articles == parse_feed(GOOD)
+
+
+def test_gbk_bytes_after_a_utf8_byte_order_mark_are_read_whole() -> None:
+    report = parse_feed_report(codecs.BOM_UTF8 + GOOD.decode("utf-8").encode("gbk"))
+    assert report.problems == ["declared utf-8 (a byte order mark) but the bytes are gb18030"]
+    assert report.articles == parse_feed(GOOD)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_utf16_without_a_byte_order_mark_is_recognised(codec: str, declared: bool) -> None:
+    text = GOOD.decode("utf-8")
+    if not declared:
+        text = text[text.index("<rss") :]
+    report = parse_feed_report(text.encode(codec))
+    assert report.problems == [] and report.articles == parse_feed(GOOD)
 
 
 def test_declared_gb2312_and_latin1_labels() -> None:
@@ -210,6 +227,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif self.path in ("/gbk", "/gbk-latin1"):  # declares UTF-8 in the XML, wrongly
+            body = GOOD.decode("utf-8").encode("gbk")
+            charset = "GBK" if self.path == "/gbk" else "ISO-8859-1"  # a server's default
+            self.send_response(200)
+            self.send_header("Content-Type", f"application/rss+xml; charset={charset}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         else:
             self.send_error(404)
 
@@ -234,6 +259,17 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_the_charset_a_server_sends_decides_over_the_documents_own(server: str) -> None:
+    report = load_feed_report(f"{server}/gbk")
+    assert report.problems == [] and report.articles == parse_feed(GOOD)
+
+
+def test_a_latin1_charset_sent_by_default_does_not_garble_chinese(server: str) -> None:
+    report = load_feed_report(f"{server}/gbk-latin1")
+    assert report.articles == parse_feed(GOOD)
+    assert report.problems == ["declared utf-8 but the bytes are gb18030"]
 
 
 def test_a_dripping_server_is_abandoned_at_the_deadline(server: str) -> None:

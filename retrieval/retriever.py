@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus.errors import IndexFileError, LibraryError, QueryError
+from corpus.errors import IndexFileError, LibraryError
 
-from . import answering, library, manifest, semantic, vectorstore
+from . import answering, arguments, library, manifest, semantic, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     BM25Params,
@@ -21,7 +21,7 @@ from .index import (
 )
 from .models import Answer, Passage
 from .question import content_terms
-from .text import SEGMENTER, tokenize, well_formed
+from .text import SEGMENTER, tokenize
 from .vectorstore import SentenceStore
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Retriever:
         progress: called with (what, steps done, in all) while their vectors are made;
         reuse: sentence vectors made before (of a damaged index), looked up by sentence.
         """
-        unique = list({a.id: a for a in articles}.values())
+        unique = list({a.id: a for a in arguments.articles(articles)}.values())
         # a hash each: cheaper here than shipped to worker processes
         records = [library.article_record(a) for a in unique]
         seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
@@ -241,7 +241,9 @@ class Retriever:
             fresh: dict[str, tuple[dict, Article]] = {}
             updated = unchanged = 0
             drops: dict[int, set[int]] = {}
-            for a in {a.id: a for a in articles}.values():  # an id given twice: the last copy
+            for a in {
+                a.id: a for a in arguments.articles(articles)
+            }.values():  # an id twice: last copy
                 rec = library.article_record(a)
                 old = where.get(a.id)
                 if old and old[2] == rec["hash"]:
@@ -347,7 +349,10 @@ class Retriever:
         }
 
     def example_questions(self, n: int = 3) -> list[str]:
-        """Questions about the newest articles (their titles) that the archive answers."""
+        """Up to `n` questions about the newest articles (their titles) that the archive
+        answers."""
+        if arguments.count(n, "n") == 0:
+            return []
         records = sorted(
             self._index.articles(), key=lambda r: r.get("published") or "", reverse=True
         )
@@ -358,16 +363,15 @@ class Retriever:
                 question = f"{title}是怎么回事?"
                 if self.ask(question).answered:
                     out.append(question)
-            if len(out) == n:
+            if len(out) >= n:
                 break
         return out
 
     def search(self, query: str, k: int = 5) -> list[Passage]:
         """The `k` best paragraphs for `query` by BM25, best first."""
-        if not isinstance(query, str):
-            raise QueryError(f"query must be a string, not {type(query).__name__}")
+        query = arguments.text(query, "query")[:MAX_QUESTION_CHARS]
         index = self._index
-        hits = index.top(content_terms(well_formed(query[:MAX_QUESTION_CHARS])), max(0, k))
+        hits = index.top(content_terms(query), arguments.count(k))
         return [answering.passage(index, doc, score) for doc, score in hits]
 
     def ask(self, question: str, history: Sequence[str] | None = None, k: int = 3) -> Answer:
@@ -378,19 +382,11 @@ class Retriever:
         them (a pronoun, or no subject of its own). Never raises for any string. Questions
         and history items are read up to MAX_QUESTION_CHARS; a cut question gets a note.
         """
-        if not isinstance(question, str):
-            raise QueryError(f"question must be a string, not {type(question).__name__}")
-        if isinstance(history, str | bytes):
-            raise QueryError("history must be a list of earlier questions, not one string")
-        question = well_formed(question)
-        history = [
-            well_formed(h[:MAX_QUESTION_CHARS])
-            for h in (history or [])
-            if isinstance(h, str) and h.strip()
-        ]
+        question, history = arguments.text(question, "question"), arguments.history(history)
         index = self._index
+        k = max(1, arguments.count(k))
         answer = answering.ask(
-            index, self._sentences(index), question, history, max(1, k), self.min_confidence
+            index, self._sentences(index), question, history, k, self.min_confidence
         )
         if len(question) > MAX_QUESTION_CHARS:
             note = f"问题过长,只读取了前 {MAX_QUESTION_CHARS} 个字符"

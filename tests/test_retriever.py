@@ -98,6 +98,42 @@ def test_non_string_question_is_a_query_error(tiny: Retriever) -> None:
         tiny.ask(None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("k", ["3", 2.5, None])
+def test_a_count_that_is_not_a_whole_number_is_a_query_error(tiny: Retriever, k: object) -> None:
+    with pytest.raises(QueryError, match="k must be a whole number"):
+        tiny.ask("云栖支付C轮融资多少钱?", k=k)  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="k must be a whole number"):
+        tiny.search("云栖支付", k=k)  # type: ignore[arg-type]
+
+
+def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:
+    assert tiny.example_questions(0) == [] and tiny.example_questions(-1) == []
+    assert len(tiny.example_questions(1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["not an article"], "Article objects, not str"),
+        ([None], "Article objects, not NoneType"),
+        (None, "a list of Article objects, not NoneType"),
+        ("one string", "a list of Article objects, not str"),
+    ],
+)
+def test_adding_what_is_not_articles_is_one_clear_error(
+    tiny_articles, given: object, message: str
+) -> None:
+    library = Retriever.from_articles(tiny_articles, semantic=False)
+    before = library.info()
+    with pytest.raises(TypeError, match=message):
+        library.add(given)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        Retriever.from_articles(given, semantic=False)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a list of Article objects, not one Article"):
+        library.add(tiny_articles[0])
+    assert library.info() == before
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -1,0 +1,57 @@
+"""What callers hand the Retriever, checked and made well-formed: one clear error for
+anything else, never a traceback from deep inside."""
+
+import operator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from corpus.errors import QueryError
+
+from .answering import MAX_QUESTION_CHARS
+from .text import well_formed
+
+if TYPE_CHECKING:
+    from corpus import Article
+
+
+def text(value: object, name: str) -> str:
+    """A question or query: any string, lone surrogates replaced; QueryError otherwise."""
+    if not isinstance(value, str):
+        raise QueryError(f"{name} must be a string, not {type(value).__name__}")
+    return well_formed(value)
+
+
+def history(value: object) -> list[str]:
+    """Earlier questions, each read up to MAX_QUESTION_CHARS; blank and non-string items are
+    passed over. One string is a QueryError (it would be read character by character)."""
+    if isinstance(value, str | bytes):
+        raise QueryError("history must be a list of earlier questions, not one string")
+    return [
+        well_formed(h[:MAX_QUESTION_CHARS])
+        for h in (value or [])
+        if isinstance(h, str) and h.strip()
+    ]
+
+
+def count(value: object, name: str = "k") -> int:
+    """A count, at least 0 (numpy's integers too); QueryError if it is not a whole number."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return max(0, operator.index(value))
+    except TypeError:
+        raise QueryError(f"{name} must be a whole number, not {type(value).__name__}") from None
+
+
+def articles(given: Iterable["Article"]) -> Iterator["Article"]:
+    """The articles given, each checked: a clear TypeError for anything else."""
+    from corpus import Article
+
+    if isinstance(given, Article):
+        raise TypeError("articles must be a list of Article objects, not one Article")
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise TypeError(f"articles must be a list of Article objects, not {type(given).__name__}")
+    for a in given:
+        if not isinstance(a, Article):
+            raise TypeError(f"articles must be Article objects, not {type(a).__name__}")
+        yield a

@@ -16,7 +16,7 @@ class Passage(BaseModel):
     published: datetime | None
     paragraph: int = Field(description="1-based paragraph number within the article.")
     text: str
-    score: float
+    score: float = Field(description="BM25 score for the query; results come best first.")
 
 
 class Citation(BaseModel):
@@ -31,7 +31,11 @@ class Citation(BaseModel):
     published: datetime | None
     paragraph: int = Field(description="1-based paragraph number within the article.")
     passage: str = Field(description="The full text of the cited paragraph.")
-    score: float
+    score: float = Field(
+        description="BM25 score for the question if the paragraph is among BM25's hits (its best "
+        "few), else 0 (found by meaning, or read beside a hit). Citations are ranked by the "
+        "answer ranker, not by this score."
+    )
 
 
 class Answer(BaseModel):

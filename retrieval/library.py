@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
-from .manifest import MANIFEST
+from .manifest import MANIFEST, stamp
 from .storage import VERSION, replace_file
 from .text import SEGMENTER
 
@@ -211,13 +211,16 @@ def differences(index: "Index", read: LogRead, logged: int) -> tuple[list, set[s
 
 def open_at(
     cls: type["Retriever"], path: Path, lock: FileLock, *, write: bool, catch_up: bool = True,
-    **kwargs,
+    in_memory: bool = False, **kwargs,
 ):  # fmt: skip
     """The library at `path` as a `cls`, repaired; None if that needs writing to it and
     `write` is False (the caller then holds the writer lock and asks again).
 
     catch_up: False leaves a log ahead of a sound index (an ingest running, or killed) to
     the next write, and serves the index as saved; a damaged index is rebuilt regardless.
+    in_memory: for a reader that cannot lock the library (another process writes to it, or
+    it is read-only): a damaged index is rebuilt from the log in memory only, and its repair
+    on disk left to the next writer.
     """
     from corpus import bundled_feed_path, load_feed
 
@@ -239,9 +242,20 @@ def open_at(
     read = read_log(log)
     fate = f"moved to {REJECTED}" if write else "skipped"  # a writer sets them aside, below
     repairs += [f"{LOG} line {n}: not a readable article; {fate}" for n in read.skipped]
-    if retriever is None:
-        if not write:
+    if retriever is None and not write:
+        if not in_memory or not read.articles:
             return None
+        reuse = [vectorstore.load_vectors(c) for c in path.glob("seg-*") if c.is_dir()]
+        retriever = cls.from_articles(
+            read.articles.values(), reuse=[v for v in reuse if v], **kwargs
+        )
+        retriever._logged, retriever._stamp = read.lines, stamp(path)
+        retriever._behind = True  # its next write repairs the index on disk
+        repairs.append(
+            f"index rebuilt in memory from {LOG} ({damage}); the library cannot be written "
+            "now, so the next write repairs it on disk"
+        )
+    elif retriever is None:
         shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
         reuse = []  # the sentence vectors that are intact (mapped: readable once removed)
         for child in path.iterdir():
@@ -284,6 +298,38 @@ def open_at(
         retriever.save(path)
     retriever._path, retriever._file_lock = path, lock
     retriever.repairs = repairs
+    return retriever
+
+
+def open_library(
+    cls: type["Retriever"], path: object, lock_timeout: float, *, catch_up: bool, **kwargs
+):
+    """`Retriever.open`: the library at `path`, read, and repaired under the writer lock
+    when it needs writing (in memory only, for a reader that cannot lock it)."""
+    if not isinstance(path, str | os.PathLike):
+        raise LibraryError(f"a library path must be a path, not {type(path).__name__}")
+    if not str(path).strip():
+        raise LibraryError("no library path given")
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
+    lock = writer_lock(path, lock_timeout)
+    try:
+        retriever = open_at(cls, path, lock, write=False, catch_up=catch_up, **kwargs)
+        if retriever is None:  # something to write: again, as the only writer
+            try:
+                with locked(lock, path):
+                    retriever = open_at(cls, path, lock, write=True, **kwargs)
+            except LibraryError:  # busy or read-only: a reader makes do in memory
+                retriever = None if catch_up else open_at(
+                    cls, path, lock, write=False, catch_up=False, in_memory=True, **kwargs
+                )  # fmt: skip
+                if retriever is None:
+                    raise
+    except OSError as exc:  # a folder or file it may not read or write
+        raise LibraryError(f"cannot open the library at {path}: {exc.strerror or exc}") from exc
     return retriever
 
 

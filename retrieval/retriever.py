@@ -190,30 +190,13 @@ class Retriever:
         listed in `repairs`. Writers lock the library: one waits up to `lock_timeout`
         seconds for another, then raises LibraryBusyError.
         catch_up: False, for readers: logged articles an ingest has not indexed yet (it is
-        running, or was killed) are left to the next `add`, and noted in `repairs`.
+        running, or was killed) are left to the next `add`, and noted in `repairs`. A damaged
+        index that a reader cannot lock the library to repair (another process writes to it,
+        or it is read-only) is rebuilt from the log in memory, and repaired by the next write.
         """
-        if not isinstance(path, str | os.PathLike):
-            raise LibraryError(f"a library path must be a path, not {type(path).__name__}")
-        if not str(path).strip():
-            raise LibraryError("no library path given")
-        path = Path(path).expanduser()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LibraryError(f"cannot create the library at {path}: {exc.strerror}") from exc
-        lock = library.writer_lock(path, lock_timeout)
-        try:
-            retriever = library.open_at(
-                cls, path, lock, write=False, catch_up=catch_up, progress=progress, **kwargs
-            )
-            if retriever is None:  # something to write: again, as the only writer
-                with library.locked(lock, path):
-                    retriever = library.open_at(
-                        cls, path, lock, write=True, progress=progress, **kwargs
-                    )
-        except OSError as exc:  # a folder or file it may not read or write
-            raise LibraryError(f"cannot open the library at {path}: {exc.strerror or exc}") from exc
-        return retriever
+        return library.open_library(
+            cls, path, lock_timeout, catch_up=catch_up, progress=progress, **kwargs
+        )
 
     # --- updating ---------------------------------------------------------------------------
 

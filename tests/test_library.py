@@ -349,6 +349,31 @@ def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypat
     assert "5亿元" in opened.ask("云栖支付C轮融资多少钱?").text
 
 
+def test_a_reader_answers_around_a_damaged_index_it_cannot_lock(lib: Path, monkeypatch) -> None:
+    monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
+    embedded: list[str] = []
+    monkeypatch.setattr(
+        semantic.Encoder, "passages", lambda self, texts, p=None: embedded.extend(texts)
+    )
+    for post in lib.glob("seg-*/post_doc.npy"):  # the postings damaged, the vectors not
+        data = bytearray(post.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        post.write_bytes(bytes(data))
+    holder = library.writer_lock(lib)  # an ingest holds the library (or it is read-only)
+    with holder.acquire(timeout=1):
+        reader = Retriever.open(lib, lock_timeout=0.2, catch_up=False)
+        with pytest.raises(library.LibraryBusyError):
+            Retriever.open(lib, lock_timeout=0.2)  # a writer still waits for the lock
+    assert reader.info()["articles"] == 55 and embedded == []
+    assert "5亿元" in reader.ask("云栖支付C轮融资多少钱?").text
+    assert any("rebuilt in memory" in note for note in reader.repairs)
+    with pytest.raises(IndexFileError):
+        Retriever.load(lib)  # the reader wrote nothing: the repair is left to the next writer
+    assert reader.refresh() is False  # still damaged on disk: the reader keeps its rebuild
+    Retriever.open(lib).add([extra(1)])  # the next writer repairs, and adds
+    assert reader.refresh() is True and reader.info()["articles"] == 56
+
+
 def test_a_reader_takes_up_what_a_writer_saved_when_it_refreshes(lib: Path) -> None:
     from bot.repl import Session
 

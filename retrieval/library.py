@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
-from .manifest import MANIFEST, stamp
+from .manifest import MANIFEST, is_segment, stamp
 from .storage import VERSION, replace_file
 from .text import SEGMENTER
 
@@ -245,7 +245,7 @@ def open_at(
     if retriever is None and not write:
         if not in_memory or not read.articles:
             return None
-        reuse = [vectorstore.load_vectors(c) for c in path.glob("seg-*") if c.is_dir()]
+        reuse = [vectorstore.load_vectors(c) for c in path.iterdir() if is_segment(c)]
         retriever = cls.from_articles(
             read.articles.values(), reuse=[v for v in reuse if v], **kwargs
         )
@@ -259,7 +259,7 @@ def open_at(
         shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
         reuse = []  # the sentence vectors that are intact (mapped: readable once removed)
         for child in path.iterdir():
-            if child.is_dir() and child.name.startswith("seg-"):
+            if is_segment(child):
                 reuse.append(vectorstore.load_vectors(child))
                 shutil.rmtree(child, ignore_errors=True)
         reuse = [v for v in reuse if v is not None]
@@ -306,11 +306,7 @@ def open_library(
 ):
     """`Retriever.open`: the library at `path`, read, and repaired under the writer lock
     when it needs writing (in memory only, for a reader that cannot lock it)."""
-    if not isinstance(path, str | os.PathLike):
-        raise LibraryError(f"a library path must be a path, not {type(path).__name__}")
-    if not str(path).strip():
-        raise LibraryError("no library path given")
-    path = Path(path).expanduser()
+    path = as_folder(path, "library")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -331,6 +327,16 @@ def open_library(
     except OSError as exc:  # a folder or file it may not read or write
         raise LibraryError(f"cannot open the library at {path}: {exc.strerror or exc}") from exc
     return retriever
+
+
+def as_folder(path: object, what: str) -> Path:
+    """A library's or an index's folder as given (`~` expanded); LibraryError for an empty
+    path or something that is not a path."""
+    if not isinstance(path, str | os.PathLike):
+        raise LibraryError(f"the {what} path must be a path, not {type(path).__name__}")
+    if not str(path).strip():
+        raise LibraryError(f"no {what} path given")
+    return Path(path).expanduser()
 
 
 # --- the bundled corpus's cache -------------------------------------------------------------

@@ -68,9 +68,14 @@ def write_index_manifest(path: Path, index: "Index", logged: int) -> str:
     checksum = write_manifest(path / MANIFEST, manifest)
     keep = {s.name for s in index.segments}
     for child in path.iterdir():
-        if child.is_dir() and child.name.startswith("seg-") and child.name not in keep:
+        if is_segment(child) and child.name not in keep:
             shutil.rmtree(child, ignore_errors=True)
     return checksum
+
+
+def is_segment(child: Path) -> bool:
+    """Whether `child` is a folder named as feedqa names segments (seg-1, seg-2, ...)."""
+    return child.is_dir() and _SEGMENT_NAME.fullmatch(child.name) is not None
 
 
 def read_index_manifest(path: Path) -> dict:

@@ -159,16 +159,22 @@ class Retriever:
         return retriever
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to `path` as plain files (atomic: a reader sees the old or the new)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self._write(path, self._index)
+        """Write the index to `path` as plain files (atomic: a reader sees the old or the new);
+        LibraryError if it cannot be written there."""
+        path = library.as_folder(path, "index")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self._write(path, self._index)
+        except OSError as exc:
+            raise LibraryError(f"cannot save the index to {path}: {exc.strerror or exc}") from exc
 
     def _write(self, path: Path, index: Index) -> None:
-        """Write the segments of `index` that `path` lacks, their vectors, then the manifest."""
+        """Write the segments of `index` not saved under `path` yet (replacing another index's
+        segments of the same name), their vectors, then the manifest."""
         for seg in index.segments:
-            if not (path / seg.name / "segment.json").exists():
-                save_segment(seg, path / seg.name)
+            folder = path / seg.name
+            if seg.on_disk != folder.resolve() or not (folder / "segment.json").exists():
+                save_segment(seg, folder)
         self._vectors.save(path)
         self._stamp = manifest.write_index_manifest(path, index, self._logged)
 

@@ -8,6 +8,7 @@ from old ones, and each term keeps the bounds that max-score pruning needs (`ter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class Segment:
     min_len: np.ndarray  # int32, per term: shortest paragraph holding it
     vocab: dict[str, int] = field(default_factory=dict, repr=False)
     tf_len: np.ndarray | None = None  # int32 (n_terms, TF_GROUPS), see term_bounds
+    on_disk: Path | None = field(default=None, compare=False, repr=False)  # read from, saved to
 
     def __post_init__(self) -> None:
         if not self.vocab:

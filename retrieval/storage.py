@@ -85,7 +85,7 @@ def _verify(folder: Path, files: dict, pool: ThreadPoolExecutor | None) -> Calla
 
 
 def save_segment(seg: Segment, folder: Path) -> None:
-    """Write `seg` into `folder` (created; must not exist) with a checksummed manifest."""
+    """Write `seg` into `folder` with a checksummed manifest, replacing what is there."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -106,7 +106,21 @@ def save_segment(seg: Segment, folder: Path) -> None:
     }
     (tmp / "segment.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     _fsync_dir(tmp)
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists() or folder.is_symlink():  # another index's segment of the same name
+        remove(old)
+        os.replace(folder, old)
     os.replace(tmp, folder)
+    remove(old)
+    seg.on_disk = folder.resolve()
+
+
+def remove(path: Path) -> None:
+    """Remove a folder or a file, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Segment:
@@ -130,6 +144,7 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
     if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
         raise IndexFileError(f"{folder}: inconsistent segment")
+    seg.on_disk = folder.resolve()
     return seg
 
 

@@ -121,6 +121,16 @@ def test_a_lost_log_is_written_again_from_the_index(lib: Path, damage: str) -> N
     assert Retriever.open(lib).info()["articles"] == 55  # the log alone now holds them all
 
 
+def test_a_segment_replaced_by_a_file_is_rebuilt_from_the_log(lib: Path) -> None:
+    seg = lib / "seg-1"
+    shutil.rmtree(seg)
+    seg.write_text("not a folder")
+    opened = Retriever.open(lib)
+    assert any(note.startswith("index rebuilt from") for note in opened.repairs)
+    assert opened.info()["articles"] == 55 and seg.is_dir()
+    assert Retriever.open(lib).repairs == []
+
+
 def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
     from retrieval.storage import VERSION
 
@@ -317,7 +327,7 @@ def test_open_takes_a_home_path_and_refuses_what_is_no_folder(tmp_path, monkeypa
     (tmp_path / "file").write_text("x")
     with pytest.raises(library.LibraryError, match="cannot create the library at"):
         Retriever.open(tmp_path / "file")
-    with pytest.raises(library.LibraryError, match="a library path must be"):
+    with pytest.raises(library.LibraryError, match="the library path must be"):
         Retriever.open(None)  # type: ignore[arg-type]
 
 

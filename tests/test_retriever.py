@@ -191,6 +191,37 @@ def test_save_load_round_trip(tmp_path, tiny: Retriever) -> None:
     assert again.search("融资", k=3) == tiny.search("融资", k=3)
 
 
+def test_saving_over_another_index_writes_this_one_and_touches_nothing_else(
+    tmp_path, tiny: Retriever, tiny_articles
+) -> None:
+    target = tmp_path / "idx"
+    other = Retriever.from_articles(tiny_articles[:1], semantic=False)
+    other.save(target)
+    (target / "seg-photos").mkdir()  # a folder of the user's that only looks like a segment
+    (target / "seg-photos" / "a.txt").write_text("precious")
+    tiny.save(target)
+    again = Retriever.load(target)
+    assert again.info()["articles"] == tiny.info()["articles"] == 6
+    assert again.ask("北辰证券的CTO是谁?") == tiny.ask("北辰证券的CTO是谁?")
+    assert (target / "seg-photos" / "a.txt").read_text() == "precious"
+    tiny.save(target)  # the same index again: its own segments are kept as they are
+    assert Retriever.load(target).search("融资", k=3) == tiny.search("融资", k=3)
+
+
+@pytest.mark.parametrize("where", ["", "a file", "inside a file"])
+def test_saving_where_no_index_can_go_is_one_library_error(
+    tmp_path, tiny: Retriever, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import LibraryError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a file").write_text("x")
+    path = {"": "", "a file": tmp_path / "a file", "inside a file": tmp_path / "a file" / "i"}
+    with pytest.raises(LibraryError, match="no index path given|cannot save the index"):
+        tiny.save(path[where])
+    assert not (tmp_path / "index.json").exists()
+
+
 def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> None:
     with pytest.raises(IndexFileError):
         Retriever.load(tmp_path / "nothing")

@@ -311,6 +311,12 @@ class Retriever:
         it, and what its log holds that the index lacks."""
         if self._path is None or (not self._behind and manifest.stamp(self._path) == self._stamp):
             return
+        if not (self._path / _LIBRARY_LOG).exists() and manifest.stamp(self._path) is None:
+            # removed or emptied while open: written again from what this one serves
+            logged = library.articles_from_index(self._index)
+            self._logged = library.append_log(self._path / _LIBRARY_LOG, logged)
+            self._write(self._path, self._index)
+            return
         fresh = library.open_at(
             type(self), self._path, self._file_lock, write=True, progress=progress,
             min_confidence=self.min_confidence, semantic=self.semantic,

@@ -131,6 +131,16 @@ def test_a_segment_replaced_by_a_file_is_rebuilt_from_the_log(lib: Path) -> None
     assert Retriever.open(lib).repairs == []
 
 
+def test_a_library_removed_while_open_is_written_again_from_memory(lib: Path) -> None:
+    opened = Retriever.open(lib)
+    shutil.rmtree(lib)
+    assert opened.add([extra(1)]).added == 1
+    assert opened.info()["articles"] == 56  # not the bundled corpus alone
+    again = Retriever.open(lib)
+    assert again.info()["articles"] == 56 and len(ids_in_log(lib)) == 56
+    assert again.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"
+
+
 def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
     from retrieval.storage import VERSION
 

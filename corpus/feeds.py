@@ -17,7 +17,7 @@ from corpus.fetch import (
     read_file,
     unpack,
 )
-from corpus.html import clean_text
+from corpus.html import clean_text, well_formed
 from corpus.items import FeedReport, short_title
 from corpus.rss import parse_xml
 from corpus.stripped import looks_stripped, parse_stripped
@@ -45,6 +45,7 @@ def parse_feed_report(
     if isinstance(data, bytes):
         decoded = decode_feed(data, charset)
         data, decoding = decoded.text, decoded.problems
+    data = well_formed(data)
     start = data.lstrip("\ufeff \t\r\n\f\v")[:64]
     if not start:
         raise FeedError(f"not an RSS/Atom feed: {label}: empty input")

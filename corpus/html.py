@@ -20,6 +20,16 @@ _JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
 _SPACE = re.compile(r"\s+")
 
 
+def well_formed(text: str) -> str:
+    """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
+    terminal or file could not decode) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def clean_text(text: str) -> str:
     """Normalise line ends and remove zero-width and control characters (tab and newline stay)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

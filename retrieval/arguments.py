@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from corpus.errors import QueryError
+from corpus.html import well_formed
 
 from .answering import MAX_QUESTION_CHARS
-from .text import well_formed
 
 if TYPE_CHECKING:
     from corpus import Article

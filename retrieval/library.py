@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,9 +156,13 @@ def article_record(article: "Article") -> dict:
 
 
 def published(record: dict) -> datetime | None:
-    """When the article of an index record was published, if known."""
+    """When the article of an index record was published, if known (UTC if it was saved
+    without an offset)."""
     value = record.get("published")
-    return datetime.fromisoformat(value) if value else None
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def articles_from_index(index: "Index", ids: set[str] | None = None) -> Iterator["Article"]:

@@ -5,6 +5,7 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -349,7 +350,9 @@ class Retriever:
         if arguments.count(n, "n") == 0:
             return []
         records = sorted(
-            self._index.articles(), key=lambda r: r.get("published") or "", reverse=True
+            self._index.articles(),
+            key=lambda r: library.published(r) or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
         )
         out = []
         for rec in records:

@@ -127,13 +127,3 @@ def is_blank(text: str) -> bool:
     """Whether `text` holds only white space and invisible format characters (zero-width
     spaces and joiners, a BOM, direction marks)."""
     return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)
-
-
-def well_formed(text: str) -> str:
-    """`text` as well-formed Unicode: surrogate pairs joined, lone surrogates (from bytes a
-    terminal or file could not decode) replaced by U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text

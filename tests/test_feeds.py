@@ -83,6 +83,37 @@ def test_rss_items_exact() -> None:
     ]
 
 
+def test_an_article_is_made_well_formed_on_entry(tmp_path: Path) -> None:
+    from retrieval import Retriever
+
+    odd = Article(
+        id="odd-\udc80", title="京东\x00科技\ud800", link="https://x.example/\ud800",
+        category="\udfff", source="源\ud800", published=datetime(2030, 1, 1),  # no offset
+        paragraphs=["京东\ud800科技\x00计划上市。", "\ud83d\ude00 表情"],
+    )  # fmt: skip
+    assert odd.title == "京东科技\ufffd" and odd.paragraphs == [
+        "京东\ufffd科技计划上市。",
+        "😀 表情",
+    ]
+    assert odd.id == "odd-\ufffd" and odd.link == "https://x.example/\ufffd"
+    assert odd.published == datetime(2030, 1, 1, tzinfo=UTC)  # read as UTC
+    aware = Article(
+        id="aware", title="腾讯财报", link="https://x.example/2",
+        published=datetime(2030, 1, 2, 8, tzinfo=timezone(timedelta(hours=8))),
+        paragraphs=["腾讯发布季度财报。"],
+    )  # fmt: skip
+    library = Retriever.open(tmp_path / "lib", semantic=False)
+    library.add([odd, aware])
+    assert library.info()["last"] == aware.published
+    assert "\x00" not in library.ask("京东科技计划做什么?").text
+    assert Retriever.open(tmp_path / "lib", semantic=False).info()["articles"] == 51
+
+
+def test_a_feed_given_as_text_with_a_lone_surrogate_is_read() -> None:
+    text = read("tiny.rss.xml").decode("utf-8").replace("晨光资本", "晨光\ud800资本", 1)
+    assert "晨光\ufffd资本" in parse_feed(text)[0].paragraphs[0]
+
+
 def test_rss_dates_keep_their_offset() -> None:
     first = parse_feed(read("tiny.rss.xml"))[0]
     assert first.published is not None

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import time
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -104,6 +105,22 @@ def test_a_count_that_is_not_a_whole_number_is_a_query_error(tiny: Retriever, k:
         tiny.ask("云栖支付C轮融资多少钱?", k=k)  # type: ignore[arg-type]
     with pytest.raises(QueryError, match="k must be a whole number"):
         tiny.search("云栖支付", k=k)  # type: ignore[arg-type]
+
+
+def test_example_questions_come_from_the_newest_articles_whatever_their_offsets() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    def dated(n: int, title: str, when: datetime) -> Article:
+        body = f"{title}今日宣布完成{n}亿元融资,由晨光资本领投。"
+        return Article(id=f"d{n}", title=title, link=f"https://d.example/{n}", published=when,
+                       paragraphs=[body])  # fmt: skip
+
+    beijing = timezone(timedelta(hours=8))
+    older = dated(1, "云栖支付完成融资", datetime(2030, 1, 1, 8, 30, tzinfo=beijing))  # 00:30 UTC
+    newer = dated(2, "北辰证券完成融资", datetime(2030, 1, 1, 1, 0, tzinfo=UTC))
+    r = Retriever.from_articles([older, newer], semantic=False)
+    assert r.info()["last"] == newer.published
+    assert r.example_questions(1) == ["北辰证券完成融资是怎么回事?"]
 
 
 def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:

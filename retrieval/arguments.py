@@ -26,6 +26,8 @@ def history(value: object) -> list[str]:
     passed over. One string is a QueryError (it would be read character by character)."""
     if isinstance(value, str | bytes):
         raise QueryError("history must be a list of earlier questions, not one string")
+    if value is not None and not isinstance(value, Iterable):
+        raise QueryError(f"history must be a list of earlier questions, not {type(value).__name__}")
     return [
         well_formed(h[:MAX_QUESTION_CHARS])
         for h in (value or [])

@@ -55,6 +55,7 @@ COMPILED_AFTER = 32
 """... a smaller one after this many queries (a one-off `feedqa ask` never pays for it)."""
 
 Kernel = Literal["auto", "numpy", "compiled"]
+IDFS = ("lucene", "okapi")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,23 @@ class BM25Params:
     b: float = 0.75
     idf: str = "lucene"  # "lucene": log(1 + (N - df + .5) / (df + .5)); "okapi": rank-bm25's
     epsilon: float = 0.25
+
+    def __post_init__(self) -> None:
+        for key in ("k1", "b", "epsilon"):
+            value = getattr(self, key)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"BM25 parameter {key}={value!r} is not a number")
+        if not (self.k1 > 0 and 0 <= self.b <= 1 and self.epsilon >= 0):
+            raise ValueError(
+                f"BM25 parameters out of range: k1={self.k1} (above 0), b={self.b} (0 to 1), "
+                f"epsilon={self.epsilon} (0 or more)"
+            )
+        if self.idf not in IDFS:
+            raise ValueError(f"unknown idf {self.idf!r}: one of {', '.join(IDFS)}")
 
     @classmethod
     def okapi(cls) -> "BM25Params":

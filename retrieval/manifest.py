@@ -3,7 +3,6 @@ content, checked byte for byte and validated field by field before anything is s
 
 import hashlib
 import json
-import math
 import re
 import shutil
 from pathlib import Path
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 MANIFEST = "index.json"
 
 _SEGMENT_NAME = re.compile(r"seg-[1-9][0-9]*")
-_IDF = ("lucene", "okapi")
 
 
 def manifest_text(manifest: dict) -> str:
@@ -103,18 +101,12 @@ def checked(manifest: dict) -> tuple[dict, list[str], int]:
     )
     if not isinstance(params, dict):
         raise IndexFileError(f"{where}: params missing")
-    for key in ("k1", "b", "epsilon"):
-        value = params.get(key)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise IndexFileError(f"{where}: BM25 parameter {key}={value!r} is not a number")
-    if not (params["k1"] > 0 and 0 <= params["b"] <= 1 and params["epsilon"] >= 0):
-        raise IndexFileError(f"{where}: BM25 parameters out of range: {params}")
-    if params.get("idf") not in _IDF:
-        raise IndexFileError(f"{where}: unknown idf {params.get('idf')!r}")
+    from .index import BM25Params  # the parameters' own checks
+
+    try:
+        BM25Params(**params)
+    except (TypeError, ValueError) as exc:
+        raise IndexFileError(f"{where}: {exc}") from None
     if (
         not isinstance(names, list)
         or len(set(map(str, names))) != len(names)

@@ -55,6 +55,10 @@ class Retriever:
         min_confidence: float | None = None,
         semantic: bool = True,
     ) -> None:
+        if min_confidence is not None and not _probability(min_confidence):
+            raise ValueError(
+                f"min_confidence must be from 0 to 1 (or None), not {min_confidence!r}"
+            )
         self._index = index
         self._path = path
         self._lock = threading.Lock()
@@ -85,6 +89,8 @@ class Retriever:
         progress: called with (what, steps done, in all) while their vectors are made;
         reuse: sentence vectors made before (of a damaged index), looked up by sentence.
         """
+        if params is not None and not isinstance(params, BM25Params):
+            raise TypeError(f"params must be a BM25Params, not {type(params).__name__}")
         unique = list({a.id: a for a in arguments.articles(articles)}.values())
         # a hash each: cheaper here than shipped to worker processes
         records = [library.article_record(a) for a in unique]
@@ -399,3 +405,8 @@ class Retriever:
     def index(self) -> Index:
         """The current index (read-only use)."""
         return self._index
+
+
+def _probability(value: object) -> bool:
+    """Whether `value` is a number from 0 to 1."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import Answer, IndexFileError, QueryError, Retriever
+from retrieval import Answer, BM25Params, IndexFileError, QueryError, Retriever
 from retrieval.manifest import manifest_text
 
 
@@ -121,6 +121,25 @@ def test_example_questions_come_from_the_newest_articles_whatever_their_offsets(
     r = Retriever.from_articles([older, newer], semantic=False)
     assert r.info()["last"] == newer.published
     assert r.example_questions(1) == ["北辰证券完成融资是怎么回事?"]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda arts: BM25Params(k1=-1), ValueError, "out of range"),
+        (lambda arts: BM25Params(idf="nope"), ValueError, "unknown idf"),
+        (lambda arts: BM25Params(b=float("nan")), ValueError, "not a number"),
+        (lambda arts: Retriever.from_articles(arts, semantic=False, params={"k1": 1}), TypeError, "BM25Params"),
+        (lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence="x"), ValueError, "0 to 1"),
+        (lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence=1.5), ValueError, "0 to 1"),
+        (lambda arts: Retriever.from_articles(arts, semantic=False).ask("谁?", history=5), QueryError, "int"),
+    ],
+)
+def test_settings_a_retriever_cannot_use_are_refused_when_given(
+    tiny_articles, make, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make(tiny_articles)
 
 
 def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:

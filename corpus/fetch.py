@@ -49,7 +49,10 @@ def fetch_feed(
     and deflate are decompressed here, in bounded steps, so a compression bomb is refused
     without being expanded).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [ of an IPv6 address
+        raise FetchError(f"not a valid URL: {url!r} ({exc})") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise FetchError(f"not an http(s) URL: {url!r}")
     if not parts.netloc:
@@ -89,6 +92,8 @@ def read_file(path: Path, max_bytes: int = MAX_FEED_BYTES) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL in the path
+        raise FeedError(f"cannot read feed file {str(path)!r}: {exc}") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
         os.close(fd)

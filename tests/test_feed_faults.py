@@ -272,6 +272,19 @@ def test_a_latin1_charset_sent_by_default_does_not_garble_chinese(server: str) -
     assert report.problems == ["declared utf-8 but the bytes are gb18030"]
 
 
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("http://[::1", FetchError),
+        ("https://exa mple.com/feed", FetchError),
+        ("/tmp/a\x00b", FeedError),
+    ],
+)
+def test_an_address_that_cannot_be_one_is_a_feed_error(source: str, error: type) -> None:
+    with pytest.raises(error):
+        load_feed_report(source)
+
+
 def test_a_dripping_server_is_abandoned_at_the_deadline(server: str) -> None:
     started = time.monotonic()
     with pytest.raises(FetchError, match=r"gave up on .*/drip after 0\.6s \(the deadline\)"):

@@ -129,10 +129,26 @@ def test_example_questions_come_from_the_newest_articles_whatever_their_offsets(
         (lambda arts: BM25Params(k1=-1), ValueError, "out of range"),
         (lambda arts: BM25Params(idf="nope"), ValueError, "unknown idf"),
         (lambda arts: BM25Params(b=float("nan")), ValueError, "not a number"),
-        (lambda arts: Retriever.from_articles(arts, semantic=False, params={"k1": 1}), TypeError, "BM25Params"),
-        (lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence="x"), ValueError, "0 to 1"),
-        (lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence=1.5), ValueError, "0 to 1"),
-        (lambda arts: Retriever.from_articles(arts, semantic=False).ask("谁?", history=5), QueryError, "int"),
+        (
+            lambda arts: Retriever.from_articles(arts, semantic=False, params={"k1": 1}),
+            TypeError,
+            "BM25Params",
+        ),
+        (
+            lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence="x"),
+            ValueError,
+            "0 to 1",
+        ),
+        (
+            lambda arts: Retriever.from_articles(arts, semantic=False, min_confidence=1.5),
+            ValueError,
+            "0 to 1",
+        ),
+        (
+            lambda arts: Retriever.from_articles(arts, semantic=False).ask("谁?", history=5),
+            QueryError,
+            "int",
+        ),
     ],
 )
 def test_settings_a_retriever_cannot_use_are_refused_when_given(

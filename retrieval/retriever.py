@@ -258,7 +258,7 @@ class Retriever:
                 drops, [r for r, _ in fresh.values()], [a.paragraphs for _, a in fresh.values()]
             )
             if self.semantic:
-                self._vectors.embed(new_index, progress)
+                self._vectors.embed(new_index, progress, previous=index)
             if self._path:
                 try:
                     self._persist(new_index)
@@ -277,7 +277,7 @@ class Retriever:
                 return
             new_index = index.merged()
             if self.semantic:
-                self._vectors.embed(new_index)
+                self._vectors.embed(new_index, previous=index)
             if self._path:
                 self._persist(new_index)
             self._index = new_index
@@ -332,9 +332,11 @@ class Retriever:
         self._adopt(fresh)
 
     def _adopt(self, fresh: "Retriever") -> None:
-        """Serve what `fresh`, the same library opened again, read from disk."""
-        self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
+        """Serve what `fresh`, the same library opened again, read from disk. The vectors go
+        first, knowing the index served until now: a question reads the index, then them."""
+        fresh._vectors.carry(self._vectors, self._index)
         self._vectors, self._behind = fresh._vectors, fresh._behind
+        self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -193,28 +194,46 @@ class SentenceStore:
 
     def __init__(self) -> None:
         self.by_segment: dict[str, Vectors] = {}
-        self._joined: tuple[Index, SentenceIndex | None] | None = None
+        # joined once per index, and kept while anything (a question being answered) holds it
+        self._joined: weakref.WeakKeyDictionary[Index, SentenceIndex | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def sentence_index(self, index: "Index") -> SentenceIndex | None:
         """The sentence vectors of `index` (None when a segment has none: lexical answers)."""
-        if self._joined is None or self._joined[0] is not index:
+        try:
+            return self._joined[index]
+        except KeyError:
             parts = [self.by_segment.get(s.name) for s in index.segments]
             value = (
                 SentenceIndex([int(b) for b in index.bases[:-1]], parts)
                 if parts and all(p is not None for p in parts)
                 else None
             )
-            self._joined = (index, value)
-        return self._joined[1]
+            self._joined[index] = value
+            return value
+
+    def carry(self, other: "SentenceStore", index: "Index") -> None:
+        """Keep what `other` joined, `index`'s vectors included: a question that began on
+        `index` before this store replaced `other` still finds them."""
+        other.sentence_index(index)
+        self._joined.update(other._joined)
 
     def embed(
-        self, index: "Index", progress: Progress | None = None, reuse: Iterable[Vectors] = ()
+        self,
+        index: "Index",
+        progress: Progress | None = None,
+        reuse: Iterable[Vectors] = (),
+        previous: "Index | None" = None,
     ) -> None:
         """Make the vectors of the segments of `index` that have none (reusing known ones,
-        and those of `reuse`); forget those of segments `index` no longer has."""
+        and those of `reuse`); forget those of segments `index` no longer has, once those
+        of `previous` (the index served until now) are joined for the questions on it."""
         missing = [s for s in index.segments if s.name not in self.by_segment]
         if not missing or encoder() is None:
             return
+        if previous is not None:
+            self.sentence_index(previous)
         others = [*self.by_segment.values(), *reuse]
         known = Known([bundled_table()] + [(v.hashes, v.vectors) for v in others])
         total = sum(s.n_docs for s in missing)

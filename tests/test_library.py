@@ -394,6 +394,16 @@ def test_a_reader_answers_around_a_damaged_index_it_cannot_lock(lib: Path, monke
     assert reader.refresh() is True and reader.info()["articles"] == 56
 
 
+def test_a_question_begun_before_a_refresh_keeps_its_sentence_vectors(lib: Path) -> None:
+    reader = Retriever.open(lib, catch_up=False)
+    old = reader.index  # a question has read the index, and not yet its vectors
+    writer = Retriever.open(lib)
+    writer.add([extra(1)])
+    writer.compact()  # the segments the reader serves are gone from disk
+    assert reader.refresh() is True
+    assert reader._sentences(old) is not None and reader._sentences(reader.index) is not None
+
+
 def test_a_reader_takes_up_what_a_writer_saved_when_it_refreshes(lib: Path) -> None:
     from bot.repl import Session
 

@@ -100,6 +100,18 @@ def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     assert "青岛" in r.ask("海风银行在哪里设立金融科技子公司?").text
 
 
+def test_a_question_begun_before_a_write_keeps_its_index_sentence_vectors() -> None:
+    r = Retriever.from_articles(ARCHIVE[:3])
+    old = r.index  # an ask has read the index, and not yet its sentence vectors
+    changed = ARCHIVE[0].model_copy(update={"paragraphs": ["海风银行宣布在青岛设立子公司。"]})
+    r.add([changed])  # the first segment is replaced, then merged
+    r.compact()
+    assert r._sentences(old) is not None  # not lexical for want of the old segment's vectors
+    assert r._sentences(r.index) is not None
+    question = ARCHIVE[1].paragraphs[0][:20]
+    assert answering.ask(old, r._sentences(old), question, [], 1, None).answered
+
+
 def test_the_engine_reads_at_most_its_window_of_any_text(monkeypatch, archive) -> None:
     enc = semantic.encoder()
     read: list[int] = []

@@ -2,6 +2,7 @@
 message, absolute links, dates and ids."""
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,10 +42,14 @@ def absolute_link(link: str, base: str = "") -> str:
 
 
 def parse_date(raw: str | None) -> datetime | None:
-    """Parse an RFC 822 or ISO 8601 date, keeping its offset; naive dates are taken as UTC."""
+    """Parse an RFC 822 or ISO 8601 date, keeping its offset, or seconds since 1970 (9 or 10
+    digits); naive dates are taken as UTC. A four-digit year that the date does not keep
+    (0001, which RFC 822 parsing reads as 2001) makes it unreadable."""
     if not raw or not raw.strip():
         return None
     raw = raw.strip()
+    if raw.isascii() and raw.isdigit():
+        return datetime.fromtimestamp(int(raw), UTC) if 9 <= len(raw) <= 10 else None
     try:
         parsed = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
@@ -52,7 +57,13 @@ def parse_date(raw: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
             return None
+    year = _YEAR.search(raw)
+    if year and int(year.group()) != parsed.year:
+        return None
     return in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
 
 def in_range(value: datetime) -> datetime | None:

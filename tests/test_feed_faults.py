@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,26 @@ def test_an_out_of_range_date_loses_only_the_date() -> None:
         "kept without a date",
     ]
     Retriever.from_articles(report.articles).info()  # dates compare without overflow
+
+
+def _rss_dated(*dates: str) -> bytes:
+    items = "".join(
+        f"<item><title>第{n}篇</title><link>https://d.example/{n}</link><pubDate>{d}</pubDate>"
+        f"<description>第{n}篇文章的正文。</description></item>"
+        for n, d in enumerate(dates, start=1)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
+
+
+def test_a_date_is_read_as_written_or_reported() -> None:
+    report = parse_feed_report(
+        _rss_dated("1700000000", "Mon, 01 Jan 0001 00:00:00 GMT", "Tue, 14 Nov 23 22:13:20 GMT")
+    )
+    first, second, third = (a.published for a in report.articles)
+    assert first == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # seconds since 1970
+    assert second == datetime(1, 1, 1, tzinfo=UTC)  # as written, not 2001
+    assert third == first  # a two-digit year is this century's
+    assert report.problems == []
 
 
 # --- fetching: deadline, size cap, files -------------------------------------------------------

@@ -93,7 +93,7 @@ def load_feed_report(
     file or body is unpacked. Other addresses (ftp://, file://) are refused.
     """
     if isinstance(source, bytes):
-        return parse_feed_report(source)
+        return parse_feed_report(unpack(source, max_bytes, "feed data"))
     if isinstance(source, str):
         if re.match(r"https?://", source.strip(), re.IGNORECASE):
             url = source.strip()

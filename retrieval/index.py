@@ -111,7 +111,7 @@ class Index:
         self.bases = np.cumsum([0] + [s.n_docs for s in segments]).astype(np.int64)
         self.n_docs = int(self.bases[-1])
         total = sum(int(np.asarray(s.doc_len, dtype=np.int64).sum()) for s in segments)
-        self.avgdl = total / self.n_docs if self.n_docs else 1.0
+        self.avgdl = total / self.n_docs if total else 1.0  # no words at all: nothing matches
         k1, b = params.k1, params.b
         self._dtype = np.float64 if params.idf == "okapi" else np.float32
         self._norm = [

@@ -211,6 +211,12 @@ class Retriever:
             cls, path, lock_timeout, catch_up=catch_up, progress=progress, **kwargs
         )
 
+    def __reduce__(self):
+        raise TypeError(
+            "a Retriever holds memory-mapped files and locks and cannot be pickled or copied: "
+            "load or open it in each process"
+        )
+
     # --- updating ---------------------------------------------------------------------------
 
     def add(

@@ -306,6 +306,10 @@ def test_an_address_that_cannot_be_one_is_a_feed_error(source: str, error: type)
         load_feed_report(source)
 
 
+def test_gzipped_feed_bytes_are_unpacked_like_a_gzipped_file() -> None:
+    assert load_feed_report(gzip.compress(GOOD)).articles == parse_feed(GOOD)
+
+
 def test_a_dripping_server_is_abandoned_at_the_deadline(server: str) -> None:
     started = time.monotonic()
     with pytest.raises(FetchError, match=r"gave up on .*/drip after 0\.6s \(the deadline\)"):

@@ -158,6 +158,25 @@ def test_settings_a_retriever_cannot_use_are_refused_when_given(
         make(tiny_articles)
 
 
+def test_a_retriever_says_why_it_cannot_be_pickled_or_copied(tiny: Retriever) -> None:
+    import copy
+    import pickle
+
+    for attempt in (pickle.dumps, copy.deepcopy, copy.copy):
+        with pytest.raises(TypeError, match="load or open it in each process"):
+            attempt(tiny)
+
+
+def test_an_archive_without_a_single_word_answers_nothing_and_warns_of_nothing() -> None:
+    import warnings
+
+    blank = Article(id="p", title="……", link="https://p.example/1", paragraphs=["……", "!!!"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = Retriever.from_articles([blank], semantic=False)
+        assert r.search("京东") == [] and not r.ask("京东在哪里上市?").answered
+
+
 def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:
     assert tiny.example_questions(0) == [] and tiny.example_questions(-1) == []
     assert len(tiny.example_questions(1)) == 1

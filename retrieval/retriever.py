@@ -117,7 +117,7 @@ class Retriever:
         from corpus import load_feed  # the feed readers only when the index must be built
 
         retriever = cls.from_articles(load_feed(feed), **kwargs)
-        with contextlib.suppress(OSError):  # a read-only cache only costs start-up time
+        with contextlib.suppress(OSError, LibraryError):  # read-only: costs start-up time only
             retriever.save(path)
             library.drop_stale_caches(path)
         return retriever

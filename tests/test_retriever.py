@@ -307,6 +307,12 @@ def test_load_rejects_missing_stale_and_corrupt(tmp_path, tiny: Retriever) -> No
         Retriever.load(tmp_path / "idx")
 
 
+def test_the_bundled_corpus_answers_when_its_cache_cannot_be_written(tmp_path) -> None:
+    (tmp_path / "cache").write_text("a file where the cache folder belongs")
+    r = Retriever.default(cache_dir=tmp_path / "cache", semantic=False)
+    assert r.info()["articles"] == 49 and r.search("京东科技 IPO", k=1)
+
+
 def test_default_rebuilds_a_corrupt_cache(tmp_path) -> None:
     first = Retriever.default(cache_dir=tmp_path)
     (folder,) = list(tmp_path.iterdir())

@@ -1,5 +1,7 @@
 """The interactive REPL: questions in, cited answers out; plain line mode when piped."""
 
+import codecs
+import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -86,10 +88,15 @@ class Session:
 
 
 def decoded_lines(stream: BinaryIO) -> Iterator[str]:
-    """The lines of a byte stream as text: UTF-8, else GB18030 (a GBK terminal or file),
-    so one line in another encoding never ends the session."""
-    for raw in stream:
-        yield decode_text(raw)
+    """The lines of a byte stream as text: UTF-16 if it starts with its byte order mark,
+    else each line UTF-8, or GB18030 (a GBK terminal or file), so one line in another
+    encoding never ends the session. A UTF-8 byte order mark is no part of the first line."""
+    head = stream.peek(2)[:2] if isinstance(stream, io.BufferedReader) else b""
+    if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        yield from io.TextIOWrapper(stream, encoding="utf-16", errors="replace")
+        return
+    for n, raw in enumerate(stream):
+        yield decode_text(raw.removeprefix(codecs.BOM_UTF8) if n == 0 else raw)
 
 
 def run_pipe(session: Session, stdin: Iterable[str], stdout: TextIO) -> None:
@@ -111,11 +118,13 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
 
     history = InMemoryHistory()
     if history_file:
-        try:
+        try:  # FileHistory reads and appends later, in its event loop: try both here first
             history_file.parent.mkdir(parents=True, exist_ok=True)
+            with history_file.open("ab"), history_file.open("rb"):
+                pass
             history = FileHistory(str(history_file))
-        except OSError:
-            pass
+        except OSError as exc:
+            print(f"(历史记录不可用,只保存在本次会话中: {history_file}: {exc.strerror or exc})")
     prompt = PromptSession(history=history)
     info = session.retriever.info()
     print_formatted_text(
@@ -130,7 +139,10 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
             continue  # Ctrl-C clears the line, like a shell
         except EOFError:
             break
-        out = session.handle(line)
+        try:
+            out = session.handle(line)
+        except KeyboardInterrupt:
+            out = "(已取消 / cancelled)"  # Ctrl-C while answering: back to the prompt
         if out is None:
             break
         if out:

@@ -1,0 +1,91 @@
+"""The REPL on a terminal (prompt_toolkit fed through a pipe) and in line mode."""
+
+import contextvars
+import io
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output.plain_text import PlainTextOutput
+
+from bot.repl import Session, run_terminal
+from corpus import load_feed
+from retrieval import Retriever
+
+DATA = Path(__file__).parent / "data"
+QUESTION = "云栖支付C轮融资多少钱?"
+ANSWER = "云栖支付今日宣布完成5亿元C轮融资"
+
+
+@pytest.fixture(scope="module")
+def tiny_lexical() -> Retriever:
+    return Retriever.from_articles(load_feed(DATA / "tiny.rss.xml"), semantic=False)
+
+
+def on_terminal(session: Session, typed: str, history_file: Path | None = None) -> str:
+    """What the terminal REPL shows for `typed` (keys, Enter as \\r); it must end by itself."""
+    shown = io.StringIO()
+    with create_pipe_input() as keys, create_app_session(input=keys, output=PlainTextOutput(shown)):
+        keys.send_text(typed)
+        context = contextvars.copy_context()  # the app session lives in a context variable
+        loop = threading.Thread(
+            target=context.run, args=(run_terminal, session, history_file), daemon=True
+        )
+        loop.start()
+        loop.join(60)
+        assert not loop.is_alive(), "the REPL is stuck"
+    return shown.getvalue()
+
+
+class Interrupted(Session):
+    """A session whose answers to lines starting with "slow" are interrupted by Ctrl-C."""
+
+    def handle(self, line: str) -> str | None:
+        if line.startswith("slow"):
+            raise KeyboardInterrupt
+        return super().handle(line)
+
+
+def test_ctrl_c_while_answering_returns_to_the_prompt(tiny_lexical: Retriever) -> None:
+    shown = on_terminal(Interrupted(tiny_lexical), f"slow question\r{QUESTION}\r:quit\r")
+    assert "已取消" in shown and ANSWER in shown
+
+
+def test_a_history_file_it_cannot_use_is_said_once_and_kept_in_memory(
+    tiny_lexical: Retriever, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unusable = tmp_path / "repl-history"
+    unusable.mkdir()  # a folder where the file belongs
+    shown = on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", unusable)
+    assert ANSWER in shown and "Press ENTER" not in shown
+    assert capsys.readouterr().out.count("历史记录不可用") == 1
+
+
+def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "--bundled"],
+        input=data, capture_output=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+
+
+def test_a_byte_order_mark_before_the_first_piped_line_is_no_part_of_it(env) -> None:
+    proc = piped(b"\xef\xbb\xbf:quit\n" + "京东科技计划在香港IPO募资多少?\n".encode(), env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b""  # :quit was read as the command it is
+
+
+def test_utf16_piped_lines_are_read_as_utf16(env) -> None:
+    text = "京东科技计划在香港IPO募资多少?\r\n:quit\r\n"
+    proc = piped(text.encode("utf-16"), env)
+    assert proc.returncode == 0, proc.stderr
+    assert "10亿至20亿美元" in proc.stdout.decode()

@@ -118,7 +118,7 @@ def kill(tmp: Path, in_flight: int = 100) -> tuple[str, int]:
             "XDG_CACHE_HOME": str(tmp / "cache"),
             "HOME": str(tmp),
         }
-        command = [sys.executable, "-c", "from bot.cli import main; main()", "telegram"]
+        command = [sys.executable, "-c", "from bot import main; main()", "telegram"]
 
         def start() -> subprocess.Popen:
             return subprocess.Popen(

@@ -1,6 +1,8 @@
 """The `feedqa` command: a thin layer over the library."""
 
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -118,10 +120,17 @@ def _connect(settings: Settings) -> Retriever:
     )
 
 
+def _not_blank(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("an empty path (leave the option out for the default)")
+    return value
+
+
 @click.group(invoke_without_command=True)
 @click.option(
     "--index",
     type=click.Path(file_okay=False, path_type=Path),
+    callback=_not_blank,
     help="Library folder, made by ingest (default: the user's library, else the bundled corpus).",
 )
 @click.option("--bundled", is_flag=True, help="Use the bundled corpus only.")
@@ -224,6 +233,8 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
+        if sys.stderr.isatty():
+            click.echo(err=True)  # below the progress line the ^C interrupted
         click.echo(
             "interrupted: every article logged is kept; "
             "`feedqa ingest` indexes any not indexed yet",
@@ -253,10 +264,12 @@ def _ingest_all(retriever: Retriever, sources: tuple[str, ...], limits: dict) ->
         for problem in report.problems:
             click.echo(f"  ! {problem}", err=True)
         added = retriever.add(report.articles, progress=Progress())  # FeedqaError: stops all
-        click.echo(
-            f"{source}: {len(report.articles)} articles: {added.added} new, {added.updated} updated, "
-            f"{added.unchanged} unchanged ({time.perf_counter() - started:.1f}s)"
-        )
+        with contextlib.suppress(OSError):  # an output that fails is said at the end; read on
+            click.echo(
+                f"{source}: {len(report.articles)} articles: {added.added} new, "
+                f"{added.updated} updated, {added.unchanged} unchanged "
+                f"({time.perf_counter() - started:.1f}s)"
+            )
     return failed
 
 
@@ -311,11 +324,27 @@ cli.add_command(cluster)
 
 
 def main() -> None:
-    """Entry point of the `feedqa` script."""
+    """Run the command: one line for any error, never a traceback; 130 after Ctrl-C."""
+    if sys.stdin is None:  # closed: an empty input
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (for the life of the process)
+    if sys.stdout is None:
+        sys.exit(_error("the output is closed"))
     try:
-        cli(standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
     except FeedqaError as exc:  # e.g. the search engine went away during a session
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        code = _error(str(exc))
+    except OSError as exc:  # a full disk or a closed pipe under the output
+        code = _error(f"cannot write the output: {exc.strerror or exc}")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> int:
+    """Say `message` on stderr, if it can still be written; the exit code of an error."""
+    with contextlib.suppress(OSError, AttributeError):
+        click.echo(f"Error: {message}", err=True)
+    return 1

@@ -78,7 +78,14 @@ class Settings(BaseSettings):
     @field_validator("feedqa_data_dir", "feedqa_cluster_dir")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value else value
+        if value is None:
+            return value
+        if not str(value).strip():
+            raise ValueError("a folder, not a blank path")
+        try:
+            return value.expanduser()
+        except RuntimeError as exc:  # ~someone who has no account here
+            raise ValueError(str(exc).rstrip(".").lower()) from None
 
     @field_validator("feedqa_feeds", mode="before")
     @classmethod

@@ -49,13 +49,18 @@ class EngineURL:
 
     @classmethod
     def parse(cls, url: str) -> "EngineURL":
-        parts = urlsplit(url)
+        usage = f"not a search engine URL: {url!r} (sphinx://host:port/index)"
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 9306  # a port out of range is a ValueError here
+        except ValueError as exc:
+            raise ConfigError(f"{usage}: {exc}") from None
         index = parts.path.strip("/")
         if parts.scheme not in ("sphinx", "manticore") or not parts.hostname or not index:
-            raise ConfigError(f"not a search engine URL: {url!r} (sphinx://host:port/index)")
+            raise ConfigError(usage)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", index):
             raise ConfigError(f"not an index name: {index!r}")
-        return cls(parts.hostname, parts.port or 9306, index)
+        return cls(parts.hostname, port, index)
 
     def __str__(self) -> str:
         return f"sphinx://{self.host}:{self.port}/{self.index}"

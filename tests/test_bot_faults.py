@@ -352,7 +352,7 @@ def _bot_process(fake: FakeBotApi, tmp_path: Path) -> subprocess.Popen:
         "TELEGRAM_SEND_RETRIES": "20",
     }
     return subprocess.Popen(
-        [sys.executable, "-c", "from bot.cli import main; main()", "telegram"],
+        [sys.executable, "-c", "from bot import main; main()", "telegram"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

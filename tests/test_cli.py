@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,7 +173,7 @@ def test_repl_session_commands(bundled) -> None:
 def test_repl_through_a_pipe(env) -> None:
     questions = "京东科技计划在香港IPO募资多少?\n\n红烧肉怎么做?\n:quit\n不会被读到\n"
     proc = subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()"],
+        [sys.executable, "-c", "from bot import main; main()"],
         input=questions,
         capture_output=True,
         text=True,
@@ -256,7 +258,7 @@ def test_piped_repl_survives_a_line_in_another_encoding(env) -> None:
         + "京东科技计划在香港IPO募资多少?\n".encode()
     )
     proc = subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()"],
+        [sys.executable, "-c", "from bot import main; main()"],
         input=lines,
         capture_output=True,
         timeout=120,
@@ -350,3 +352,52 @@ def test_ingest_reports_undecodable_bytes(env, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "! declared utf-8 but the bytes are gb18030" in result.output
     assert "3 articles: 3 new" in result.output
+
+
+# --- the process: its streams and signals ------------------------------------------------------
+
+
+def feedqa(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+    """`feedqa ARGS` as its own process, through the installed entry point's function."""
+    code = "import sys; from bot import main; sys.argv[1:] = sys.argv[2:]; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "feedqa", *args],
+        env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, **kwargs,
+    )  # fmt: skip
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_ingest_reads_every_feed(env) -> None:
+    feeds = [str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    with open("/dev/full", "w") as full:
+        for args in (["--bundled", "ask", "京东科技计划在哪里上市?"], ["ingest", *feeds]):
+            proc = feedqa(args, env, stdout=full)
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 1 and "Traceback" not in err, err
+            assert err.strip().splitlines()[-1] == (
+                "Error: cannot write the output: No space left on device"
+            )
+    library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])  # from the second feed
+    assert "北辰证券今年将投入3亿元建设云平台" in library.output
+
+
+def test_ctrl_c_exits_130_with_no_traceback(env) -> None:
+    for wait in (0.3, 6.0):  # while the modules load, and while the REPL reads its input
+        proc = feedqa(["--bundled", "repl"], env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        time.sleep(wait)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "Traceback" not in err and "Aborted" not in err, err
+
+
+def test_closed_streams_are_no_traceback(env) -> None:
+    proc = feedqa(["--bundled", "repl"], env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.wait(timeout=120) == 0
+    closed_in = feedqa(["--bundled", "repl"], env, stdout=subprocess.PIPE, pass_fds=(),
+                       preexec_fn=lambda: os.close(0))  # fmt: skip
+    _, err = closed_in.communicate(timeout=120)
+    assert closed_in.returncode == 0 and "Traceback" not in err, err
+    closed_out = feedqa(["--bundled", "ask", "京东科技计划在哪里上市?"], env,
+                        preexec_fn=lambda: os.close(1))  # fmt: skip
+    _, err = closed_out.communicate(timeout=120)
+    assert closed_out.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "Error: the output is closed"

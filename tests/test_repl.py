@@ -68,7 +68,7 @@ def test_a_history_file_it_cannot_use_is_said_once_and_kept_in_memory(
 
 def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", "--bundled"],
+        [sys.executable, "-c", "from bot import main; main()", "--bundled"],
         input=data, capture_output=True, timeout=120, env={**os.environ, **env},
     )  # fmt: skip
 

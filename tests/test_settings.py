@@ -108,6 +108,27 @@ def test_out_of_range_settings_are_refused(monkeypatch, name: str, value: str) -
     assert f"{name}='{value}': expected " in line
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FEEDQA_DATA_DIR", "~nosuchuser_feedqa/x", "FEEDQA_DATA_DIR='~nosuchuser_feedqa/x': "),
+        ("FEEDQA_DATA_DIR", "   ", "FEEDQA_DATA_DIR='   ': "),
+        ("FEEDQA_ENGINE_URL", "sphinx://127.0.0.1:99999/x", "not a search engine URL"),
+        ("FEEDQA_ENGINE_URL", "sphinx://[::1/x", "not a search engine URL"),
+    ],
+)
+def test_a_path_or_address_that_cannot_be_one_is_refused(
+    monkeypatch, name: str, value: str, expected: str
+) -> None:
+    assert expected in config_error(monkeypatch, **{name: value})
+
+
+def test_an_empty_index_option_is_refused(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["--index", " ", "ingest"])
+    assert result.exit_code == 2 and "empty" in result.output
+    assert list(tmp_path.iterdir()) == [], "nothing is made in the working folder"
+
+
 def test_the_bounds_themselves_are_accepted(monkeypatch) -> None:
     for name, value in {
         "FEEDQA_MIN_CONFIDENCE": "0",

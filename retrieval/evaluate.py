@@ -78,7 +78,7 @@ class _Item(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
     id: str | int = ""
     question: str
-    answer: str | None = None
+    answer: str | None  # null: the archive does not answer the question
     alternatives: list[str] | None = None
     link: str | None = None
     style: str = "?"
@@ -94,7 +94,8 @@ def _problem(exc: ValidationError) -> str:
     err = exc.errors()[0]
     name = err["loc"][0]
     if err["type"] == "missing":
-        return f"{name} is missing"
+        why = " (null for a question the archive does not answer)" * (name == "answer")
+        return f"{name} is missing{why}"
     return f"{name} must be {_EXPECTED.get(name, 'a string')}"
 
 

@@ -69,6 +69,10 @@ def _line(value) -> bytes:
         ({**GOOD, "style": None}, "style must be a string"),
         ({**GOOD, "question": None}, "question must be a string"),
         ({k: v for k, v in GOOD.items() if k != "question"}, "question is missing"),
+        (
+            {"question": "京东科技?", "answers": ["上市"]},  # a typo for "answer"
+            "answer is missing (null for a question the archive does not answer)",
+        ),
         ({**GOOD, "alternatives": "10亿"}, "alternatives must be a list of strings"),
         ({**GOOD, "alternatives": [1]}, "alternatives must be a list of strings"),
         ({**GOOD, "context": "上一个问题"}, "context must be a list of strings"),
@@ -85,6 +89,7 @@ def _line(value) -> bytes:
         "style-null",
         "question-null",
         "question-missing",
+        "answer-missing",
         "alternatives-str",
         "alternatives-int",
         "context-str",

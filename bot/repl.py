@@ -4,7 +4,7 @@ import codecs
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -154,7 +154,12 @@ def run(
 ) -> None:
     """Start the REPL on the terminal, or in line mode when stdin is not a terminal."""
     if sys.stdin.isatty() and sys.stdout.isatty():
-        color = "NO_COLOR" not in os.environ
+        color = wants_colour(os.environ)
         run_terminal(Session(retriever, k=k, turns=turns, color=color), history_file)
     else:
         run_pipe(Session(retriever, k=k, turns=turns), decoded_lines(sys.stdin.buffer), sys.stdout)
+
+
+def wants_colour(env: Mapping[str, str]) -> bool:
+    """Colour on a terminal unless NO_COLOR is set or the terminal is dumb."""
+    return "NO_COLOR" not in env and env.get("TERM") != "dumb"

@@ -104,7 +104,9 @@ def load_feed_report(
             raise FeedError(
                 f"unsupported address {source.strip()!r}: only http(s) URLs and files are read"
             )
-        if not source.strip() or "\n" in source or source.lstrip().startswith("<"):
+        if not source.strip():
+            raise FeedError("no feed given: the source is empty")
+        if "\n" in source or source.lstrip().startswith("<"):
             return parse_feed_report(source)
     path = Path(source)
     data = unpack(read_file(path, max_bytes), max_bytes, f"feed file {path}")

@@ -16,7 +16,7 @@ SKIP_TAGS = frozenset({"script", "style", "noscript", "iframe", "template"})
 # Elements that separate words inside a paragraph (table cells).
 CELL_TAGS = frozenset({"td", "th"})
 
-_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
+_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 
 
@@ -31,7 +31,8 @@ def well_formed(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Normalise line ends and remove zero-width and control characters (tab and newline stay)."""
+    """Normalise line ends and remove zero-width, direction and control characters (tab and
+    newline stay): a right-to-left override in a title would reverse a terminal's line."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _JUNK.sub("", text)
 

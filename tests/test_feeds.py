@@ -109,6 +109,12 @@ def test_an_article_is_made_well_formed_on_entry(tmp_path: Path) -> None:
     assert Retriever.open(tmp_path / "lib", semantic=False).info()["articles"] == 51
 
 
+def test_bidirectional_controls_never_reach_the_text() -> None:
+    rlo = Article(id="b", title="标题\u202e反转\u202c", link="https://b.example/1",
+                  paragraphs=["正文\u2066隔离\u2069,\u200f方向"])  # fmt: skip
+    assert rlo.title == "标题反转" and rlo.paragraphs == ["正文隔离,方向"]
+
+
 def test_a_feed_given_as_text_with_a_lone_surrogate_is_read() -> None:
     text = read("tiny.rss.xml").decode("utf-8").replace("晨光资本", "晨光\ud800资本", 1)
     assert "晨光\ufffd资本" in parse_feed(text)[0].paragraphs[0]

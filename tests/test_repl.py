@@ -89,3 +89,13 @@ def test_utf16_piped_lines_are_read_as_utf16(env) -> None:
     proc = piped(text.encode("utf-16"), env)
     assert proc.returncode == 0, proc.stderr
     assert "10亿至20亿美元" in proc.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, True), ({"NO_COLOR": ""}, False), ({"TERM": "dumb"}, False), ({"TERM": "xterm"}, True)],
+)
+def test_colour_unless_asked_not_to_or_the_terminal_is_dumb(env, expected: bool) -> None:
+    from bot.repl import wants_colour
+
+    assert wants_colour({"TERM": "xterm-256color", **env}) is expected

@@ -11,6 +11,7 @@ import click
 
 from corpus.encoding import decode_text
 from retrieval import FeedqaError, Retriever
+from retrieval.answering import MAX_QUESTION_CHARS
 from retrieval.text import is_blank
 
 from .cluster import cluster
@@ -201,6 +202,8 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
         raise click.UsageError("the query is empty")
     retriever = _retriever(ctx)
     hits = retriever.search(query, k=k)
+    if len(query) > MAX_QUESTION_CHARS:
+        click.echo(f"(查询过长,只读取了前 {MAX_QUESTION_CHARS} 个字符)", err=True)
     note = getattr(retriever, "partial_note", lambda: None)()
     if note:
         click.echo(note, err=True)

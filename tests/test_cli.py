@@ -401,3 +401,12 @@ def test_closed_streams_are_no_traceback(env) -> None:
     _, err = closed_out.communicate(timeout=120)
     assert closed_out.returncode == 1 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "Error: the output is closed"
+
+
+def test_a_search_cut_to_its_limit_says_so(env) -> None:
+    from retrieval.answering import MAX_QUESTION_CHARS
+
+    long = CliRunner().invoke(cli, ["--bundled", "search", "京东科技" * MAX_QUESTION_CHARS])
+    short = CliRunner().invoke(cli, ["--bundled", "search", "京东科技"])
+    assert long.exit_code == 0 and f"只读取了前 {MAX_QUESTION_CHARS} 个字符" in long.output
+    assert "只读取了前" not in short.output

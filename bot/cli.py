@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -223,16 +224,23 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
 
     With no feed, only finishes an ingest that was interrupted."""
     settings: Settings = ctx.obj["settings"]
-    path = ctx.obj.get("index") or settings.index_dir
+    remote = settings.feedqa_engine_url and not ctx.obj.get("index")
+    path = settings.feedqa_engine_url if remote else ctx.obj.get("index") or settings.index_dir
+    opened: list[Retriever] = []
+
+    def library() -> Retriever:  # opened once a feed is read: a failed ingest makes none
+        if not opened:
+            if remote:
+                opened.append(_connect(settings))
+            else:
+                lock = settings.feedqa_lock_timeout_seconds
+                opened.append(Retriever.open(path, lock_timeout=lock, progress=Progress()))
+            _report_repairs(opened[0])
+        return opened[0]
+
     try:
-        if settings.feedqa_engine_url and not ctx.obj.get("index"):
-            retriever, path = _connect(settings), settings.feedqa_engine_url
-        else:
-            retriever = Retriever.open(
-                path, lock_timeout=settings.feedqa_lock_timeout_seconds, progress=Progress()
-            )
-        _report_repairs(retriever)
-        failed = _ingest_all(retriever, sources, settings.feed_limits())
+        failed = _ingest_all(library, sources, settings.feed_limits()) if sources else 0
+        retriever = library() if opened or not sources else None
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
@@ -244,14 +252,16 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
             err=True,
         )
         ctx.exit(130)
-    info = retriever.info()
-    click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
+    if retriever is not None:
+        info = retriever.info()
+        click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
     if failed:
         raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
 
 
-def _ingest_all(retriever: Retriever, sources: tuple[str, ...], limits: dict) -> int:
-    """Read and add each source, reporting as it goes; the number that could not be read."""
+def _ingest_all(library: Callable[[], Retriever], sources: tuple[str, ...], limits: dict) -> int:
+    """Read each source and add it to the `library()`, reporting as it goes; the number of
+    sources that could not be read."""
     from corpus import load_feed_report
 
     failed = 0
@@ -266,7 +276,7 @@ def _ingest_all(retriever: Retriever, sources: tuple[str, ...], limits: dict) ->
             continue
         for problem in report.problems:
             click.echo(f"  ! {problem}", err=True)
-        added = retriever.add(report.articles, progress=Progress())  # FeedqaError: stops all
+        added = library().add(report.articles, progress=Progress())  # FeedqaError: stops all
         with contextlib.suppress(OSError):  # an output that fails is said at the end; read on
             click.echo(
                 f"{source}: {len(report.articles)} articles: {added.added} new, "

@@ -410,3 +410,9 @@ def test_a_search_cut_to_its_limit_says_so(env) -> None:
     short = CliRunner().invoke(cli, ["--bundled", "search", "京东科技"])
     assert long.exit_code == 0 and f"只读取了前 {MAX_QUESTION_CHARS} 个字符" in long.output
     assert "只读取了前" not in short.output
+
+
+def test_an_ingest_that_reads_no_feed_makes_no_library(env, tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "lib"), "ingest", "nowhere.xml"])
+    assert result.exit_code == 1 and "1 of 1 sources could not be read" in result.output
+    assert not (tmp_path / "lib").exists()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corpus.html import clean_text, well_formed
+from corpus.html import clean_text, is_clean, well_formed
 
 
 class Article(BaseModel):
@@ -30,11 +30,13 @@ class Article(BaseModel):
     @field_validator("title")
     @classmethod
     def _clean_title(cls, value: str) -> str:
-        return clean_text(well_formed(value))
+        return value if is_clean(value) else clean_text(well_formed(value))
 
     @field_validator("paragraphs")
     @classmethod
     def _clean_paragraphs(cls, value: list[str]) -> list[str]:
+        if is_clean("".join(value)):  # as read back from a library's log: one quick check
+            return value
         return [clean_text(well_formed(p)) for p in value]
 
     @field_validator("published")

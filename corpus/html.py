@@ -17,6 +17,7 @@ SKIP_TAGS = frozenset({"script", "style", "noscript", "iframe", "template"})
 CELL_TAGS = frozenset({"td", "th"})
 
 _JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_UNCLEAN = re.compile(_JUNK.pattern[:-1] + "\r\ud800-\udfff]")  # and CR, lone surrogates
 _SPACE = re.compile(r"\s+")
 
 
@@ -28,6 +29,11 @@ def well_formed(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text
+
+
+def is_clean(text: str) -> bool:
+    """Whether `clean_text(well_formed(text))` would leave `text` as it is (one fast scan)."""
+    return _UNCLEAN.search(text) is None
 
 
 def clean_text(text: str) -> str:

@@ -22,6 +22,7 @@ from .index import (
 )
 from .models import Answer, Passage
 from .question import content_terms
+from .storage import saved_in
 from .text import SEGMENTER, tokenize
 from .vectorstore import SentenceStore
 
@@ -180,7 +181,7 @@ class Retriever:
         segments of the same name), their vectors, then the manifest."""
         for seg in index.segments:
             folder = path / seg.name
-            if seg.on_disk != folder.resolve() or not (folder / "segment.json").exists():
+            if not saved_in(seg, folder):
                 save_segment(seg, folder)
         self._vectors.save(path)
         self._stamp = manifest.write_index_manifest(path, index, self._logged)

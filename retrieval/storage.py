@@ -5,6 +5,7 @@ caller rebuilds it rather than serve it.
 """
 
 import contextlib
+import hashlib
 import json
 import mmap
 import os
@@ -104,7 +105,8 @@ def save_segment(seg: Segment, folder: Path) -> None:
         "n_docs": seg.n_docs,
         "files": files,
     }
-    (tmp / "segment.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    written = json.dumps(manifest, indent=1).encode("utf-8")
+    (tmp / "segment.json").write_bytes(written)
     _fsync_dir(tmp)
     old = folder.with_name(folder.name + ".old")
     if folder.exists() or folder.is_symlink():  # another index's segment of the same name
@@ -112,7 +114,7 @@ def save_segment(seg: Segment, folder: Path) -> None:
         os.replace(folder, old)
     os.replace(tmp, folder)
     remove(old)
-    seg.on_disk = folder.resolve()
+    seg.on_disk = (folder.resolve(), _digest(written))
 
 
 def remove(path: Path) -> None:
@@ -126,7 +128,8 @@ def remove(path: Path) -> None:
 def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Segment:
     """Read a segment written by `save_segment`; raise IndexFileError if anything is off."""
     try:
-        manifest = json.loads((folder / "segment.json").read_text(encoding="utf-8"))
+        raw = (folder / "segment.json").read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise IndexFileError(f"{folder}: unsupported index version {manifest.get('version')!r}")
         files = manifest["files"]
@@ -144,8 +147,23 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
     if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
         raise IndexFileError(f"{folder}: inconsistent segment")
-    seg.on_disk = folder.resolve()
+    seg.on_disk = (folder.resolve(), _digest(raw))
     return seg
+
+
+def saved_in(seg: Segment, folder: Path) -> bool:
+    """Whether `folder` holds `seg` as it was last read from or written there (another
+    index's save over it changes its segment.json)."""
+    if seg.on_disk is None or seg.on_disk[0] != folder.resolve():
+        return False
+    try:
+        return _digest((folder / "segment.json").read_bytes()) == seg.on_disk[1]
+    except OSError:
+        return False
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:

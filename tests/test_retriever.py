@@ -277,6 +277,14 @@ def test_saving_over_another_index_writes_this_one_and_touches_nothing_else(
     assert (target / "seg-photos" / "a.txt").read_text() == "precious"
     tiny.save(target)  # the same index again: its own segments are kept as they are
     assert Retriever.load(target).search("融资", k=3) == tiny.search("融资", k=3)
+    other.save(target)  # saved here before, then overwritten: saved again whole
+    assert Retriever.load(target).info()["articles"] == 1
+    tiny.save(target)
+    assert Retriever.load(target).info()["articles"] == 6
+    loaded = Retriever.load(target)
+    other.save(target)
+    loaded.save(target)  # a loaded index saved back over another one's save
+    assert Retriever.load(target).info()["articles"] == 6
 
 
 @pytest.mark.parametrize("where", ["", "a file", "inside a file"])

@@ -57,10 +57,16 @@ def parse_date(raw: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
             return None
+    return as_written(raw, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def as_written(raw: str, parsed: datetime) -> datetime | None:
+    """`parsed` if it keeps what `raw` says (any four-digit year of it; a number of digits is
+    no date but seconds, read above) and is in range, else None."""
     year = _YEAR.search(raw)
-    if year and int(year.group()) != parsed.year:
+    if raw.strip().isdigit() or (year and int(year.group()) != parsed.year):
         return None
-    return in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    return in_range(parsed)
 
 
 _YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")

@@ -14,7 +14,7 @@ from corpus.encoding import as_utf8_xml
 from corpus.errors import FeedError
 from corpus.html import clean_text, collapse_space, html_to_paragraphs, html_to_text
 from corpus.html import text_to_paragraphs as plain_to_paragraphs
-from corpus.items import FeedReport, absolute_link, in_range, item_label, make_id, parse_date
+from corpus.items import FeedReport, absolute_link, as_written, item_label, make_id, parse_date
 
 _ROOT_TAG = re.compile(r"<(rss|feed|rdf:RDF)\b[^>]*>", re.IGNORECASE)
 _TITLE_TAG = re.compile(r"<title\b[^>]*>([^<]*)")
@@ -148,9 +148,9 @@ def _entry_date(entry: dict) -> tuple[datetime | None, str]:
         raw = dict.get(entry, key)
         parsed = parse_date(raw)
         struct = dict.get(entry, f"{key}_parsed")
-        if parsed is None and struct:
+        if parsed is None and struct:  # feedparser reads more formats, and some too freely
             try:
-                parsed = in_range(datetime(*struct[:6], tzinfo=UTC))
+                parsed = as_written(str(raw or ""), datetime(*struct[:6], tzinfo=UTC))
             except (ValueError, TypeError, OverflowError):
                 parsed = None
         if parsed:

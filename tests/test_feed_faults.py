@@ -213,6 +213,15 @@ def test_a_date_is_read_as_written_or_reported() -> None:
     assert report.problems == []
 
 
+@pytest.mark.parametrize("written", ["1700000000000", "99999999999", "2022-13-01"])
+def test_a_date_no_reading_keeps_as_written_is_reported(written: str) -> None:
+    report = parse_feed_report(_rss_dated(written))
+    assert report.articles[0].published is None
+    assert report.problems == [
+        f"item 1 (\"第1篇\"): unreadable date '{written}'; kept without a date"
+    ]
+
+
 # --- fetching: deadline, size cap, files -------------------------------------------------------
 
 BOMB = gzip.compress(b"\0" * 50_000_000, compresslevel=9)

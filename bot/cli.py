@@ -122,17 +122,18 @@ def _connect(settings: Settings) -> Retriever:
     )
 
 
-def _not_blank(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and not str(value).strip():
+def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """The option's folder; a blank one is refused (as a Path, "" would be "." instead)."""
+    if value is not None and not value.strip():
         raise click.BadParameter("an empty path (leave the option out for the default)")
-    return value
+    return None if value is None else Path(value)
 
 
 @click.group(invoke_without_command=True)
 @click.option(
     "--index",
-    type=click.Path(file_okay=False, path_type=Path),
-    callback=_not_blank,
+    type=click.Path(file_okay=False),
+    callback=_folder,
     help="Library folder, made by ingest (default: the user's library, else the bundled corpus).",
 )
 @click.option("--bundled", is_flag=True, help="Use the bundled corpus only.")

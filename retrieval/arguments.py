@@ -57,3 +57,10 @@ def articles(given: Iterable["Article"]) -> Iterator["Article"]:
         if not isinstance(a, Article):
             raise TypeError(f"articles must be Article objects, not {type(a).__name__}")
         yield a
+
+
+def probability(value: object, name: str) -> None:
+    """ValueError unless `value` is None or a number from 0 to 1."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if value is not None and not (number and 0 <= value <= 1):
+        raise ValueError(f"{name} must be from 0 to 1 (or None), not {value!r}")

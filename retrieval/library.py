@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +25,7 @@ from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
 from .manifest import MANIFEST, is_segment, stamp
-from .storage import VERSION, replace_file
-from .text import SEGMENTER
+from .storage import replace_file
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -343,34 +341,14 @@ def as_folder(path: object, what: str) -> Path:
     return Path(path).expanduser()
 
 
-# --- the bundled corpus's cache -------------------------------------------------------------
-
-STALE_CACHE_DAYS = 30
-"""The bundled corpus's caches for other versions are removed, once last built this long ago,
-when a new one is built."""
-
-
-def bundled_cache(feed: Path, cache_dir: str | os.PathLike | None) -> Path:
-    """Where the bundled corpus's index is cached: in `cache_dir`, else `$XDG_CACHE_HOME/feedqa`
-    or `~/.cache/feedqa`, in a folder named for the feed, the segmenter and the index version."""
-    digest = hashlib.sha1(
-        f"{feed.stat().st_size}:{feed.stat().st_mtime_ns}:{SEGMENTER}:{VERSION}".encode()
-    ).hexdigest()[:12]
-    base = (
-        Path(cache_dir)
-        if cache_dir
-        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedqa"
-    )
-    return base / f"bundled-{digest}"
-
-
-def drop_stale_caches(keep: Path) -> None:
-    """Remove the bundled corpus's other caches beside `keep` last built at least
-    STALE_CACHE_DAYS ago (another version still using one rebuilds it once)."""
-    cutoff = time.time() - STALE_CACHE_DAYS * 86_400
-    for old in keep.parent.glob("bundled-*"):
-        if old != keep and old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
+def write_again(retriever: "Retriever") -> None:
+    """Write a library removed or emptied while `retriever` had it open again, from what
+    `retriever` serves (rather than start over from the bundled corpus)."""
+    path = retriever._path
+    assert path is not None
+    retriever._logged = append_log(path / LOG, articles_from_index(retriever.index))
+    retriever._write(path, retriever.index)
+    retriever.repairs.append(f"the library at {path} was removed while open: written again")
 
 
 # --- the writer lock ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError
 
-from . import answering, arguments, library, manifest, semantic, vectorstore
+from . import answering, arguments, bundled, library, manifest, semantic, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     BM25Params,
@@ -56,10 +56,7 @@ class Retriever:
         min_confidence: float | None = None,
         semantic: bool = True,
     ) -> None:
-        if min_confidence is not None and not _probability(min_confidence):
-            raise ValueError(
-                f"min_confidence must be from 0 to 1 (or None), not {min_confidence!r}"
-            )
+        arguments.probability(min_confidence, "min_confidence")
         self._index = index
         self._path = path
         self._lock = threading.Lock()
@@ -70,7 +67,8 @@ class Retriever:
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
         self._behind = False  # the log holds what the index lacks: the next write takes it up
         self.repairs: list[str] = []
-        """What `open` found damaged and repaired (skipped log lines, re-logged articles)."""
+        """What was found damaged and repaired, by `open` (skipped log lines, re-logged
+        articles) or by a later write (a library removed while open)."""
         self._vectors = SentenceStore()  # sentence vectors of the segments
 
     # --- construction -----------------------------------------------------------------------
@@ -107,21 +105,7 @@ class Retriever:
 
         cache_dir: where to keep the index; default `$XDG_CACHE_HOME/feedqa` or `~/.cache/feedqa`.
         """
-        from corpus import bundled_feed_path
-
-        feed = bundled_feed_path()
-        path = library.bundled_cache(feed, cache_dir)
-        try:
-            return cls.load(path, **kwargs)
-        except IndexFileError:
-            pass
-        from corpus import load_feed  # the feed readers only when the index must be built
-
-        retriever = cls.from_articles(load_feed(feed), **kwargs)
-        with contextlib.suppress(OSError, LibraryError):  # read-only: costs start-up time only
-            retriever.save(path)
-            library.drop_stale_caches(path)
-        return retriever
+        return bundled.open_bundled(cls, cache_dir, **kwargs)
 
     @classmethod
     def connect(
@@ -326,10 +310,7 @@ class Retriever:
         if self._path is None or (not self._behind and manifest.stamp(self._path) == self._stamp):
             return
         if not (self._path / _LIBRARY_LOG).exists() and manifest.stamp(self._path) is None:
-            # removed or emptied while open: written again from what this one serves
-            logged = library.articles_from_index(self._index)
-            self._logged = library.append_log(self._path / _LIBRARY_LOG, logged)
-            self._write(self._path, self._index)
+            library.write_again(self)  # removed or emptied while open
             return
         fresh = library.open_at(
             type(self), self._path, self._file_lock, write=True, progress=progress,
@@ -414,8 +395,3 @@ class Retriever:
     def index(self) -> Index:
         """The current index (read-only use)."""
         return self._index
-
-
-def _probability(value: object) -> bool:
-    """Whether `value` is a number from 0 to 1."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1

@@ -136,6 +136,7 @@ def test_a_library_removed_while_open_is_written_again_from_memory(lib: Path) ->
     shutil.rmtree(lib)
     assert opened.add([extra(1)]).added == 1
     assert opened.info()["articles"] == 56  # not the bundled corpus alone
+    assert opened.repairs == [f"the library at {lib} was removed while open: written again"]
     again = Retriever.open(lib)
     assert again.info()["articles"] == 56 and len(ids_in_log(lib)) == 56
     assert again.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"

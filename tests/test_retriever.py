@@ -331,7 +331,7 @@ def test_default_rebuilds_a_corrupt_cache(tmp_path) -> None:
 
 
 def test_building_the_bundled_cache_removes_old_caches_of_other_versions(tmp_path) -> None:
-    from retrieval.library import STALE_CACHE_DAYS
+    from retrieval.bundled import STALE_CACHE_DAYS
 
     old, recent = tmp_path / "bundled-0ld", tmp_path / "bundled-recent"
     for folder in (old, recent):

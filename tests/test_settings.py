@@ -123,8 +123,9 @@ def test_a_path_or_address_that_cannot_be_one_is_refused(
     assert expected in config_error(monkeypatch, **{name: value})
 
 
-def test_an_empty_index_option_is_refused(tmp_path) -> None:
-    result = CliRunner().invoke(cli, ["--index", " ", "ingest"])
+@pytest.mark.parametrize("blank", ["", " "])
+def test_an_empty_index_option_is_refused(tmp_path, blank: str) -> None:
+    result = CliRunner().invoke(cli, ["--index", blank, "ingest"])
     assert result.exit_code == 2 and "empty" in result.output
     assert list(tmp_path.iterdir()) == [], "nothing is made in the working folder"
 

@@ -1,5 +1,6 @@
 """`feedqa cluster`: the archive sharded on a local Sphinx/Manticore cluster."""
 
+import shutil
 from pathlib import Path
 
 import click
@@ -57,18 +58,27 @@ def init(ctx: click.Context, shards: int, host: str, port: int, start_: bool) ->
     """Write the configs and build the shards from the library (or the bundled corpus)."""
     settings: Settings = ctx.obj["settings"]
     layout = engine.Layout(settings.cluster_dir, shards, host, port)
-    articles = _articles(ctx)
+    articles = {a.id: a for a in _articles(ctx)}
+    kept = 0
     try:
-        if (settings.cluster_dir / "cluster.json").exists():
-            engine.stop(engine.Layout.load(settings.cluster_dir))
-        engine.build(layout, articles)
+        old = None
+        if (settings.cluster_dir / "cluster.json").exists():  # built again: keep what it holds
+            old = engine.Layout.load(settings.cluster_dir)
+            engine.stop(old)
+            for a in engine.logged_articles(old):  # ingested through the cluster
+                kept += articles.get(a.id) != a
+                articles[a.id] = a
+        engine.build(layout, articles.values())
+        for s in range(layout.shards, old.shards if old else 0):  # shards no longer used
+            shutil.rmtree(old.shard_dir(s), ignore_errors=True)
         if start_:
             engine.start(layout)
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
-    n = sum(len(a.paragraphs) for a in articles)
+    n = sum(len(a.paragraphs) for a in articles.values())
+    also = f", {kept} of them ingested through the cluster" if kept else ""
     click.echo(
-        f"built {len(articles)} articles ({n} paragraphs) on {shards} shards in {layout.root}"
+        f"built {len(articles)} articles ({n} paragraphs{also}) on {shards} shards in {layout.root}"
     )
     _next_step(layout, started=start_)
 

@@ -233,16 +233,38 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
         rotate = ["--rotate"] if is_running(layout.shard_dir(s)) else []
         args = ["indexer", "-c", str(conf), "--quiet", *rotate, *what]
         try:
-            procs.append((args, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
+            procs.append((what, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
         except FileNotFoundError as exc:
             raise EngineError("indexer is not installed (apt-get install sphinxsearch)") from exc
-    for _args, s, proc in procs:
+    for what, s, proc in procs:
         out, _ = proc.communicate()
         if proc.returncode not in (0, 2):  # 2: built, but searchd could not be signalled
             last = [ln for ln in out.splitlines() if ln.strip()][-1:] or ["no output"]
             raise EngineError(f"indexer for shard {s} failed: {last[0]}")
         if rotate_pending(layout.shard_dir(s)):
             _wait_rotation(layout.shard_dir(s))
+        if list(what) in (["--all"], [f"delta_{s}"]):  # the delta index now holds its log
+            _mark_indexed(layout.shard_dir(s))
+
+
+def _delta_size(folder: Path) -> int:
+    try:
+        return (folder / "delta.jsonl").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _stale(folder: Path) -> bool:
+    """Whether a shard's delta index lags its log: an ingest failed or was killed after it
+    logged its articles, so the next write indexes them."""
+    try:
+        return int((folder / "delta.indexed").read_text()) != _delta_size(folder)
+    except (OSError, ValueError):
+        return _delta_size(folder) > 0
+
+
+def _mark_indexed(folder: Path) -> None:
+    (folder / "delta.indexed").write_text(str(_delta_size(folder)))
 
 
 def rotate_pending(folder: Path) -> bool:
@@ -288,6 +310,7 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     """The work of `ingest`, the write lock held."""
     from .retriever import AddReport
 
+    stale = [_stale(layout.shard_dir(s)) for s in range(layout.shards)]
     known = [_slots(layout.shard_dir(s)) for s in range(layout.shards)]
     fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
     added = updated = unchanged = 0
@@ -309,8 +332,23 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     for s, entries in enumerate(fresh):
         if entries:
             _write_entries(layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True)
-    _index_all(layout, [[f"delta_{s}"] if fresh[s] else [] for s in range(layout.shards)])
+    targets = [fresh[s] or stale[s] for s in range(layout.shards)]
+    _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
     return AddReport(added, updated, unchanged)
+
+
+def logged_articles(layout: Layout) -> list["Article"]:
+    """Every article the cluster's shard logs hold, the latest version of each."""
+    from corpus import Article
+
+    latest: dict[str, Article] = {}
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        for log in ("main.jsonl", "delta.jsonl"):
+            for entry in read_entries(str(folder / log)):
+                article = Article.model_validate(entry["article"])
+                latest[article.id] = article
+    return list(latest.values())
 
 
 def merge(layout: Layout) -> None:
@@ -322,6 +360,8 @@ def merge(layout: Layout) -> None:
 
 def _merge(layout: Layout) -> None:
     """The work of `merge`, the write lock held."""
+    stale = [_stale(layout.shard_dir(s)) for s in range(layout.shards)]
+    _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(stale)])
     pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
     _index_all(
         layout, [["--merge", f"main_{s}", f"delta_{s}"] if d else [] for s, d in enumerate(pending)]

@@ -229,6 +229,64 @@ def test_ingest_replaces_updated_articles(tmp_path: Path, tiny_articles) -> None
 
 
 @needs_sphinx
+def test_an_ingest_that_failed_after_logging_is_indexed_by_the_next_write(
+    tmp_path: Path, tiny_articles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        old = tiny_articles[0]
+        paras = ["云栖支付今日宣布完成8亿元D轮融资,由紫藤资本领投。", *old.paragraphs[1:]]
+        changed = old.model_copy(update={"paragraphs": paras})
+        real = cl._index_all
+
+        def fails(layout, targets):  # indexer dies after the logs are written
+            raise EngineError("indexer for shard 0 failed")
+
+        monkeypatch.setattr(cl, "_index_all", fails)
+        with pytest.raises(EngineError):
+            r.add([changed])
+        monkeypatch.setattr(cl, "_index_all", real)
+        r.add([tiny_articles[1]])  # the next write, of anything: the logged update is indexed
+        assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+        r.compact()
+        assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+        monkeypatch.setattr(cl, "_index_all", fails)
+        with pytest.raises(EngineError):
+            r.add([old])
+        monkeypatch.setattr(cl, "_index_all", real)
+        r.compact()  # a merge first indexes what the log holds
+        assert "5亿元C轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_init_again_keeps_the_articles_ingested_through_the_cluster(tmp_path: Path) -> None:
+    port = free_base_port(4)
+    env = {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "FEEDQA_CLUSTER_DIR": str(tmp_path / "c")}
+    runner = CliRunner()
+    init = ["--bundled", "cluster", "init", "--port", str(port)]
+    try:
+        assert runner.invoke(cli, [*init, "--shards", "3"], env=env).exit_code == 0
+        env["FEEDQA_ENGINE_URL"] = f"sphinx://127.0.0.1:{port}/feedqa"
+        feed = str(Path(__file__).parent / "data" / "tiny.rss.xml")
+        runner.invoke(cli, ["cluster", "start"], env=env)
+        assert "3 new" in runner.invoke(cli, ["ingest", feed], env=env).output
+        again = runner.invoke(cli, [*init, "--shards", "2", "--start"], env=env)  # resharded
+        assert again.exit_code == 0, again.output
+        assert (
+            "built 52 articles" in again.output
+            and "3 of them ingested through the cluster" in again.output
+        )
+        assert not (tmp_path / "c" / "shard-2").exists()
+        found = runner.invoke(cli, ["search", "云栖支付 融资", "-k", "1"], env=env)
+        assert "云栖支付今日宣布完成5亿元C轮融资" in found.output
+    finally:
+        runner.invoke(cli, ["cluster", "stop"], env=env)
+
+
+@needs_sphinx
 def test_killed_shard_gives_partial_results_then_recovers(three, bundled_articles) -> None:
     layout, remote = three
     question = "京东科技计划在香港IPO募资多少?"

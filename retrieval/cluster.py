@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError, EngineError
 
+from .searchd import is_running, run_tool, start, status, stop
 from .sphinxconf import (
     AGENT_QUERY_TIMEOUT_MS,
     INDEX,
@@ -37,6 +37,8 @@ from .sphinxconf import (
     shard_indexes,
 )
 from .xmlpipe import MAX_PARAS, read_entries
+
+__all__ = ["Layout", "build", "ingest", "is_running", "merge", "start", "status", "stop"]
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -121,17 +123,6 @@ def write_configs(layout: Layout) -> None:
 
 
 # --- building and ingest ----------------------------------------------------------------------
-
-
-def _run(args: Sequence[str]) -> None:
-    """Run a Sphinx tool; EngineError with its last output line if it fails."""
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise EngineError(f"{args[0]} is not installed (apt-get install sphinxsearch)") from exc
-    if done.returncode != 0:
-        lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
-        raise EngineError(f"{' '.join(args[:3])} failed: {lines[-1] if lines else 'no output'}")
 
 
 def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) -> None:
@@ -294,7 +285,7 @@ def build_idf(layout: Layout) -> None:
         if done.returncode != 0:
             raise EngineError(f"indextool could not read shard {s}'s dictionary")
         dumps.append(str(dump))
-    _run(["indextool", "--buildidf", *dumps, "--out", str(layout.root / "global.idf")])
+    run_tool(["indextool", "--buildidf", *dumps, "--out", str(layout.root / "global.idf")])
     for dump in dumps:
         os.remove(dump)
 
@@ -376,66 +367,3 @@ def _merge(layout: Layout) -> None:
             _write_entries(folder / "delta.jsonl", [])
     _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
     build_idf(layout)
-
-
-# --- processes --------------------------------------------------------------------------------
-
-
-def _pid(folder: Path) -> int | None:
-    try:
-        return int((folder / "searchd.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def is_running(folder: Path) -> bool:
-    """Whether the searchd whose pid file is in `folder` is alive."""
-    pid = _pid(folder)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _folders(layout: Layout) -> list[Path]:
-    return [layout.shard_dir(s) for s in range(layout.shards)] + [layout.root]
-
-
-def start(layout: Layout, *, wait: float = 10.0) -> None:
-    """Start every shard's searchd and the head's (those not running yet)."""
-    for folder, port in zip(
-        _folders(layout), [*map(layout.shard_port, range(layout.shards)), layout.port], strict=True
-    ):
-        if not is_running(folder):
-            _run(["searchd", "-c", str(folder / "searchd.conf")])
-        _wait_port(layout.host, port, wait)
-
-
-def stop(layout: Layout) -> None:
-    """Stop every searchd of the cluster that runs (waiting until each has exited)."""
-    for folder in _folders(layout):
-        if is_running(folder):
-            _run(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
-
-
-def _wait_port(host: str, port: int, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise EngineError(f"searchd did not start listening on {host}:{port}") from None
-            time.sleep(0.05)
-
-
-def status(layout: Layout) -> list[tuple[str, bool, int | None]]:
-    """(name, running, pid) of the head and each shard."""
-    names = [f"shard {s}" for s in range(layout.shards)] + ["head"]
-    return [(n, is_running(f), _pid(f)) for n, f in zip(names, _folders(layout), strict=True)]

@@ -26,6 +26,7 @@ from retrieval import cluster as cl
 from retrieval.backend import SearchBackend
 from retrieval.index import Index
 from retrieval.question import content_terms
+from retrieval.searchd import run_tool
 from retrieval.sphinx import SphinxIndex
 from retrieval.sphinxconf import host_configs
 from retrieval.xmlpipe import engine_term
@@ -284,6 +285,32 @@ def test_init_again_keeps_the_articles_ingested_through_the_cluster(tmp_path: Pa
         assert "云栖支付今日宣布完成5亿元C轮融资" in found.output
     finally:
         runner.invoke(cli, ["cluster", "stop"], env=env)
+
+
+def test_a_failing_tool_is_reported_by_its_error_not_its_banner() -> None:
+    script = "echo 'FATAL: bind() failed: Address already in use'; echo 'Copyright (c) Sphinx'"
+    with pytest.raises(EngineError, match="FATAL: bind"):
+        run_tool(["sh", "-c", script + "; exit 1"])
+
+
+@needs_sphinx
+def test_a_port_in_use_is_said_at_once(tmp_path: Path, tiny_articles) -> None:
+    layout = cl.Layout(tmp_path, 2, port=free_base_port(3))
+    cl.build(layout, tiny_articles)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", layout.shard_port(1)))
+        taken.listen()
+        started = time.monotonic()
+        try:
+            with pytest.raises(EngineError, match=f"port {layout.shard_port(1)} .* in use"):
+                cl.start(layout)
+        finally:
+            cl.stop(layout)
+        assert time.monotonic() - started < 10
+    shutil.rmtree(layout.shard_dir(0))
+    with pytest.raises(EngineError, match="shard-0 is missing"):
+        cl.start(layout)
+    assert not any(cl.is_running(f) for f in (layout.shard_dir(1), layout.root))
 
 
 @needs_sphinx

@@ -142,7 +142,10 @@ def merge(ctx: click.Context) -> None:
 @click.option(
     "--root", default="/var/lib/feedqa", show_default=True, help="Shard folder on each host."
 )
-@click.option("--port", default=9306, show_default=True, help="SphinxQL port (agents: PORT + 6).")
+@click.option(
+    "--port", default=9306, show_default=True, type=click.IntRange(1, 65535 - 6),
+    help="SphinxQL port (agents: PORT + 6).",
+)  # fmt: skip
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("cluster-configs"),
     show_default=True,
@@ -150,6 +153,11 @@ def merge(ctx: click.Context) -> None:
 def config(hosts: str, shards: int, replicas: int, root: str, port: int, out: Path) -> None:
     """Write a searchd config per host for the same layout across real machines."""
     names = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not names:
+        raise click.BadParameter("no host named", param_hint="--hosts")
+    twice = sorted({h for h in names if names.count(h) > 1})
+    if twice:
+        raise click.BadParameter(f"{', '.join(twice)} is named twice", param_hint="--hosts")
     try:
         configs = host_configs(names, shards, root, replicas=replicas, port=port)
     except FeedqaError as exc:

@@ -464,6 +464,24 @@ def test_host_configs_place_mirrors() -> None:
     assert "agent_retry_count = 1" in configs["a"]  # a failed mirror is retried on another
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hosts", "a,b", "--port", "70000"], "70000"),
+        (["--hosts", "a,b", "--port", "-5"], "-5"),
+        (["--hosts", "a,b", "--port", "65530"], "65530"),  # its agents would need 65536
+        (["--hosts", "a,a", "--shards", "2"], "a is named twice"),
+        (["--hosts", " , "], "no host"),
+    ],
+)
+def test_cluster_config_refuses_what_no_searchd_could_serve(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(cli, ["cluster", "config", *args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
 def _wait(condition, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -352,8 +352,11 @@ def main() -> None:
         code = exc.exit_code
     except FeedqaError as exc:  # e.g. the search engine went away during a session
         code = _error(str(exc))
-    except OSError as exc:  # a full disk or a closed pipe under the output
-        code = _error(f"cannot write the output: {exc.strerror or exc}")
+    except OSError as exc:  # a file or folder it cannot use, or an output it cannot write
+        reason = exc.strerror or str(exc)
+        code = _error(
+            f"{reason}: {exc.filename}" if exc.filename else f"cannot write the output: {reason}"
+        )
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -117,11 +117,14 @@ def stop(ctx: click.Context) -> None:
 @cluster.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Which searchd processes run."""
+    """Which searchd processes run (exit status 1 unless all of them do)."""
     layout = _layout(ctx)
     click.echo(f"{layout.url} ({layout.shards} shards in {layout.root})")
-    for name, running, pid in engine.status(layout):
+    processes = engine.status(layout)
+    for name, running, pid in processes:
         click.echo(f"{name:>8}: {'running, pid ' + str(pid) if running else 'stopped'}")
+    if not all(running for _, running, _ in processes):
+        ctx.exit(1)
 
 
 @cluster.command()

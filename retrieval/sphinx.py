@@ -129,7 +129,7 @@ class SphinxIndex:
                 raise EngineError(
                     f"search engine at {self.url.host}:{self.url.port} failed ({_reason(exc)})"
                 ) from None
-            raise EngineError(f"search engine refused a query ({_reason(exc)})") from None
+            raise EngineError(f"search engine could not answer a query ({_reason(exc)})") from None
         if "warning" in info:
             self._warnings().add(info["warning"])
         return rows, info

@@ -416,3 +416,12 @@ def test_an_ingest_that_reads_no_feed_makes_no_library(env, tmp_path) -> None:
     result = CliRunner().invoke(cli, ["--index", str(tmp_path / "lib"), "ingest", "nowhere.xml"])
     assert result.exit_code == 1 and "1 of 1 sources could not be read" in result.output
     assert not (tmp_path / "lib").exists()
+
+
+def test_a_folder_that_cannot_be_made_is_named_not_called_the_output(env, tmp_path) -> None:
+    (tmp_path / "afile").write_text("x")
+    proc = feedqa(["cluster", "init", "--shards", "1"], {**env, "FEEDQA_CLUSTER_DIR": str(tmp_path / "afile")},
+                  stdout=subprocess.PIPE)  # fmt: skip
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == f"Error: File exists: {tmp_path / 'afile'}"

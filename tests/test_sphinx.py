@@ -408,6 +408,8 @@ def test_cluster_commands(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["cluster", "stop"], env=env)
     assert result.exit_code == 0
     assert not cl.is_running(tmp_path / "c")
+    stopped = runner.invoke(cli, ["cluster", "status"], env=env)  # for health checks
+    assert stopped.exit_code == 1 and stopped.output.count("stopped") == 3
 
 
 @needs_sphinx

@@ -101,6 +101,19 @@ def start(ctx: click.Context) -> None:
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     _next_step(layout, started=True)
+    _check_served(ctx, layout)
+
+
+def _check_served(ctx: click.Context, layout: engine.Layout) -> None:
+    """Say each shard that serves less than it holds, and exit 1 if any does."""
+    try:
+        problems = engine.unserved(layout)
+    except FeedqaError as exc:
+        problems = [str(exc)]
+    for problem in problems:
+        click.echo(f"! {problem}", err=True)
+    if problems:
+        ctx.exit(1)
 
 
 @cluster.command()
@@ -125,6 +138,7 @@ def status(ctx: click.Context) -> None:
         click.echo(f"{name:>8}: {'running, pid ' + str(pid) if running else 'stopped'}")
     if not all(running for _, running, _ in processes):
         ctx.exit(1)
+    _check_served(ctx, layout)
 
 
 @cluster.command()

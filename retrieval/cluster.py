@@ -38,7 +38,17 @@ from .sphinxconf import (
 )
 from .xmlpipe import MAX_PARAS, read_entries
 
-__all__ = ["Layout", "build", "ingest", "is_running", "merge", "start", "status", "stop"]
+__all__ = [
+    "Layout",
+    "build",
+    "ingest",
+    "is_running",
+    "merge",
+    "start",
+    "status",
+    "stop",
+    "unserved",
+]
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -340,6 +350,27 @@ def logged_articles(layout: Layout) -> list["Article"]:
                 article = Article.model_validate(entry["article"])
                 latest[article.id] = article
     return list(latest.values())
+
+
+def unserved(layout: Layout) -> list[str]:
+    """A line for each shard that serves fewer paragraphs than its logs hold: its index did
+    not load (searchd then serves the rest, and says why only in its own log)."""
+    from .sphinx import SphinxIndex
+
+    served = SphinxIndex(layout.url).shards
+    out = []
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        latest = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+        latest.update((e["article"]["id"], e) for e in read_entries(str(folder / "delta.jsonl")))
+        want = sum(min(len(e["article"]["paragraphs"]), MAX_PARAS) for e in latest.values())
+        have = served.get(s, (0, 0))[0]
+        if have < want:
+            out.append(
+                f"shard {s} serves {have} of its {want} paragraphs: an index of it did not "
+                f"load (see {folder / 'searchd.log'}; `feedqa cluster init` builds it again)"
+            )
+    return out
 
 
 def merge(layout: Layout) -> None:

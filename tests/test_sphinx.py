@@ -413,6 +413,26 @@ def test_cluster_commands(tmp_path: Path) -> None:
 
 
 @needs_sphinx
+def test_a_shard_whose_index_did_not_load_is_said_by_start_and_status(tmp_path: Path) -> None:
+    port = free_base_port(3)
+    env = {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "FEEDQA_CLUSTER_DIR": str(tmp_path / "c")}
+    runner = CliRunner()
+    init = ["--bundled", "cluster", "init", "--shards", "2", "--port", str(port), "--start"]
+    try:
+        assert runner.invoke(cli, init, env=env).exit_code == 0
+        assert runner.invoke(cli, ["cluster", "status"], env=env).exit_code == 0
+        runner.invoke(cli, ["cluster", "stop"], env=env)
+        (tmp_path / "c" / "shard-1" / "main.spa").unlink()
+        for command in ("start", "status"):
+            result = runner.invoke(cli, ["cluster", command], env=env)
+            assert result.exit_code == 1, result.output
+            assert "shard 1 serves 0 of its" in result.output
+            assert "! shard 0" not in result.output
+    finally:
+        runner.invoke(cli, ["cluster", "stop"], env=env)
+
+
+@needs_sphinx
 def test_host_config_serves_the_layout(tmp_path: Path, tiny_articles) -> None:
     """The multi-host config, on one host: shards built by `build` answer through it."""
     layout = cl.Layout(tmp_path, 2, port=free_base_port(3))

@@ -81,6 +81,8 @@ def init(ctx: click.Context, shards: int, host: str, port: int, start_: bool) ->
         f"built {len(articles)} articles ({n} paragraphs{also}) on {shards} shards in {layout.root}"
     )
     _next_step(layout, started=start_)
+    if start_:
+        _check_served(ctx, layout)
 
 
 def _next_step(layout: engine.Layout, *, started: bool) -> None:

@@ -256,6 +256,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     if retriever is not None:
         info = retriever.info()
         click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
+        note = getattr(retriever, "partial_note", lambda: None)()
+        if note:
+            click.echo(note, err=True)
     if failed:
         raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
 

@@ -50,7 +50,8 @@ class ClusterRetriever(Retriever):
         self._index = SphinxIndex(old.url, old.params, pool=old.pool, timeout=old.timeout)  # type: ignore[assignment]
 
     def partial_note(self) -> str | None:
-        """The note for this thread's last `ask` or `search`, if some shards did not answer."""
+        """The note for this thread's last `ask`, `search` or `info`, if some shards did not
+        answer."""
         return getattr(self._partial, "note", None)
 
     def _finish(self, index: SphinxIndex) -> str | None:
@@ -75,13 +76,16 @@ class ClusterRetriever(Retriever):
         return hits
 
     def info(self) -> dict:
-        index: SphinxIndex = self._index  # type: ignore[assignment]
+        """As `Retriever.info`, of the shards that answer (`partial_note` says if some did not)."""
+        index = self._fresh()
+        shards, n_docs, _ = index.stats()
         records = list(index.articles())
+        self._finish(index)
         dates = [d for d in (published(r) for r in records) if d]
         return {
             "articles": len(records),
-            "paragraphs": index.n_docs,
-            "segments": len(index.shards),
+            "paragraphs": n_docs,
+            "segments": len(shards),
             "first": min(dates) if dates else None,
             "last": max(dates) if dates else None,
         }

@@ -88,7 +88,7 @@ class SphinxIndex:
         self._df: dict[str, int] = {}
         self._rows: dict[int, tuple[str, int]] = {}  # doc -> (text, paragraphs of its article)
         self._records: dict[int, dict] = {}  # slot -> article record
-        self.shards, self.n_docs, total = self._stats()
+        self.shards, self.n_docs, total = self.stats()
         self.avgdl = total / self.n_docs if self.n_docs else 1.0
 
     # --- the engine -----------------------------------------------------------------------------
@@ -147,7 +147,8 @@ class SphinxIndex:
         """Shards that did not answer this thread's queries since `begin`."""
         return len({a for w in self._warnings() for a in _AGENT.findall(w)})
 
-    def _stats(self) -> tuple[dict[int, tuple[int, int]], int, int]:
+    def stats(self) -> tuple[dict[int, tuple[int, int]], int, int]:
+        """Paragraphs and their total length by shard (those that answer), and in all."""
         rows, _ = self._query(
             f"SELECT shard, COUNT(*) AS n, SUM(dl) AS len FROM {self.url.index} "
             "GROUP BY shard LIMIT 1000",
@@ -158,7 +159,7 @@ class SphinxIndex:
 
     def changed(self) -> bool:
         """Whether the cluster's paragraphs changed since this index was opened."""
-        shards, _, _ = self._stats()
+        shards, _, _ = self.stats()
         return shards != self.shards
 
     # --- statistics -----------------------------------------------------------------------------

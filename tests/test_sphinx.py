@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -331,6 +332,15 @@ def test_killed_shard_gives_partial_results_then_recovers(three, bundled_article
         hits = remote.search("京东 科技", k=10)
         assert hits and all(link_shard[h.link] != victim for h in hits)
         assert remote.partial_note()
+        seen: dict[str, object] = {}  # info in a thread of its own (notes are per thread)
+
+        def info() -> None:
+            seen.update(articles=remote.info()["articles"], note=remote.partial_note())
+
+        worker = threading.Thread(target=info)
+        worker.start()
+        worker.join(30)
+        assert seen["articles"] < len(bundled_articles) and seen["note"]
     finally:
         cl.start(layout)
     a = remote.ask(question)

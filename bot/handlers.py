@@ -338,7 +338,7 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     to the bot (/weather@this_bot) is its own: a bare /weather may be another bot's."""
     message = update.effective_message
     if message.chat.type != ChatType.PRIVATE:
-        command = (message.text or "").split(maxsplit=1)[0]
+        command = (message.text or "").partition(" ")[0]
         if not command.lower().endswith(f"@{context.bot.username}".lower()):
             return
     if not await _flooding(update, _state(context)):

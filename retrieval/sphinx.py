@@ -14,6 +14,7 @@ warning makes `retrieval.remote.ClusterRetriever` mark the answer as partial.
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class SphinxIndex:
         if conn is None:
             import pymysql
 
+            self._check_greeting()
             try:
                 conn = pymysql.connect(
                     host=self.url.host, port=self.url.port, user="", autocommit=True,
@@ -110,6 +112,23 @@ class SphinxIndex:
                 ) from None
             self._local.conn = conn
         return conn
+
+    def _check_greeting(self) -> None:
+        """EngineError if what listens at the URL is no SphinxQL server: one greets first
+        (protocol 10), while an http server or a shard's agent port would leave the driver
+        waiting out its read timeout, or failing on a packet number."""
+        where = f"{self.url.host}:{self.url.port}"
+        try:
+            with socket.create_connection((self.url.host, self.url.port), self.timeout) as sock:
+                head = b""
+                while len(head) < 5 and (part := sock.recv(5 - len(head))):
+                    head += part
+        except TimeoutError:
+            head = b""
+        except OSError:
+            return  # refused or unreachable: the driver says so
+        if len(head) < 5 or head[3] != 0 or head[4] != 10:
+            raise EngineError(f"no SphinxQL server at {where} (is that the head's port?)")
 
     def _query(self, sql: str, args: Sequence[Any] = (), *, meta: bool = False):
         """Rows of `sql`, and with `meta` the statistics of the query (SHOW META)."""

@@ -388,6 +388,26 @@ def test_dead_engine_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.output.strip().count("\n") == 0 and "not reachable" in result.output
 
 
+@pytest.mark.parametrize("greeting", [b"", b"\x00\x00\x00\x01"])  # an http server; an agent
+def test_a_port_that_is_not_sphinxql_is_said_within_the_timeout(greeting: bytes) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(greeting)
+                time.sleep(3)
+
+        threading.Thread(target=serve, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(EngineError, match=f"no SphinxQL server at 127.0.0.1:{port}"):
+            Retriever.connect(f"sphinx://127.0.0.1:{port}/feedqa", timeout=1)
+        assert time.monotonic() - started < 2.5
+
+
 @needs_sphinx
 def test_cluster_commands(tmp_path: Path) -> None:
     """`feedqa cluster init` and `start`, then questions through the cluster; `stop`."""

@@ -98,10 +98,18 @@ async def _post_init(application: Application) -> None:
             ) from None
         replayed = 0
         for data in pending:
+            update = None
             if "message" in data or "edited_message" in data:
-                application.update_queue.replay(Update.de_json(data, application.bot))
+                try:
+                    update = Update.de_json(data, application.bot)
+                except Exception as exc:  # noqa: BLE001 (whatever a damaged entry raises)
+                    logger.warning(
+                        "Journal entry %s is no update; dropped (%s)", data["update_id"], exc
+                    )
+            if update is not None:
+                application.update_queue.replay(update)
                 replayed += 1
-            else:  # inline queries and button presses expire within seconds
+            else:  # dropped: inline queries and button presses expire within seconds
                 journal.done(data["update_id"])
         if replayed:
             logger.info("Answering %d messages accepted before the last stop", replayed)

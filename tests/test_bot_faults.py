@@ -230,6 +230,23 @@ async def test_a_question_whose_answer_an_outage_stopped_is_answered_after_it(
     assert not [c for c in fake.sent_messages() if plain(c) == ERROR_TEXT]
 
 
+async def test_a_journal_entry_that_is_no_update_is_dropped_and_the_rest_answered(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    journal.open()
+    journal.accept({"update_id": 902, "message": "hi"})  # no message Telegram sends
+    journal.accept({"update_id": 903, "message": fake.text_message(ALICE, "星河支付的CEO是谁?")})
+    journal.close()
+    settings = make_settings(fake, tmp_path)
+    async with running(build_application(settings, retriever, journal=journal)):
+        await fake.wait_for(lambda: any(
+            plain(c).startswith(ANSWER_CEO) for c in fake.sent_messages(ALICE)
+        ))  # fmt: skip
+        await asyncio.sleep(0.3)
+        assert journal.pending == 0
+
+
 def test_a_question_still_unanswered_stays_in_the_journal(tmp_path: Path) -> None:
     journal = UpdateJournal(tmp_path / "journal.jsonl")
     journal.open()

@@ -8,6 +8,7 @@ of accepted updates (bot/journal.py) so a crash loses no question. Feeds are re-
 
 import asyncio
 import logging
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -272,7 +273,7 @@ def webhook_options(settings: Settings) -> dict[str, str | int]:
     return {
         "listen": settings.telegram_webhook_listen,
         "port": settings.telegram_webhook_port,
-        "url_path": urlsplit(url).path.lstrip("/"),
+        "url_path": re.escape(urlsplit(url).path.lstrip("/")),  # the server reads a regex
         "webhook_url": url,
         "secret_token": secret,
     }

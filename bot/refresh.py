@@ -34,26 +34,31 @@ class FeedResult:
 
 
 async def refresh_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
-    """Read each feed (in a thread) and add its articles; one feed's error spares the rest."""
-    results = []
+    """Read each feed (in a thread) and add its articles, one refresh at a time."""
     async with state.refresh_lock:
-        for source in sources:
-            result = FeedResult(source)
-            try:
-                limits = state.settings.feed_limits()
-                articles = await asyncio.to_thread(load_feed, source, **limits)
-                report = await asyncio.to_thread(state.retriever.add, articles)
-                result.added, result.updated = report.added, report.updated
-                result.unchanged = report.unchanged
-            except FeedqaError as exc:
-                result.error = str(exc)
-                logger.warning("Feed %s failed: %s", source, exc)
-            except Exception as exc:
-                result.error = f"意外错误({type(exc).__name__})"
-                logger.error("Feed %s failed unexpectedly", source, exc_info=exc)
-            results.append(result)
-        if any(r.error is None for r in results):
-            state.refreshed = datetime.now(UTC)
+        return await _read_feeds(state, sources)
+
+
+async def _read_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
+    """The work of `refresh_feeds`, its lock held: one feed's error spares the rest."""
+    results = []
+    for source in sources:
+        result = FeedResult(source)
+        try:
+            limits = state.settings.feed_limits()
+            articles = await asyncio.to_thread(load_feed, source, **limits)
+            report = await asyncio.to_thread(state.retriever.add, articles)
+            result.added, result.updated = report.added, report.updated
+            result.unchanged = report.unchanged
+        except FeedqaError as exc:
+            result.error = str(exc)
+            logger.warning("Feed %s failed: %s", source, exc)
+        except Exception as exc:
+            result.error = f"意外错误({type(exc).__name__})"
+            logger.error("Feed %s failed unexpectedly", source, exc_info=exc)
+        results.append(result)
+    if any(r.error is None for r in results):
+        state.refreshed = datetime.now(UTC)
     return results
 
 
@@ -71,8 +76,9 @@ async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if state.refresh_lock.locked():
         await message.reply_text(RELOAD_BUSY)
         return
-    await message.reply_text(f"正在重新读取 {len(sources)} 个新闻源…")
-    results = await refresh_feeds(state, sources)
+    async with state.refresh_lock:  # taken before anything awaits: the next /reload is busy
+        await message.reply_text(f"正在重新读取 {len(sources)} 个新闻源…")
+        results = await _read_feeds(state, sources)
     added = sum(r.added for r in results)
     updated = sum(r.updated for r in results)
     lines = [f"更新完成:新增 {added} 篇,更新 {updated} 篇。"]

@@ -428,8 +428,17 @@ async def test_reload_refused_to_strangers_and_runs_for_admins(
         busy = fake.push_message(ADMIN, "/reload")
         assert "正在更新" in plain(await next_message(fake, busy, "正在更新"))
         release.set()
-
         report = plain(await next_message(fake, reload, "更新完成"))
+        both = [fake.push_message(ADMIN, "/reload") for _ in range(2)]  # at once
+        release.clear()
+        await fake.wait_for(lambda: any("正在更新" in plain(c) for c in fake.sent_after(both[0])))
+        release.set()
+        await fake.wait_for(
+            lambda: sum("更新完成" in plain(c) for c in fake.sent_after(both[0])) == 1
+        )
+        await asyncio.sleep(0.3)
+        assert sum("更新完成" in plain(c) for c in fake.sent_after(both[0])) == 1
+
         assert "新增 1 篇" in report
         assert f"✓ {feed}:新增 1" in report
         assert f"✗ {missing}" in report

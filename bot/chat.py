@@ -155,6 +155,10 @@ class Threads:
         return list(found) if found is not None else None
 
 
+MAX_OFFSET = 10_000
+"""The furthest "更多" pages (a larger offset in callback data is forged)."""
+
+
 @dataclass(frozen=True)
 class Button:
     """A parsed callback_data: which button, for which cached answer, from which offset."""
@@ -177,8 +181,9 @@ class Button:
         parts = (data or "").split(":")
         if len(parts) == 2 and parts[0] == "src" and parts[1]:
             return cls("src", parts[1])
-        if len(parts) == 3 and parts[0] == "more" and parts[1] and parts[2].isdigit():
-            return cls("more", parts[1], int(parts[2]))
+        offset = parts[2] if len(parts) == 3 and parts[0] == "more" and parts[1] else ""
+        if offset.isascii() and offset.isdigit() and int(offset) <= MAX_OFFSET:
+            return cls("more", parts[1], int(offset))
         return None
 
 

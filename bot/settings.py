@@ -1,5 +1,6 @@
 """Configuration, read once at the edge from the environment and `.env`."""
 
+import re
 from pathlib import Path
 from typing import Annotated, Self, get_args
 
@@ -81,11 +82,27 @@ class Settings(BaseSettings):
         if value is None:
             return value
         if not str(value).strip():
-            raise ValueError("a folder, not a blank path")
+            raise ValueError("expected a folder, not a blank path")
         try:
             return value.expanduser()
         except RuntimeError as exc:  # ~someone who has no account here
-            raise ValueError(str(exc).rstrip(".").lower()) from None
+            raise ValueError(f"no such user for ~ ({str(exc).rstrip('.').lower()})") from None
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("expected 1 to 256 letters, digits, _ or - (what Telegram accepts)")
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError("expected an https URL (Telegram posts updates only to https)")
+        return value
 
     @field_validator("feedqa_feeds", mode="before")
     @classmethod
@@ -136,10 +153,11 @@ def describe_errors(exc: ValidationError) -> str:
         secret = field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
         value = "<redacted>" if secret else repr(error["input"])
         template = EXPECTED.get(error["type"])
-        problem = (
-            f"expected {template.format(**error.get('ctx', {}))}"
-            if template
-            else error["msg"][:1].lower() + error["msg"][1:]
-        )
+        if template:
+            problem = f"expected {template.format(**error.get('ctx', {}))}"
+        elif error["type"] == "value_error":  # a validator's own message
+            problem = str(error["ctx"]["error"])
+        else:
+            problem = error["msg"][:1].lower() + error["msg"][1:]
         problems.append(f"{name.upper()}={value}: {problem}" if name else problem)
     return "; ".join(problems)

@@ -123,6 +123,21 @@ def test_a_path_or_address_that_cannot_be_one_is_refused(
     assert expected in config_error(monkeypatch, **{name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "bad secret!", "TELEGRAM_WEBHOOK_SECRET=<redacted>: "),
+        ("TELEGRAM_WEBHOOK_SECRET", "x" * 257, "TELEGRAM_WEBHOOK_SECRET=<redacted>: "),
+        ("TELEGRAM_WEBHOOK_URL", "http://bot.example.com/hook", "an https URL"),
+    ],
+)
+def test_webhook_settings_telegram_would_refuse_are_refused_first(
+    monkeypatch, name: str, value: str, expected: str
+) -> None:
+    line = config_error(monkeypatch, **{name: value})
+    assert expected in line and "bad secret" not in line
+
+
 @pytest.mark.parametrize("blank", ["", " "])
 def test_an_empty_index_option_is_refused(tmp_path, blank: str) -> None:
     result = CliRunner().invoke(cli, ["--index", blank, "ingest"])

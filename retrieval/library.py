@@ -37,6 +37,8 @@ LOG = "articles.jsonl"
 REJECTED = "articles.rejected"
 """Where a writer moves the log's unreadable lines (torn writes), byte for byte."""
 LOCK = ".lock"
+CATCHING_UP = "indexing the articles an earlier ingest logged but did not index"
+"""What progress says while a write first takes up an interrupted ingest."""
 
 LOCK_TIMEOUT = 60.0
 """Seconds a writer waits for another one before the library counts as busy."""
@@ -290,7 +292,10 @@ def open_at(
             repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
         retriever._path, retriever._file_lock = path, lock
         if to_index and write:  # the log holds articles the index missed
+            progress = kwargs.get("progress") or (lambda what, done, total: None)
+            progress(CATCHING_UP, 0, len(to_index))
             retriever.add(to_index, progress=kwargs.get("progress"), _log=False)
+            progress(CATCHING_UP, len(to_index), len(to_index))
             repairs.append(f"{len(to_index)} articles of {LOG} indexed")
         if retriever._logged != read.lines and write:
             retriever._logged = read.lines

@@ -273,10 +273,14 @@ def test_the_write_that_takes_up_an_interrupted_ingest_shows_its_progress(
     monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
     library.append_log(lib / LOG, [extra(1), extra(2)])
     reader = Retriever.open(lib, catch_up=False)
-    done: list[int] = []
-    reader.add([extra(3)], progress=lambda what, n, total: n == total and done.append(total))
+    steps: list[tuple[str, int, int]] = []
+    reader.add([extra(3)], progress=lambda *step: steps.append(step))
     assert reader.info()["articles"] == 58
-    assert done == [2, 1]  # the two left over, then the new one
+    done = [(what, total) for what, n, total in steps if n == total]
+    embedded = [total for what, total in done if what == semantic.EMBEDDING]
+    assert embedded == [2, 1]  # the two left over, then the new one
+    finishing = [step for step in steps if step[0] == library.CATCHING_UP]
+    assert finishing == [(library.CATCHING_UP, 0, 2), (library.CATCHING_UP, 2, 2)]  # said first
 
 
 def test_an_id_given_twice_is_the_last_copy_and_unchanged_when_given_again(lib: Path) -> None:

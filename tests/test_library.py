@@ -358,7 +358,9 @@ def test_a_library_it_may_not_read_is_one_clear_error(lib: Path, monkeypatch) ->
         Retriever.open(lib)
 
 
-def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypatch) -> None:
+def damage_postings_only(lib: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Flip a byte in every segment's postings (the vectors stay intact); the list of the
+    texts embedded from now on (none was embedded before)."""
     monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
     embedded: list[str] = []
     monkeypatch.setattr(
@@ -368,6 +370,11 @@ def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypat
         data = bytearray(post.read_bytes())
         data[len(data) // 2] ^= 0x5A
         post.write_bytes(bytes(data))
+    return embedded
+
+
+def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypatch) -> None:
+    embedded = damage_postings_only(lib, monkeypatch)
     opened = Retriever.open(lib)
     assert any(note.startswith("index rebuilt from") for note in opened.repairs)
     assert embedded == []
@@ -375,15 +382,7 @@ def test_a_rebuilt_index_reuses_the_intact_sentence_vectors(lib: Path, monkeypat
 
 
 def test_a_reader_answers_around_a_damaged_index_it_cannot_lock(lib: Path, monkeypatch) -> None:
-    monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
-    embedded: list[str] = []
-    monkeypatch.setattr(
-        semantic.Encoder, "passages", lambda self, texts, p=None: embedded.extend(texts)
-    )
-    for post in lib.glob("seg-*/post_doc.npy"):  # the postings damaged, the vectors not
-        data = bytearray(post.read_bytes())
-        data[len(data) // 2] ^= 0x5A
-        post.write_bytes(bytes(data))
+    embedded = damage_postings_only(lib, monkeypatch)
     holder = library.writer_lock(lib)  # an ingest holds the library (or it is read-only)
     with holder.acquire(timeout=1):
         reader = Retriever.open(lib, lock_timeout=0.2, catch_up=False)

@@ -246,32 +246,26 @@ def open_at(
     read = read_log(log)
     fate = f"moved to {REJECTED}" if write else "skipped"  # a writer sets them aside, below
     repairs += [f"{LOG} line {n}: not a readable article; {fate}" for n in read.skipped]
-    if retriever is None and not write:
-        if not in_memory or not read.articles:
+    if retriever is None:  # rebuilt from the log, reusing the sentence vectors still intact
+        if not write and (not in_memory or not read.articles):
             return None
-        reuse = [vectorstore.load_vectors(c) for c in path.iterdir() if is_segment(c)]
-        retriever = cls.from_articles(
-            read.articles.values(), reuse=[v for v in reuse if v], **kwargs
-        )
-        retriever._logged, retriever._stamp = read.lines, stamp(path)
-        retriever._behind = True  # its next write repairs the index on disk
-        repairs.append(
-            f"index rebuilt in memory from {LOG} ({damage}); the library cannot be written "
-            "now, so the next write repairs it on disk"
-        )
-    elif retriever is None:
-        shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
-        reuse = []  # the sentence vectors that are intact (mapped: readable once removed)
-        for child in path.iterdir():
-            if is_segment(child):
-                reuse.append(vectorstore.load_vectors(child))
-                shutil.rmtree(child, ignore_errors=True)
-        reuse = [v for v in reuse if v is not None]
+        segments = [child for child in path.iterdir() if is_segment(child)]
+        reuse = [v for v in map(vectorstore.load_vectors, segments) if v is not None]
         retriever = cls.from_articles(read.articles.values(), reuse=reuse, **kwargs)
         retriever._logged = read.lines
-        retriever.save(path)
-        if not new:
-            repairs.append(f"index rebuilt from {LOG} ({damage})")
+        if write:
+            shutil.rmtree(path / "tmp-rebuild", ignore_errors=True)
+            for child in segments:  # the vectors are mapped: readable once removed
+                shutil.rmtree(child, ignore_errors=True)
+            retriever.save(path)
+            if not new:
+                repairs.append(f"index rebuilt from {LOG} ({damage})")
+        else:
+            retriever._stamp, retriever._behind = stamp(path), True  # the next write repairs
+            repairs.append(
+                f"index rebuilt in memory from {LOG} ({damage}); the library cannot be "
+                "written now, so the next write repairs it on disk"
+            )
     else:
         to_index, to_log = differences(retriever.index, read, retriever._logged)
         behind = bool(to_index or to_log or retriever._logged != read.lines)

@@ -45,7 +45,8 @@ def parse_feed_report(
     if isinstance(data, bytes):
         decoded = decode_feed(data, charset)
         data, decoding = decoded.text, decoded.problems
-    data = well_formed(data)
+    else:  # text, unlike decoded bytes, may hold lone surrogates
+        data = well_formed(data)
     start = data.lstrip("\ufeff \t\r\n\f\v")[:64]
     if not start:
         raise FeedError(f"not an RSS/Atom feed: {label}: empty input")

@@ -338,18 +338,22 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     return AddReport(added, updated, unchanged)
 
 
+def _logged(folder: Path) -> dict[str, dict]:
+    """A shard's logged entries by article id, the latest version of each (delta over main)."""
+    latest = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+    latest.update((e["article"]["id"], e) for e in read_entries(str(folder / "delta.jsonl")))
+    return latest
+
+
 def logged_articles(layout: Layout) -> list["Article"]:
     """Every article the cluster's shard logs hold, the latest version of each."""
     from corpus import Article
 
-    latest: dict[str, Article] = {}
-    for s in range(layout.shards):
-        folder = layout.shard_dir(s)
-        for log in ("main.jsonl", "delta.jsonl"):
-            for entry in read_entries(str(folder / log)):
-                article = Article.model_validate(entry["article"])
-                latest[article.id] = article
-    return list(latest.values())
+    return [
+        Article.model_validate(entry["article"])
+        for s in range(layout.shards)
+        for entry in _logged(layout.shard_dir(s)).values()
+    ]
 
 
 def unserved(layout: Layout) -> list[str]:
@@ -361,9 +365,8 @@ def unserved(layout: Layout) -> list[str]:
     out = []
     for s in range(layout.shards):
         folder = layout.shard_dir(s)
-        latest = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
-        latest.update((e["article"]["id"], e) for e in read_entries(str(folder / "delta.jsonl")))
-        want = sum(min(len(e["article"]["paragraphs"]), MAX_PARAS) for e in latest.values())
+        logged = _logged(folder).values()
+        want = sum(min(len(e["article"]["paragraphs"]), MAX_PARAS) for e in logged)
         have = served.get(s, (0, 0))[0]
         if have < want:
             out.append(

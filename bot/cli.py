@@ -20,9 +20,14 @@ from .render import answer_text, passages_text
 from .settings import Settings
 
 
-def _settings() -> Settings:
+def _settings(command: str | None) -> Settings:
+    """The settings; a bad bot setting stops only the bot, and is noted for the rest."""
+
+    def note(problems: str) -> None:
+        click.echo(f"note: {problems} (a bot setting: ignored here)", err=True)
+
     try:
-        return Settings.load()
+        return Settings.load(bot_only=None if command == "telegram" else note)
     except ValueError as exc:  # one line naming each bad variable, or a .env that cannot be read
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
@@ -148,7 +153,9 @@ def cli(ctx: click.Context, index: Path | None, bundled: bool) -> None:
         raise click.UsageError("--bundled and --index exclude each other")
     if bundled and ctx.invoked_subcommand == "ingest":
         raise click.UsageError("--bundled is read-only: ingest adds to your library")
-    ctx.ensure_object(dict).update(settings=_settings(), index=index, bundled=bundled)
+    ctx.ensure_object(dict).update(
+        settings=_settings(ctx.invoked_subcommand), index=index, bundled=bundled
+    )
     if ctx.invoked_subcommand is None:
         ctx.invoke(repl)
 

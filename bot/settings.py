@@ -1,6 +1,7 @@
 """Configuration, read once at the edge from the environment and `.env`."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Self, get_args
 
@@ -69,12 +70,21 @@ class Settings(BaseSettings):
     telegram_journal: bool = True
 
     @classmethod
-    def load(cls) -> Self:
-        """The settings from the environment and `.env`; a one-line ValueError if invalid."""
+    def load(cls, *, bot_only: Callable[[str], None] | None = None) -> Self:
+        """The settings from the environment and `.env`; a one-line ValueError if invalid.
+
+        With `bot_only`, bad values of only the bot's settings (TELEGRAM_*) are not an error:
+        they are described to `bot_only` and left at their defaults.
+        """
         try:
             return cls()
         except ValidationError as exc:
-            raise ValueError(describe_errors(exc)) from None  # its inputs may hold secrets
+            names = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+            if bot_only is None or not all(name.startswith("telegram_") for name in names):
+                raise ValueError(describe_errors(exc)) from None  # its inputs may hold secrets
+            bot_only(describe_errors(exc))
+        fields = cls.model_fields
+        return cls(**{name: fields[name].get_default(call_default_factory=True) for name in names})
 
     @field_validator("feedqa_data_dir", "feedqa_cluster_dir")
     @classmethod

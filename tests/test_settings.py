@@ -21,10 +21,11 @@ def env(tmp_path, monkeypatch) -> None:
 
 
 def config_error(monkeypatch, **variables: str) -> str:
-    """The one line `feedqa ask` prints with these environment variables set."""
+    """The one line `feedqa ask` (`feedqa telegram` for bot settings) prints with these set."""
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    result = CliRunner().invoke(cli, ["ask", "x"])
+    bot = all(name.startswith("TELEGRAM_") for name in variables)
+    result = CliRunner().invoke(cli, ["telegram"] if bot else ["ask", "x"])
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
@@ -52,6 +53,29 @@ def test_several_invalid_settings_share_the_line(monkeypatch) -> None:
     assert "FEEDQA_MIN_CONFIDENCE='1.5': expected at most 1" in line
     assert "TELEGRAM_ADMIN_IDS='bob': expected a whole number" in line
     assert "TELEGRAM_JOURNAL='maybe': expected true or false" in line
+
+
+def test_a_bad_bot_setting_is_noted_but_does_not_stop_other_commands(monkeypatch) -> None:
+    monkeypatch.setenv("TELEGRAM_ADMIN_IDS", "abc")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_PORT", "0")
+    result = CliRunner().invoke(cli, ["--bundled", "search", "京东科技"])
+    assert result.exit_code == 0, result.output
+    assert "京东" in result.stdout
+    note = result.stderr.strip().splitlines()
+    assert len(note) == 1, result.stderr
+    assert "TELEGRAM_ADMIN_IDS='abc': expected a whole number" in note[0]
+    assert "TELEGRAM_WEBHOOK_PORT='0'" in note[0]
+    assert "ignored" in note[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_bot_setting_stops_the_bot(monkeypatch) -> None:
+    monkeypatch.setenv("TELEGRAM_ADMIN_IDS", "abc")
+    result = CliRunner().invoke(cli, ["telegram"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: invalid configuration: TELEGRAM_ADMIN_IDS='abc': expected a whole number"
+    )
 
 
 def test_secrets_are_never_echoed(monkeypatch) -> None:

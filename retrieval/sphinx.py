@@ -71,6 +71,11 @@ class SphinxIndex:
     """A `SearchBackend` over a distributed index; safe to use from many threads (one
     connection per thread). Raises EngineError when the engine cannot be reached."""
 
+    MAX_WORDS = 200
+    """Words in one engine query at most. The engine's time grows faster than their number
+    (on one shard of the bundled corpus: 200 words 11 ms, 800 words 0.27 s, 1,500 over 3 s),
+    so a longer query keeps its 200 weightiest words that the archive holds."""
+
     def __init__(
         self,
         url: "str | EngineURL",
@@ -192,15 +197,20 @@ class SphinxIndex:
         if not term:
             return 0
         if term not in self._df:
-            batch = [term, *_related(term)]
-            keys = {engine_term(t): t for t in batch if t and t not in self._df}
+            self._fetch_df([term, *_related(term)])
+        return self._df.get(term, 0)
+
+    def _fetch_df(self, terms: Sequence[str]) -> None:
+        """Learn the document frequencies of `terms`, MAX_WORDS to an engine query."""
+        keys = list({engine_term(t): t for t in terms if t and t not in self._df}.items())
+        for start in range(0, len(keys), self.MAX_WORDS):
+            batch = dict(keys[start : start + self.MAX_WORDS])
             _, info = self._query(
                 f"SELECT id FROM {self.url.index} WHERE MATCH(%s) LIMIT 1 OPTION ranker=none",
-                [" | ".join(keys)],
+                [" | ".join(batch)],
                 meta=True,
             )
-            self._remember_df(info, keys)
-        return self._df.get(term, 0)
+            self._remember_df(info, batch)
 
     def _remember_df(self, info: dict[str, str], keys: dict[str, str]) -> None:
         if len(self._df) > CACHE:
@@ -239,6 +249,11 @@ class SphinxIndex:
             term, w = (item, 1.0) if isinstance(item, str) else item
             weights[term] = weights.get(term, 0.0) + w
         keys = {engine_term(t): t for t in weights if t}
+        if len(keys) > self.MAX_WORDS:  # the weightiest words the archive holds
+            self._fetch_df(list(keys.values()))
+            held = [t for t in keys.values() if self._df.get(t)]
+            held.sort(key=lambda t: -self.idf(t) * weights[t])
+            keys = {engine_term(t): t for t in held[: self.MAX_WORDS]}
         if not keys:
             return []
         k1, b = self.params.k1, self.params.b

@@ -187,6 +187,30 @@ def test_any_question_is_answered_or_abstained(three, question: str) -> None:
     assert all(c.passage and c.paragraph >= 1 and c.link for c in a.citations)
 
 
+@needs_sphinx
+def test_a_pasted_long_question_is_answered_with_few_words_per_engine_query(
+    three, monkeypatch
+) -> None:
+    """1,500 distinct characters and a question: each engine query holds a bounded number of
+    words (the engine's time grows faster than their number), so no shard times out."""
+    _, remote = three
+    index = remote.index
+    sent: list[int] = []
+    query = index._query
+
+    def counting(sql, args=(), **kwargs):
+        if "MATCH" in sql:
+            sent.append(args[0].count(" | ") + 1)
+        return query(sql, args, **kwargs)
+
+    monkeypatch.setattr(index, "_query", counting)
+    rng = random.Random(7)
+    noise = "".join(rng.sample([chr(c) for c in range(0x4E00, 0x9FA5)], 1500))
+    a = remote.ask(noise + "京东科技计划在香港IPO募资多少?")
+    assert sent and max(sent) <= SphinxIndex.MAX_WORDS
+    assert a.citations
+
+
 def test_odd_tokens_stay_whole() -> None:
     assert engine_term("京东") == "京东"
     assert engine_term("10.5").startswith("_") and engine_term("c++") != engine_term("c")

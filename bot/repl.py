@@ -126,15 +126,26 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
         except OSError as exc:
             print(f"(历史记录不可用,只保存在本次会话中: {history_file}: {exc.strerror or exc})")
     prompt = PromptSession(history=history)
+    _loop(
+        session,
+        lambda: prompt.prompt(ANSI("\x1b[1;36m问> \x1b[0m")),
+        lambda text: print_formatted_text(ANSI(text)),
+    )
+
+
+def run_dumb(session: Session) -> None:
+    """Interactive loop for a dumb terminal (an editor's shell): plain lines, no escapes."""
+    _loop(session, lambda: input("问> "), print)
+
+
+def _loop(session: Session, read: Callable[[], str], show: Callable[[str], None]) -> None:
     info = session.retriever.info()
-    print_formatted_text(
-        ANSI(
-            f"feedqa · {info['articles']} 篇文章, {info['paragraphs']} 段 · :help 查看命令, Ctrl-D 退出"
-        )
+    show(
+        f"feedqa · {info['articles']} 篇文章, {info['paragraphs']} 段 · :help 查看命令, Ctrl-D 退出"
     )
     while True:
         try:
-            line = prompt.prompt(ANSI("\x1b[1;36m问> \x1b[0m"))
+            line = read()
         except KeyboardInterrupt:
             continue  # Ctrl-C clears the line, like a shell
         except EOFError:
@@ -146,7 +157,7 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
         if out is None:
             break
         if out:
-            print_formatted_text(ANSI(out + "\n"))
+            show(out + "\n")
 
 
 def run(
@@ -154,8 +165,11 @@ def run(
 ) -> None:
     """Start the REPL on the terminal, or in line mode when stdin is not a terminal."""
     if sys.stdin.isatty() and sys.stdout.isatty():
-        color = wants_colour(os.environ)
-        run_terminal(Session(retriever, k=k, turns=turns, color=color), history_file)
+        if os.environ.get("TERM") == "dumb":
+            run_dumb(Session(retriever, k=k, turns=turns))
+        else:
+            color = wants_colour(os.environ)
+            run_terminal(Session(retriever, k=k, turns=turns, color=color), history_file)
     else:
         run_pipe(Session(retriever, k=k, turns=turns), decoded_lines(sys.stdin.buffer), sys.stdout)
 

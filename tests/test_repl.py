@@ -99,3 +99,34 @@ def test_colour_unless_asked_not_to_or_the_terminal_is_dumb(env, expected: bool)
     from bot.repl import wants_colour
 
     assert wants_colour({"TERM": "xterm-256color", **env}) is expected
+
+
+def on_a_terminal(typed: bytes, env: dict[str, str]) -> bytes:
+    """All a `feedqa --bundled` REPL shows on a pseudo-terminal given `typed`."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bot import main; main()", "--bundled"],
+        stdin=child_fd, stdout=child_fd, stderr=child_fd, env={**os.environ, **env},
+    )  # fmt: skip
+    os.close(child_fd)
+    os.write(main_fd, typed)
+    shown = b""
+    try:
+        while chunk := os.read(main_fd, 65536):
+            shown += chunk
+    except OSError:  # the terminal closed with the process
+        pass
+    finally:
+        os.close(main_fd)
+    assert proc.wait(timeout=120) == 0, shown
+    return shown
+
+
+def test_a_dumb_terminal_gets_plain_lines_without_escape_sequences(env) -> None:
+    shown = on_a_terminal(
+        "京东科技计划在香港IPO募资多少?\n:quit\n".encode(), {**env, "TERM": "dumb"}
+    )
+    assert "10亿至20亿美元" in shown.decode() and "问> " in shown.decode()
+    assert b"\x1b" not in shown

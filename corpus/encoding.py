@@ -147,12 +147,27 @@ def _in_range(char: str, codec: str, low: int, high: int) -> bool:
 
 
 def _codec(name: str) -> str | None:
-    """Python's name of a codec (gb2312 and gbk widened to gb18030); None if unknown."""
+    """Python's name of a codec (gb2312 and gbk widened to gb18030); None if unknown, or if
+    it cannot be the encoding of bytes whose XML declaration reads as ASCII: not a text
+    encoding (base64, rot13), or not ASCII-compatible (UTF-16 or -32 without a byte order
+    mark or NULs, which `declared_encoding` recognises first)."""
     try:
         codec = codecs.lookup(name).name
     except LookupError:
         return None
+    if not _reads_ascii(codec):
+        return None
     return "gb18030" if codec in _CHINESE else codec
+
+
+@cache
+def _reads_ascii(codec: str) -> bool:
+    probe = b'<?xml version="1.0"?><rss>'
+    try:
+        decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        return decoder.decode(probe, final=True) == probe.decode("ascii")
+    except Exception:  # codecs that are no text encodings fail in every way
+        return False
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:

@@ -34,10 +34,11 @@ def parse_feed(data: str | bytes, *, source: str = "") -> list[Article]:
 
 
 def parse_feed_report(
-    data: str | bytes, *, source: str = "", charset: str | None = None
+    data: str | bytes, *, source: str = "", charset: str | None = None, base: str = ""
 ) -> FeedReport:
     """Parse feed data and also report the items that were skipped or damaged. For bytes,
-    `charset` is the encoding their server declared: it decides over the document's own."""
+    `charset` is the encoding their server declared: it decides over the document's own.
+    base: the address the feed was read from, for its relative links."""
     if not isinstance(data, str | bytes):
         raise TypeError(f"feed data must be str or bytes, not {type(data).__name__}")
     label = source or "<data>"
@@ -51,7 +52,7 @@ def parse_feed_report(
     if not start:
         raise FeedError(f"not an RSS/Atom feed: {label}: empty input")
     if start.startswith("<"):
-        report = parse_xml(data, source=source, label=label)
+        report = parse_xml(data, source=source, label=label, base=base)
     else:
         text = clean_text(data.lstrip("\ufeff"))
         if not looks_stripped(text):
@@ -100,7 +101,11 @@ def load_feed_report(
             url = source.strip()
             got = fetch_feed(url, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
             data = unpack(got.data, max_bytes, f"feed at {url}")
-            return parse_feed_report(data, source=url, charset=got.charset)
+            report = parse_feed_report(data, source=url, charset=got.charset, base=got.url or url)
+            if got.cut:
+                note = f"download cut short ({got.cut}); kept the items that arrived whole"
+                report = FeedReport(report.articles, [note, *report.problems])
+            return report
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source.strip()):
             raise FeedError(
                 f"unsupported address {source.strip()!r}: only http(s) URLs and files are read"

@@ -24,6 +24,9 @@ FETCH_DEADLINE = 120.0
 MAX_FEED_BYTES = 20_000_000
 """The largest feed read, counted after decompression."""
 
+MAX_REDIRECTS = 10
+"""The most redirects followed for one feed."""
+
 
 @dataclass(frozen=True)
 class Download:
@@ -31,6 +34,8 @@ class Download:
 
     data: bytes
     charset: str | None = None
+    url: str = ""  # where the feed was found, after redirects
+    cut: str = ""  # why the body ended early ('' if it arrived whole)
 
 
 def fetch_feed(
@@ -58,23 +63,38 @@ def fetch_feed(
     if not parts.netloc:
         raise FetchError(f"not a complete URL: {url!r}")
     started = time.monotonic()
+    stop = started + deadline
     timeout = min(timeout, deadline)
-    options = {
-        "headers": {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        "timeout": httpx.Timeout(timeout),
-        "follow_redirects": True,
-    }
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     try:
         with contextlib.ExitStack() as stack:
             if client is None:
                 client = stack.enter_context(httpx.Client())
-            response = stack.enter_context(client.stream("GET", url, **options))
+            address = url
+            for _ in range(MAX_REDIRECTS + 1):  # followed here, so the deadline covers them
+                left = stop - time.monotonic()
+                if left <= 0:
+                    raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
+                response = stack.enter_context(
+                    client.stream(
+                        "GET", address, headers=headers, follow_redirects=False,
+                        timeout=httpx.Timeout(min(timeout, left)),
+                    )
+                )  # fmt: skip
+                if not response.has_redirect_location:
+                    break
+                address = str(response.url.join(response.headers["Location"]))
+                if urlsplit(address).scheme.lower() not in ("http", "https"):
+                    raise FetchError(f"cannot fetch {url}: redirected to {address!r}")
+                response.close()
+            else:
+                raise FetchError(f"cannot fetch {url}: more than {MAX_REDIRECTS} redirects")
             if response.status_code >= 400:
                 raise FetchError(
                     f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
                 )
-            body = _read_body(response, url, started + deadline, deadline, max_bytes)
-            return Download(body, response.charset_encoding)
+            body, cut = _read_body(response, url, stop, deadline, max_bytes)
+            return Download(body, response.charset_encoding, str(response.url), cut)
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out after {timeout:g}s fetching {url}") from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -112,22 +132,29 @@ def read_file(path: Path, max_bytes: int = MAX_FEED_BYTES) -> bytes:
 
 def _read_body(
     response: httpx.Response, url: str, stop: float, deadline: float, max_bytes: int
-) -> bytes:
-    """The decompressed body, read until `stop` (a monotonic time) and `max_bytes`."""
+) -> tuple[bytes, str]:
+    """The decompressed body, read until `stop` (a monotonic time) and `max_bytes`, and why
+    it ended early if the server closed the connection after sending some of it."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise FetchError(f"feed at {url} is larger than {_size(max_bytes)}")
     inflate = _inflater(response.headers.get("Content-Encoding", ""), url)
     body = bytearray()
-    for chunk in response.iter_raw():  # as the bytes arrive, so the deadline is checked
-        if time.monotonic() > stop:
-            raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
-        body += inflate(chunk, max_bytes + 1 - len(body))
-        if len(body) > max_bytes:
-            raise FetchError(f"feed at {url} is larger than {_size(max_bytes)}")
+    cut = ""
+    try:
+        for chunk in response.iter_raw():  # as the bytes arrive, so the deadline is checked
+            if time.monotonic() > stop:
+                raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
+            body += inflate(chunk, max_bytes + 1 - len(body))
+            if len(body) > max_bytes:
+                raise FetchError(f"feed at {url} is larger than {_size(max_bytes)}")
+    except httpx.RemoteProtocolError as exc:  # a truncated feed keeps its complete items
+        if not body:
+            raise
+        cut = str(exc) or type(exc).__name__
     if time.monotonic() > stop:
         raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
-    return bytes(body)
+    return bytes(body), cut
 
 
 def _inflater(encoding: str, url: str):

@@ -50,6 +50,12 @@ def parse_date(raw: str | None) -> datetime | None:
     raw = raw.strip()
     if raw.isascii() and raw.isdigit():
         return datetime.fromtimestamp(int(raw), UTC) if 9 <= len(raw) <= 10 else None
+    numeric = _NUMERIC_DATE.fullmatch(raw)
+    if numeric:  # 2022/03/14 08:30, 2022年3月14日, 2022.03.14: no offset, so UTC
+        try:
+            return in_range(datetime(*(int(n) for n in numeric.groups(0)), tzinfo=UTC))
+        except ValueError:
+            return None
     try:
         parsed = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
@@ -66,10 +72,18 @@ def as_written(raw: str, parsed: datetime) -> datetime | None:
     year = _YEAR.search(raw)
     if raw.strip().isdigit() or (year and int(year.group()) != parsed.year):
         return None
+    ymd = _YMD.search(raw)
+    if ymd and (int(ymd.group(2)), int(ymd.group(3))) != (parsed.month, parsed.day):
+        return None  # feedparser reads "2022/03/14" as 2022-12-01
     return in_range(parsed)
 
 
-_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_YEAR = re.compile(r"(?<![\d+-])\d{4}(?!\d)")  # not a numeric offset (+0800)
+_YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)")
+_NUMERIC_DATE = re.compile(
+    r"(\d{4})\s*[/.年]\s*(\d{1,2})\s*[/.月]\s*(\d{1,2})\s*日?"
+    r"(?:\s*(\d{1,2})\s*[:时]\s*(\d{2})(?:\s*[:分]\s*(\d{2})\s*秒?)?分?)?"
+)
 
 
 def in_range(value: datetime) -> datetime | None:

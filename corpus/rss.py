@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -51,8 +52,12 @@ class _XmlItem:
     cut_off: bool = False  # the item has no end tag (the feed was truncated)
 
 
-def parse_xml(text: str, *, source: str, label: str) -> FeedReport:
-    """Parse RSS or Atom with feedparser, item by item if the XML is broken."""
+def parse_xml(text: str, *, source: str, label: str, base: str = "") -> FeedReport:
+    """Parse RSS or Atom with feedparser, item by item if the XML is broken. base: the
+    feed's own address, against which relative links are resolved."""
+    # feedparser drops a DOCTYPE only at the start of a line; one it keeps (a one-line
+    # feed) makes expat skip every undefined entity without a word
+    text = re.sub(r"(?<=>)[^\S\n]*(?=<!DOCTYPE\b)", "\n", text, count=1)
     result = _feedparse(as_utf8_xml(text), utf8=True, label=label)
     items = [_XmlItem(entry) for entry in result.entries]
     if result.bozo:
@@ -60,8 +65,13 @@ def parse_xml(text: str, *, source: str, label: str) -> FeedReport:
     if not items:
         reason = _xml_error(result) if result.bozo and not result.version else "no items found"
         raise FeedError(f"not an RSS/Atom feed: {label}: {reason}")
-    feed_title = collapse_space(clean_text(result.feed.get("title", "")))
+    if _is_html(result.feed.get("title_detail")):
+        feed_title = html_to_text(result.feed.get("title", ""))
+    else:
+        feed_title = collapse_space(clean_text(result.feed.get("title", "")))
     feed_link = result.feed.get("link", "")
+    if base:
+        feed_link = urljoin(base, feed_link) if feed_link else base
     articles: list[Article] = []
     problems: list[str] = []
     for index, item in enumerate(items, start=1):
@@ -88,7 +98,7 @@ def parse_xml(text: str, *, source: str, label: str) -> FeedReport:
         articles.append(article)
         if not title:
             problems.append(f"{name}: no title; cited as untitled")
-        raw_link = str(item.entry.get("link") or "").strip()
+        raw_link = _entry_link(item.entry)
         if raw_link and not article.link:
             problems.append(f"{name}: link {raw_link!r} is not a web address; cited without a link")
         if bad_date:
@@ -180,7 +190,7 @@ def _entry_to_article(
         paragraphs = _detail_paragraphs(entry.get("summary_detail"))
     if not paragraphs:
         return None
-    link = absolute_link(entry.get("link", ""), base)
+    link = absolute_link(_entry_link(entry), base)
     tags = entry.get("tags") or []
     category = ""
     if tags:
@@ -194,6 +204,15 @@ def _entry_to_article(
         source=source,
         paragraphs=paragraphs,
     )
+
+
+def _entry_link(entry: Any) -> str:
+    """The entry's link; a link feedparser copied from the id only if it is a web address
+    (an Atom id like tag:…, or an RSS guid like 12345, is no link)."""
+    link = str(entry.get("link") or "").strip()
+    if entry.get("guidislink") and not re.match(r"https?://", link, re.IGNORECASE):
+        return ""
+    return link
 
 
 def _is_html(detail: Any) -> bool:

@@ -1,0 +1,242 @@
+"""Feeds as they are found in the wild: shared guids, wrong encoding names, Chinese dates,
+one-line doctypes, relative links, slow redirects and downloads cut short.
+
+Only 127.0.0.1 is ever contacted (a local server fixture)."""
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from corpus import FetchError, load_feed_report, parse_feed, parse_feed_report
+
+CST = timezone(timedelta(hours=8))
+
+
+def rss(
+    items: str, *, head: str = '<?xml version="1.0" encoding="utf-8"?>', channel: str = ""
+) -> str:
+    return (
+        f'{head}<rss version="2.0"><channel><title>测试源</title>{channel}{items}</channel></rss>'
+    )
+
+
+def item(n: int, *, guid: str = "", link: str = "", date: str = "", text: str = "") -> str:
+    parts = [f"<title>第{n}篇</title>"]
+    if link:
+        parts.append(f"<link>{link}</link>")
+    if guid:
+        parts.append(f'<guid isPermaLink="false">{guid}</guid>')
+    if date:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    parts.append(f"<description>{text or f'第{n}篇文章的正文。'}</description>")
+    return "<item>" + "".join(parts) + "</item>"
+
+
+# --- 2. a wrong or odd encoding name ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16", "utf-32", "utf-16le"])
+@pytest.mark.parametrize("pad", ["", " "])  # odd and even lengths fail differently
+def test_utf8_bytes_declared_utf16_are_read_as_utf8(declared: str, pad: str) -> None:
+    """.NET's StringWriter writes encoding="utf-16" into XML that is then sent as UTF-8."""
+    data = (
+        rss(
+            item(1, link="https://x.example/1"), head=f'<?xml version="1.0" encoding="{declared}"?>'
+        )
+        + pad
+    ).encode()
+    assert [a.title for a in parse_feed(data)] == ["第1篇"]
+
+
+@pytest.mark.parametrize(
+    "declared", ["base64", "hex", "zlib", "rot13", "undefined", "idna", "punycode"]
+)
+@pytest.mark.parametrize("where", ["declaration", "server"])
+def test_a_codec_that_is_no_text_encoding_is_ignored(declared: str, where: str) -> None:
+    """A declared codec that cannot read the declaration itself is passed over."""
+    if where == "declaration":
+        head = f'<?xml version="1.0" encoding="{declared}"?>'
+        report = parse_feed_report(rss(item(1, link="https://x.example/1"), head=head).encode())
+    else:
+        data = rss(item(1, link="https://x.example/1")).encode()
+        report = parse_feed_report(data, charset=declared)
+    assert [a.title for a in report.articles] == ["第1篇"]
+
+
+def test_ingest_reads_the_feeds_after_a_feed_with_a_wrong_declaration(
+    tmp_path, monkeypatch
+) -> None:
+    """One line per bad feed, never a traceback; the good feed after it is read."""
+    from bot.cli import cli
+
+    monkeypatch.setenv("FEEDQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bad = tmp_path / "u16.xml"
+    bad.write_bytes(
+        (
+            rss(item(1, link="https://x.example/u"), head='<?xml version="1.0" encoding="utf-16"?>')
+            + " "
+        ).encode()
+    )
+    if len(bad.read_bytes()) % 2 == 0:
+        bad.write_bytes(bad.read_bytes() + b" ")
+    good = tmp_path / "good.xml"
+    good.write_text(
+        rss(item(2, link="https://x.example/g", text="碧玺支付获得了支付牌照。")), "utf-8"
+    )
+    result = CliRunner().invoke(cli, ["ingest", str(bad), str(good)])
+    assert not isinstance(result.exception, UnicodeError), result.exception
+    assert f"{good}: 1 articles: 1 new" in result.output
+
+
+# --- 3. dates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2022/03/14 08:30", datetime(2022, 3, 14, 8, 30, tzinfo=UTC)),
+        ("2022年03月14日 08:30", datetime(2022, 3, 14, 8, 30, tzinfo=UTC)),
+        ("2022.03.14", datetime(2022, 3, 14, tzinfo=UTC)),
+        ("2022/3/5", datetime(2022, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_a_chinese_style_date_is_never_read_as_another_day(
+    written: str, expected: datetime
+) -> None:
+    """Read as written (no offset: UTC), never as feedparser's 1 December of that year."""
+    report = parse_feed_report(rss(item(1, link="https://d.example/1", date=written)))
+    published = report.articles[0].published
+    assert published == expected or (published is None and report.problems)
+
+
+def test_a_two_digit_year_with_a_numeric_offset_is_read() -> None:
+    """The offset (+0800) is not taken for the year."""
+    report = parse_feed_report(
+        rss(item(1, link="https://d.example/1", date="Tue, 15 Mar 22 09:00:00 +0800"))
+    )
+    assert report.problems == []
+    assert report.articles[0].published == datetime(2022, 3, 15, 9, 0, tzinfo=CST)
+
+
+# --- 4. text ----------------------------------------------------------------------------------
+
+
+def test_a_doctype_on_the_declaration_line_keeps_named_entities() -> None:
+    """A one-line feed's DOCTYPE is read as on its own line: named entities are kept."""
+    head = (
+        '<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+        '"http://my.netscape.com/publish/formats/rss-0.91.dtd">'
+    )
+    feed = rss(
+        item(1, link="https://e.example/1", text="Hello&nbsp;world 旧正文&mdash;二"), head=head
+    )
+    assert parse_feed(feed)[0].paragraphs == ["Hello world 旧正文—二"]
+
+
+def test_an_atom_feed_title_in_html_is_plain_text() -> None:
+    feed = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">海潮&lt;b&gt;科技&lt;/b&gt;报 &amp;amp; 快讯</title>'
+        '<entry><id>https://h.example/1</id><title>标题</title><link href="https://h.example/1"/>'
+        '<content type="html">&lt;p&gt;正文。&lt;/p&gt;</content></entry></feed>'
+    )
+    assert parse_feed(feed)[0].source == "海潮科技报 & 快讯"
+
+
+def test_an_atom_entry_without_a_link_is_not_said_to_have_a_bad_one() -> None:
+    feed = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        "<entry><id>tag:h.example,2022:1</id><title>标题</title>"
+        '<content type="html">&lt;p&gt;正文。&lt;/p&gt;</content></entry></feed>'
+    )
+    report = parse_feed_report(feed)
+    assert not any("not a web address" in p for p in report.problems), report.problems
+
+
+# --- 5. fetching ------------------------------------------------------------------------------
+
+FEED = rss(item(1, link="/news/1.html") + item(2, link="https://x.example/2")).encode()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/feed":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED)
+        elif self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/feeds/feed")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/feeds/feed":
+            self.path = "/feed"
+            self.do_GET()
+        elif self.path.startswith("/slow-redirect"):
+            time.sleep(0.3)
+            self.send_response(302)
+            self.send_header("Location", "/slow-redirect")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/cut":  # every item sent, then the connection drops mid-body
+            cut = FEED.rindex(b"</channel>")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_a_relative_link_is_resolved_against_the_feed_address(server: str) -> None:
+    first = load_feed_report(f"{server}/feed").articles[0]
+    assert first.link == f"{server}/news/1.html"
+    assert load_feed_report(f"{server}/moved").articles[0].link == f"{server}/news/1.html"
+
+
+def test_the_deadline_covers_the_redirects(server: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError):
+        load_feed_report(f"{server}/slow-redirect", timeout=1, deadline=1)
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_download_cut_short_keeps_its_complete_items(server: str) -> None:
+    """As a truncated file does; the cut is reported."""
+    report = load_feed_report(f"{server}/cut")
+    assert [a.title for a in report.articles] == ["第1篇", "第2篇"]
+    assert report.problems  # the cut is reported

@@ -14,7 +14,10 @@ class Article(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(description="Stable id: the guid, else the link, else a hash of the text.")
+    id: str = Field(
+        description="Stable id: the guid (qualified by the feed when it is no address), "
+        "else the link, else a hash of the text."
+    )
     title: str
     link: str = Field(description="Absolute link (https: added to protocol-relative links).")
     published: datetime | None = Field(default=None, description="Timezone-aware, or None.")

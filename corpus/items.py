@@ -95,6 +95,19 @@ def in_range(value: datetime) -> datetime | None:
     return value
 
 
+def article_id(guid: str, link: str, feed: str) -> str:
+    """An item's id: its guid when that is an address (http:…, urn:…, tag:…); a guid of the
+    feed's own (1, 12345), which another feed may use too, qualified by the feed's address or
+    name (`https://site.example/#1`); without a guid, its link."""
+    guid = guid.strip()
+    if not guid:
+        return link
+    return guid if _SCHEME.match(guid) or not feed else f"{feed}#{guid}"
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
+
+
 def make_id(title: str, paragraphs: list[str]) -> str:
     """Stable id for an item with neither guid nor link."""
     text = "\n".join([title, *paragraphs])

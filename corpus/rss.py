@@ -15,7 +15,15 @@ from corpus.encoding import as_utf8_xml
 from corpus.errors import FeedError
 from corpus.html import clean_text, collapse_space, html_to_paragraphs, html_to_text
 from corpus.html import text_to_paragraphs as plain_to_paragraphs
-from corpus.items import FeedReport, absolute_link, as_written, item_label, make_id, parse_date
+from corpus.items import (
+    FeedReport,
+    absolute_link,
+    article_id,
+    as_written,
+    item_label,
+    make_id,
+    parse_date,
+)
 
 _ROOT_TAG = re.compile(r"<(rss|feed|rdf:RDF)\b[^>]*>", re.IGNORECASE)
 _TITLE_TAG = re.compile(r"<title\b[^>]*>([^<]*)")
@@ -196,7 +204,7 @@ def _entry_to_article(
     if tags:
         category = collapse_space(clean_text(tags[0].get("term") or tags[0].get("label") or ""))
     return Article(
-        id=(entry.get("id") or "").strip() or link or make_id(title, paragraphs),
+        id=article_id(entry.get("id") or "", link, base or source) or make_id(title, paragraphs),
         title=title,
         link=link,
         published=published,

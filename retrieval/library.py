@@ -141,6 +141,15 @@ def content_hash(title: str, paragraphs: list[str]) -> str:
     return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
 
 
+def earlier_id(article: "Article", links: dict[str, str]) -> str | None:
+    """The id `article` was stored under before a guid of one feed's own was qualified by
+    the feed (`https://site.example/#1` was `1`), if `links` (id -> link) holds it with
+    the same link."""
+    feed, qualified, guid = article.id.rpartition("#")
+    same = qualified and feed and article.link and links.get(guid) == article.link
+    return guid if same else None
+
+
 def article_record(article: "Article") -> dict:
     """The index's plain record of an article (everything but the paragraphs)."""
     return {

@@ -222,9 +222,11 @@ class Retriever:
             self._catch_up(progress)
             index = self._index
             where: dict[str, tuple[int, int, str]] = {}
+            links: dict[str, str] = {}
             for si, seg in enumerate(index.segments):
                 for ai, rec in enumerate(seg.articles):
                     where[rec["id"]] = (si, ai, rec["hash"])
+                    links[rec["id"]] = rec["link"]
             fresh: dict[str, tuple[dict, Article]] = {}
             updated = unchanged = 0
             drops: dict[int, set[int]] = {}
@@ -232,7 +234,7 @@ class Retriever:
                 a.id: a for a in arguments.articles(articles)
             }.values():  # an id twice: last copy
                 rec = library.article_record(a)
-                old = where.get(a.id)
+                old = where.get(a.id) or where.get(library.earlier_id(a, links) or "")
                 if old and old[2] == rec["hash"]:
                     unchanged += 1
                     continue

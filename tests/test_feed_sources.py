@@ -38,6 +38,51 @@ def item(n: int, *, guid: str = "", link: str = "", date: str = "", text: str = 
     return "<item>" + "".join(parts) + "</item>"
 
 
+# --- guids of one feed's own -----------------------------------------
+
+
+def test_items_of_two_feeds_sharing_a_local_guid_both_stay(tmp_path) -> None:
+    """guid "1" of one paper is not guid "1" of another: the second must not replace the first."""
+    from retrieval import Retriever
+
+    jia = rss(
+        item(1, guid="1", link="https://jia.example/news/1.html",
+             text="翡翠银行2021年净利润为88亿元,同比增长12%。"),
+        channel="<link>https://jia.example/</link>",
+    )  # fmt: skip
+    yi = rss(
+        item(1, guid="1", link="https://yi.example/a/1.html",
+             text="琥珀证券宣布由王海鸥接任首席执行官。"),
+        channel="<link>https://yi.example/</link>",
+    )  # fmt: skip
+    library = Retriever.open(tmp_path / "lib", semantic=False)
+    library.add(parse_feed(jia, source="jia.xml"))
+    added = library.add(parse_feed(yi, source="yi.xml"))
+    assert (added.added, added.updated) == (1, 0)
+    assert "88亿元" in library.ask("翡翠银行2021年净利润是多少?").text
+
+
+def test_an_article_stored_under_its_bare_guid_is_the_same_article(tmp_path) -> None:
+    """A library written when ids were bare guids: the feed read again neither duplicates
+    its articles nor loses them."""
+    from retrieval import Retriever
+
+    feed = rss(
+        item(1, guid="1", link="https://jia.example/news/1.html", text="翡翠银行净利润为88亿元。"),
+        channel="<link>https://jia.example/</link>",
+    )
+    (article,) = parse_feed(feed, source="jia.xml")
+    assert article.id == "https://jia.example/#1"
+    library = Retriever.open(tmp_path / "lib", semantic=False)
+    library.add([article.model_copy(update={"id": "1"})])
+    stored = library.info()["articles"]
+    again = library.add([article])
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    changed = article.model_copy(update={"paragraphs": ["翡翠银行净利润为89亿元。"]})
+    assert library.add([changed]).updated == 1
+    assert library.info()["articles"] == stored
+
+
 # --- 2. a wrong or odd encoding name ----------------------------------------------------------
 
 

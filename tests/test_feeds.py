@@ -44,7 +44,7 @@ def test_rss_items_exact() -> None:
     assert report.problems == []
     assert report.articles == [
         Article(
-            id="xinghe-1001",
+            id="https://news.xinghe.example/#xinghe-1001",
             title="云栖支付完成C轮融资 & 估值破百亿",
             link="https://news.xinghe.example/fintech/1001.html",
             published=datetime(2022, 3, 14, 8, 30, tzinfo=CST),
@@ -206,7 +206,7 @@ def test_truncated_feed_cut_outside_cdata() -> None:
     cut = text.index("<title>蓝鲸保险") + len("<title>蓝鲸保险发布2021年报</title>")
     report = parse_feed_report(text[:cut])
     assert [a.id for a in report.articles] == [
-        "xinghe-1001",
+        "https://news.xinghe.example/#xinghe-1001",
         "https://news.xinghe.example/fintech/1002.html",
     ]
     assert report.articles == parse_feed(read("tiny.rss.xml"))[:2]

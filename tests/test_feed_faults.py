@@ -83,6 +83,30 @@ def test_declared_gb2312_and_latin1_labels() -> None:
     assert "the bytes are UTF-8" in report.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("label", "codec"), [("ISO-8859-1", "iso8859-1"), ("windows-1252", "cp1252")]
+)
+def test_gbk_bytes_declared_latin1_are_read_as_gb18030(label: str, codec: str) -> None:
+    gbk = GOOD.decode("utf-8").replace("UTF-8", label).encode("gbk")
+    report = parse_feed_report(gbk)
+    assert report.articles == parse_feed(GOOD)
+    assert report.problems == [f"declared {codec} but the bytes are gb18030"]
+
+
+def test_latin1_text_declared_latin1_stays_latin1() -> None:
+    feed = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>Le '
+        "journal</title><item><title>Été</title><link>https://fr.example/1</link><description>"
+        "Le prix a été fixé à 12 € après la réunion; les élèves étaient très déçus.</description>"
+        "</item></channel></rss>"
+    )
+    report = parse_feed_report(feed.encode("cp1252"))
+    assert report.problems == []
+    assert report.articles[0].paragraphs == [
+        "Le prix a été fixé à 12 € après la réunion; les élèves étaient très déçus."
+    ]
+
+
 def test_mojibake_items_are_skipped_so_the_stored_copy_stays() -> None:
     text = GOOD.decode("utf-8")
     title = "蓝鲸保险发布2021年报"

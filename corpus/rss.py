@@ -1,6 +1,7 @@
 """RSS 2.0 and Atom feeds, read with feedparser: item by item when the XML is broken, so one
 bad item spares the rest."""
 
+import html
 import io
 import re
 from dataclasses import dataclass
@@ -151,9 +152,17 @@ def _detail_paragraphs(detail: Any) -> list[str]:
     if not detail:
         return []
     value = detail.get("value") or ""
-    if "html" in (detail.get("type") or "text/html"):
-        return html_to_paragraphs(value)
-    return plain_to_paragraphs(value)
+    if "html" not in (detail.get("type") or "text/html"):
+        return plain_to_paragraphs(value)
+    if not _TAG.search(value) and _BLANK_LINE.search(value):  # HTML in name only
+        return plain_to_paragraphs(html.unescape(value))
+    return html_to_paragraphs(value)
+
+
+_TAG = re.compile(r"<[A-Za-z/!?]")
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+"""RSS calls every description HTML: one without a tag whose paragraphs are parted by blank
+lines is text, and read as HTML it would lose them."""
 
 
 def _entry_date(entry: dict) -> tuple[datetime | None, str]:

@@ -285,3 +285,19 @@ def test_a_download_cut_short_keeps_its_complete_items(server: str) -> None:
     report = load_feed_report(f"{server}/cut")
     assert [a.title for a in report.articles] == ["第1篇", "第2篇"]
     assert report.problems  # the cut is reported
+
+
+def test_a_plain_text_description_keeps_its_paragraphs() -> None:
+    """RSS calls every description HTML; one without a tag is text, split at blank lines."""
+    text = "云栖支付完成C轮融资。\n\n本轮由晨光资本领投 &amp; 跟投。\n\n资金将用于风控。"
+    (article,) = parse_feed(rss(item(1, link="https://p.example/1", text=text)))
+    assert article.paragraphs == [
+        "云栖支付完成C轮融资。",
+        "本轮由晨光资本领投 & 跟投。",
+        "资金将用于风控。",
+    ]
+    html = "<p>第一段。</p>\n\n<p>第二段。</p>"
+    (article,) = parse_feed(
+        rss(item(2, link="https://p.example/2", text=html.replace("<", "&lt;")))
+    )
+    assert article.paragraphs == ["第一段。", "第二段。"]

@@ -89,10 +89,8 @@ def fetch_feed(
                 response.close()
             else:
                 raise FetchError(f"cannot fetch {url}: more than {MAX_REDIRECTS} redirects")
-            if response.status_code >= 400:
-                raise FetchError(
-                    f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
-                )
+            if response.status_code >= 300:
+                raise FetchError(f"cannot fetch {url}: {_status(response)}")
             body, cut = _read_body(response, url, stop, deadline, max_bytes)
             return Download(body, response.charset_encoding, str(response.url), cut)
     except httpx.TimeoutException as exc:
@@ -100,6 +98,17 @@ def fetch_feed(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         reason = str(exc) or type(exc).__name__
         raise FetchError(f"cannot fetch {url}: {reason}") from exc
+
+
+def _status(response: httpx.Response) -> str:
+    """An answer that is no feed, in words: its status, and what the server asks."""
+    said = f"HTTP {response.status_code} {response.reason_phrase}"
+    wait = response.headers.get("Retry-After", "").strip()
+    if response.is_redirect:
+        return f"{said} without a Location to go to"
+    if wait.isdigit():
+        return f"{said} (the server asks to wait {int(wait)} s)"
+    return said
 
 
 def read_file(path: Path, max_bytes: int = MAX_FEED_BYTES) -> bytes:

@@ -232,6 +232,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/slow-redirect")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path in ("/nowhere", "/busy"):
+            self.send_response(302 if self.path == "/nowhere" else 429)
+            if self.path == "/busy":
+                self.send_header("Retry-After", "120")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/cut":  # every item sent, then the connection drops mid-body
             cut = FEED.rindex(b"</channel>")
             self.send_response(200)
@@ -301,3 +307,16 @@ def test_a_plain_text_description_keeps_its_paragraphs() -> None:
         rss(item(2, link="https://p.example/2", text=html.replace("<", "&lt;")))
     )
     assert article.paragraphs == ["第一段。", "第二段。"]
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/nowhere", "HTTP 302 Found without a Location to go to"),
+        ("/busy", "HTTP 429 Too Many Requests (the server asks to wait 120 s)"),
+    ],
+)
+def test_an_answer_that_is_no_feed_is_said_as_such(server: str, path: str, said: str) -> None:
+    with pytest.raises(FetchError) as caught:
+        load_feed_report(f"{server}{path}")
+    assert str(caught.value) == f"cannot fetch {server}{path}: {said}"

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import stat
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -49,8 +50,8 @@ def fetch_feed(
     """Download a feed over http(s): its bytes and declared charset; FetchError on any failure.
 
     timeout: seconds to connect and to wait for each piece of the body; deadline: seconds
-    for the whole download (a server that trickles bytes is abandoned after it, at most
-    one `timeout` late); max_bytes: the largest body, counted after decompression (gzip
+    for the whole download, redirects and headers included (a server that trickles bytes
+    is abandoned after it, at most a second late); max_bytes: the largest body, counted after decompression (gzip
     and deflate are decompressed here, in bounded steps, so a compression bomb is refused
     without being expanded).
     """
@@ -62,9 +63,33 @@ def fetch_feed(
         raise FetchError(f"not an http(s) URL: {url!r}")
     if not parts.netloc:
         raise FetchError(f"not a complete URL: {url!r}")
-    started = time.monotonic()
-    stop = started + deadline
+    stop = time.monotonic() + deadline
     timeout = min(timeout, deadline)
+    outcome: list[Download | BaseException] = []
+
+    def download() -> None:
+        try:
+            outcome.append(_download(url, stop, timeout, deadline, max_bytes, client))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    # in a thread of its own, abandoned at the deadline: a server that trickles its headers
+    # a byte at a time never lets a read time out
+    worker = threading.Thread(target=download, name="feedqa-fetch", daemon=True)
+    worker.start()
+    worker.join(deadline + 1)
+    if not outcome:
+        raise FetchError(f"gave up on {url} after {deadline:g}s (the deadline)")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _download(
+    url: str, stop: float, timeout: float, deadline: float, max_bytes: int,
+    client: httpx.Client | None,
+) -> Download:  # fmt: skip
+    """`fetch_feed`'s download, following redirects itself so the deadline covers them."""
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     try:
         with contextlib.ExitStack() as stack:

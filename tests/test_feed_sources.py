@@ -232,6 +232,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/slow-redirect")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/drip":  # a tarpit: the status line, then a byte at a time
+            try:
+                for b in b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 40:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+            self.close_connection = True
         elif self.path in ("/nowhere", "/busy"):
             self.send_response(302 if self.path == "/nowhere" else 429)
             if self.path == "/busy":
@@ -279,10 +288,11 @@ def test_a_relative_link_is_resolved_against_the_feed_address(server: str) -> No
     assert load_feed_report(f"{server}/moved").articles[0].link == f"{server}/news/1.html"
 
 
-def test_the_deadline_covers_the_redirects(server: str) -> None:
+@pytest.mark.parametrize("path", ["/slow-redirect", "/drip"])
+def test_the_deadline_covers_the_redirects_and_the_headers(server: str, path: str) -> None:
     started = time.monotonic()
-    with pytest.raises(FetchError):
-        load_feed_report(f"{server}/slow-redirect", timeout=1, deadline=1)
+    with pytest.raises(FetchError, match="the deadline|timed out"):
+        load_feed_report(f"{server}{path}", timeout=1, deadline=1)
     assert time.monotonic() - started < 2.5
 
 

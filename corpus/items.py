@@ -43,11 +43,11 @@ def absolute_link(link: str, base: str = "") -> str:
 
 def parse_date(raw: str | None) -> datetime | None:
     """Parse an RFC 822 or ISO 8601 date, keeping its offset, or seconds since 1970 (9 or 10
-    digits); naive dates are taken as UTC. A four-digit year that the date does not keep
+    digits); naive dates are taken as UTC, and CST as China's (UTC+8). A four-digit year that the date does not keep
     (0001, which RFC 822 parsing reads as 2001) makes it unreadable."""
     if not raw or not raw.strip():
         return None
-    raw = raw.strip()
+    raw = _CHINA_TIME.sub("+0800", raw.strip())
     if raw.isascii() and raw.isdigit():
         return datetime.fromtimestamp(int(raw), UTC) if 9 <= len(raw) <= 10 else None
     numeric = _NUMERIC_DATE.fullmatch(raw)
@@ -78,6 +78,8 @@ def as_written(raw: str, parsed: datetime) -> datetime | None:
     return in_range(parsed)
 
 
+_CHINA_TIME = re.compile(r"\bCST\b")
+"""China Standard Time in the feeds of a Chinese archive (RFC 822 reads it as US Central)."""
 _YEAR = re.compile(r"(?<![\d+-])\d{4}(?!\d)")  # not a numeric offset (+0800)
 _YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)")
 _NUMERIC_DATE = re.compile(

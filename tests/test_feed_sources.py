@@ -161,6 +161,16 @@ def test_a_chinese_style_date_is_never_read_as_another_day(
     assert published == expected or (published is None and report.problems)
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["Mon, 14 Mar 2022 08:30:00 CST", "Mon Mar 14 08:30:00 CST 2022", "2022-03-14 08:30:00 CST"],
+)
+def test_cst_is_china_standard_time(written: str) -> None:
+    """A Chinese feed's CST (Java's default date text in China) is UTC+8, not US Central."""
+    report = parse_feed_report(rss(item(1, link="https://d.example/1", date=written)))
+    assert report.articles[0].published == datetime(2022, 3, 14, 8, 30, tzinfo=CST)
+
+
 def test_a_two_digit_year_with_a_numeric_offset_is_read() -> None:
     """The offset (+0800) is not taken for the year."""
     report = parse_feed_report(

@@ -141,13 +141,31 @@ def content_hash(title: str, paragraphs: list[str]) -> str:
     return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
 
 
-def earlier_id(article: "Article", links: dict[str, str]) -> str | None:
-    """The id `article` was stored under before a guid of one feed's own was qualified by
-    the feed (`https://site.example/#1` was `1`), if `links` (id -> link) holds it with
-    the same link."""
-    feed, qualified, guid = article.id.rpartition("#")
-    same = qualified and feed and article.link and links.get(guid) == article.link
-    return guid if same else None
+class Stored:
+    """The articles an index holds, to tell new articles from updated and unchanged ones."""
+
+    def __init__(self, index: "Index") -> None:
+        self.where: dict[str, tuple[int, int, str]] = {}  # id -> (segment, slot, text hash)
+        self._links: dict[str, str] = {}
+        self._copies: set[tuple[str, str]] = set()
+        for si, seg in enumerate(index.segments):
+            for ai, rec in enumerate(seg.articles):
+                self.where[rec["id"]] = (si, ai, rec["hash"])
+                self._links[rec["id"]] = rec["link"]
+                self._copies.add((rec["link"], rec["hash"]))
+
+    def find(self, article: "Article") -> tuple[int, int, str] | None:
+        """Where the article is stored: under its id, or under the id it had before a guid
+        of one feed's own was qualified by the feed (`https://site.example/#1` was `1`)."""
+        feed, qualified, guid = article.id.rpartition("#")
+        if article.id not in self.where and qualified and feed and article.link:
+            return self.where.get(guid) if self._links.get(guid) == article.link else None
+        return self.where.get(article.id)
+
+    def holds_copy(self, record: dict) -> bool:
+        """Whether an article with the record's link and text is stored (under another id:
+        some feeds make new guids at every request)."""
+        return (record["link"], record["hash"]) in self._copies
 
 
 def article_record(article: "Article") -> dict:

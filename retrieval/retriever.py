@@ -221,12 +221,7 @@ class Retriever:
         with self._lock, self._writing():
             self._catch_up(progress)
             index = self._index
-            where: dict[str, tuple[int, int, str]] = {}
-            links: dict[str, str] = {}
-            for si, seg in enumerate(index.segments):
-                for ai, rec in enumerate(seg.articles):
-                    where[rec["id"]] = (si, ai, rec["hash"])
-                    links[rec["id"]] = rec["link"]
+            stored = library.Stored(index)
             fresh: dict[str, tuple[dict, Article]] = {}
             updated = unchanged = 0
             drops: dict[int, set[int]] = {}
@@ -234,8 +229,9 @@ class Retriever:
                 a.id: a for a in arguments.articles(articles)
             }.values():  # an id twice: last copy
                 rec = library.article_record(a)
-                old = where.get(a.id) or where.get(library.earlier_id(a, links) or "")
-                if old and old[2] == rec["hash"]:
+                old = stored.find(a)
+                same = old[2] == rec["hash"] if old else stored.holds_copy(rec)
+                if same:  # the same text, under this id or (a new guid) another
                     unchanged += 1
                     continue
                 if old:

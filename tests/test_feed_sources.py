@@ -83,6 +83,22 @@ def test_an_article_stored_under_its_bare_guid_is_the_same_article(tmp_path) -> 
     assert library.info()["articles"] == stored
 
 
+def test_a_feed_that_renames_its_items_at_every_fetch_adds_no_copies(tmp_path) -> None:
+    """Some feeds make new guids at every request: the same link and text is the same article."""
+    from retrieval import Retriever
+
+    def fetched(guid: str) -> str:
+        text = "翡翠银行净利润为88亿元。"
+        return rss(item(1, guid=guid, link="https://jia.example/news/1.html", text=text))
+
+    library = Retriever.open(tmp_path / "lib", semantic=False)
+    assert library.add(parse_feed(fetched("a1b2"))).added == 1
+    stored = library.info()["articles"]
+    again = library.add(parse_feed(fetched("c3d4")))
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    assert library.info()["articles"] == stored
+
+
 # --- 2. a wrong or odd encoding name ----------------------------------------------------------
 
 

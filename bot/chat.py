@@ -17,16 +17,18 @@ Clock = Callable[[], float]
 
 class ChatHistory:
     """The last `turns` questions of each chat (or of each user in a group chat: the key is
-    any hashable), forgotten after `ttl` seconds of silence."""
+    any hashable), forgotten after `ttl` seconds of silence. Each question is remembered
+    with the message it came in, so an edit replaces it and a retry does not add it twice."""
 
     def __init__(self, turns: int, ttl: float, clock: Clock = time.monotonic) -> None:
         self.turns = max(turns, 0)
         self.ttl = ttl
         self._clock = clock
-        self._chats: dict[Hashable, tuple[float, deque[str]]] = {}
+        self._chats: dict[Hashable, tuple[float, deque[tuple[int, str]]]] = {}
 
-    def recent(self, chat_id: Hashable) -> list[str]:
-        """The chat's remembered questions, oldest first ([] if none or expired)."""
+    def recent(self, chat_id: Hashable, before: int | None = None) -> list[str]:
+        """The chat's remembered questions, oldest first ([] if none or expired); with
+        `before`, only those of earlier messages (an edited question's own history)."""
         entry = self._chats.get(chat_id)
         if entry is None:
             return []
@@ -34,16 +36,21 @@ class ChatHistory:
         if self._clock() - last > self.ttl:
             del self._chats[chat_id]
             return []
-        return list(questions)
+        return [q for message, q in questions if before is None or message < before]
 
-    def remember(self, chat_id: Hashable, question: str) -> None:
-        """Add a question to the chat's history (keeping only the last `turns`)."""
+    def remember(self, chat_id: Hashable, question: str, message_id: int = 0) -> None:
+        """Add the question of message `message_id` to the chat's history (keeping only the
+        last `turns`), or replace it if that message is remembered (it was edited)."""
         if self.turns == 0:
             return
         now = self._clock()
         entry = self._chats.get(chat_id)
         questions = entry[1] if entry and now - entry[0] <= self.ttl else deque(maxlen=self.turns)
-        questions.append(question)
+        same = [i for i, (message, _) in enumerate(questions) if message and message == message_id]
+        if same:
+            questions[same[0]] = (message_id, question)
+        else:
+            questions.append((message_id, question))
         self._chats[chat_id] = (now, questions)
         if len(self._chats) > 10_000:
             self._prune(now)
@@ -100,6 +107,24 @@ class QuestionLimiter:
         if not times:
             return 0
         return max(1, int(self.window - (self._clock() - times[0]) + 0.999))
+
+
+class Presses:
+    """Button presses seen in the last `window` seconds, so that a double tap counts once."""
+
+    def __init__(self, window: float = 5.0, clock: Clock = time.monotonic) -> None:
+        self.window = window
+        self._clock = clock
+        self._seen: dict[Hashable, float] = {}
+
+    def first(self, press: Hashable) -> bool:
+        """Whether `press` is new, or its last time was over `window` seconds ago."""
+        now = self._clock()
+        if len(self._seen) > 10_000:
+            self._seen = {p: t for p, t in self._seen.items() if now - t <= self.window}
+        last = self._seen.get(press)
+        self._seen[press] = now
+        return last is None or now - last > self.window
 
 
 class ButtonCache(Generic[T]):

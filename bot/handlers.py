@@ -1,4 +1,5 @@
-"""The bot's handlers: questions, commands, buttons and inline queries."""
+"""The bot's handlers: questions, commands and errors (buttons: `buttons.py`; inline
+queries: `inline.py`; /reload: `refresh.py`)."""
 
 import asyncio
 import functools
@@ -6,42 +7,26 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    MessageEntity,
-    Update,
-)
+from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
-from telegram.ext import (
-    ApplicationHandlerStop,
-    ContextTypes,
-)
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from retrieval import Answer, Retriever
 from retrieval.text import is_blank
 
-from .chat import Button, ButtonCache, ChatHistory, QuestionLimiter, Threads, Usage
-from .format import (
-    format_answer,
-    format_passages,
-    format_sources,
-)
-from .journal import retry_later
+from .buttons import answer_markup
+from .format import format_answer
+from .journal import is_retry, retry_later
 from .replies import note, send_html, show_typing
-from .settings import Settings
+from .state import BotState, bot_state, is_admin
 from .texts import (
+    EMPTY_MESSAGE,
     EMPTY_QUESTION,
     ERROR_TEXT,
-    EXPIRED,
     HELP_TEXT,
-    NO_MORE,
     NOT_ADMIN,
     NOT_ALLOWED,
     NOT_TEXT,
@@ -53,62 +38,15 @@ from .texts import (
 
 logger = logging.getLogger(__name__)
 
-JSONDict = dict[str, Any]
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 MAX_QUESTION_CHARS = 4000
 """Longer questions get a polite refusal."""
 CITATIONS = 3
 """Citations under an answer."""
-MORE_PAGE = 3
-"""Results shown per press of "更多"."""
 INLINE_RESULTS = 5
 INLINE_CACHE_SECONDS = 10
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query"]
-STATE_KEY = "feedqa"
-
-# --- shared state ---------------------------------------------------------------------------
-
-
-@dataclass
-class BotState:
-    """Everything the handlers share, kept in ``application.bot_data``."""
-
-    settings: Settings
-    retriever: Retriever
-    history: ChatHistory
-    limiter: QuestionLimiter
-    inline_limiter: QuestionLimiter
-    threads: Threads = field(default_factory=Threads)
-    buttons: ButtonCache[Answer] = field(default_factory=ButtonCache)
-    usage: Usage = field(default_factory=Usage)
-    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    refreshed: datetime | None = None
-    started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
-    fatal: str | None = None  # why the bot must stop (a token revoked while running)
-
-
-def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
-    return context.bot_data[STATE_KEY]
-
-
-def _is_admin(update: Update, state: BotState) -> bool:
-    user = update.effective_user
-    return user is not None and user.id in state.settings.telegram_admin_ids
-
-
-def _answer_markup(state: BotState, answer: Answer) -> InlineKeyboardMarkup | None:
-    if not answer.citations:
-        return None
-    key = state.buttons.put(answer)
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("原文", callback_data=Button("src", key).data()),
-                InlineKeyboardButton("更多", callback_data=Button("more", key, 0).data()),
-            ]
-        ]
-    )
 
 
 async def _answer_question(
@@ -118,29 +56,56 @@ async def _answer_question(
     message = update.effective_message
     if message is None:
         return
-    state = _state(context)
-    question = question.strip()
-    if await _flooding(update, state):
+    state = bot_state(context)
+    key = _history_key(update)
+    async with _turn(state, key):  # taken before any await: a quick follow-up waits its turn
+        await _answer_in_turn(update, context, message, state, key, question.strip())
+
+
+async def _answer_in_turn(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    message: Message,
+    state: BotState,
+    key: Any,
+    question: str,
+) -> None:
+    retried = is_retry(context.application, update)
+    if not retried and await _flooding(update, state):  # counted when it first came
         return
     if is_blank(question):
-        await note(message, EMPTY_QUESTION)
+        command = (message.text or "").startswith("/")
+        await note(message, EMPTY_QUESTION if command else EMPTY_MESSAGE)
         return
     if len(question) > MAX_QUESTION_CHARS:
         await note(message, TOO_LONG.format(limit=MAX_QUESTION_CHARS))
         return
     await show_typing(message)
-    chat_id, key = message.chat_id, _history_key(update)
+    chat_id = message.chat_id
     history = _thread_of(message, state, context.bot.id)
-    if history is None:
-        history = state.history.recent(key)
+    if history is None:  # the questions before this one (an edited question's, before it)
+        history = state.history.recent(key, before=message.message_id)
     await asyncio.to_thread(state.retriever.refresh)  # an ingest may have run beside the bot
     answer = await asyncio.to_thread(state.retriever.ask, question, history or None, CITATIONS)
-    state.history.remember(key, question)
-    state.usage.count(chat_id, answer.answered)
-    sent = await send_html(message, format_answer(answer), _answer_markup(state, answer))
+    state.history.remember(key, question, message.message_id)
+    if not retried:  # counted when it was first answered
+        state.usage.count(chat_id, answer.answered)
     turns = state.settings.feedqa_history_turns
     thread = [*history, question][-turns:] if turns else []
+    markup = answer_markup(state, answer, " ".join(thread or [question]))
+    sent = await send_html(message, format_answer(answer), markup)
     state.threads.remember(chat_id, [m.message_id for m in sent], thread)
+
+
+def _turn(state: BotState, key: Any) -> asyncio.Lock:
+    """The lock that keeps one history's questions (and /reset) in the order they came."""
+    lock = state.turns.get(key)
+    if lock is None:
+        if len(state.turns) > 10_000:
+            for k in [k for k, v in state.turns.items() if not v.locked()]:
+                del state.turns[k]
+        lock = state.turns[key] = asyncio.Lock()
+    return lock
 
 
 def _history_key(update: Update) -> int | tuple[int, int]:
@@ -191,9 +156,9 @@ def _sent_via_me(message: Message, bot_id: int) -> bool:
 
 async def guard_allowed_chats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stop updates from chats outside TELEGRAM_ALLOWED_CHAT_IDS (when that list is set)."""
-    state = _state(context)
+    state = bot_state(context)
     allowed = state.settings.telegram_allowed_chat_ids
-    if not allowed or _is_admin(update, state):
+    if not allowed or is_admin(update, state):
         return
     chat, user = update.effective_chat, update.effective_user
     where = chat.id if chat is not None else (user.id if user is not None else None)
@@ -210,7 +175,7 @@ async def guard_allowed_chats(update: Update, context: ContextTypes.DEFAULT_TYPE
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Say what the bot is and suggest three questions drawn from the archive."""
-    examples = await asyncio.to_thread(_state(context).retriever.example_questions, 3)
+    examples = await asyncio.to_thread(bot_state(context).retriever.example_questions, 3)
     lines = [
         "你好!我是新闻问答机器人:向我提问,我从新闻资料库中摘出答案,并注明出处(文章、日期、段落)。",
     ]
@@ -240,7 +205,9 @@ async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Forget the earlier questions (the chat's, or in a group the user's)."""
-    _state(context).history.forget(_history_key(update))
+    state, key = bot_state(context), _history_key(update)
+    async with _turn(state, key):  # after the questions sent before it
+        state.history.forget(key)
     await update.effective_message.reply_text(RESET_DONE)
 
 
@@ -250,7 +217,7 @@ def _day(value: datetime | None) -> str:
 
 async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Report the archive's size, date range and last refresh."""
-    state = _state(context)
+    state = bot_state(context)
     info = await asyncio.to_thread(state.retriever.info)
     refreshed = (
         state.refreshed.astimezone().strftime("%Y-%m-%d %H:%M")
@@ -267,8 +234,8 @@ async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Admins only: questions answered, abstentions, chats, uptime and index size."""
-    state = _state(context)
-    if not _is_admin(update, state):
+    state = bot_state(context)
+    if not is_admin(update, state):
         await update.effective_message.reply_text(NOT_ADMIN)
         return
     info = await asyncio.to_thread(state.retriever.info)
@@ -288,9 +255,8 @@ async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     message = update.effective_message
     if _sent_via_me(message, context.bot.id):
         return
-    await _answer_question(
-        update, context, _without_mention(message.text or "", context.bot.username)
-    )
+    text = message.text if message.text is not None else (message.caption or "")
+    await _answer_question(update, context, _without_mention(text, context.bot.username))
 
 
 async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -314,7 +280,7 @@ def rate_limited(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def limited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not await _flooding(update, _state(context)):
+        if not await _flooding(update, bot_state(context)):
             await handler(update, context)
 
     return limited
@@ -341,48 +307,8 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         command = (message.text or "").partition(" ")[0]
         if not command.lower().endswith(f"@{context.bot.username}".lower()):
             return
-    if not await _flooding(update, _state(context)):
+    if not await _flooding(update, bot_state(context)):
         await message.reply_text(UNKNOWN_COMMAND)
-
-
-async def _more(
-    state: BotState, button: Button, answer: Answer
-) -> tuple[list[str], InlineKeyboardMarkup | None]:
-    shown = {(c.article_id, c.paragraph) for c in answer.citations}
-    wanted = len(shown) + button.offset + MORE_PAGE + 1
-    hits = await asyncio.to_thread(state.retriever.search, answer.question, wanted)
-    rest = [h for h in hits if (h.article_id, h.paragraph) not in shown]
-    page = rest[button.offset : button.offset + MORE_PAGE]
-    if not page:
-        return [NO_MORE], None
-    start_rank = len(answer.citations) + button.offset + 1
-    parts = format_passages(page, start_rank, answer.terms)
-    markup = None
-    if len(rest) > button.offset + MORE_PAGE:
-        data = Button("more", button.key, button.offset + MORE_PAGE).data()
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton("更多", callback_data=data)]])
-    return parts, markup
-
-
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show the cited paragraphs (原文) or the next results (更多); unknown keys have expired."""
-    query = update.callback_query
-    state = _state(context)
-    button = Button.parse(query.data)
-    answer = state.buttons.get(button.key) if button else None
-    message = query.message
-    if button is None or answer is None or not isinstance(message, Message):
-        await query.answer(EXPIRED)
-        return
-    try:
-        await query.answer()  # stops the button's spinner; the content matters more
-    except TelegramError as exc:
-        logger.warning("answerCallbackQuery failed (%s); sending the content anyway", exc)
-    if button.kind == "src":
-        parts, markup = format_sources(answer), None
-    else:
-        parts, markup = await _more(state, button, answer)
-    await send_html(message, parts, markup)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -391,6 +317,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(update, Update) and retry_later(context.application, update, context.error):
         logger.warning("Update %s failed (%s); handled again later", update_id, context.error)
+        return
+    if isinstance(context.error, Forbidden):  # blocked, or removed from the chat: no one to tell
+        logger.warning("Update %s: the chat is closed to the bot (%s)", update_id, context.error)
         return
     logger.error("Update %s failed", update_id, exc_info=context.error)
     if not isinstance(update, Update):

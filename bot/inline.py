@@ -15,8 +15,9 @@ from retrieval import Passage
 from retrieval.text import is_blank
 
 from .format import format_inline_answer, format_inline_passage, truncate
-from .handlers import INLINE_CACHE_SECONDS, INLINE_RESULTS, _state
+from .handlers import INLINE_CACHE_SECONDS, INLINE_RESULTS
 from .replies import NO_PREVIEW
+from .state import bot_state
 from .texts import INLINE_HINT
 
 
@@ -36,7 +37,7 @@ def _inline_article(
 async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer ``@bot question`` with the answer and the other cited paragraphs."""
     inline = update.inline_query
-    state = _state(context)
+    state = bot_state(context)
     question = inline.query.strip()
     hint = InlineQueryResultsButton(text=INLINE_HINT, start_parameter="inline")
     if is_blank(question):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import Application, SimpleUpdateProcessor
 
 logger = logging.getLogger(__name__)
@@ -190,15 +190,25 @@ class JournaledProcessor(SimpleUpdateProcessor):
                 self.journal.done(update.update_id)
 
 
+RETRIES_KEY = "feedqa-retries"
+"""Where `retry_later` counts each update's retries, in ``application.bot_data``."""
+
+
+def is_retry(application: Application, update: Update) -> bool:
+    """Whether `update` is being handled again by `retry_later`."""
+    return update.update_id in application.bot_data.get(RETRIES_KEY, {})
+
+
 def retry_later(application: Application, update: Update, error: object) -> bool:
     """Handle a message again RETRY_SECONDS from now if `error` is a send that failed for
     good (an outage that outlasted the retries), at most RETRY_TIMES times; whether it will
     be. The journal keeps it pending meanwhile, so a restart answers it too."""
-    if not isinstance(error, NetworkError) or isinstance(error, BadRequest):
+    outage = isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    if not (outage or isinstance(error, RetryAfter)):  # a 429 that outlasted its retries too
         return False
     if update.effective_message is None or update.callback_query or update.inline_query:
         return False  # a button press or an inline query is stale long before
-    retries = application.bot_data.setdefault("feedqa-retries", {})
+    retries = application.bot_data.setdefault(RETRIES_KEY, {})
     if retries.get(update.update_id, 0) >= RETRY_TIMES:
         return False
     retries[update.update_id] = retries.get(update.update_id, 0) + 1

@@ -14,9 +14,9 @@ from corpus import load_feed
 from corpus.errors import FeedqaError
 
 from .format import split_message
-from .handlers import BotState, _is_admin, _state
 from .replies import send_html
 from .settings import Settings
+from .state import BotState, bot_state, is_admin
 from .texts import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,9 @@ async def _read_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
 
 async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Admins only: re-read FEEDQA_FEEDS and add new articles while answering goes on."""
-    state = _state(context)
+    state = bot_state(context)
     message = update.effective_message
-    if not _is_admin(update, state):
+    if not is_admin(update, state):
         await message.reply_text(NOT_ADMIN)
         return
     sources = list(state.settings.feedqa_feeds)
@@ -93,7 +93,7 @@ async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Fetch the feed URLs again and add new articles; errors are logged, never raised."""
-    state = _state(context)
+    state = bot_state(context)
     urls = feed_urls(state.settings)
     try:
         results = await refresh_feeds(state, urls)

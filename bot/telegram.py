@@ -20,6 +20,7 @@ from telegram.ext import (
     BaseRateLimiter,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     InlineQueryHandler,
     MessageHandler,
     TypeHandler,
@@ -30,16 +31,14 @@ from corpus.errors import ConfigError
 from retrieval import Retriever
 
 from .api import FloodLimiter, check_base_url, requests
+from .buttons import on_button
 from .chat import ChatHistory, QuestionLimiter, Threads
 from .handlers import (
     ALLOWED_UPDATES,
     MAX_QUESTION_CHARS,
-    STATE_KEY,
-    BotState,
     guard_allowed_chats,
     on_about,
     on_ask,
-    on_button,
     on_error,
     on_group_text,
     on_help,
@@ -56,6 +55,7 @@ from .journal import JOURNAL_KEY, JournaledProcessor, JournaledQueue, UpdateJour
 from .redact import protect_secrets
 from .refresh import FeedResult, feed_urls, on_reload, refresh_feeds, refresh_job
 from .settings import Settings
+from .state import STATE_KEY, BotState
 from .texts import COMMANDS
 
 __all__ = [
@@ -175,6 +175,7 @@ def build_application(
         .request(calls)
         .get_updates_request(updates)
         .rate_limiter(limiter)
+        .defaults(Defaults(allow_sending_without_reply=True))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -228,6 +229,7 @@ def build_application(
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_private_text),
             MessageHandler(groups & filters.TEXT & ~filters.COMMAND, on_group_text),
             MessageHandler(new & filters.COMMAND, on_unknown_command),  # limited if answered
+            MessageHandler(private & filters.CAPTION & ~filters.TEXT, on_private_text),
             MessageHandler(
                 new_private & ~filters.TEXT & ~filters.StatusUpdate.ALL, limited(on_not_text)
             ),

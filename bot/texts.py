@@ -22,6 +22,7 @@ HELP_TEXT = (
 )
 NOT_TEXT = "我只能回答文字问题。请直接用文字发送你的问题,/help 查看用法。"
 UNKNOWN_COMMAND = "不认识这个命令。/help 查看用法。"
+EMPTY_MESSAGE = "请用文字写下你的问题,例如:星河支付的CEO是谁?"
 EMPTY_QUESTION = "请在 /ask 后面写上问题,例如:/ask 星河支付的CEO是谁?"
 TOO_LONG = "问题太长了(最多 {limit} 个字符),请缩短后再问。"
 TOO_MANY = "提问太频繁了:每分钟最多 {limit} 个问题,请 {seconds} 秒后再试。"

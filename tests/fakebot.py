@@ -87,10 +87,11 @@ class Dropped(Exception):
 class ApiError(Exception):
     """An error reply of the Bot API."""
 
-    def __init__(self, code: int, description: str) -> None:
+    def __init__(self, code: int, description: str, parameters: dict | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
+        self.parameters = parameters  # ResponseParameters: retry_after, migrate_to_chat_id
 
 
 class EntityError(ValueError):
@@ -254,6 +255,7 @@ class _Failure:
     description: str
     remaining: int
     when: Callable[[dict[str, Any]], bool] | None = None
+    parameters: dict[str, Any] | None = None
 
 
 @dataclass
@@ -518,10 +520,13 @@ class FakeBotApi:
         description: str = "Bad Request",
         count: int = 1,
         when: Callable[[dict[str, Any]], bool] | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
-        """Make the next `count` calls of `method` (matching `when`) fail with this error."""
+        """Make the next `count` calls of `method` (matching `when`) fail with this error
+        (and its `parameters`, as the API sends `retry_after` or `migrate_to_chat_id`)."""
+        failure = _Failure(method.lower(), code, description, count, when, parameters)
         with self._cond:
-            self._state.failures.append(_Failure(method.lower(), code, description, count, when))
+            self._state.failures.append(failure)
 
     def drop_next(self, method: str, *, count: int = 1) -> None:
         """Make the next `count` calls of `method` end with the connection closed unanswered."""
@@ -650,7 +655,8 @@ class FakeBotApi:
         except ApiError as exc:
             call.ok, call.error, call.at = False, exc.description, time.monotonic()
             self._record(call)
-            return exc.code, {"ok": False, "error_code": exc.code, "description": exc.description}
+            body = {"ok": False, "error_code": exc.code, "description": exc.description}
+            return exc.code, {**body, "parameters": exc.parameters} if exc.parameters else body
         call.result, call.at = result, time.monotonic()
         self._record(call)
         return 200, {"ok": True, "result": result}
@@ -670,7 +676,7 @@ class FakeBotApi:
                 failure.remaining -= 1
                 if failure.code == 0:
                     raise Dropped
-                raise ApiError(failure.code, failure.description)
+                raise ApiError(failure.code, failure.description, failure.parameters)
 
     def _maybe_delay(self, method: str) -> None:
         with self._cond:

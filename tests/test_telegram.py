@@ -696,7 +696,7 @@ async def test_handler_exception_does_not_stop_the_bot(
 
 
 async def test_failed_send_does_not_stop_the_bot(fake: FakeBotApi, app: Application) -> None:
-    fake.fail_next("sendMessage", code=403, description="Forbidden: not enough rights")
+    fake.fail_next("sendMessage", code=400, description="Bad Request: not enough rights")
     first = fake.push_message(ALICE, "星河支付的CEO是谁?")  # a 4xx is not retried
     await next_message(fake, first, "出错了")
     second = fake.push_message(ALICE, "星河支付的CEO是谁?")

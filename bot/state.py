@@ -1,0 +1,56 @@
+"""What the bot's handlers share, kept in ``application.bot_data``."""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from retrieval import Answer, Retriever
+
+from .chat import ButtonCache, ChatHistory, Presses, QuestionLimiter, Threads, Usage
+from .settings import Settings
+
+STATE_KEY = "feedqa"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An answer the bot sent with buttons, and what its "更多" searches for: the question
+    with the ones it followed up on, so further results stay on the subject."""
+
+    answer: Answer
+    query: str
+
+
+@dataclass
+class BotState:
+    """Everything the handlers share."""
+
+    settings: Settings
+    retriever: Retriever
+    history: ChatHistory
+    limiter: QuestionLimiter
+    inline_limiter: QuestionLimiter
+    threads: Threads = field(default_factory=Threads)
+    buttons: ButtonCache[Shown] = field(default_factory=ButtonCache)
+    presses: Presses = field(default_factory=Presses)
+    usage: Usage = field(default_factory=Usage)
+    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refreshed: datetime | None = None
+    turns: dict[Any, asyncio.Lock] = field(default_factory=dict)  # one question at a time
+    started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
+    fatal: str | None = None  # why the bot must stop (a token revoked while running)
+
+
+def bot_state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    """The state of the bot the handler runs in."""
+    return context.bot_data[STATE_KEY]
+
+
+def is_admin(update: Update, state: BotState) -> bool:
+    """Whether the update comes from a configured admin."""
+    user = update.effective_user
+    return user is not None and user.id in state.settings.telegram_admin_ids

@@ -1,0 +1,223 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_telegram)
+"""The Telegram bot as a chat user meets it: supergroups, outages and 429s, quick follow-ups,
+deleted commands, captions, edits and buttons, against the fake Bot API (127.0.0.1 only)."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from fakebot import BOT_USERNAME, FakeBotApi
+from telegram.ext import Application
+from test_telegram import (  # noqa: F401  (fixtures)
+    ALICE,
+    ANSWER_CEO,
+    BOB,
+    GROUP,
+    app,
+    buttons,
+    fake,
+    make_settings,
+    next_message,
+    no_token_in_logs,
+    plain,
+    reply,
+    retriever,
+    running,
+    settings,
+)
+
+from bot.telegram import build_application
+from bot.texts import ERROR_TEXT, NOT_TEXT
+from retrieval import Retriever
+
+
+def reply_target_deleted(params: dict[str, Any]) -> bool:
+    """The user's message was deleted before the bot replied (e.g. a group's anti-spam bot
+    deletes every command): Telegram then refuses a reply unless told to send it anyway."""
+    reply_parameters = params.get("reply_parameters")
+    return isinstance(reply_parameters, dict) and not reply_parameters.get(
+        "allow_sending_without_reply"
+    )
+
+
+async def test_a_429_on_an_answer_is_waited_out_and_the_answer_sent_once(
+    fake: FakeBotApi, app: Application
+) -> None:
+    fake.fail_next(
+        "sendMessage", code=429, description="Too Many Requests: retry after 1",
+        parameters={"retry_after": 1},
+    )  # fmt: skip
+    pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
+    assert plain(await reply(fake, pushed, timeout=10)).startswith(ANSWER_CEO)
+    await asyncio.sleep(0.3)
+    assert [plain(c) for c in fake.sent_messages(ALICE)] == [plain(fake.replies_to(pushed)[0])]
+
+
+async def test_an_answer_reaches_a_group_upgraded_to_a_supergroup(
+    fake: FakeBotApi, app: Application
+) -> None:
+    supergroup = -1001234567
+    fake.fail_next(
+        "sendMessage",
+        code=400,
+        description="Bad Request: group chat was upgraded to a supergroup chat",
+        parameters={"migrate_to_chat_id": supergroup},
+        count=100,
+        when=lambda params: params.get("chat_id") == GROUP,
+    )  # fmt: skip  (the old group's id is refused from now on)
+    pushed = fake.push_message(GROUP, "/ask 星河支付的CEO是谁?", user_id=ALICE)
+    calls = await fake.wait_for(lambda: fake.sent_messages(supergroup), timeout=5)
+    assert plain(calls[0]).startswith(ANSWER_CEO)
+    assert pushed
+
+
+async def test_a_quick_follow_up_keeps_the_question_before_it(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    first = fake.push_message(ALICE, "月光银行的CEO是谁?")
+    second = fake.push_message(ALICE, "它的总部在哪里?")
+    await reply(fake, first)
+    await reply(fake, second)
+    assert asked_histories == [None, ["月光银行的CEO是谁?"]]
+
+
+async def test_an_edited_question_replaces_the_original_in_the_history(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    asked = fake.push_message(ALICE, "星河支付的CEO是谁?")
+    await reply(fake, asked)
+    edited = fake.push_edit(ALICE, asked.message_id, "月光银行的CEO是谁?")
+    await fake.wait_for(lambda: fake.sent_after(edited))
+    assert asked_histories[-1] is None  # the edit is asked anew, not as a follow-up of itself
+    follow = fake.push_message(ALICE, "它的总部在哪里?")
+    await reply(fake, follow)
+    assert asked_histories[-1] == ["月光银行的CEO是谁?"]
+
+
+async def test_a_question_sent_as_a_caption_is_answered(fake: FakeBotApi, app: Application) -> None:
+    message = fake._base_message(ALICE, None, None, None)  # noqa: SLF001
+    message["photo"] = [{"file_id": "p", "file_unique_id": "p", "width": 90, "height": 90}]
+    message["caption"] = "星河支付的CEO是谁?"
+    pushed = fake._push_message_dict(message)  # noqa: SLF001
+    text = plain(await next_message(fake, pushed))
+    assert text != NOT_TEXT
+
+
+async def test_a_double_tap_on_a_button_sends_its_content_once(
+    fake: FakeBotApi, app: Application
+) -> None:
+    answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
+    data = buttons(answer)["原文"]
+    first = fake.push_callback(ALICE, answer.result["message_id"], data)
+    fake.push_callback(ALICE, answer.result["message_id"], data)
+    await next_message(fake, first, "第1段")
+    await asyncio.sleep(0.5)
+    assert len([c for c in fake.sent_after(first) if "第1段" in plain(c)]) == 1
+
+
+@pytest.mark.parametrize("command", ["/help", "/start", "/reset", "/about"])
+async def test_a_command_deleted_before_the_reply_still_gets_it(
+    fake: FakeBotApi, app: Application, command: str
+) -> None:
+    fake.fail_next(
+        "sendMessage", description="Bad Request: message to be replied not found",
+        when=reply_target_deleted,
+    )  # fmt: skip
+    pushed = fake.push_message(GROUP, f"{command}@{BOT_USERNAME}", user_id=ALICE)
+    call = await next_message(fake, pushed)
+    assert plain(call) != ERROR_TEXT
+
+
+async def test_an_answer_retried_after_an_outage_is_not_refused_as_flooding(
+    fake: FakeBotApi, tmp_path, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 0.3)
+    settings = make_settings(
+        fake, tmp_path, telegram_send_retries=0, telegram_questions_per_minute=1
+    )
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway")  # a short outage
+    async with running(build_application(settings, retriever)):
+        pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")  # her only question
+        call = await fake.wait_for(lambda: fake.sent_messages(ALICE), timeout=5)
+    assert plain(call[0]).startswith(ANSWER_CEO), plain(call[0])
+    assert pushed
+
+
+async def test_an_answer_retried_after_an_outage_is_not_remembered_twice(
+    fake: FakeBotApi,
+    tmp_path,
+    retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch,
+    asked_histories: list,
+) -> None:
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 0.3)
+    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway")
+    async with running(build_application(settings, retriever)):
+        await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
+        await reply(fake, fake.push_message(ALICE, "她什么时候加入公司的?"))
+    assert asked_histories[-1] == ["星河支付的CEO是谁?"]
+
+
+async def test_reset_right_after_a_question_forgets_it(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    asked = fake.push_message(ALICE, "月光银行的CEO是谁?")
+    reset = fake.push_message(ALICE, "/reset")
+    await reply(fake, asked)
+    await next_message(fake, reset, "忘记")
+    await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
+    assert asked_histories[-1] is None
+
+
+async def test_a_sustained_429_loses_no_answer(
+    fake: FakeBotApi, app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 0.3)  # 30 s in production
+    fake.fail_next(
+        "sendMessage", code=429, description="Too Many Requests: retry after 1",
+        parameters={"retry_after": 1}, count=4,
+    )  # fmt: skip
+    pushed = fake.push_message(ALICE, "星河支付的CEO是谁?")
+    calls = await fake.wait_for(lambda: fake.sent_messages(ALICE), timeout=15)
+    assert plain(calls[0]).startswith(ANSWER_CEO), plain(calls[0])
+    assert pushed
+
+
+async def test_an_empty_private_message_is_not_told_to_use_ask(
+    fake: FakeBotApi, app: Application
+) -> None:
+    pushed = fake.push_message(ALICE, "\u200b")
+    text = plain(await reply(fake, pushed))
+    assert "/ask" not in text, text  # no /ask is needed in a private chat
+
+
+async def test_more_under_a_follow_up_searches_with_its_context(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[str] = []
+    real_search = retriever.search
+    monkeypatch.setattr(retriever, "search", lambda q, k=5: searched.append(q) or real_search(q, k))
+    await reply(fake, fake.push_message(ALICE, "月光银行的CEO是谁?"))
+    follow = await reply(fake, fake.push_message(ALICE, "它成立于哪一年?"))
+    pressed = fake.push_callback(ALICE, follow.result["message_id"], buttons(follow)["更多"])
+    await fake.wait_for(lambda: fake.sent_after(pressed))
+    assert searched and "月光银行" in searched[-1], searched
+
+
+async def test_a_user_who_blocked_the_bot_is_not_sent_an_error_note(
+    fake: FakeBotApi, app: Application
+) -> None:
+    fake.fail_next(
+        "sendMessage", code=403, description="Forbidden: bot was blocked by the user", count=5
+    )
+    fake.push_message(ALICE, "星河支付的CEO是谁?")
+    await fake.wait_for(lambda: fake.calls_of("sendMessage", ok=False))
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_of("sendMessage", ok=None)) == 1  # no note to a chat that is gone

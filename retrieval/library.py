@@ -1,5 +1,5 @@
-"""A library on disk: the articles log, how an index is opened and repaired from it, and the
-writer lock.
+"""A library on disk: how an index is opened and repaired from the articles log
+(`articlelog.py`), and the writer lock.
 
 The log (`articles.jsonl`, one Article as JSON a line) is written before an article is
 indexed, so the index can always be rebuilt from it; the index, in turn, holds every
@@ -12,8 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +23,8 @@ from filelock import FileLock, Timeout
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
+from .articlelog import LOG, REJECTED, LogRead, append_log, log_size, read_log, set_aside
 from .manifest import MANIFEST, is_segment, stamp
-from .storage import replace_file
 
 if TYPE_CHECKING:
     from corpus import Article
@@ -33,106 +32,12 @@ if TYPE_CHECKING:
     from .index import Index
     from .retriever import Retriever
 
-LOG = "articles.jsonl"
-REJECTED = "articles.rejected"
-"""Where a writer moves the log's unreadable lines (torn writes), byte for byte."""
 LOCK = ".lock"
 CATCHING_UP = "indexing the articles an earlier ingest logged but did not index"
 """What progress says while a write first takes up an interrupted ingest."""
 
 LOCK_TIMEOUT = 60.0
 """Seconds a writer waits for another one before the library counts as busy."""
-
-# --- the articles log ---------------------------------------------------------------------
-
-
-@dataclass
-class LogRead:
-    """What the articles log holds: the last version of each article and where it is."""
-
-    articles: dict[str, "Article"] = field(default_factory=dict)
-    line_of: dict[str, int] = field(default_factory=dict)  # 0-based line of the last version
-    lines: int = 0  # lines, counting unreadable ones and an unterminated last one
-    skipped: list[int] = field(default_factory=list)  # 1-based numbers of unreadable lines
-
-
-def read_log(path: Path) -> LogRead:
-    """Read the log line by line; a line that is not valid UTF-8 JSON of an Article (a torn
-    write after a crash or a full disk) is skipped and listed, never fatal."""
-    from corpus import Article
-
-    read = LogRead()
-    try:
-        with open(path, "rb") as f:
-            for n, raw in enumerate(f):
-                read.lines += 1
-                try:
-                    article = Article.model_validate_json(raw.decode("utf-8"))
-                except ValueError:  # UnicodeDecodeError and ValidationError included
-                    read.skipped.append(n + 1)
-                    continue
-                read.articles.pop(article.id, None)  # keep log order: last version last
-                read.articles[article.id] = article
-                read.line_of[article.id] = n
-    except OSError as exc:
-        raise LibraryError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return read
-
-
-def append_log(path: Path, articles: Iterable["Article"]) -> int:
-    """Append articles to the log (created if missing) and fsync; return the lines written
-    (see `append_lines`)."""
-    return append_lines(path, [a.model_dump_json().encode("utf-8") + b"\n" for a in articles])
-
-
-def append_lines(path: Path, lines: list[bytes]) -> int:
-    """Append lines (each ending in a newline) to `path` and fsync; return how many.
-
-    An unterminated last line (a torn write) is ended first, so nothing is glued onto it.
-    If writing fails (a full disk), the file is cut back to its old length and LibraryError
-    is raised.
-    """
-    if not lines:
-        return 0
-    data = b"".join(lines)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
-            raise
-    except OSError as exc:
-        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-    return len(lines)
-
-
-def set_aside(path: Path, skipped: list[int]) -> int:
-    """Move the log's lines numbered `skipped` (1-based) to REJECTED beside it, durably and
-    before the log is replaced atomically without them; return the lines the log keeps."""
-    with open(path, "rb") as f:
-        lines = f.read().splitlines(keepends=True)
-    drop = set(skipped)
-    moved = [ln if ln.endswith(b"\n") else ln + b"\n" for n, ln in enumerate(lines, 1) if n in drop]
-    kept = [ln for n, ln in enumerate(lines, 1) if n not in drop]
-    append_lines(path.with_name(REJECTED), moved)
-    try:
-        replace_file(path, b"".join(kept))
-    except OSError as exc:
-        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return len(kept)
 
 
 def content_hash(title: str, paragraphs: list[str]) -> str:
@@ -257,13 +162,25 @@ def open_at(
 
     log = path / LOG
     repairs: list[str] = []
-    new = not log.exists() and not (path / MANIFEST).exists()  # nothing there yet
+    # nothing there yet, or a first open cut short before its log was written (a kill, a full disk)
+    new = not (path / MANIFEST).exists() and (not log.exists() or log.stat().st_size == 0)
     try:
         retriever: Retriever | None = cls.load(path, **kwargs)
     except IndexFileError as exc:
         retriever, damage = None, str(exc)
-    if not log.exists():
+        if not write:  # a writer's save may have replaced the index while it was read
+            with contextlib.suppress(IndexFileError):
+                retriever = cls.load(path, **kwargs)
+    if not log.exists() or (new and retriever is None):
         if not write:
+            if in_memory and retriever is not None:  # a sound index: served, relogged later
+                retriever._path, retriever._file_lock, retriever._behind = path, lock, True
+                retriever._log_size = -1
+                retriever.repairs = [
+                    f"{LOG} is missing; the library cannot be written now, so the next write "
+                    "logs its articles again from the index"
+                ]
+                return retriever
             return None
         if retriever is not None and retriever.index.n_docs:
             written = append_log(log, articles_from_index(retriever.index))
@@ -312,6 +229,7 @@ def open_at(
             read.lines += append_log(log, relog)
             repairs.append(f"{len(relog)} articles missing from {LOG} logged from the index")
         retriever._path, retriever._file_lock = path, lock
+        retriever._log_size = log_size(path)  # read now: its own catch-up starts no other
         if to_index and write:  # the log holds articles the index missed
             progress = kwargs.get("progress") or (lambda what, done, total: None)
             progress(CATCHING_UP, 0, len(to_index))
@@ -325,6 +243,7 @@ def open_at(
         retriever._logged = set_aside(log, read.skipped)
         retriever.save(path)
     retriever._path, retriever._file_lock = path, lock
+    retriever._log_size = log_size(path)
     retriever.repairs = repairs
     return retriever
 
@@ -373,6 +292,7 @@ def write_again(retriever: "Retriever") -> None:
     path = retriever._path
     assert path is not None
     retriever._logged = append_log(path / LOG, articles_from_index(retriever.index))
+    retriever._log_size = log_size(path)
     retriever._write(path, retriever.index)
     retriever.repairs.append(f"the library at {path} was removed while open: written again")
 

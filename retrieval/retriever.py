@@ -66,6 +66,7 @@ class Retriever:
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
         self._behind = False  # the log holds what the index lacks: the next write takes it up
+        self._log_size = -1  # bytes of the log when this index was read or saved
         self.repairs: list[str] = []
         """What was found damaged and repaired, by `open` (skipped log lines, re-logged
         articles) or by a later write (a library removed while open)."""
@@ -243,6 +244,7 @@ class Retriever:
             if self._path and _log:
                 library.append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
                 self._logged = self._logged + len(fresh)
+                self._log_size = library.log_size(self._path)
             new_index = index.updated(
                 drops, [r for r, _ in fresh.values()], [a.paragraphs for _, a in fresh.values()]
             )
@@ -305,7 +307,11 @@ class Retriever:
     def _catch_up(self, progress: semantic.Progress | None = None) -> None:
         """Take up what another process wrote to the library since this one read or wrote
         it, and what its log holds that the index lacks."""
-        if self._path is None or (not self._behind and manifest.stamp(self._path) == self._stamp):
+        if self._path is None or (
+            not self._behind
+            and manifest.stamp(self._path) == self._stamp
+            and library.log_size(self._path) == self._log_size  # another process logged more
+        ):
             return
         if not (self._path / _LIBRARY_LOG).exists() and manifest.stamp(self._path) is None:
             library.write_again(self)  # removed or emptied while open

@@ -180,14 +180,16 @@ def test_the_bot_starts_while_an_ingest_is_running(
     fake: FakeBotApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from corpus import load_feed
-    from retrieval import library
+    from retrieval import articlelog, library
 
     settings = make_settings(
         fake, tmp_path, telegram_journal=False, feedqa_lock_timeout_seconds=0.2
     )
     Retriever.open(settings.index_dir)
     feed = ROOT / "tests" / "data" / "tiny.atom.xml"
-    library.append_log(settings.index_dir / library.LOG, load_feed(feed))  # logged, not indexed
+    articlelog.append_log(
+        settings.index_dir / articlelog.LOG, load_feed(feed)
+    )  # logged, not indexed
     with library.writer_lock(settings.index_dir).acquire(timeout=1):  # by a running ingest
         stop_when(lambda: fake.calls_of("setMyCommands"))
         run_bot(settings)  # starts, on the index as it was saved

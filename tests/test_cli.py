@@ -301,11 +301,11 @@ def test_ingest_while_another_writer_holds_the_library(env, monkeypatch) -> None
 
 def test_a_question_during_an_interrupted_ingest_is_answered_at_once(env, monkeypatch) -> None:
     from corpus import load_feed
-    from retrieval import library
+    from retrieval import articlelog, library
 
     index = Path(env["FEEDQA_DATA_DIR"]) / "index"
     assert CliRunner().invoke(cli, ["ingest", str(DATA / "tiny.rss.xml")]).exit_code == 0
-    library.append_log(index / "articles.jsonl", load_feed(DATA / "tiny.atom.xml"))  # killed
+    articlelog.append_log(index / "articles.jsonl", load_feed(DATA / "tiny.atom.xml"))  # killed
     monkeypatch.setenv("FEEDQA_LOCK_TIMEOUT_SECONDS", "0.2")
     with library.writer_lock(index).acquire(timeout=1):  # and another ingest is running
         result = CliRunner().invoke(cli, ["ask", "云栖支付C轮融资多少钱?"])

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Article
-from retrieval import IndexFileError, QueryError, Retriever, library, semantic
+from retrieval import IndexFileError, QueryError, Retriever, articlelog, library, semantic
 from retrieval import manifest as manifest_module
-from retrieval.library import LOG, REJECTED
+from retrieval.articlelog import LOG, REJECTED
 from retrieval.manifest import MANIFEST, manifest_text
 from retrieval.retriever import AddReport
 
@@ -43,7 +43,7 @@ def extra(n: int) -> Article:
 
 
 def ids_in_log(path: Path) -> set[str]:
-    return set(library.read_log(path / LOG).articles)
+    return set(articlelog.read_log(path / LOG).articles)
 
 
 def test_a_new_library_starts_with_the_bundled_corpus_and_reports_no_repair(tmp_path) -> None:
@@ -169,7 +169,7 @@ def test_the_index_wins_for_an_article_the_shortened_log_holds_an_older_version_
     log = lib / LOG
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))  # loses `new`
     Retriever.open(lib)
-    assert library.read_log(log).articles["extra-1"] == new
+    assert articlelog.read_log(log).articles["extra-1"] == new
 
 
 # --- 4: index.json's checksum and parameters ---------------------------------------------------
@@ -251,7 +251,7 @@ def test_a_second_writer_waits_then_says_the_library_is_busy(lib: Path) -> None:
 
 
 def test_an_interrupted_ingest_is_answered_around_and_left_to_the_next_writer(lib: Path) -> None:
-    library.append_log(lib / LOG, [extra(1)])  # logged, then killed before it was indexed
+    articlelog.append_log(lib / LOG, [extra(1)])  # logged, then killed before it was indexed
     holder = library.writer_lock(lib)  # and another writer is busy
     with holder.acquire(timeout=1):
         reader = Retriever.open(lib, lock_timeout=0.2, catch_up=False)  # neither waits nor fails
@@ -271,7 +271,7 @@ def test_the_write_that_takes_up_an_interrupted_ingest_shows_its_progress(
     lib: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(semantic.encoder(), "_memo", {})  # nothing embedded earlier is reused
-    library.append_log(lib / LOG, [extra(1), extra(2)])
+    articlelog.append_log(lib / LOG, [extra(1), extra(2)])
     reader = Retriever.open(lib, catch_up=False)
     steps: list[tuple[str, int, int]] = []
     reader.add([extra(3)], progress=lambda *step: steps.append(step))

@@ -1,0 +1,109 @@
+"""The library across crashes and races: a first open that fails half-way, a writer opened
+before another was killed, a reader that cannot lock a library whose log is missing, a reader
+racing a writer's save."""
+
+import errno
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from corpus import Article
+from retrieval import Retriever, articlelog, library
+from retrieval import manifest as manifest_module
+from retrieval.articlelog import LOG
+
+BUNDLED = 49
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, tiny_articles: list[Article]) -> Path:
+    path = tmp_path_factory.mktemp("seed") / "lib"
+    Retriever.open(path).add(tiny_articles)
+    return path
+
+
+@pytest.fixture
+def lib(tmp_path: Path, seeded: Path) -> Path:
+    shutil.copytree(seeded, tmp_path / "lib")
+    return tmp_path / "lib"
+
+
+def article(n: int, text: str) -> Article:
+    return Article(
+        id=f"extra-{n}", title=f"第{n}条补充新闻", link=f"https://extra.example/{n}",
+        paragraphs=[text],
+    )  # fmt: skip
+
+
+def test_a_first_open_cut_short_by_a_full_disk_still_starts_with_the_bundled_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(articlelog.os, "write", full)
+    with pytest.raises(library.LibraryError, match="No space left on device"):
+        Retriever.open(tmp_path / "new")  # the first `feedqa ingest`, on a full disk
+    monkeypatch.undo()  # space freed
+    opened = Retriever.open(tmp_path / "new")
+    assert opened.info()["articles"] == BUNDLED
+
+
+def test_a_first_open_killed_before_its_log_was_written_still_starts_with_the_bundled_corpus(
+    tmp_path: Path,
+) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / LOG).touch()  # O_CREAT done, killed before the write: an empty log and no index
+    assert Retriever.open(new).info()["articles"] == BUNDLED
+
+
+def test_an_update_a_killed_ingest_logged_is_not_lost_to_a_writer_opened_before(lib: Path) -> None:
+    Retriever.open(lib).add([article(1, "海鸥银行改名为海燕银行。")])
+    writer = Retriever.open(lib)  # ingest B opens the library
+    articlelog.append_log(
+        lib / LOG, [article(1, "海鸥银行改名为信天翁银行。")]
+    )  # A: logged, killed
+    writer.add([article(2, "云雀证券发布新产品。")])  # B writes next
+    for opened in (writer, Retriever.open(lib)):
+        assert "信天翁" in opened.search("海鸥银行改名", k=1)[0].text
+
+
+def test_a_reader_serves_a_sound_index_whose_log_is_missing_when_it_cannot_lock(
+    lib: Path,
+) -> None:
+    (lib / LOG).unlink()
+    holder = library.writer_lock(lib)  # an ingest holds the library (or it is read-only)
+    with holder.acquire(timeout=1):
+        reader = Retriever.open(lib, lock_timeout=0.2, catch_up=False)
+    assert reader.info()["articles"] == 55
+
+
+def test_a_reader_never_waits_for_the_lock_when_a_save_replaced_the_index_under_it(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = Retriever.open(lib)
+    writer.add([article(1, "海鸥银行第1次发布新产品。")])  # a second segment
+    real = manifest_module.read_index_manifest
+    raced: list[bool] = []
+    holder = library.writer_lock(lib)
+
+    def racing(path: Path) -> dict:
+        read = real(path)  # the reader has read index.json ...
+        if not raced:
+            raced.append(True)
+            writer.compact()  # ... then a writer saves, removing the segments it lists
+            holder.acquire()  # ... and goes on to its next feed
+        return read
+
+    monkeypatch.setattr(manifest_module, "read_index_manifest", racing)
+    started = time.monotonic()
+    try:
+        reader = Retriever.open(lib, lock_timeout=3, catch_up=False)
+    finally:
+        waited = time.monotonic() - started
+        holder.release()
+    assert reader.info()["articles"] == 56
+    assert waited < 2  # not the lock timeout

@@ -8,6 +8,7 @@ keeps its fitted weights: a mechanism switched off gives its features nothing to
 row shows what the shipped system would lose without it.
 """
 
+import argparse
 import re
 import sys
 from contextlib import ExitStack
@@ -48,13 +49,14 @@ def _run(files: list[Path]) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("groups", nargs="+", metavar="NAME=QA.jsonl[,QA.jsonl...]")
     groups = {}
-    for arg in argv:
+    for arg in parser.parse_args(argv).groups:
         name, _, paths = arg.partition("=")
         groups[name] = [Path(p) for p in paths.split(",")]
-    if not groups:
-        print(__doc__)
-        return 2
     header = "| mechanism off | " + " | ".join(
         f"{n}: accuracy / ans@1 / abstain / false abstain" for n in groups
     )

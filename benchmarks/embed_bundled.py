@@ -8,6 +8,7 @@ only does work when the corpus, the sentence splitter or the encoder changes (th
 the two files first to embed everything anew: about two minutes on two cores).
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -39,4 +40,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     sys.exit(main())

@@ -6,6 +6,7 @@ Prints one JSON object (the job's measurements) as its last line of output. feed
 are here, the reference systems' in refs.py.
 """
 
+import argparse
 import gc
 import itertools
 import json
@@ -344,8 +345,15 @@ JOBS = {
 }
 
 if __name__ == "__main__":
-    job, size, work = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-    options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("job", choices=sorted(JOBS))
+    parser.add_argument("size", type=int)
+    parser.add_argument("work", type=Path)
+    parser.add_argument("options", nargs="?", type=json.loads, default={})
+    args = parser.parse_args()
+    job, size, work, options = args.job, args.size, args.work, args.options
     result = JOBS[job](size, work, options)
     result["job_peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result, ensure_ascii=False))

@@ -7,6 +7,7 @@ the share whose answer one of the encoder's closest sentences holds, and the sha
 ranker puts first (before abstention).
 """
 
+import argparse
 import sys
 from collections import defaultdict
 
@@ -50,4 +51,8 @@ def main(paths: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("paths", nargs="+", metavar="QA.jsonl")
+    sys.exit(main(parser.parse_args().paths))

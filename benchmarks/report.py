@@ -3,8 +3,8 @@
 .venv/bin/python benchmarks/report.py [bench-results/bench.json]
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 SETS = ("synthetic", "qa")
@@ -219,6 +219,10 @@ def targets(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results/bench.json")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=Path("bench-results/bench.json"))
+    path = parser.parse_args().path
     data = json.loads(path.read_text(encoding="utf-8"))
     print(table(data), feedqa_table(data), details(data), targets(data), sep="\n\n")

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,3 +39,18 @@ def test_the_calibration_qa_items_match_the_corpus() -> None:
         )
         assert run.returncode == 0, run.stdout[-2000:]
         assert "problems: 0" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if "__main__" in p.read_text()),
+)
+def test_every_benchmark_script_answers_help_without_doing_anything(script: str) -> None:
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "retrieval" / "data").iterdir()}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--help"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage:")
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "retrieval" / "data").iterdir()} == before

@@ -46,12 +46,11 @@ class ChatHistory:
         now = self._clock()
         entry = self._chats.get(chat_id)
         questions = entry[1] if entry and now - entry[0] <= self.ttl else deque(maxlen=self.turns)
-        same = [i for i, (message, _) in enumerate(questions) if message and message == message_id]
-        if same:
-            questions[same[0]] = (message_id, question)
-        else:
-            questions.append((message_id, question))
-        self._chats[chat_id] = (now, questions)
+        kept = [(m, q) for m, q in questions if not (message_id and m == message_id)]
+        kept.append((message_id, question))
+        if message_id:  # in the order the messages were sent: an edit keeps its place
+            kept.sort(key=lambda entry: entry[0])
+        self._chats[chat_id] = (now, deque(kept[-self.turns :], maxlen=self.turns))
         if len(self._chats) > 10_000:
             self._prune(now)
 

@@ -87,12 +87,12 @@ async def _answer_in_turn(
         history = state.history.recent(key, before=message.message_id)
     await asyncio.to_thread(state.retriever.refresh)  # an ingest may have run beside the bot
     answer = await asyncio.to_thread(state.retriever.ask, question, history or None, CITATIONS)
-    state.history.remember(key, question, message.message_id)
-    if not retried:  # counted when it was first answered
+    if not retried:  # remembered and counted when it was first answered (or since edited)
+        state.history.remember(key, question, message.message_id)
         state.usage.count(chat_id, answer.answered)
     turns = state.settings.feedqa_history_turns
     thread = [*history, question][-turns:] if turns else []
-    markup = answer_markup(state, answer, " ".join(thread or [question]))
+    markup = answer_markup(state, answer, f"{answer.follows} {question}".strip())
     sent = await send_html(message, format_answer(answer), markup)
     state.threads.remember(chat_id, [m.message_id for m in sent], thread)
 

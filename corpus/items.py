@@ -78,7 +78,7 @@ def as_written(raw: str, parsed: datetime) -> datetime | None:
     return in_range(parsed)
 
 
-_CHINA_TIME = re.compile(r"\bCST\b")
+_CHINA_TIME = re.compile(r"\bCST\b", re.IGNORECASE)
 """China Standard Time in the feeds of a Chinese archive (RFC 822 reads it as US Central)."""
 _YEAR = re.compile(r"(?<![\d+-])\d{4}(?!\d)")  # not a numeric offset (+0800)
 _YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)")
@@ -99,8 +99,9 @@ def in_range(value: datetime) -> datetime | None:
 
 def article_id(guid: str, link: str, feed: str) -> str:
     """An item's id: its guid when that is an address (http:…, urn:…, tag:…); a guid of the
-    feed's own (1, 12345), which another feed may use too, qualified by the feed's address or
-    name (`https://site.example/#1`); without a guid, its link."""
+    feed's own (1, 12345), which another feed may use too, qualified by the feed's address
+    (`https://site.example/#1`; kept bare when the feed has none, as its file name or title
+    may change); without a guid, its link."""
     guid = guid.strip()
     if not guid:
         return link

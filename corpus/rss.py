@@ -159,7 +159,7 @@ def _detail_paragraphs(detail: Any) -> list[str]:
     return html_to_paragraphs(value)
 
 
-_TAG = re.compile(r"<[A-Za-z/!?]")
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|<!--")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 """RSS calls every description HTML: one without a tag whose paragraphs are parted by blank
 lines is text, and read as HTML it would lose them."""
@@ -213,7 +213,7 @@ def _entry_to_article(
     if tags:
         category = collapse_space(clean_text(tags[0].get("term") or tags[0].get("label") or ""))
     return Article(
-        id=article_id(entry.get("id") or "", link, base or source) or make_id(title, paragraphs),
+        id=article_id(entry.get("id") or "", link, base) or make_id(title, paragraphs),
         title=title,
         link=link,
         published=published,

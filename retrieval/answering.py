@@ -33,8 +33,11 @@ def ask(
     query, hits, ranked, confidence, answered = choose(
         index, sentences, question, history, min_confidence
     )
+    follows = history[-1] if history and query.needs_context else ""
     if not ranked:
-        return Answer(question=question, answered=False, text="", terms=query.terms)
+        return Answer(
+            question=question, answered=False, text="", terms=query.terms, follows=follows
+        )
     best = ranked[0]
     scores = dict(hits)
     order = [best.doc] + [d for d in dict.fromkeys(c.doc for c in ranked) if d != best.doc]
@@ -45,7 +48,7 @@ def ask(
     s, e = spans.strip_span(best.passage.text, *widen(ranked))
     return Answer(
         question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
-        citations=citations, terms=query.terms, confidence=round(confidence, 4),
+        citations=citations, terms=query.terms, confidence=round(confidence, 4), follows=follows,
     )  # fmt: skip
 
 

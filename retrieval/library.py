@@ -59,18 +59,19 @@ class Stored:
                 self._links[rec["id"]] = rec["link"]
                 self._copies.add((rec["link"], rec["hash"]))
 
-    def find(self, article: "Article") -> tuple[int, int, str] | None:
-        """Where the article is stored: under its id, or under the id it had before a guid
-        of one feed's own was qualified by the feed (`https://site.example/#1` was `1`)."""
-        feed, qualified, guid = article.id.rpartition("#")
-        if article.id not in self.where and qualified and feed and article.link:
-            return self.where.get(guid) if self._links.get(guid) == article.link else None
-        return self.where.get(article.id)
+    def id_of(self, article: "Article") -> str | None:
+        """The id the article is stored under: its own, or the one it had before a guid of
+        one feed's own was qualified by the feed (`https://site.example/#1` was `1`)."""
+        if article.id in self.where:
+            return article.id
+        feed, qualified, guid = article.id.partition("#")
+        same = qualified and feed and article.link and self._links.get(guid) == article.link
+        return guid if same else None
 
     def holds_copy(self, record: dict) -> bool:
         """Whether an article with the record's link and text is stored (under another id:
         some feeds make new guids at every request)."""
-        return (record["link"], record["hash"]) in self._copies
+        return bool(record["link"]) and (record["link"], record["hash"]) in self._copies
 
 
 def article_record(article: "Article") -> dict:

@@ -51,6 +51,9 @@ class Answer(BaseModel):
         description="Ranked; when not answered, the closest paragraphs found.",
     )
     terms: list[str] = Field(default_factory=list, description="Query terms, for highlighting.")
+    follows: str = Field(
+        default="", description="The earlier question this one followed up on ('' if none)."
+    )
     confidence: float = 0.0
     notes: list[str] = Field(
         default_factory=list,

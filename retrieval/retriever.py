@@ -229,8 +229,11 @@ class Retriever:
             for a in {
                 a.id: a for a in arguments.articles(articles)
             }.values():  # an id twice: last copy
+                known = stored.id_of(a)
+                if known is not None and known != a.id:  # stored under its bare guid: kept so
+                    a = a.model_copy(update={"id": known})
                 rec = library.article_record(a)
-                old = stored.find(a)
+                old = stored.where.get(known) if known is not None else None
                 same = old[2] == rec["hash"] if old else stored.holds_copy(rec)
                 if same:  # the same text, under this id or (a new guid) another
                     unchanged += 1
@@ -329,6 +332,7 @@ class Retriever:
         fresh._vectors.carry(self._vectors, self._index)
         self._vectors, self._behind = fresh._vectors, fresh._behind
         self._index, self._logged, self._stamp = fresh._index, fresh._logged, fresh._stamp
+        self._log_size = fresh._log_size
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ ATOM_BAD_DATE = """<?xml version="1.0" encoding="utf-8"?>
 @pytest.mark.filterwarnings("error::DeprecationWarning")  # no reliance on feedparser's fallbacks
 def test_an_out_of_range_date_loses_only_the_date() -> None:
     report = parse_feed_report(ATOM_BAD_DATE.encode())
-    assert [a.id for a in report.articles] == ["源#x0", "源#x1", "源#x2"]
+    assert [a.id for a in report.articles] == ["x0", "x1", "x2"]
     assert report.articles[0].published is None and report.articles[2].published is None
     assert report.articles[1].published is not None
     assert report.problems == [

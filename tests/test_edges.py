@@ -1,0 +1,246 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_telegram)
+"""Edge cases of article ids across feeds and library versions, plain-text descriptions, dates,
+refreshes, and the chat history under edits and retries. Only 127.0.0.1 is contacted."""
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from fakebot import BOT_USERNAME, FakeBotApi
+from telegram.ext import Application
+from test_telegram import (  # noqa: F401  (fixtures)
+    ALICE,
+    BOB,
+    GROUP,
+    app,
+    buttons,
+    fake,
+    make_settings,
+    no_token_in_logs,
+    plain,
+    reply,
+    retriever,
+    running,
+    settings,
+)
+
+from bot.telegram import build_application
+from corpus import Article, load_feed_report, parse_feed
+from retrieval import Retriever, library
+
+
+def rss(
+    items: str, *, channel: str = "<title>甲报</title><link>https://jia.example/</link>"
+) -> str:
+    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>{channel}{items}</channel></rss>'
+
+
+def item(guid: str, text: str, *, link: str = "https://jia.example/news/2.html",
+         title: str = "琥珀证券换帅", date: str = "") -> str:  # fmt: skip
+    parts = [f"<title>{title}</title>"]
+    if link:
+        parts.append(f"<link>{link}</link>")
+    parts.append(f'<guid isPermaLink="false">{guid}</guid>')
+    if date:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    parts.append(f"<description>{text}</description>")
+    return "<item>" + "".join(parts) + "</item>"
+
+
+OLD_TEXT = "琥珀证券宣布由王海鸥接任首席执行官。"
+NEW_TEXT = "更正:琥珀证券宣布由李青松接任首席执行官。"
+
+
+def ids(r: Retriever) -> list[str]:
+    return sorted(rec["id"] for rec in r.index.articles())
+
+
+# --- guids qualified by the feed -----------------------------------------------------
+
+
+def test_an_update_of_an_article_stored_under_its_bare_guid_stays_replaced_after_reopening(
+    tmp_path,
+) -> None:
+    """A library written before fe4933d holds guid "2" bare. The feed, read again with the
+    article updated, replaces it (updated=1); but the old version is still in the log under
+    "2", and the next open indexes it again: two copies, the outdated one ranked first."""
+    lib = tmp_path / "lib"
+    (old,) = parse_feed(rss(item("2", OLD_TEXT)))
+    r = Retriever.open(lib, semantic=False)
+    r.add([old.model_copy(update={"id": "2"})])  # as the library was written before
+    stored = r.info()["articles"]
+    assert r.add(parse_feed(rss(item("2", NEW_TEXT)))).updated == 1
+    again = Retriever.open(lib, semantic=False)
+    assert again.info()["articles"] == stored, (ids(again)[-3:], again.repairs)
+    assert not any(h.text == OLD_TEXT for h in again.search("琥珀证券 首席执行官", k=3))
+
+
+def test_an_update_of_an_article_whose_bare_guid_holds_a_hash_sign_replaces_it(tmp_path) -> None:
+    """Guid "post#2" was stored bare; the qualified id is `https://jia.example/#post#2`, and
+    `Stored.find` splits it at the last "#", looking for "2"."""
+    (old,) = parse_feed(rss(item("post#2", OLD_TEXT)))
+    r = Retriever.open(tmp_path / "lib", semantic=False)
+    r.add([old.model_copy(update={"id": "post#2"})])
+    stored = r.info()["articles"]
+    report = r.add(parse_feed(rss(item("post#2", NEW_TEXT))))
+    assert (report.added, report.updated) == (0, 1)
+    assert r.info()["articles"] == stored
+
+
+def test_a_feed_without_channel_link_or_title_keeps_its_ids_wherever_its_file_is(
+    tmp_path,
+) -> None:
+    """Without a channel link or title a guid is qualified by the file's path: the same feed
+    saved under another name (a download, a dated copy) gets other ids, so an updated item
+    is added next to the old one instead of replacing it (bare guids, before, were stable)."""
+    first, second = tmp_path / "feed.xml", tmp_path / "feed-2022-03-15.xml"
+    first.write_text(rss(item("2", OLD_TEXT), channel=""), encoding="utf-8")
+    second.write_text(rss(item("2", NEW_TEXT), channel=""), encoding="utf-8")
+    r = Retriever.open(tmp_path / "lib", semantic=False)
+    r.add(load_feed_report(str(first)).articles)
+    stored = r.info()["articles"]
+    report = r.add(load_feed_report(str(second)).articles)
+    assert (report.added, report.updated) == (0, 1)
+    assert r.info()["articles"] == stored
+
+
+def test_items_without_a_link_are_not_copies_of_each_other_across_ingests(tmp_path) -> None:
+    """Two notices with the same title and text but their own guid and date and no link:
+    one ingest keeps both, two ingests keep one (("", hash) matches any link-less article)."""
+    day1 = item(
+        "n1", "本所今日休市。", link="", title="休市公告", date="Mon, 14 Mar 2022 08:00:00 +0800"
+    )
+    day2 = item(
+        "n2", "本所今日休市。", link="", title="休市公告", date="Tue, 15 Mar 2022 08:00:00 +0800"
+    )
+    together = Retriever.open(tmp_path / "a", semantic=False)
+    assert together.add(parse_feed(rss(day1 + day2))).added == 2
+    apart = Retriever.open(tmp_path / "b", semantic=False)
+    apart.add(parse_feed(rss(day1)))
+    assert apart.add(parse_feed(rss(day2))).added == 1
+
+
+# --- a description without a tag --------------------------------------------------
+
+
+@pytest.mark.parametrize("sign", ["A&lt;B", "x&lt;y", "市盈率&lt;PE均值"])
+def test_a_less_than_sign_before_a_letter_keeps_the_paragraphs(sign: str) -> None:
+    desc = f"第一段:估值显示{sign},翡翠银行被低估。\n\n第二段:琥珀证券换帅。"
+    (article,) = parse_feed(rss(item("2", desc)))
+    assert len(article.paragraphs) == 2, article.paragraphs
+
+
+# --- CST ---------------------------------------------------------------------------
+
+
+def test_cst_in_lower_case_is_china_time_too() -> None:
+    from datetime import UTC, datetime
+
+    (article,) = parse_feed(rss(item("2", OLD_TEXT, date="Mon, 14 Mar 2022 08:30:00 cst")))
+    assert article.published.astimezone(UTC) == datetime(2022, 3, 14, 0, 30, tzinfo=UTC)
+
+
+# --- the log size a writer last saw ----------------------------------------------------
+
+
+def test_a_refreshed_reader_does_not_reopen_the_library_at_every_write(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot answers (refresh) and ingests (its periodic feed refresh). After one refresh
+    that took up another process's ingest, every later write of the bot opens the whole
+    library again (index and full log), even with nothing new: `_adopt` keeps the old
+    `_log_size`, which `_catch_up` compares."""
+    lib = tmp_path / "lib"
+    mine = Article(id="https://x.example/1", title="一", link="https://x.example/1",
+                   paragraphs=["海鸥银行发布新产品。"])  # fmt: skip
+    Retriever.open(lib, semantic=False).add([mine])
+    bot = Retriever.open(lib, semantic=False, catch_up=False)
+    other = Article(id="https://y.example/1", title="二", link="https://y.example/1",
+                    paragraphs=["云雀证券发布新产品。"])  # fmt: skip
+    code = (f"from retrieval import Retriever; from corpus import Article\n"
+            f"Retriever.open({str(lib)!r}, semantic=False).add([Article.model_validate_json({other.model_dump_json()!r})])")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert bot.refresh()
+    opened: list = []
+    real = library.open_at
+    monkeypatch.setattr(library, "open_at", lambda *a, **k: opened.append(k) or real(*a, **k))
+    for _ in range(3):
+        assert bot.add([mine]).unchanged == 1
+    assert opened == []
+
+
+# --- the download deadline in a thread ----------------------------------------------
+
+
+# --- the bot's history by message id, and 更多 ---------------------------------------
+
+
+async def test_more_under_a_question_of_its_own_searches_that_question(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a follow-up: its 更多 must not search the earlier question's subject too (it did
+    before 8ce4cfc, which joins every remembered question into the query)."""
+    searched: list[str] = []
+    real_search = retriever.search
+    monkeypatch.setattr(retriever, "search", lambda q, k=5: searched.append(q) or real_search(q, k))
+    await reply(fake, fake.push_message(ALICE, "月光银行的CEO是谁?"))
+    second = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
+    pressed = fake.push_callback(ALICE, second.result["message_id"], buttons(second)["更多"])
+    await fake.wait_for(lambda: fake.sent_after(pressed))
+    assert searched and "月光银行" not in searched[-1], searched
+
+
+async def test_an_edit_of_a_question_no_longer_remembered_does_not_become_the_latest(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    """Three turns remembered. After four questions the first one is edited: `remember`
+    appends it at the end, so the next follow-up leans on it instead of the last question."""
+    first = fake.push_message(ALICE, "星河支付的CEO是谁?")
+    await reply(fake, first)
+    for q in ["星河支付总部在哪里?", "星河支付的融资是多少?", "月光银行的CEO是谁?"]:
+        await reply(fake, fake.push_message(ALICE, q))
+    edited = fake.push_edit(ALICE, first.message_id, "星河支付的前任CEO是谁?")
+    await fake.wait_for(lambda: fake.sent_after(edited))
+    await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
+    assert asked_histories[-1][-1] == "月光银行的CEO是谁?", asked_histories[-1]
+
+
+async def test_a_retry_after_an_edit_does_not_bring_back_the_old_question(
+    fake: FakeBotApi,
+    tmp_path,
+    retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch,
+    asked_histories: list,
+) -> None:
+    """The answer fails to send (an outage) and is retried later; meanwhile the user edits
+    the question and gets its answer. The retry then answers the old text again and puts
+    it back in the history (`remember` replaces by message id, whatever came last)."""
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 1.5)
+    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway")
+    async with running(build_application(settings, retriever)):
+        asked = fake.push_message(ALICE, "星河支付的CEO是谁?")
+        await fake.wait_for(lambda: fake.calls_of("sendMessage", ok=False))
+        edited = fake.push_edit(ALICE, asked.message_id, "月光银行的CEO是谁?")
+        await fake.wait_for(lambda: fake.sent_after(edited))
+        await asyncio.sleep(3)  # the retry of the original update has run
+        await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
+    assert asked_histories[-1] == ["月光银行的CEO是谁?"], asked_histories
+
+
+async def test_group_users_histories_stay_apart_with_edits(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    """(holds) Alice edits her question in a group; Bob's follow-up keeps his own subject."""
+    a = fake.push_message(GROUP, f"@{BOT_USERNAME} 星河支付的CEO是谁?", user_id=ALICE)
+    await reply(fake, a)
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 月光银行的CEO是谁?", user_id=BOB))
+    edited = fake.push_edit(GROUP, a.message_id, f"@{BOT_USERNAME} 星河支付总部在哪里?")
+    await fake.wait_for(lambda: fake.sent_after(edited))
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=BOB))
+    assert asked_histories[-1] == ["月光银行的CEO是谁?"]
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=ALICE))
+    assert asked_histories[-1] == ["星河支付总部在哪里?"]

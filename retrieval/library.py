@@ -68,6 +68,15 @@ class Stored:
         same = qualified and feed and article.link and self._links.get(guid) == article.link
         return guid if same else None
 
+    def place(self, article: "Article") -> tuple["Article", tuple[int, int, str] | None]:
+        """The article under the id it is stored under, and where its stored version is."""
+        known = self.id_of(article)
+        if known is None:
+            return article, None
+        if known != article.id:  # stored under its bare guid: it keeps that id
+            article = article.model_copy(update={"id": known})
+        return article, self.where[known]
+
     def holds_copy(self, record: dict) -> bool:
         """Whether an article with the record's link and text is stored (under another id:
         some feeds make new guids at every request)."""

@@ -229,11 +229,8 @@ class Retriever:
             for a in {
                 a.id: a for a in arguments.articles(articles)
             }.values():  # an id twice: last copy
-                known = stored.id_of(a)
-                if known is not None and known != a.id:  # stored under its bare guid: kept so
-                    a = a.model_copy(update={"id": known})
+                a, old = stored.place(a)
                 rec = library.article_record(a)
-                old = stored.where.get(known) if known is not None else None
                 same = old[2] == rec["hash"] if old else stored.holds_copy(rec)
                 if same:  # the same text, under this id or (a new guid) another
                     unchanged += 1

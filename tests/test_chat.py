@@ -198,16 +198,26 @@ async def test_an_empty_private_message_is_not_told_to_use_ask(
     assert "/ask" not in text, text  # no /ask is needed in a private chat
 
 
-async def test_more_under_a_follow_up_searches_with_its_context(
-    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def more_searches(
+    fake: FakeBotApi, retriever: Retriever, monkeypatch: pytest.MonkeyPatch, *questions: str
+) -> list[str]:
+    """What the retriever searched for when 更多 was pressed under the last of `questions`."""
     searched: list[str] = []
     real_search = retriever.search
     monkeypatch.setattr(retriever, "search", lambda q, k=5: searched.append(q) or real_search(q, k))
-    await reply(fake, fake.push_message(ALICE, "月光银行的CEO是谁?"))
-    follow = await reply(fake, fake.push_message(ALICE, "它成立于哪一年?"))
-    pressed = fake.push_callback(ALICE, follow.result["message_id"], buttons(follow)["更多"])
+    for question in questions:
+        last = await reply(fake, fake.push_message(ALICE, question))
+    pressed = fake.push_callback(ALICE, last.result["message_id"], buttons(last)["更多"])
     await fake.wait_for(lambda: fake.sent_after(pressed))
+    return searched
+
+
+async def test_more_under_a_follow_up_searches_with_its_context(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched = await more_searches(
+        fake, retriever, monkeypatch, "月光银行的CEO是谁?", "它成立于哪一年?"
+    )
     assert searched and "月光银行" in searched[-1], searched
 
 
@@ -221,3 +231,67 @@ async def test_a_user_who_blocked_the_bot_is_not_sent_an_error_note(
     await fake.wait_for(lambda: fake.calls_of("sendMessage", ok=False))
     await asyncio.sleep(0.5)
     assert len(fake.calls_of("sendMessage", ok=None)) == 1  # no note to a chat that is gone
+
+
+async def test_more_under_a_question_of_its_own_searches_that_question(
+    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a follow-up: its 更多 does not search the earlier question's subject too."""
+    searched = await more_searches(
+        fake, retriever, monkeypatch, "月光银行的CEO是谁?", "星河支付的CEO是谁?"
+    )
+    assert searched and "月光银行" not in searched[-1], searched
+
+
+async def test_an_edit_of_a_question_no_longer_remembered_does_not_become_the_latest(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    """Three turns remembered. After four questions the first one is edited: the next
+    follow-up still leans on the last question, not on the edit."""
+    first = fake.push_message(ALICE, "星河支付的CEO是谁?")
+    await reply(fake, first)
+    for q in ["星河支付总部在哪里?", "星河支付的融资是多少?", "月光银行的CEO是谁?"]:
+        await reply(fake, fake.push_message(ALICE, q))
+    edited = fake.push_edit(ALICE, first.message_id, "星河支付的前任CEO是谁?")
+    await fake.wait_for(lambda: fake.sent_after(edited))
+    await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
+    assert asked_histories[-1][-1] == "月光银行的CEO是谁?", asked_histories[-1]
+
+
+async def test_a_retry_after_an_edit_does_not_bring_back_the_old_question(
+    fake: FakeBotApi,
+    tmp_path,
+    retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch,
+    asked_histories: list,
+) -> None:
+    """The answer fails to send (an outage) and is retried later; meanwhile the user edits
+    the question and gets its answer. The retry does not put the old text back."""
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 1.5)
+    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
+    fake.fail_next("sendMessage", code=502, description="Bad Gateway")
+    async with running(build_application(settings, retriever)):
+        asked = fake.push_message(ALICE, "星河支付的CEO是谁?")
+        await fake.wait_for(lambda: fake.calls_of("sendMessage", ok=False))
+        edited = fake.push_edit(ALICE, asked.message_id, "月光银行的CEO是谁?")
+        await fake.wait_for(lambda: fake.sent_after(edited))
+        await asyncio.sleep(3)  # the retry of the original update has run
+        await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
+    assert asked_histories[-1] == ["月光银行的CEO是谁?"], asked_histories
+
+
+async def test_group_users_histories_stay_apart_with_edits(
+    fake: FakeBotApi, app: Application, asked_histories: list
+) -> None:
+    """Alice edits her question in a group; Bob's follow-up keeps his own subject."""
+    a = fake.push_message(GROUP, f"@{BOT_USERNAME} 星河支付的CEO是谁?", user_id=ALICE)
+    await reply(fake, a)
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 月光银行的CEO是谁?", user_id=BOB))
+    edited = fake.push_edit(GROUP, a.message_id, f"@{BOT_USERNAME} 星河支付总部在哪里?")
+    await fake.wait_for(lambda: fake.sent_after(edited))
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=BOB))
+    assert asked_histories[-1] == ["月光银行的CEO是谁?"]
+    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=ALICE))
+    assert asked_histories[-1] == ["星河支付总部在哪里?"]

@@ -3,7 +3,6 @@ before another was killed, a reader that cannot lock a library whose log is miss
 racing a writer's save."""
 
 import errno
-import shutil
 import time
 from pathlib import Path
 
@@ -15,19 +14,6 @@ from retrieval import manifest as manifest_module
 from retrieval.articlelog import LOG
 
 BUNDLED = 49
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory, tiny_articles: list[Article]) -> Path:
-    path = tmp_path_factory.mktemp("seed") / "lib"
-    Retriever.open(path).add(tiny_articles)
-    return path
-
-
-@pytest.fixture
-def lib(tmp_path: Path, seeded: Path) -> Path:
-    shutil.copytree(seeded, tmp_path / "lib")
-    return tmp_path / "lib"
 
 
 def article(n: int, text: str) -> Article:

@@ -1,31 +1,11 @@
-# ruff: noqa: F811  (pytest fixtures imported from test_telegram)
-"""Edge cases of article ids across feeds and library versions, plain-text descriptions, dates,
-refreshes, and the chat history under edits and retries. Only 127.0.0.1 is contacted."""
+"""Edge cases of article ids across feeds and library versions, plain-text descriptions,
+dates and refreshes."""
 
-import asyncio
 import subprocess
 import sys
 
 import pytest
-from fakebot import BOT_USERNAME, FakeBotApi
-from telegram.ext import Application
-from test_telegram import (  # noqa: F401  (fixtures)
-    ALICE,
-    BOB,
-    GROUP,
-    app,
-    buttons,
-    fake,
-    make_settings,
-    no_token_in_logs,
-    plain,
-    reply,
-    retriever,
-    running,
-    settings,
-)
 
-from bot.telegram import build_application
 from corpus import Article, load_feed_report, parse_feed
 from retrieval import Retriever, library
 
@@ -168,79 +148,3 @@ def test_a_refreshed_reader_does_not_reopen_the_library_at_every_write(
     for _ in range(3):
         assert bot.add([mine]).unchanged == 1
     assert opened == []
-
-
-# --- the download deadline in a thread ----------------------------------------------
-
-
-# --- the bot's history by message id, and 更多 ---------------------------------------
-
-
-async def test_more_under_a_question_of_its_own_searches_that_question(
-    fake: FakeBotApi, app: Application, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Not a follow-up: its 更多 must not search the earlier question's subject too (it did
-    before 8ce4cfc, which joins every remembered question into the query)."""
-    searched: list[str] = []
-    real_search = retriever.search
-    monkeypatch.setattr(retriever, "search", lambda q, k=5: searched.append(q) or real_search(q, k))
-    await reply(fake, fake.push_message(ALICE, "月光银行的CEO是谁?"))
-    second = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
-    pressed = fake.push_callback(ALICE, second.result["message_id"], buttons(second)["更多"])
-    await fake.wait_for(lambda: fake.sent_after(pressed))
-    assert searched and "月光银行" not in searched[-1], searched
-
-
-async def test_an_edit_of_a_question_no_longer_remembered_does_not_become_the_latest(
-    fake: FakeBotApi, app: Application, asked_histories: list
-) -> None:
-    """Three turns remembered. After four questions the first one is edited: `remember`
-    appends it at the end, so the next follow-up leans on it instead of the last question."""
-    first = fake.push_message(ALICE, "星河支付的CEO是谁?")
-    await reply(fake, first)
-    for q in ["星河支付总部在哪里?", "星河支付的融资是多少?", "月光银行的CEO是谁?"]:
-        await reply(fake, fake.push_message(ALICE, q))
-    edited = fake.push_edit(ALICE, first.message_id, "星河支付的前任CEO是谁?")
-    await fake.wait_for(lambda: fake.sent_after(edited))
-    await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
-    assert asked_histories[-1][-1] == "月光银行的CEO是谁?", asked_histories[-1]
-
-
-async def test_a_retry_after_an_edit_does_not_bring_back_the_old_question(
-    fake: FakeBotApi,
-    tmp_path,
-    retriever: Retriever,
-    monkeypatch: pytest.MonkeyPatch,
-    asked_histories: list,
-) -> None:
-    """The answer fails to send (an outage) and is retried later; meanwhile the user edits
-    the question and gets its answer. The retry then answers the old text again and puts
-    it back in the history (`remember` replaces by message id, whatever came last)."""
-    import bot.journal
-
-    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 1.5)
-    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
-    fake.fail_next("sendMessage", code=502, description="Bad Gateway")
-    async with running(build_application(settings, retriever)):
-        asked = fake.push_message(ALICE, "星河支付的CEO是谁?")
-        await fake.wait_for(lambda: fake.calls_of("sendMessage", ok=False))
-        edited = fake.push_edit(ALICE, asked.message_id, "月光银行的CEO是谁?")
-        await fake.wait_for(lambda: fake.sent_after(edited))
-        await asyncio.sleep(3)  # the retry of the original update has run
-        await reply(fake, fake.push_message(ALICE, "它的总部在哪里?"))
-    assert asked_histories[-1] == ["月光银行的CEO是谁?"], asked_histories
-
-
-async def test_group_users_histories_stay_apart_with_edits(
-    fake: FakeBotApi, app: Application, asked_histories: list
-) -> None:
-    """(holds) Alice edits her question in a group; Bob's follow-up keeps his own subject."""
-    a = fake.push_message(GROUP, f"@{BOT_USERNAME} 星河支付的CEO是谁?", user_id=ALICE)
-    await reply(fake, a)
-    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 月光银行的CEO是谁?", user_id=BOB))
-    edited = fake.push_edit(GROUP, a.message_id, f"@{BOT_USERNAME} 星河支付总部在哪里?")
-    await fake.wait_for(lambda: fake.sent_after(edited))
-    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=BOB))
-    assert asked_histories[-1] == ["月光银行的CEO是谁?"]
-    await reply(fake, fake.push_message(GROUP, f"@{BOT_USERNAME} 它成立于哪一年?", user_id=ALICE))
-    assert asked_histories[-1] == ["星河支付总部在哪里?"]

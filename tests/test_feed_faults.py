@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import serving
 
 from corpus import FeedError, FetchError, load_feed_report, parse_feed, parse_feed_report
 from corpus.encoding import Decoded, decode_feed, decode_text, garbled_share
 from retrieval import Retriever
 
+pytestmark = pytest.mark.usefixtures("no_proxies")  # the local server, never a proxy
 DATA = Path(__file__).parent / "data"
 GOOD = (DATA / "tiny.rss.xml").read_bytes()
 
@@ -298,21 +300,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_the_charset_a_server_sends_decides_over_the_documents_own(server: str) -> None:

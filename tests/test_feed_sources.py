@@ -5,17 +5,19 @@ Only 127.0.0.1 is ever contacted (a local server fixture)."""
 
 import http.server
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
+from conftest import serving
 
 from corpus import FetchError, load_feed_report, parse_feed, parse_feed_report
 
 CST = timezone(timedelta(hours=8))
+
+pytestmark = pytest.mark.usefixtures("no_proxies")  # the local server, never a proxy
 
 
 def rss(
@@ -291,21 +293,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_a_relative_link_is_resolved_against_the_feed_address(server: str) -> None:

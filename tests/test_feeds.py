@@ -3,7 +3,6 @@
 import hashlib
 import http.server
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import serving
 
 from corpus import (
     Article,
@@ -25,6 +25,8 @@ from corpus import (
     parse_feed_report,
 )
 from corpus.html import collapse_space, html_to_paragraphs, html_to_text, text_to_paragraphs
+
+pytestmark = pytest.mark.usefixtures("no_proxies")  # the local server, never a proxy
 
 DATA = Path(__file__).parent / "data"
 CST = timezone(timedelta(hours=8))
@@ -647,24 +649,10 @@ class _FeedHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_FeedHandler) as url:
+        yield url
 
 
 def test_fetch_feed_returns_the_bytes(server: str) -> None:

@@ -21,20 +21,6 @@ from retrieval.retriever import AddReport
 BUNDLED = 49
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory, tiny_articles: list[Article]) -> Path:
-    """A library of the bundled corpus plus the six tiny articles (55), to copy."""
-    path = tmp_path_factory.mktemp("seed") / "lib"
-    Retriever.open(path).add(tiny_articles)
-    return path
-
-
-@pytest.fixture
-def lib(tmp_path: Path, seeded: Path) -> Path:
-    shutil.copytree(seeded, tmp_path / "lib")
-    return tmp_path / "lib"
-
-
 def extra(n: int) -> Article:
     return Article(
         id=f"extra-{n}", title=f"第{n}条补充新闻", link=f"https://extra.example/{n}",

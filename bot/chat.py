@@ -24,7 +24,7 @@ class ChatHistory:
         self.turns = max(turns, 0)
         self.ttl = ttl
         self._clock = clock
-        self._chats: dict[Hashable, tuple[float, deque[tuple[int, str]]]] = {}
+        self._chats: dict[Hashable, tuple[float, list[tuple[int, str]]]] = {}
 
     def recent(self, chat_id: Hashable, before: int | None = None) -> list[str]:
         """The chat's remembered questions, oldest first ([] if none or expired); with
@@ -45,12 +45,12 @@ class ChatHistory:
             return
         now = self._clock()
         entry = self._chats.get(chat_id)
-        questions = entry[1] if entry and now - entry[0] <= self.ttl else deque(maxlen=self.turns)
+        questions = entry[1] if entry and now - entry[0] <= self.ttl else []
         kept = [(m, q) for m, q in questions if not (message_id and m == message_id)]
         kept.append((message_id, question))
         if message_id:  # in the order the messages were sent: an edit keeps its place
             kept.sort(key=lambda entry: entry[0])
-        self._chats[chat_id] = (now, deque(kept[-self.turns :], maxlen=self.turns))
+        self._chats[chat_id] = (now, kept[-self.turns :])
         if len(self._chats) > 10_000:
             self._prune(now)
 

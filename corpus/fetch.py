@@ -51,9 +51,9 @@ def fetch_feed(
 
     timeout: seconds to connect and to wait for each piece of the body; deadline: seconds
     for the whole download, redirects and headers included (a server that trickles bytes
-    is abandoned after it, at most a second late); max_bytes: the largest body, counted after decompression (gzip
-    and deflate are decompressed here, in bounded steps, so a compression bomb is refused
-    without being expanded).
+    is abandoned after it, at most a second late); max_bytes: the largest body, counted
+    after decompression (gzip and deflate are decompressed here, in bounded steps, so a
+    compression bomb is refused without being expanded).
     """
     try:
         parts = urlsplit(url)

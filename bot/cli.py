@@ -50,7 +50,7 @@ class Progress:
         percent = 100 * done // max(total, 1)
         line = f"{what}: {percent}% ({done:,} of {total:,})"
         finished = done >= total
-        if sys.stderr.isatty():
+        if _stderr_is_terminal():
             click.echo(f"\r{line}", err=True, nl=finished)
             return
         tenth, when = self._shown.get(what, (-1, 0.0))
@@ -60,6 +60,11 @@ class Progress:
             self._shown[what] = (percent // 10, now)
         if finished:
             self._shown.pop(what, None)
+
+
+def _stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal; not when it is closed (`2>&-`: sys.stderr is None)."""
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _retriever(ctx: click.Context) -> Retriever:
@@ -252,7 +257,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
-        if sys.stderr.isatty():
+        if _stderr_is_terminal():
             click.echo(err=True)  # below the progress line the ^C interrupted
         click.echo(
             "interrupted: every article logged is kept; "

@@ -425,3 +425,18 @@ def test_a_folder_that_cannot_be_made_is_named_not_called_the_output(env, tmp_pa
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == f"Error: File exists: {tmp_path / 'afile'}"
+
+
+def test_ingest_with_stderr_closed_reads_and_indexes_every_feed(env) -> None:
+    """`feedqa ingest FEED 2>&-` (a cron job, a daemon): the progress that cannot be shown
+    stops nothing."""
+    feeds = [str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    proc = feedqa(["ingest", *feeds], env, stdout=subprocess.PIPE,
+                  preexec_fn=lambda: os.close(2))  # fmt: skip
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert out.count("3 articles: 3 new") == 2 and "55 articles" in out.splitlines()[-1]
+    library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])  # indexed, not only logged
+    assert "北辰证券今年将投入3亿元建设云平台" in library.output
+    assert "not indexed" not in library.output
+

@@ -358,6 +358,10 @@ def main() -> None:
         sys.stdin = open(os.devnull)  # noqa: SIM115 (for the life of the process)
     if sys.stdout is None:
         sys.exit(_error("the output is closed"))
+    # what the output cannot show (an emoji on a GBK terminal, a lone surrogate from a QA file
+    # or a file name's undecodable bytes) is printed as "?", not a traceback; JSON stays JSON
+    with contextlib.suppress(AttributeError, ValueError):  # no TextIOWrapper, or closed
+        sys.stdout.reconfigure(errors="replace")
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C

@@ -440,3 +440,32 @@ def test_ingest_with_stderr_closed_reads_and_indexes_every_feed(env) -> None:
     assert "北辰证券今年将投入3亿元建设云平台" in library.output
     assert "not indexed" not in library.output
 
+
+EMOJI_QUESTION = "😀京东科技计划在香港IPO募资多少?"
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "latin-1"])
+def test_characters_the_output_encoding_lacks_are_no_traceback(env, encoding: str) -> None:
+    """A GBK terminal has no emoji, a Latin-1 one no Chinese: the answer is still printed
+    (what cannot be shown replaced), and the JSON is still JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot import main; main()", "--bundled", "ask", "--json",
+         EMOJI_QUESTION],
+        capture_output=True, timeout=120, env={**os.environ, **env, "PYTHONIOENCODING": encoding},
+    )  # fmt: skip
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr.decode()
+    data = json.loads(proc.stdout.decode(encoding))
+    assert data["answered"] is True
+    assert data["question"] == EMOJI_QUESTION.encode(encoding, "replace").decode(encoding)
+
+
+def test_eval_details_of_a_question_with_a_lone_surrogate_is_no_traceback(env, tmp_path) -> None:
+    """JSON may escape a lone surrogate (\\ud800); listing that miss is no traceback, also
+    where the output is strict UTF-8 (a UTF-8 locale other than C)."""
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "红烧肉\\ud800怎么做?", "answer": "五花肉"}\n', encoding="utf-8")
+    proc = feedqa(["--bundled", "eval", "--details", str(qa)],
+                  {**env, "PYTHONIOENCODING": "utf-8"}, stdout=subprocess.PIPE)  # fmt: skip
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "✗" in out and "红烧肉" in out and out.splitlines()[-1].startswith("all")

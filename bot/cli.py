@@ -1,6 +1,8 @@
 """The `feedqa` command: a thin layer over the library."""
 
 import contextlib
+import errno
+import io
 import json
 import os
 import sys
@@ -356,8 +358,8 @@ def main() -> None:
     """Run the command: one line for any error, never a traceback; 130 after Ctrl-C."""
     if sys.stdin is None:  # closed: an empty input
         sys.stdin = open(os.devnull)  # noqa: SIM115 (for the life of the process)
-    if sys.stdout is None:
-        sys.exit(_error("the output is closed"))
+    if sys.stdout is None:  # closed: ingest still reads every feed, then says so
+        sys.stdout = io.TextIOWrapper(_ClosedOutput(), encoding="utf-8", write_through=True)
     # what the output cannot show (an emoji on a GBK terminal, a lone surrogate from a QA file
     # or a file name's undecodable bytes) is printed as "?", not a traceback; JSON stays JSON
     with contextlib.suppress(AttributeError, ValueError):  # no TextIOWrapper, or closed
@@ -371,12 +373,28 @@ def main() -> None:
         code = exc.exit_code
     except FeedqaError as exc:  # e.g. the search engine went away during a session
         code = _error(str(exc))
+    except OutputClosedError:
+        code = _error("the output is closed")
     except OSError as exc:  # a file or folder it cannot use, or an output it cannot write
         reason = exc.strerror or str(exc)
         code = _error(
             f"{reason}: {exc.filename}" if exc.filename else f"cannot write the output: {reason}"
         )
     sys.exit(code if isinstance(code, int) else 0)
+
+
+class OutputClosedError(OSError):
+    """A write to a standard output that was closed when the command started."""
+
+
+class _ClosedOutput(io.RawIOBase):
+    """Standard output that was closed (`>&-`): every write fails, as on a full disk."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OutputClosedError(errno.EBADF, "the output is closed")
 
 
 def _error(message: str) -> int:

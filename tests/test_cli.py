@@ -469,3 +469,15 @@ def test_eval_details_of_a_question_with_a_lone_surrogate_is_no_traceback(env, t
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "✗" in out and "红烧肉" in out and out.splitlines()[-1].startswith("all")
+
+
+def test_ingest_with_stdout_closed_still_reads_every_feed(env) -> None:
+    """`feedqa ingest FEED >&-`: the report cannot be written, the feeds are still read (the
+    README: "ingest reads every feed even when its report cannot be written")."""
+    feeds = [str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    proc = feedqa(["ingest", *feeds], env, preexec_fn=lambda: os.close(1))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "Error: the output is closed"
+    library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])  # from the second feed
+    assert "北辰证券今年将投入3亿元建设云平台" in library.output

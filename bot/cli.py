@@ -177,12 +177,15 @@ def repl(ctx: click.Context, k: int) -> None:
     from . import repl as repl_module
 
     settings: Settings = ctx.obj["settings"]
-    repl_module.run(
-        _retriever(ctx),
-        k=k,
-        turns=settings.feedqa_history_turns,
-        history_file=settings.feedqa_data_dir / "repl-history",
-    )
+    try:
+        repl_module.run(
+            _retriever(ctx),
+            k=k,
+            turns=settings.feedqa_history_turns,
+            history_file=settings.feedqa_data_dir / "repl-history",
+        )
+    except repl_module.InputError as exc:  # not "cannot write the output"
+        raise click.ClickException(f"cannot read the input: {exc.strerror}") from None
 
 
 @cli.command()

@@ -26,6 +26,10 @@ HELP = """输入问题即可提问 (Type a question in Chinese). Commands:
 BOLD_TERM = "\x1b[1;33m{}\x1b[0m"
 
 
+class InputError(OSError):
+    """The questions could not be read (a terminal that hung up, a failing disk)."""
+
+
 class Session:
     """One chat: the retriever, the last questions and settings; `handle` turns a line into output."""
 
@@ -99,9 +103,17 @@ def decoded_lines(stream: BinaryIO) -> Iterator[str]:
         yield decode_text(raw.removeprefix(codecs.BOM_UTF8) if n == 0 else raw)
 
 
+def _reading(lines: Iterable[str]) -> Iterator[str]:
+    """`lines`, a failure to read them an InputError (not taken for the output's)."""
+    try:
+        yield from lines
+    except OSError as exc:
+        raise InputError(exc.errno, exc.strerror or str(exc)) from exc
+
+
 def run_pipe(session: Session, stdin: Iterable[str], stdout: TextIO) -> None:
     """One question per line, plain answers separated by blank lines."""
-    for line in stdin:
+    for line in _reading(stdin):
         out = session.handle(line)
         if out is None:
             break
@@ -150,6 +162,8 @@ def _loop(session: Session, read: Callable[[], str], show: Callable[[str], None]
             continue  # Ctrl-C clears the line, like a shell
         except EOFError:
             break
+        except OSError as exc:  # the terminal hung up
+            raise InputError(exc.errno, exc.strerror or str(exc)) from exc
         try:
             out = session.handle(line)
         except KeyboardInterrupt:

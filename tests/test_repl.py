@@ -1,6 +1,7 @@
 """The REPL on a terminal (prompt_toolkit fed through a pipe) and in line mode."""
 
 import contextvars
+import errno
 import io
 import os
 import subprocess
@@ -130,3 +131,32 @@ def test_a_dumb_terminal_gets_plain_lines_without_escape_sequences(env) -> None:
     )
     assert "10亿至20亿美元" in shown.decode() and "问> " in shown.decode()
     assert b"\x1b" not in shown
+
+
+class HungUp(io.RawIOBase):
+    """A terminal that hung up under a process that ignores SIGHUP: every read fails."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def test_input_that_cannot_be_read_is_not_called_the_output(
+    env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nohup feedqa | tee log`, and the terminal closes: reading the questions fails, and
+    the one line says so, rather than that the output could not be written."""
+    from bot import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["feedqa", "--bundled"])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(HungUp())))
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "Error: cannot read the input: Input/output error"
+    ]

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import click
 
-from corpus.encoding import decode_text
 from retrieval import FeedqaError, Retriever
 from retrieval.answering import MAX_QUESTION_CHARS
 from retrieval.text import is_blank
 
 from .cluster import cluster
 from .render import answer_text, passages_text
+from .repl import from_terminal
 from .settings import Settings
 
 
@@ -115,14 +115,6 @@ def _report_repairs(retriever: Retriever) -> None:
         click.echo(f"! library: {note}", err=True)
 
 
-def _from_terminal(text: str) -> str:
-    """An argument as typed: bytes the locale could not decode (a GBK terminal) are read as
-    GB18030, or replaced if the rest is UTF-8, rather than kept as lone surrogates."""
-    if not any("\udc80" <= c <= "\udcff" for c in text):
-        return text
-    return decode_text(text.encode("utf-8", "surrogateescape"))
-
-
 def _connect(settings: Settings) -> Retriever:
     """The cluster at FEEDQA_ENGINE_URL (writable when its folder is here)."""
     assert settings.feedqa_engine_url
@@ -200,7 +192,7 @@ def repl(ctx: click.Context, k: int) -> None:
 @click.pass_context
 def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_json: bool) -> None:
     """Answer QUESTION from the archive."""
-    question, history = _from_terminal(question), tuple(map(_from_terminal, history))
+    question, history = from_terminal(question), tuple(map(from_terminal, history))
     if is_blank(question):
         raise click.UsageError("the question is empty")
     answer = _retriever(ctx).ask(question, history=list(history), k=k)
@@ -216,7 +208,7 @@ def ask(ctx: click.Context, question: str, k: int, history: tuple[str, ...], as_
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     """Rank paragraphs for QUERY by BM25."""
-    query = _from_terminal(query)
+    query = from_terminal(query)
     if is_blank(query):
         raise click.UsageError("the query is empty")
     retriever = _retriever(ctx)

@@ -1,6 +1,7 @@
 """The interactive REPL: questions in, cited answers out; plain line mode when piped."""
 
 import codecs
+import contextlib
 import io
 import os
 import sys
@@ -91,6 +92,14 @@ class Session:
         return f"未知命令 unknown command :{name} (try :help)"
 
 
+def from_terminal(text: str) -> str:
+    """Text as typed: bytes the locale could not decode (a GBK terminal) are read as GB18030,
+    or replaced if the rest is UTF-8, rather than kept as lone surrogates."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    return decode_text(text.encode("utf-8", "surrogateescape"))
+
+
 def decoded_lines(stream: BinaryIO) -> Iterator[str]:
     """The lines of a byte stream as text: UTF-16 if it starts with its byte order mark,
     else each line UTF-8, or GB18030 (a GBK terminal or file), so one line in another
@@ -147,6 +156,8 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
 
 def run_dumb(session: Session) -> None:
     """Interactive loop for a dumb terminal (an editor's shell): plain lines, no escapes."""
+    with contextlib.suppress(AttributeError, ValueError):  # bytes it cannot decode: kept
+        sys.stdin.reconfigure(errors="surrogateescape")  # for from_terminal, not an error
     _loop(session, lambda: input("问> "), print)
 
 
@@ -165,7 +176,7 @@ def _loop(session: Session, read: Callable[[], str], show: Callable[[str], None]
         except OSError as exc:  # the terminal hung up
             raise InputError(exc.errno, exc.strerror or str(exc)) from exc
         try:
-            out = session.handle(line)
+            out = session.handle(from_terminal(line))
         except KeyboardInterrupt:
             out = "(已取消 / cancelled)"  # Ctrl-C while answering: back to the prompt
         if out is None:

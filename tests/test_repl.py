@@ -160,3 +160,18 @@ def test_input_that_cannot_be_read_is_not_called_the_output(
     assert capsys.readouterr().err.strip().splitlines() == [
         "Error: cannot read the input: Input/output error"
     ]
+
+
+@pytest.mark.parametrize(
+    "terminal",
+    [{"TERM": "xterm"}, {"TERM": "dumb"}, {"TERM": "dumb", "PYTHONIOENCODING": "utf-8"}],
+    ids=["prompt_toolkit", "dumb", "dumb-strict-utf8"],
+)
+def test_a_question_typed_on_a_gbk_terminal_is_read_as_gb18030(env, terminal: dict) -> None:
+    """The README: "the CLI reads bytes a GBK terminal sends as GB18030". `feedqa ask` and
+    the piped REPL do; so does the REPL on the terminal, whose locale is UTF-8 (strict where
+    it is not C: then a dumb terminal's input() failed with a traceback)."""
+    typed = "京东科技计划在香港IPO募资多少?".encode("gbk") + b"\r:quit\r"
+    shown = on_a_terminal(typed, {**env, **terminal, "LC_ALL": "C.UTF-8"})
+    shown = shown.decode("utf-8", "replace")  # the terminal echoes the GBK bytes
+    assert "10亿至20亿美元" in shown and "资料库中没有找到答案" not in shown

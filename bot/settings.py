@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         """
         try:
             return cls()
+        except UnicodeDecodeError as exc:  # a .env an editor saved as GBK, say
+            env_file = cls.model_config.get("env_file")
+            raise ValueError(
+                f"{env_file} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+            ) from None
         except ValidationError as exc:
             names = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
             if bot_only is None or not all(name.startswith("telegram_") for name in names):

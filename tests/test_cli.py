@@ -481,3 +481,12 @@ def test_ingest_with_stdout_closed_still_reads_every_feed(env) -> None:
     assert err.strip().splitlines()[-1] == "Error: the output is closed"
     library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])  # from the second feed
     assert "北辰证券今年将投入3亿元建设云平台" in library.output
+
+
+def test_a_dot_env_that_is_not_utf8_is_named_in_the_error(env, tmp_path) -> None:
+    """A .env saved as GBK by an editor (a Chinese comment): the one line names the file."""
+    (tmp_path / ".env").write_bytes("# 机器人的令牌\nFEEDQA_HISTORY_TURNS=3\n".encode("gbk"))
+    result = CliRunner().invoke(cli, ["--bundled", "ask", "京东科技计划在哪里上市?"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and ".env" in lines[0] and "UTF-8" in lines[0], lines

@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -49,7 +50,7 @@ class Session:
         line = line.strip()
         if is_blank(line):
             return ""
-        if line.startswith(":"):
+        if line.startswith((":", "：")):  # "：" as a Chinese input method types it
             return self.command(line)
         try:
             self.retriever.refresh()  # an ingest may have run beside this session
@@ -63,7 +64,8 @@ class Session:
 
     def command(self, line: str) -> str | None:
         """Run a `:command`."""
-        name, _, arg = line[1:].partition(" ")
+        # NFKC: full-width letters, digits and the ideographic space of an input method
+        name, _, arg = unicodedata.normalize("NFKC", line[1:]).partition(" ")
         name = name.lower()
         if name in ("quit", "q", "exit"):
             return None

@@ -175,3 +175,13 @@ def test_a_question_typed_on_a_gbk_terminal_is_read_as_gb18030(env, terminal: di
     shown = on_a_terminal(typed, {**env, **terminal, "LC_ALL": "C.UTF-8"})
     shown = shown.decode("utf-8", "replace")  # the terminal echoes the GBK bytes
     assert "10亿至20亿美元" in shown and "资料库中没有找到答案" not in shown
+
+
+def test_commands_typed_with_a_chinese_input_method_are_commands(tiny_lexical: Retriever) -> None:
+    """With a Chinese input method on, ":" comes out as "：" and a space as "　": those are
+    the same commands, not questions sent to the archive (and kept as context)."""
+    s = Session(tiny_lexical)
+    assert ":help" in s.handle("：help")
+    assert "2" in s.handle("：k　2") and s.k == 2
+    assert s.handle("：ｑ") is None
+    assert s.history == [] and s.last is None

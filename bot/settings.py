@@ -1,7 +1,7 @@
 """Configuration, read once at the edge from the environment and `.env`."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Self, get_args
 
@@ -85,9 +85,10 @@ class Settings(BaseSettings):
             ) from None
         except ValidationError as exc:
             names = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+            described = describe_errors(exc, _secrets())  # a URL may hold the token
             if bot_only is None or not all(name.startswith("telegram_") for name in names):
-                raise ValueError(describe_errors(exc)) from None  # its inputs may hold secrets
-            bot_only(describe_errors(exc))
+                raise ValueError(described) from None  # its inputs may hold secrets
+            bot_only(described)
         fields = cls.model_fields
         return cls(**{name: fields[name].get_default(call_default_factory=True) for name in names})
 
@@ -159,8 +160,30 @@ class Settings(BaseSettings):
         return self.feedqa_cluster_dir or self.feedqa_data_dir / "cluster"
 
 
-def describe_errors(exc: ValidationError) -> str:
-    """pydantic's errors as one line, `NAME='value': expected …` each; secrets redacted."""
+class _Secrets(BaseSettings):
+    """Only the secret settings, read as `Settings` reads them (any value is accepted)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+
+
+def _secrets() -> list[str]:
+    """The raw values of the secret settings, to keep them out of error messages."""
+    try:
+        found = _Secrets()
+    except Exception:  # noqa: BLE001 (what made the settings fail may fail here too)
+        return []
+    values = (found.telegram_bot_token, found.telegram_webhook_secret)
+    return [v.strip() for v in values if v.strip()]
+
+
+def describe_errors(exc: ValidationError, secrets: Iterable[str] = ()) -> str:
+    """pydantic's errors as one line, `NAME='value': expected …` each; secrets redacted
+    (the secret settings' own values, and `secrets` wherever another value quotes them)."""
     problems = []
     for error in exc.errors(include_url=False):
         name = str(error["loc"][0]) if error["loc"] else ""
@@ -175,4 +198,7 @@ def describe_errors(exc: ValidationError) -> str:
         else:
             problem = error["msg"][:1].lower() + error["msg"][1:]
         problems.append(f"{name.upper()}={value}: {problem}" if name else problem)
-    return "; ".join(problems)
+    described = "; ".join(problems)
+    for secret in sorted(secrets, key=len, reverse=True):  # a secret inside another: longest first
+        described = described.replace(secret, "<redacted>")
+    return described

@@ -121,6 +121,28 @@ def test_feedqa_telegram_ends_any_failure_in_one_redacted_line(
     monkeypatch.undo()
 
 
+def test_a_bad_webhook_url_holding_the_token_is_described_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhook URLs often carry the token in their path (https://host/<token>); a setting
+    that is refused is quoted in the error, and the token must not be quoted with it."""
+    from bot.cli import cli
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", f"http://bot.example.com/{TOKEN}")  # not https
+    monkeypatch.setenv("FEEDQA_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["telegram", "--webhook"])
+    assert result.exit_code == 1 and "TELEGRAM_WEBHOOK_URL" in result.output
+    assert TOKEN not in result.output, result.output
+    assert TOKEN.split(":")[1] not in result.output
+    notes: list[str] = []  # the other commands note the bad bot setting and go on
+    Settings.load(bot_only=notes.append)
+    assert notes and "TELEGRAM_WEBHOOK_URL" in notes[0]
+    assert TOKEN not in notes[0], notes[0]
+
+
 def test_feedqa_telegram_with_a_base_url_lacking_bot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

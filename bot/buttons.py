@@ -13,7 +13,7 @@ from .chat import Button
 from .format import format_passages, format_sources
 from .replies import send_html
 from .state import BotState, Shown, bot_state
-from .texts import EXPIRED, NO_MORE
+from .texts import EXPIRED, NO_MORE, TOO_MANY
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def answer_markup(state: BotState, answer: Answer, query: str) -> InlineKeyboard
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the cited paragraphs (原文) or the next results (更多); unknown keys have expired.
-    A second press of the same button within a few seconds (a double tap) shows nothing more."""
+    A second press of the same button within a few seconds (a double tap) shows nothing more;
+    every other press counts toward the presser's per-minute limit, as a question does."""
     query = update.callback_query
     state = bot_state(context)
     button = Button.parse(query.data)
@@ -47,7 +48,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if button is None or shown is None or not isinstance(message, Message):
         await query.answer(EXPIRED)
         return
-    first = state.presses.first((message.chat_id, message.message_id, query.data))
+    # the parsed button, not the raw data: "more:k:00" is the same press as "more:k:0"
+    first = state.presses.first((message.chat_id, message.message_id, button.data()))
+    if first and not state.limiter.allow(query.from_user.id):  # a press sends a message too
+        seconds = state.limiter.retry_after(query.from_user.id)
+        limit = state.settings.telegram_questions_per_minute
+        await query.answer(TOO_MANY.format(limit=limit, seconds=seconds))
+        return
     try:
         await query.answer()  # stops the button's spinner; the content matters more
     except TelegramError as exc:

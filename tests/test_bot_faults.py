@@ -475,6 +475,26 @@ async def test_a_flood_of_commands_counts_too(
     assert len(replies) == 3 and sum("太频繁" in r for r in replies) == 1, replies
 
 
+async def test_a_flood_of_button_presses_counts_too(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """Each press of 更多 sends a message, as a question does (a client may send any offset:
+    "more:KEY:0", "more:KEY:1", …, none of them a double tap)."""
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=2)
+    async with running(build_application(settings, retriever)):
+        answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))  # 1 of 2
+        message_id = answer.result["message_id"]
+        data = answer.params["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+        kind, key, _ = data.split(":")
+        presses = [fake.push_callback(ALICE, message_id, f"{kind}:{key}:{n}") for n in range(10)]
+        await fake.wait_for(lambda: len(fake.calls_of("answerCallbackQuery")) == 10)
+        await asyncio.sleep(0.5)
+    sent = fake.sent_after(presses[0])
+    assert len(sent) <= 1, [plain(c)[:20] for c in sent]  # one press fits the budget
+    toasts = [c.params.get("text", "") for c in fake.calls_of("answerCallbackQuery")]
+    assert any("太频繁" in t for t in toasts), toasts
+
+
 def test_question_limiter_notices_once_per_window() -> None:
     now = [0.0]
     limiter = QuestionLimiter(1, clock=lambda: now[0])

@@ -115,6 +115,19 @@ async def test_a_double_tap_on_a_button_sends_its_content_once(
     assert len([c for c in fake.sent_after(first) if "第1段" in plain(c)]) == 1
 
 
+async def test_a_double_tap_spelled_another_way_sends_its_content_once(
+    fake: FakeBotApi, app: Application
+) -> None:
+    """A press of "more:KEY:00" is one of "more:KEY:0" (the same page), not a new one."""
+    answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
+    data = buttons(answer)["更多"]
+    first = fake.push_callback(ALICE, answer.result["message_id"], data)
+    fake.push_callback(ALICE, answer.result["message_id"], data + "0")
+    await next_message(fake, first, "[4]")
+    await asyncio.sleep(0.5)
+    assert len([c for c in fake.sent_after(first) if "[4]" in plain(c)]) == 1
+
+
 @pytest.mark.parametrize("command", ["/help", "/start", "/reset", "/about"])
 async def test_a_command_deleted_before_the_reply_still_gets_it(
     fake: FakeBotApi, app: Application, command: str

@@ -51,6 +51,15 @@ def bot_state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
 
 
 def is_admin(update: Update, state: BotState) -> bool:
-    """Whether the update comes from a configured admin."""
-    user = update.effective_user
-    return user is not None and user.id in state.settings.telegram_admin_ids
+    """Whether the update comes from a configured admin.
+
+    Never a message sent on behalf of a chat (an anonymous group admin, a channel): its
+    sender is a placeholder account shared by every such message in every chat
+    (GroupAnonymousBot, Channel_Bot), so its id names no one. Nor a bot.
+    """
+    user, message = update.effective_user, update.effective_message
+    if user is None or user.is_bot:
+        return False
+    if message is not None and message.sender_chat is not None:
+        return False
+    return user.id in state.settings.telegram_admin_ids

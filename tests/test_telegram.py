@@ -388,6 +388,40 @@ async def test_stats_is_for_admins(fake: FakeBotApi, app: Application) -> None:
     assert "运行时间" in stats and "3 篇文章" in stats
 
 
+GROUP_ANONYMOUS_BOT = 1087968824
+"""The `from` of every message an anonymous group admin sends, in every group."""
+
+
+def on_behalf_of_the_group(api: FakeBotApi, chat_id: int, text: str) -> Pushed:
+    """A message an anonymous admin of the group sends (on behalf of the group)."""
+    message = api.text_message(chat_id, text, user_id=GROUP_ANONYMOUS_BOT)
+    message["from"] = {
+        "id": GROUP_ANONYMOUS_BOT, "is_bot": True, "first_name": "Group",
+        "username": "GroupAnonymousBot",
+    }  # fmt: skip
+    message["sender_chat"] = {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
+    return api._push_message_dict(message)  # noqa: SLF001
+
+
+async def test_an_anonymous_admin_of_any_group_is_no_admin_here(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """Every anonymous group admin, in every group, sends as GroupAnonymousBot: its id in
+    TELEGRAM_ADMIN_IDS (the id an admin who posts anonymously sees) would make anyone who
+    is anonymous admin of a group of their own an admin of this bot, in any chat."""
+    settings = make_settings(
+        fake, tmp_path, telegram_admin_ids=[ADMIN, GROUP_ANONYMOUS_BOT],
+        telegram_allowed_chat_ids=[GROUP],
+    )  # fmt: skip
+    async with running(build_application(settings, retriever)):
+        here = on_behalf_of_the_group(fake, GROUP, f"/stats@{BOT_USERNAME}")
+        assert plain(await next_message(fake, here)) == NOT_ADMIN
+        elsewhere = on_behalf_of_the_group(fake, -100777, f"/stats@{BOT_USERNAME}")
+        await asyncio.sleep(0.5)
+        assert not fake.sent_messages(-100777)  # not an allowed chat, and no admin there
+        assert elsewhere.update_id
+
+
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>测试源</title><link>https://feed.example.com/</link>
 <item><title>星河支付在新加坡设立分公司</title>

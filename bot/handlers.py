@@ -21,7 +21,7 @@ from .buttons import answer_markup
 from .format import format_answer
 from .journal import is_retry, retry_later
 from .replies import note, send_html, show_typing
-from .state import BotState, bot_state, is_admin
+from .state import BotState, bot_state, is_admin, sender_id
 from .texts import (
     EMPTY_MESSAGE,
     EMPTY_QUESTION,
@@ -109,12 +109,12 @@ def _turn(state: BotState, key: Any) -> asyncio.Lock:
 
 
 def _history_key(update: Update) -> int | tuple[int, int]:
-    """Whose history a question joins: the chat's in a private chat, the user's in a group."""
-    chat, user = update.effective_chat, update.effective_user
+    """Whose history a question joins: the chat's in a private chat, the sender's in a group."""
+    chat, sender = update.effective_chat, sender_id(update)
     chat_id = chat.id if chat is not None else 0
-    if chat is None or chat.type == ChatType.PRIVATE or user is None:
+    if chat is None or chat.type == ChatType.PRIVATE or sender is None:
         return chat_id
-    return (chat_id, user.id)
+    return (chat_id, sender)
 
 
 def _thread_of(message: Message, state: BotState, bot_id: int) -> list[str] | None:
@@ -289,11 +289,11 @@ def rate_limited(handler: Handler) -> Handler:
 async def _flooding(update: Update, state: BotState) -> bool:
     """Whether the sender is over the per-minute limit (counted for every message that gets
     a reply); they are told once per window, not once per message."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None or state.limiter.allow(user.id):
+    sender, message = sender_id(update), update.effective_message
+    if sender is None or message is None or state.limiter.allow(sender):
         return False
-    if state.limiter.notice_due(user.id):
-        seconds = state.limiter.retry_after(user.id)
+    if state.limiter.notice_due(sender):
+        seconds = state.limiter.retry_after(sender)
         limit = state.settings.telegram_questions_per_minute
         await note(message, TOO_MANY.format(limit=limit, seconds=seconds))
     return True

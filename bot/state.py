@@ -50,6 +50,15 @@ def bot_state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
     return context.bot_data[STATE_KEY]
 
 
+def sender_id(update: Update) -> int | None:
+    """Who sent the update, for limits and histories: the chat a message was sent on behalf
+    of (an anonymous group admin's group, a channel), else the user."""
+    message, user = update.effective_message, update.effective_user
+    if message is not None and message.sender_chat is not None and update.callback_query is None:
+        return message.sender_chat.id
+    return user.id if user is not None else None
+
+
 def is_admin(update: Update, state: BotState) -> bool:
     """Whether the update comes from a configured admin.
 

@@ -31,6 +31,7 @@ from test_telegram import (  # noqa: F401  (fixtures)
     make_settings,
     next_message,
     no_token_in_logs,
+    on_behalf_of_the_group,
     plain,
     reply,
     retriever,
@@ -493,6 +494,19 @@ async def test_a_flood_of_button_presses_counts_too(
     assert len(sent) <= 1, [plain(c)[:20] for c in sent]  # one press fits the budget
     toasts = [c.params.get("text", "") for c in fake.calls_of("answerCallbackQuery")]
     assert any("太频繁" in t for t in toasts), toasts
+
+
+async def test_anonymous_admins_of_other_groups_do_not_use_up_each_others_limit(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """Anonymous admins send as GroupAnonymousBot in every group: counted under that one
+    id, an anonymous admin anywhere could silence the anonymous admins of every group."""
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=1)
+    async with running(build_application(settings, retriever)):
+        elsewhere = on_behalf_of_the_group(fake, -100777, "/ask 星河支付的CEO是谁?")
+        assert plain(await reply(fake, elsewhere)).startswith(ANSWER_CEO)
+        here = on_behalf_of_the_group(fake, GROUP, "/ask 星河支付的CEO是谁?")
+        assert plain(await reply(fake, here)).startswith(ANSWER_CEO)
 
 
 def test_question_limiter_notices_once_per_window() -> None:

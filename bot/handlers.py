@@ -130,8 +130,9 @@ def _addressed_question(message: Message, bot_id: int, username: str) -> str | N
     text = message.text or ""
     mention = f"@{username}".lower()
     mentioned = any(
-        value.lower() == mention
-        for value in message.parse_entities([MessageEntity.MENTION]).values()
+        _entity_text(text, entity).lower() == mention
+        for entity in message.entities
+        if entity.type == MessageEntity.MENTION
     )
     replied = message.reply_to_message
     to_bot = (
@@ -140,6 +141,14 @@ def _addressed_question(message: Message, bot_id: int, username: str) -> str | N
     if not (mentioned or to_bot):
         return None
     return _without_mention(text, username)
+
+
+def _entity_text(text: str, entity: MessageEntity) -> str:
+    """The text an entity covers (offsets in UTF-16 units). Unlike `Message.parse_entity`,
+    any string: a lone surrogate does not raise."""
+    units = text.encode("utf-16-le", "surrogatepass")
+    span = units[entity.offset * 2 : (entity.offset + entity.length) * 2]
+    return span.decode("utf-16-le", "surrogatepass")
 
 
 def _without_mention(text: str, username: str) -> str:

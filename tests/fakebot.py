@@ -915,7 +915,10 @@ class _Handler(BaseHTTPRequestHandler):
         return _decode_params(parse_qsl(body.decode(), keep_blank_values=True))
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate: sent escaped (\ud800), as JSON allows
+            data = json.dumps(payload).encode()
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -128,6 +128,16 @@ async def test_a_double_tap_spelled_another_way_sends_its_content_once(
     assert len([c for c in fake.sent_after(first) if "[4]" in plain(c)]) == 1
 
 
+async def test_a_lone_surrogate_in_a_group_question_is_no_error(
+    fake: FakeBotApi, app: Application
+) -> None:
+    """Any string is a question, in a group too, where the bot looks for its @mention."""
+    question = f"@{BOT_USERNAME} 星河支付的CEO是谁?\ud800"
+    pushed = fake.push_message(GROUP, question, user_id=ALICE)
+    text = plain(await reply(fake, pushed))
+    assert text != ERROR_TEXT and text.startswith(ANSWER_CEO), text
+
+
 @pytest.mark.parametrize("command", ["/help", "/start", "/reset", "/about"])
 async def test_a_command_deleted_before_the_reply_still_gets_it(
     fake: FakeBotApi, app: Application, command: str

@@ -18,8 +18,9 @@ class RedactSecrets(logging.Filter):
         self._formatter = logging.Formatter()
 
     def scrub(self, text: str) -> str:
-        """`text` with every secret replaced."""
-        for secret in self.secrets:
+        """`text` with every secret replaced, the longest first: a secret that occurs inside
+        another (a webhook secret inside the token) would otherwise unmask the rest of it."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, self.replacement)
         return text
 

@@ -22,7 +22,7 @@ from telegram.ext import Application
 
 import bot.refresh as bot_refresh
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
-from bot.redact import REDACTOR
+from bot.redact import REDACTOR, RedactSecrets
 from bot.settings import Settings
 from bot.telegram import (
     ALLOWED_UPDATES,
@@ -753,6 +753,18 @@ async def test_token_is_redacted_even_from_chatty_loggers(
     assert f"/bot{REDACTOR.replacement}/getMe" in caplog.text
     for call in fake.calls:
         assert TOKEN not in str(call.params)
+
+
+@pytest.mark.parametrize("inside", [TOKEN.split(":")[0], TOKEN[12:20], "A"])
+def test_a_webhook_secret_inside_the_token_leaves_none_of_the_token_shown(inside: str) -> None:
+    """TELEGRAM_WEBHOOK_SECRET may be any 1 to 256 letters, digits, _ or -, so it may occur
+    inside the token (the bot's numeric id, or a few letters). The secrets are a set: when
+    the short one was replaced first, the token no longer matched and the rest was shown."""
+    redactor = RedactSecrets()
+    for order in ([inside, TOKEN], [TOKEN, inside]):  # the orders a set may iterate in
+        redactor.secrets = order  # type: ignore[assignment]
+        line = redactor.scrub(f"HTTP Request: POST http://127.0.0.1/bot{TOKEN}/getMe")
+        assert TOKEN.split(":")[1] not in line and TOKEN[20:] not in line, line
 
 
 async def test_webhook_mode(fake: FakeBotApi, tmp_path: Path, retriever: Retriever) -> None:

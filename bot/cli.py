@@ -329,12 +329,15 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
 @click.pass_context
 def telegram(ctx: click.Context, webhook: bool) -> None:
     """Run the Telegram bot (configured in .env)."""
-    from .redact import REDACTOR, protect_secrets
+    from .redact import REDACTOR, protect_secrets, token_secrets
     from .telegram import run_bot
 
     settings: Settings = ctx.obj["settings"]
-    secrets = (settings.telegram_bot_token, settings.telegram_webhook_secret)
-    protect_secrets(*(s.get_secret_value().strip() for s in secrets if s))
+    token, secret = (settings.telegram_bot_token, settings.telegram_webhook_secret)
+    protect_secrets(
+        *token_secrets(token.get_secret_value().strip() if token else ""),
+        secret.get_secret_value().strip() if secret else "",
+    )
     try:
         settings: Settings = ctx.obj["settings"]
         retriever = _retriever(ctx) if settings.feedqa_engine_url else None

@@ -51,6 +51,12 @@ REDACTOR = RedactSecrets()
 _factory_installed = False
 
 
+def token_secrets(token: str) -> tuple[str, ...]:
+    """What to keep secret of a bot token: all of it, and its secret part (after the bot's
+    id), which a URL may hold with the colon escaped (``123%3AAA…``)."""
+    return (token, token.partition(":")[2])
+
+
 def protect_secrets(*secrets_: str) -> None:
     """Keep these strings out of every log record, and quiet the loggers that print URLs."""
     global _factory_installed

@@ -177,8 +177,9 @@ def _secrets() -> list[str]:
         found = _Secrets()
     except Exception:  # noqa: BLE001 (what made the settings fail may fail here too)
         return []
-    values = (found.telegram_bot_token, found.telegram_webhook_secret)
-    return [v.strip() for v in values if v.strip()]
+    token = found.telegram_bot_token.strip()
+    values = (token, token.partition(":")[2], found.telegram_webhook_secret.strip())
+    return [v for v in values if v]  # the token's secret part too: a URL may escape its colon
 
 
 def describe_errors(exc: ValidationError, secrets: Iterable[str] = ()) -> str:

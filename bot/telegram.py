@@ -52,7 +52,7 @@ from .handlers import (
 )
 from .inline import on_inline_query
 from .journal import JOURNAL_KEY, JournaledProcessor, JournaledQueue, UpdateJournal
-from .redact import protect_secrets
+from .redact import protect_secrets, token_secrets
 from .refresh import FeedResult, feed_urls, on_reload, refresh_feeds, refresh_job
 from .settings import Settings
 from .state import STATE_KEY, BotState
@@ -164,7 +164,7 @@ def build_application(
         if settings.telegram_webhook_secret
         else ""
     )
-    protect_secrets(token, webhook_secret)
+    protect_secrets(*token_secrets(token), webhook_secret)
     calls, updates = requests(settings.telegram_api_timeout_seconds)
     limiter = rate_limiter or FloodLimiter(max_retries=3, retries=settings.telegram_send_retries)
     builder = (

@@ -808,6 +808,36 @@ async def test_webhook_mode(fake: FakeBotApi, tmp_path: Path, retriever: Retriev
         await application.shutdown()
 
 
+async def test_a_webhook_url_holding_the_token_escaped_is_not_logged(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook URL that carries the token in its path may write its colon as %3A: the
+    part after it is the token's secret all the same, and must not be logged."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bot_id, key = TOKEN.split(":")
+    settings = make_settings(
+        fake, tmp_path, telegram_webhook_url=f"https://bot.example.com/{bot_id}%3A{key}",
+        telegram_webhook_secret="s3cret-Value_1", telegram_webhook_port=port,
+    )  # fmt: skip
+    application = build_application(settings, retriever)
+    await application.initialize()
+    await application.start()
+    await application.updater.start_webhook(
+        **webhook_options(settings), allowed_updates=ALLOWED_UPDATES
+    )
+    try:
+        [set_webhook] = fake.calls_of("setWebhook")
+        assert key in set_webhook.params["url"]  # Telegram is told the URL as it is
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+    assert "setWebhook" in caplog.text  # PTB logs the call at DEBUG, with its parameters
+    assert key not in caplog.text
+
+
 def test_webhook_mode_needs_a_url(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, telegram_bot_token=TOKEN, telegram_webhook_url=None)
     with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_URL is not set"):

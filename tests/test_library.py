@@ -412,3 +412,31 @@ def test_a_question_without_a_single_word_lists_no_closest_articles(
 ) -> None:
     answer = tiny.ask(question)
     assert not answer.answered and answer.citations == []
+
+
+def test_load_beside_a_writer_that_merges_reads_the_index_before_or_after(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Retriever.load` of a library while an ingest in another process writes to it: the
+    reader read index.json, the writer saved a merged index and removed the segments it
+    replaced, and the reader's next segment was gone: IndexFileError ("unreadable index
+    segment ... No such file or directory") about a sound library, at random (14 of 300
+    loads beside 300 adds). `save` promises a reader sees the old or the new index."""
+    from retrieval import retriever as retriever_module
+
+    writer = Retriever.open(lib, semantic=False)
+    writer.add([extra(1)])  # a segment more, which the compaction below merges away
+    assert len(writer.index.segments) > 1
+    real = retriever_module.load_segment
+    merged: list[bool] = []
+
+    def load_segment(folder: Path, **kwargs):
+        if not merged:  # the writer's save lands just after the reader read the manifest
+            merged.append(True)
+            writer.compact()
+        return real(folder, **kwargs)
+
+    monkeypatch.setattr(retriever_module, "load_segment", load_segment)
+    reader = Retriever.load(lib, semantic=False)
+    assert merged and reader.info()["articles"] == 56
+    assert reader.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"

@@ -1,12 +1,15 @@
 """The public Retriever: cited extractive answers, abstention, persistence, libraries."""
 
+import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from datetime import UTC
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -377,3 +380,148 @@ def test_traditional_questions_are_answered_like_simplified(tiny: Retriever) -> 
         a, b = tiny.ask(q), tiny.ask(normalize(q))
         assert (a.answered, a.text, a.citations) == (b.answered, b.text, b.citations)
         assert a.answered
+
+
+# --- found by an exploratory pass of the Python API ----------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_retriever_answers_in_a_process_forked_after_it_answered(tiny: Retriever) -> None:
+    """A server that loads the index, then forks its workers (multiprocessing's default on
+    Linux, gunicorn's preload): the encoder's OpenMP threads do not survive the fork, and the
+    child's first question waited for them forever."""
+    import select
+    import signal
+
+    tiny.ask("北辰证券的CTO是谁?")  # the encoder has run in this process
+    question = "在分叉出的子进程里问:云栖支付C轮融资多少钱?"  # encoded by no one yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, report, and leave without pytest's teardown
+        try:
+            os.close(read)
+            os.write(write, tiny.ask(question).text.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 4.0)
+        got = os.read(read, 4096).decode() if ready else None
+    finally:
+        os.close(read)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert got is not None, "the forked child did not answer within 4 s"
+    assert got == tiny.ask(question).text
+
+
+def test_saving_while_another_thread_adds_is_neither_an_error_nor_a_torn_index(
+    tmp_path, tiny_articles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`save` read the sentence vectors' dict while `add` (another thread) put the new
+    segment's into it: RuntimeError: dictionary changed size during iteration."""
+    from retrieval import vectorstore
+
+    r = Retriever.from_articles(tiny_articles)
+    r.ask("北辰证券的CTO是谁?")  # the encoder loaded
+    new = Article(id="t-1", title="海鸥银行发布新产品", link="https://t.example/1",
+                  paragraphs=["海鸥银行今天在线程里发布了第一款数字理财产品。"])  # fmt: skip
+    added = threading.Event()
+    failed: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            r.add([new])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failed.append(exc)
+        added.set()
+
+    adder = threading.Thread(target=add)
+    real = vectorstore.save_vectors
+
+    def save_vectors(*args, **kwargs):
+        if not adder.is_alive() and not added.is_set():  # the add lands mid-save
+            adder.start()
+            added.wait(2.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectorstore, "save_vectors", save_vectors)
+    r.save(tmp_path / "idx")
+    adder.join(10)
+    assert not failed
+    saved = Retriever.load(tmp_path / "idx")
+    assert saved.info()["articles"] in (6, 7)
+    assert saved.ask("北辰证券的CTO是谁?") == Retriever.from_articles(
+        [a for a in [*tiny_articles, new] if a.id in {x["id"] for x in saved.index.articles()}]
+    ).ask("北辰证券的CTO是谁?")
+    assert r.info()["articles"] == 7
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda: Retriever.load(None), id="load(None)"),
+        pytest.param(lambda: Retriever.load(5), id="load(5)"),
+        pytest.param(lambda: Retriever.load(b"/tmp/idx"), id="load(bytes)"),
+        pytest.param(lambda: Retriever.default(cache_dir=5), id="default(cache_dir=5)"),
+        pytest.param(lambda: Retriever.default(cache_dir=b"/tmp/c"), id="default(cache_dir=bytes)"),
+        pytest.param(lambda: Retriever.connect(None), id="connect(None)"),
+        pytest.param(lambda: Retriever.connect(5), id="connect(5)"),
+        pytest.param(
+            lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", cluster=5),
+            id="connect(cluster=5)",
+        ),
+    ],
+)
+def test_a_path_or_address_of_the_wrong_type_is_one_feedqa_error(call) -> None:
+    """Their siblings `save(None)` and `open(None)` say "the index path must be a path, not
+    NoneType"; these raised a TypeError or AttributeError from deep inside (os.fspath,
+    pathlib, `self.url.index`)."""
+    from retrieval import FeedqaError
+
+    with pytest.raises(FeedqaError, match="must be"):
+        call()
+
+
+def test_a_charset_of_the_wrong_type_is_refused_with_its_name() -> None:
+    """parse_feed_report(data=5) says "feed data must be str or bytes, not int"; charset=5
+    reached codecs.lookup: "lookup() argument must be str, not int"."""
+    from corpus.feeds import parse_feed_report
+
+    raw = (DATA / "tiny.rss.xml").read_bytes()
+    for charset in (5, b"utf-8"):
+        with pytest.raises(TypeError, match="charset must be"):
+            parse_feed_report(raw, charset=charset)  # type: ignore[arg-type]
+
+
+def test_an_index_saved_under_a_home_relative_path_loads_from_it(
+    tmp_path, tiny: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`save("~/idx")` expands the `~` (as `open` does) but `load("~/idx")` did not: the index
+    just saved was "missing"."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    tiny.save("~/idx")
+    assert (tmp_path / "home" / "idx" / "index.json").exists()
+    assert Retriever.load("~/idx").search("融资", k=3) == tiny.search("融资", k=3)
+    assert not (tmp_path / "~").exists()
+
+
+def test_the_bundled_cache_under_a_home_relative_folder_is_used_again(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`default(cache_dir="~/cache")` saved the index under the expanded folder but looked
+    for it under a literal "~": every call rebuilt the bundled corpus's index."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    Retriever.default(cache_dir="~/cache", semantic=False)
+    built: list[int] = []
+    real = Retriever.from_articles.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Retriever,
+        "from_articles",
+        classmethod(lambda cls, *a, **k: built.append(1) or real(cls, *a, **k)),
+    )
+    assert Retriever.default(cache_dir="~/cache", semantic=False).info()["articles"] == 49
+    assert built == []  # read from the cache, not built again

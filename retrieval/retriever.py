@@ -153,11 +153,13 @@ class Retriever:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to `path` as plain files (atomic: a reader sees the old or the new);
-        LibraryError if it cannot be written there."""
+        LibraryError if it cannot be written there. An `add` in another thread waits for it
+        (the index and its sentence vectors are written as one)."""
         path = library.as_folder(path, "index")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self._write(path, self._index)
+            with self._lock:
+                self._write(path, self._index)
         except OSError as exc:
             raise LibraryError(f"cannot save the index to {path}: {exc.strerror or exc}") from exc
 

@@ -443,7 +443,7 @@ def test_saving_while_another_thread_adds_is_neither_an_error_nor_a_torn_index(
     def save_vectors(*args, **kwargs):
         if not adder.is_alive() and not added.is_set():  # the add lands mid-save
             adder.start()
-            added.wait(2.0)
+            added.wait(1.0)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(vectorstore, "save_vectors", save_vectors)

@@ -117,6 +117,25 @@ def encoder() -> Encoder | None:
         return _encoder
 
 
+def _after_fork_in_child() -> None:
+    """In a forked child (multiprocessing's fork, a server forking workers after loading its
+    index): GNU OpenMP's thread pool does not survive a fork, and the engine's next parallel
+    region on the thread that forked waited for the parent's threads forever. That thread
+    runs the engine on itself alone (processes share the cores anyway; a thread started in
+    the child gets threads of its own), and a lock that one of the parent's other threads
+    held is free again."""
+    global _load_lock
+    _load_lock = threading.Lock()
+    if _encoder is not None:
+        from threadpoolctl import threadpool_limits
+
+        _encoder._lock = threading.Lock()
+        threadpool_limits(1, user_api="openmp")
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def sentence_hash(text: str) -> int:
     """A stable 64-bit key of a sentence's text (the same text always has the same vector)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest())

@@ -41,6 +41,8 @@ def parse_feed_report(
     base: the address the feed was read from, for its relative links."""
     if not isinstance(data, str | bytes):
         raise TypeError(f"feed data must be str or bytes, not {type(data).__name__}")
+    if charset is not None and not isinstance(charset, str):
+        raise TypeError(f"charset must be a string or None, not {type(charset).__name__}")
     label = source or "<data>"
     decoding: list[str] = []
     if isinstance(data, bytes):

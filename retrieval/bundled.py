@@ -23,12 +23,15 @@ when a new one is built."""
 
 def bundled_cache(feed: Path, cache_dir: str | os.PathLike | None) -> Path:
     """Where the bundled corpus's index is cached: in `cache_dir`, else `$XDG_CACHE_HOME/feedqa`
-    or `~/.cache/feedqa`, in a folder named for the feed, the segmenter and the index version."""
+    or `~/.cache/feedqa`, in a folder named for the feed, the segmenter and the index version
+    (`~` expanded, as `save` does); LibraryError if `cache_dir` is not a path."""
+    if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+        raise LibraryError(f"the cache_dir must be a path, not {type(cache_dir).__name__}")
     digest = hashlib.sha1(
         f"{feed.stat().st_size}:{feed.stat().st_mtime_ns}:{SEGMENTER}:{VERSION}".encode()
     ).hexdigest()[:12]
     base = (
-        Path(cache_dir)
+        Path(cache_dir).expanduser()
         if cache_dir
         else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedqa"
     )

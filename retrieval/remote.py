@@ -1,5 +1,6 @@
 """The Retriever over a Sphinx/Manticore cluster: partial-result notes, ingest, merge."""
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -121,6 +122,10 @@ def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> Clust
     """A Retriever over the cluster at `url`; `cluster`: its folder, to ingest and merge."""
     from .cluster import Layout
 
+    if not isinstance(url, str):
+        raise ConfigError(f"the engine URL must be a string, not {type(url).__name__}")
+    if cluster is not None and not isinstance(cluster, str | os.PathLike):
+        raise ConfigError(f"the cluster folder must be a path, not {type(cluster).__name__}")
     layout = Layout.load(Path(cluster).expanduser()) if cluster else None
     options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
     return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)

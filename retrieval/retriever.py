@@ -134,7 +134,7 @@ class Retriever:
 
         Sentence vectors that are missing or corrupt are made again (and saved when the folder
         is writable)."""
-        path = Path(path)
+        path = library.as_folder(path, "index")
         saved = manifest.read_index_manifest(path)
         try:
             params, names, logged = manifest.checked(saved)

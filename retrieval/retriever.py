@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 _LIBRARY_LOG = library.LOG
 
+LOAD_ATTEMPTS = 20
+"""Reads of an index that writers keep replacing while it is read, before `load` gives up."""
+
 
 @dataclass(frozen=True)
 class AddReport:
@@ -133,18 +136,30 @@ class Retriever:
         """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt.
 
         Sentence vectors that are missing or corrupt are made again (and saved when the folder
-        is writable)."""
+        is writable). An index that a writer replaced while it was read (an ingest beside
+        this process removed the segments it merged) is read again."""
         path = library.as_folder(path, "index")
-        saved = manifest.read_index_manifest(path)
-        try:
-            params, names, logged = manifest.checked(saved)
-            params = BM25Params(**params)
-            segments = [load_segment(path / name, verify=verify) for name in names]
-        except (KeyError, TypeError) as exc:
-            raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            saved = manifest.read_index_manifest(path)
+            again = attempt < LOAD_ATTEMPTS
+            try:
+                params, names, logged = manifest.checked(saved)
+                params = BM25Params(**params)
+                segments = [load_segment(path / name, verify=verify) for name in names]
+            except (KeyError, TypeError) as exc:
+                raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
+            except IndexFileError:
+                if again and manifest.stamp(path) != saved["checksum"]:
+                    continue
+                raise
+            vectors = SentenceStore()
+            complete = vectors.load(path, names, verify=verify)
+            if complete or not again or manifest.stamp(path) == saved["checksum"]:
+                break
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
         retriever._logged, retriever._stamp = logged, saved["checksum"]
-        if not retriever._vectors.load(path, [s.name for s in segments], verify=verify):
+        retriever._vectors = vectors
+        if not complete:
             if retriever.semantic:  # made again, and saved anew
                 retriever._vectors.embed(retriever._index, progress)
             with contextlib.suppress(OSError):

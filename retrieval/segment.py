@@ -38,8 +38,9 @@ class Segment:
     min_len: np.ndarray  # int32, per term: shortest paragraph holding it
     vocab: dict[str, int] = field(default_factory=dict, repr=False)
     tf_len: np.ndarray | None = None  # int32 (n_terms, TF_GROUPS), see term_bounds
-    # the folder it was last read from or written to, and its segment.json's digest then
-    on_disk: tuple[Path, str] | None = field(default=None, compare=False, repr=False)
+    # each folder it was read from or written to, and its segment.json's digest then (a
+    # library's segments saved to a backup too are still saved in the library)
+    on_disk: dict[Path, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.vocab:

@@ -114,7 +114,7 @@ def save_segment(seg: Segment, folder: Path) -> None:
         os.replace(folder, old)
     os.replace(tmp, folder)
     remove(old)
-    seg.on_disk = (folder.resolve(), _digest(written))
+    seg.on_disk[folder.resolve()] = _digest(written)
 
 
 def remove(path: Path) -> None:
@@ -147,17 +147,18 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
     if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
         raise IndexFileError(f"{folder}: inconsistent segment")
-    seg.on_disk = (folder.resolve(), _digest(raw))
+    seg.on_disk[folder.resolve()] = _digest(raw)
     return seg
 
 
 def saved_in(seg: Segment, folder: Path) -> bool:
     """Whether `folder` holds `seg` as it was last read from or written there (another
     index's save over it changes its segment.json)."""
-    if seg.on_disk is None or seg.on_disk[0] != folder.resolve():
+    expected = seg.on_disk.get(folder.resolve())
+    if expected is None:
         return False
     try:
-        return _digest((folder / "segment.json").read_bytes()) == seg.on_disk[1]
+        return _digest((folder / "segment.json").read_bytes()) == expected
     except OSError:
         return False
 

@@ -440,3 +440,26 @@ def test_load_beside_a_writer_that_merges_reads_the_index_before_or_after(
     reader = Retriever.load(lib, semantic=False)
     assert merged and reader.info()["articles"] == 56
     assert reader.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"
+
+
+def test_a_copy_saved_elsewhere_does_not_make_the_next_add_rewrite_the_library(
+    lib: Path, tmp_path: Path
+) -> None:
+    """A backup (`save` to another folder) moved each segment's "saved in" mark to the
+    backup, so the library's next `add` wrote every segment again in place (the whole
+    archive, 376 MB at 400x), and a reader opening the library in between found a segment
+    folder missing and rebuilt the index from the log."""
+    opened = Retriever.open(lib, semantic=False)
+
+    def written() -> dict[str, int]:
+        return {p.name: (p / "segment.json").stat().st_ino for p in lib.glob("seg-*")}
+
+    before = written()
+    opened.save(tmp_path / "backup")
+    opened.add([extra(1)])
+    after = written()
+    kept = before.keys() & after.keys()
+    assert kept, (before, after)
+    assert {n: after[n] for n in kept} == {n: before[n] for n in kept}  # not written again
+    assert Retriever.load(tmp_path / "backup").info()["articles"] == 55
+    assert Retriever.open(lib).info()["articles"] == 56

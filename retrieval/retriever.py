@@ -68,6 +68,7 @@ class Retriever:
         self._logged = 0  # lines of the articles log this index covers
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
+        self._pid = os.getpid()  # the process whose writer lock `_file_lock` is
         self._behind = False  # the log holds what the index lacks: the next write takes it up
         self._log_size = -1  # bytes of the log when this index was read or saved
         self.repairs: list[str] = []
@@ -303,6 +304,9 @@ class Retriever:
         """The library's writer lock, for a library opened with `open`."""
         if self._file_lock is None or self._path is None:
             return contextlib.nullcontext()
+        if self._pid != os.getpid():  # a forked child: a lock of its own (one is not inherited)
+            self._file_lock = library.writer_lock(self._path, self._file_lock.timeout)
+            self._pid = os.getpid()
         return library.locked(self._file_lock, self._path)
 
     def refresh(self) -> bool:

@@ -463,3 +463,36 @@ def test_a_copy_saved_elsewhere_does_not_make_the_next_add_rewrite_the_library(
     assert {n: after[n] for n in kept} == {n: before[n] for n in kept}  # not written again
     assert Retriever.load(tmp_path / "backup").info()["articles"] == 55
     assert Retriever.open(lib).info()["articles"] == 56
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_library_opened_before_a_fork_takes_articles_in_the_child(lib: Path) -> None:
+    """A worker forked from a process that opened the library: its `add` raised filelock's
+    RuntimeError ("UnixFileLock ... was inherited across fork; construct a new instance"),
+    no feedqa error, and nothing was added."""
+    import signal
+    import time
+    import traceback
+
+    opened = Retriever.open(lib, semantic=False)
+    opened.add([extra(1)])  # the lock was taken and released in this process
+    pid = os.fork()
+    if pid == 0:  # the child: add, and leave without pytest's teardown
+        code = 1
+        try:
+            code = 0 if opened.add([extra(2)]).added == 1 else 2
+        except BaseException:  # noqa: BLE001 - shown in the test's output
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's add did not finish within 10 s")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert "extra-2" in ids_in_log(lib)
+    assert opened.add([extra(3)]).added == 1  # the parent still writes, after the child
+    assert Retriever.open(lib, semantic=False).info()["articles"] == 58

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,6 +107,26 @@ def published(record: dict) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def summary(records: Iterable[dict], *, paragraphs: int, segments: int) -> dict:
+    """An archive's size and date range, as `Retriever.info` gives it."""
+    records = list(records)
+    dates = [d for d in map(published, records) if d]
+    return {
+        "articles": len(records),
+        "paragraphs": paragraphs,
+        "segments": segments,
+        "first": min(dates, default=None),
+        "last": max(dates, default=None),
+    }
+
+
+def newest_titles(records: Iterable[dict]) -> Iterator[str]:
+    """The titles of the articles, newest first, without their closing punctuation."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    for rec in sorted(records, key=lambda r: published(r) or oldest, reverse=True):
+        yield rec["title"].strip().rstrip("?？!！。")
+
+
 def articles_from_index(index: "Index", ids: set[str] | None = None) -> Iterator["Article"]:
     """The articles an index holds (those in `ids`, or all), rebuilt from its paragraphs.
 
@@ -177,10 +197,7 @@ def open_at(
     try:
         retriever: Retriever | None = cls.load(path, **kwargs)
     except IndexFileError as exc:
-        retriever, damage = None, str(exc)
-        if not write:  # a writer's save may have replaced the index while it was read
-            with contextlib.suppress(IndexFileError):
-                retriever = cls.load(path, **kwargs)
+        retriever, damage = None, str(exc)  # (load reads again an index replaced meanwhile)
     if not log.exists() or (new and retriever is None):
         if not write:
             if in_memory and retriever is not None:  # a sound index: served, relogged later

@@ -5,8 +5,9 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from corpus.errors import IndexFileError
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from .index import Index
 
 MANIFEST = "index.json"
+
+READ_ATTEMPTS = 20
+"""Reads of an index that writers keep replacing while it is read, before giving up."""
+
+T = TypeVar("T")
 
 _SEGMENT_NAME = re.compile(r"seg-[1-9][0-9]*")
 
@@ -124,3 +130,21 @@ def stamp(path: Path) -> str | None:
         return read_manifest(path / MANIFEST)["checksum"]
     except IndexFileError:
         return None
+
+
+def read_consistent(path: Path, read: Callable[[dict], T]) -> tuple[dict, T]:
+    """The manifest of the index saved under `path` and `read(manifest)`, read again while a
+    writer replaced the index meanwhile (an ingest beside this process removed the segments
+    it merged): what is returned is one version, the old or the new."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        saved = read_index_manifest(path)
+        last = attempt == READ_ATTEMPTS
+        try:
+            result = read(saved)
+        except IndexFileError:
+            if last or stamp(path) == saved["checksum"]:
+                raise
+            continue
+        if last or stamp(path) == saved["checksum"]:
+            return saved, result
+    raise AssertionError("unreachable")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError
 
-from .library import published
+from .library import summary
 from .models import Answer, Passage
 from .retriever import AddReport, Retriever
 from .sphinx import SphinxIndex
@@ -82,14 +82,7 @@ class ClusterRetriever(Retriever):
         shards, n_docs, _ = index.stats()
         records = list(index.articles())
         self._finish(index)
-        dates = [d for d in (published(r) for r in records) if d]
-        return {
-            "articles": len(records),
-            "paragraphs": n_docs,
-            "segments": len(shards),
-            "first": min(dates) if dates else None,
-            "last": max(dates) if dates else None,
-        }
+        return summary(records, paragraphs=n_docs, segments=len(shards))
 
     def add(
         self, articles: Iterable["Article"], *, progress: object = None, _log: bool = True

@@ -5,7 +5,6 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,9 +29,6 @@ if TYPE_CHECKING:
     from corpus import Article
 
 _LIBRARY_LOG = library.LOG
-
-LOAD_ATTEMPTS = 20
-"""Reads of an index that writers keep replacing while it is read, before `load` gives up."""
 
 
 @dataclass(frozen=True)
@@ -140,23 +136,23 @@ class Retriever:
         is writable). An index that a writer replaced while it was read (an ingest beside
         this process removed the segments it merged) is read again."""
         path = library.as_folder(path, "index")
-        for attempt in range(1, LOAD_ATTEMPTS + 1):
-            saved = manifest.read_index_manifest(path)
-            again = attempt < LOAD_ATTEMPTS
+
+        def read(saved: dict) -> tuple:
             try:
                 params, names, logged = manifest.checked(saved)
-                params = BM25Params(**params)
                 segments = [load_segment(path / name, verify=verify) for name in names]
             except (KeyError, TypeError) as exc:
                 raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
-            except IndexFileError:
-                if again and manifest.stamp(path) != saved["checksum"]:
-                    continue
-                raise
             vectors = SentenceStore()
-            complete = vectors.load(path, names, verify=verify)
-            if complete or not again or manifest.stamp(path) == saved["checksum"]:
-                break
+            return (
+                BM25Params(**params),
+                segments,
+                logged,
+                vectors,
+                vectors.load(path, names, verify=verify),
+            )
+
+        saved, (params, segments, logged, vectors, complete) = manifest.read_consistent(path, read)
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
         retriever._logged, retriever._stamp = logged, saved["checksum"]
         retriever._vectors = vectors
@@ -357,34 +353,22 @@ class Retriever:
     def info(self) -> dict:
         """Corpus size and date range."""
         index = self._index
-        dates = [d for d in (library.published(r) for r in index.articles()) if d]
-        return {
-            "articles": sum(len(s.articles) for s in index.segments),
-            "paragraphs": index.n_docs,
-            "segments": len(index.segments),
-            "first": min(dates) if dates else None,
-            "last": max(dates) if dates else None,
-        }
+        return library.summary(
+            index.articles(), paragraphs=index.n_docs, segments=len(index.segments)
+        )
 
     def example_questions(self, n: int = 3) -> list[str]:
         """Up to `n` questions about the newest articles (their titles) that the archive
         answers."""
         if arguments.count(n, "n") == 0:
             return []
-        records = sorted(
-            self._index.articles(),
-            key=lambda r: library.published(r) or datetime.min.replace(tzinfo=UTC),
-            reverse=True,
-        )
         out = []
-        for rec in records:
-            title = rec["title"].strip().rstrip("?？!！。")
-            if 4 <= len(title) <= 30:
-                question = f"{title}是怎么回事?"
-                if self.ask(question).answered:
-                    out.append(question)
-            if len(out) >= n:
-                break
+        for title in library.newest_titles(self._index.articles()):
+            question = f"{title}是怎么回事?"
+            if 4 <= len(title) <= 30 and self.ask(question).answered:
+                out.append(question)
+                if len(out) >= n:
+                    break
         return out
 
     def search(self, query: str, k: int = 5) -> list[Passage]:

@@ -321,7 +321,6 @@ def test_undefined_entity_is_reported_but_item_kept() -> None:
         "   \n\t ",
         b"\xef\xbb\xbf  ",
         b"<html><body><p>Hello</p></body></html>",
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>空</title></channel></rss>',
         "<<<>>>",
         '<?xml version="1.0"?><rss',
         "plain words, no feed here",
@@ -329,6 +328,20 @@ def test_undefined_entity_is_reported_but_item_kept() -> None:
 )
 def test_not_a_feed_raises_feed_error(data: str | bytes) -> None:
     with pytest.raises(FeedError, match=r"^not an RSS/Atom feed: <data>: \S"):
+        parse_feed(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>空</title></channel></rss>',
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>空</title></feed>',
+    ],
+)
+def test_a_feed_without_items_is_called_empty_not_no_feed(data: str) -> None:
+    with pytest.raises(
+        FeedError, match=r"^no usable items in feed: <data>: the feed has no items$"
+    ):
         parse_feed(data)
 
 

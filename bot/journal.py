@@ -82,7 +82,10 @@ class UpdateJournal:
         lines = [{"update": u} for u in pending]
         lines += [{"tried": u["update_id"]} for u in pending for _ in range(tries[u["update_id"]])]
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        # users' messages: readable by the bot's owner only (a leftover tmp keeps its mode)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.write(b"".join(_line(entry) for entry in lines))
             f.flush()
             os.fsync(f.fileno())

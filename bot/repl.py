@@ -143,7 +143,9 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
     if history_file:
         try:  # FileHistory reads and appends later, in its event loop: try both here first
             history_file.parent.mkdir(parents=True, exist_ok=True)
-            with history_file.open("ab"), history_file.open("rb"):
+            # the user's questions: readable by the user only, as a shell's history is
+            os.close(os.open(history_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+            with history_file.open("rb"):
                 pass
             history = FileHistory(str(history_file))
         except OSError as exc:

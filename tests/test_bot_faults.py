@@ -272,6 +272,17 @@ async def test_a_journal_entry_that_is_no_update_is_dropped_and_the_rest_answere
         assert journal.pending == 0
 
 
+def test_the_journal_of_users_messages_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text("")
+    path.chmod(0o644)  # as an earlier version left it
+    journal = UpdateJournal(path)
+    journal.open()
+    journal.accept({"update_id": 7, "message": {"text": "我的私人问题"}})
+    journal.close()
+    assert path.stat().st_mode & 0o077 == 0
+
+
 def test_a_question_still_unanswered_stays_in_the_journal(tmp_path: Path) -> None:
     journal = UpdateJournal(tmp_path / "journal.jsonl")
     journal.open()

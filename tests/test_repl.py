@@ -67,6 +67,15 @@ def test_a_history_file_it_cannot_use_is_said_once_and_kept_in_memory(
     assert capsys.readouterr().out.count("历史记录不可用") == 1
 
 
+def test_the_history_file_of_questions_is_readable_by_its_owner_only(
+    tiny_lexical: Retriever, tmp_path: Path
+) -> None:
+    history = tmp_path / "data" / "repl-history"
+    on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", history)
+    assert QUESTION in history.read_text(encoding="utf-8")
+    assert history.stat().st_mode & 0o077 == 0
+
+
 def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from bot import main; main()", "--bundled"],

@@ -42,9 +42,11 @@ WEIGHTS = [1.0, 0.8, 0.6, 0.3]  # the answer step's weights: own, guessed parts,
 
 
 def free_base_port(n: int) -> int:
-    """A port p with p .. p + n free on the loopback."""
+    """A port p with p .. p + n free on the loopback, in FEEDQA_TEST_PORTS ("LOW-HIGH", for
+    machines shared with other test runs; default 20000-32000, below the ephemeral range)."""
+    low, high = map(int, os.environ.get("FEEDQA_TEST_PORTS", "20000-32000").split("-"))
     for _ in range(200):
-        base = random.randint(20000, 32000)  # below the ephemeral range
+        base = random.randint(low, high - n)
         ok = True
         for port in range(base, base + n):
             with socket.socket() as s:

@@ -1,0 +1,232 @@
+"""The cluster's ingest and files under faults: ids a feed renamed, stale pid files, torn or
+interrupted writes, damaged layouts, odd folder names, a reader while another process writes.
+
+Like `test_sphinx.py`, the tests that need the engine start their own `searchd` processes on
+free loopback ports in a temporary folder and stop them.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_sphinx import free_base_port, needs_sphinx
+
+from bot.cli import cli
+from corpus import Article
+from retrieval import Retriever, remote
+from retrieval import cluster as cl
+
+
+def start_cluster(root: Path, shards: int, articles: list[Article]) -> cl.Layout:
+    layout = cl.Layout(root, shards, port=free_base_port(shards + 1))
+    cl.build(layout, articles)
+    cl.start(layout)
+    return layout
+
+
+def _ids(r: Retriever) -> list[str]:
+    return sorted(record["id"] for record in r.index.articles())
+
+
+@needs_sphinx
+def test_ingest_recognises_an_article_stored_under_its_bare_guid(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """As the library does: an article stored before its feed's own guid was qualified by
+    the feed (`xinghe-1001`, now `https://news.xinghe.example/#xinghe-1001`) is the same
+    article, found by its link; an update keeps the id it is stored under."""
+    qualified = tiny_articles[0]
+    assert qualified.id == "https://news.xinghe.example/#xinghe-1001"
+    bare = qualified.model_copy(update={"id": "xinghe-1001"})
+    layout = start_cluster(tmp_path, 2, [bare, *tiny_articles[1:]])
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        n = r.index.n_docs
+        report = r.add(tiny_articles)
+        assert (report.added, report.updated, report.unchanged) == (0, 0, 6)
+        assert r.index.n_docs == n
+        paras = ["云栖支付今日宣布完成8亿元D轮融资,由晨光资本领投。", *qualified.paragraphs[1:]]
+        report = r.add([qualified.model_copy(update={"paragraphs": paras})])
+        assert (report.added, report.updated) == (0, 1)
+        assert r.index.n_docs == n
+        assert "xinghe-1001" in _ids(r) and qualified.id not in _ids(r)
+        hits = r.search("云栖支付 融资", k=10)
+        assert "8亿元D轮" in hits[0].text and not any("5亿元C轮" in h.text for h in hits)
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_ingest_skips_a_copy_under_a_new_guid(tmp_path: Path, tiny_articles: list[Article]) -> None:
+    """A feed that makes a new guid at every fetch: the same link and text is the stored
+    article (unchanged), not a second copy of it."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        n = r.index.n_docs
+        again = [
+            a.model_copy(update={"id": f"https://news.xinghe.example/#fetch-2-{i}"})
+            for i, a in enumerate(tiny_articles[:3])
+        ]
+        report = r.add(again)
+        assert (report.added, report.updated, report.unchanged) == (0, 0, 3)
+        assert r.index.n_docs == n
+        assert len(r.index.shards) == 2 and len(_ids(r)) == len(tiny_articles)
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_a_stale_pid_file_is_no_running_searchd(tmp_path: Path, tiny_articles) -> None:
+    """A searchd killed by SIGKILL (or a power cut) leaves its pid file; once that pid is
+    another process's, `start` must start the shard and `stop` must not signal that process."""
+    layout = cl.Layout(tmp_path, 2, port=free_base_port(3))
+    cl.build(layout, tiny_articles)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (layout.shard_dir(0) / "searchd.pid").write_text(f"{other.pid}\n")
+        assert not cl.is_running(layout.shard_dir(0))
+        assert cl.status(layout)[0][:2] == ("shard 0", False)
+        try:
+            cl.start(layout, wait=5)
+            assert Retriever.connect(layout.url).index.shards.keys() == {0, 1}
+        finally:
+            cl.stop(layout)
+        assert other.poll() is None, "stop signalled a process that is no searchd"
+    finally:
+        other.kill()
+        other.wait()
+
+
+@needs_sphinx
+@pytest.mark.parametrize("name", ["my cluster", "集群数据"])
+def test_a_cluster_in_a_folder_with_spaces_or_chinese(
+    tmp_path: Path, tiny_articles, name: str
+) -> None:
+    layout = start_cluster(tmp_path / name, 2, tiny_articles[:4])
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        assert r.index.n_docs == sum(len(a.paragraphs) for a in tiny_articles[:4])
+        assert r.add(tiny_articles).added == 2
+        r.compact()
+        assert r.ask("远山消费金融的注册资本是多少?").answered
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_an_ingest_after_a_torn_log_line_indexes_its_articles(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """An ingest killed while appending to a shard's log leaves a torn last line; the next
+    ingest's articles must not be glued onto it (and lost while reported as new)."""
+    layout = start_cluster(tmp_path, 1, tiny_articles[:4])
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        entry = {"slot": 7, "kill": 0, "article": tiny_articles[4].model_dump(mode="json")}
+        line = json.dumps(entry, ensure_ascii=False)
+        with open(layout.shard_dir(0) / "delta.jsonl", "a", encoding="utf-8") as f:
+            f.write(line[: len(line) // 2])  # the kill
+        assert r.add([tiny_articles[5]]).added == 1
+        assert tiny_articles[5].id in _ids(r)
+        assert r.ask("远山消费金融的注册资本是多少?").answered
+        assert r.add([tiny_articles[5]]).unchanged == 1
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_an_interrupted_merge_loses_no_article(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a kill) while merge rewrites a shard's main log must not lose the articles
+    that log held: the next merge, and `init` after it, still have every one."""
+    layout = start_cluster(tmp_path, 1, tiny_articles[:4])
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        r.add(tiny_articles)
+        real_dumps, calls = json.dumps, []
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:  # the third line of the main log
+                raise KeyboardInterrupt
+            return real_dumps(*args, **kwargs)
+
+        monkeypatch.setattr(cl, "json", type("J", (), {"dumps": interrupted, "loads": json.loads}))
+        with pytest.raises(KeyboardInterrupt):
+            cl.merge(layout)
+        monkeypatch.undo()
+        cl.merge(layout)
+        assert sorted(a.id for a in cl.logged_articles(layout)) == sorted(
+            a.id for a in tiny_articles
+        )
+        assert cl.unserved(layout) == []
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        assert r.index.n_docs == sum(len(a.paragraphs) for a in tiny_articles)
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+@pytest.mark.parametrize("damage", ['{"shards": 2, "ho', "[]", '{"shards": 2, "x": 1}'])
+def test_a_damaged_cluster_json_is_one_line_and_init_builds_again(
+    tmp_path: Path, damage: str
+) -> None:
+    """A cluster.json cut short (init killed while writing it) or not a layout: every command
+    says so in one line, and `init` (which the message names) builds the cluster again,
+    keeping the articles ingested through the cluster."""
+    port = free_base_port(3)
+    env = {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "FEEDQA_CLUSTER_DIR": str(tmp_path / "c")}
+    runner = CliRunner()
+    init = ["--bundled", "cluster", "init", "--shards", "2", "--port", str(port)]
+    assert runner.invoke(cli, init, env=env).exit_code == 0
+    extra = Article(
+        id="urn:x:1", title="额外", link="https://x.example/1", paragraphs=["额外的段落。"]
+    )
+    cl.ingest(cl.Layout.load(tmp_path / "c"), [extra])
+    (tmp_path / "c" / "cluster.json").write_text(damage, encoding="utf-8")
+    for command in (["cluster", "status"], ["cluster", "start"], ["cluster", "merge"]):
+        result = runner.invoke(cli, command, env=env)
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.output.strip().count("\n") == 0, result.output
+    result = runner.invoke(cli, init, env=env)
+    assert result.exit_code == 0, result.output
+    assert "built 50 articles" in result.output, result.output
+    assert "urn:x:1" in {a.id for a in cl.logged_articles(cl.Layout.load(tmp_path / "c"))}
+
+
+@needs_sphinx
+def test_a_reader_sees_another_processs_update_of_the_same_size(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running reader (the bot) and an ingest in another process: once the reader
+    checks for changes, it serves the new title and texts, even when the update kept every
+    paragraph's length (a corrected title, a corrected figure)."""
+    monkeypatch.setattr(remote, "REFRESH_S", 0.0)
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        reader = Retriever.connect(layout.url)
+        writer = Retriever.connect(layout.url, cluster=layout.root)
+        old = tiny_articles[0]
+        assert reader.search("云栖支付 融资", k=1)[0].title == old.title
+        assert reader.ask("云栖支付完成了多少融资?").answered
+        paras = [old.paragraphs[0].replace("5亿元", "8亿元"), *old.paragraphs[1:]]
+        title = old.title.replace("百亿", "千亿")
+        assert writer.add([old.model_copy(update={"title": title, "paragraphs": paras})]).updated
+        time.sleep(0.01)
+        hit = reader.search("云栖支付 融资", k=1)[0]
+        assert hit.title == title and "8亿元" in hit.text
+        a = reader.ask("云栖支付完成了多少融资?")
+        assert all(c.title != old.title for c in a.citations)
+    finally:
+        cl.stop(layout)
+
+
+def test_free_ports_come_from_the_range_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDQA_TEST_PORTS", "29500-29599")
+    assert all(29500 <= free_base_port(3) <= 29597 for _ in range(5))

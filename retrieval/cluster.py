@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError, EngineError
 
+from .library import Stored, content_hash
 from .searchd import is_running, run_tool, start, status, stop
 from .sphinxconf import (
     AGENT_QUERY_TIMEOUT_MS,
@@ -71,8 +72,7 @@ def route(article_id: str, shards: int) -> int:
 
 def _content_hash(article: "Article") -> str:
     """The same digest as the in-process index's record: changed text means an update."""
-    body = json.dumps([article.title, article.paragraphs[:MAX_PARAS]], ensure_ascii=False)
-    return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
+    return content_hash(article.title, article.paragraphs[:MAX_PARAS])
 
 
 @dataclass(frozen=True)
@@ -143,18 +143,30 @@ def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False)
         os.fsync(f.fileno())
 
 
-def _slots(folder: Path) -> dict[str, tuple[int, int, str]]:
-    """Article id → (slot, paragraphs in main, content hash) of a shard, deltas included."""
-    out: dict[str, tuple[int, int, str]] = {}
+def _slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
+    """Article id → (slot, paragraphs in main, content hash, link) of a shard, deltas
+    included. (A slots file written before it kept links has them read from the main log.)"""
+    out: dict[str, tuple[int, int, str, str]] = {}
+    links: dict[str, str] | None = None
     for line in _read_lines(folder / "slots.tsv"):
-        aid, slot, npara, digest = line.split("\t")
-        out[json.loads(aid)] = (int(slot), int(npara), digest)
+        aid, slot, npara, digest, *link = line.split("\t")
+        if not link and links is None:
+            links = {e["article"]["id"]: e["article"]["link"] for e in _main_entries(folder)}
+        key = json.loads(aid)
+        out[key] = (int(slot), int(npara), digest, json.loads(link[0]) if link else links[key])
     for entry in read_entries(str(folder / "delta.jsonl")):
         a = entry["article"]
-        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
-        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
-        out[a["id"]] = (entry["slot"], entry.get("kill", 0), digest)
+        out[a["id"]] = (entry["slot"], entry.get("kill", 0), _entry_hash(a), a["link"])
     return out
+
+
+def _main_entries(folder: Path) -> list[dict]:
+    return read_entries(str(folder / "main.jsonl"))
+
+
+def _entry_hash(article: dict) -> str:
+    """`_content_hash` of a logged article."""
+    return content_hash(article["title"], article["paragraphs"][:MAX_PARAS])
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -168,10 +180,9 @@ def _write_slots(folder: Path, entries: Iterable[dict]) -> None:
     lines = []
     for e in entries:
         a = e["article"]
-        body = json.dumps([a["title"], a["paragraphs"][:MAX_PARAS]], ensure_ascii=False)
-        digest = hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
         npara = min(len(a["paragraphs"]), MAX_PARAS)
-        lines.append(f"{json.dumps(a['id'], ensure_ascii=False)}\t{e['slot']}\t{npara}\t{digest}")
+        aid, link = (json.dumps(a[k], ensure_ascii=False) for k in ("id", "link"))
+        lines.append(f"{aid}\t{e['slot']}\t{npara}\t{_entry_hash(a)}\t{link}")
     (folder / "slots.tsv").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
 
 
@@ -312,23 +323,29 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     from .retriever import AddReport
 
     stale = [_stale(layout.shard_dir(s)) for s in range(layout.shards)]
-    known = [_slots(layout.shard_dir(s)) for s in range(layout.shards)]
+    stored = Stored()  # as the library tells them: an id it had before, a copy under a new id
+    taken: list[set[int]] = [set() for _ in range(layout.shards)]
+    for s in range(layout.shards):
+        for aid, (slot, npara, digest, link) in _slots(layout.shard_dir(s)).items():
+            stored.keep(aid, link, (slot, npara, digest))
+            taken[s].add(slot)
     fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
     added = updated = unchanged = 0
     for a in {a.id: a for a in articles}.values():
-        h = _hash(a.id)
-        s = h % layout.shards
-        old = known[s].get(a.id)
-        if old and old[2] == _content_hash(a):
+        a, old = stored.place(a)  # stored under its bare guid: it keeps that id (and shard)
+        digest = _content_hash(a)
+        if old[2] == digest if old else stored.holds_copy({"link": a.link, "hash": digest}):
             unchanged += 1
             continue
+        h = _hash(a.id)
+        s = h % layout.shards
         if old:
             updated += 1
             slot, kill = old[0], old[1]
         else:
             added += 1
-            slot, kill = _free_slot(h, layout.shards, {v[0] for v in known[s].values()}), 0
-            known[s][a.id] = (slot, 0, "")
+            slot, kill = _free_slot(h, layout.shards, taken[s]), 0
+            taken[s].add(slot)
         fresh[s][a.id] = {"slot": slot, "kill": kill, "article": a.model_dump(mode="json")}
     for s, entries in enumerate(fresh):
         if entries:

@@ -47,17 +47,24 @@ def content_hash(title: str, paragraphs: list[str]) -> str:
 
 
 class Stored:
-    """The articles an index holds, to tell new articles from updated and unchanged ones."""
+    """The articles an index holds, to tell new articles from updated and unchanged ones.
 
-    def __init__(self, index: "Index") -> None:
-        self.where: dict[str, tuple[int, int, str]] = {}  # id -> (segment, slot, text hash)
+    `where` maps an id to where its article is stored, a tuple whose last item is the hash of
+    its text: (segment, slot, hash) in process; a cluster keeps its own places (`keep`)."""
+
+    def __init__(self, index: "Index | None" = None) -> None:
+        self.where: dict[str, tuple] = {}  # id -> (segment, slot, text hash)
         self._links: dict[str, str] = {}
         self._copies: set[tuple[str, str]] = set()
-        for si, seg in enumerate(index.segments):
+        for si, seg in enumerate(index.segments if index is not None else ()):
             for ai, rec in enumerate(seg.articles):
-                self.where[rec["id"]] = (si, ai, rec["hash"])
-                self._links[rec["id"]] = rec["link"]
-                self._copies.add((rec["link"], rec["hash"]))
+                self.keep(rec["id"], rec["link"], (si, ai, rec["hash"]))
+
+    def keep(self, article_id: str, link: str, where: tuple) -> None:
+        """Note an article stored under `article_id` at `where` (its text hash last)."""
+        self.where[article_id] = where
+        self._links[article_id] = link
+        self._copies.add((link, where[-1]))
 
     def id_of(self, article: "Article") -> str | None:
         """The id the article is stored under: its own, or the one it had before a guid of
@@ -68,7 +75,7 @@ class Stored:
         same = qualified and feed and article.link and self._links.get(guid) == article.link
         return guid if same else None
 
-    def place(self, article: "Article") -> tuple["Article", tuple[int, int, str] | None]:
+    def place(self, article: "Article") -> tuple["Article", tuple | None]:
         """The article under the id it is stored under, and where its stored version is."""
         known = self.id_of(article)
         if known is None:

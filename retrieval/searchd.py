@@ -1,6 +1,7 @@
 """The cluster's searchd processes: start (each port checked first), stop and status, and
 the Sphinx tools run with their error, not their banner, as the message."""
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -37,7 +38,9 @@ def _pid(folder: Path) -> int | None:
 
 
 def is_running(folder: Path) -> bool:
-    """Whether the searchd whose pid file is in `folder` is alive."""
+    """Whether the searchd whose pid file is in `folder` is alive: it holds a lock on that
+    file while it runs. A searchd that was killed (SIGKILL, a power cut) leaves its pid file,
+    and the pid in it may by now be another program's, so the pid alone says nothing."""
     pid = _pid(folder)
     if pid is None:
         return False
@@ -46,8 +49,15 @@ def is_running(folder: Path) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # another user's process: the lock says whether it is our searchd
+    try:
+        with open(folder / "searchd.pid") as f:
+            fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released as it closes
+    except FileNotFoundError:
+        return False
+    except OSError:  # locked (EAGAIN, EACCES): searchd holds it
         return True
-    return True
+    return False
 
 
 def _folders(layout: "Layout") -> list[Path]:

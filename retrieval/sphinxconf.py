@@ -1,5 +1,6 @@
 """Sphinx 2.2 / Manticore configuration text for feedqa's shards and distributed index."""
 
+import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,19 +19,22 @@ it is partial; `Layout.agent_query_timeout_ms` overrides it."""
 
 
 def _block(kind: str, name: str, lines: Iterable[str]) -> str:
+    """A config section; a `#` (which would start a comment, in a folder's name) escaped."""
     head = f"{kind} {name}".strip()
-    return head + "\n{\n" + "".join(f"    {line}\n" for line in lines) + "}\n"
+    body = "".join(f"    {line.replace('#', chr(92) + '#')}\n" for line in lines)
+    return head + "\n{\n" + body + "}\n"
 
 
 def shard_indexes(folder: Path, shard: int, idf: Path) -> str:
     """The sources and indexes of shard `shard`, its files in `folder`."""
-    pipe = f"{sys.executable} -m retrieval.xmlpipe"
+    pipe = f"{shlex.quote(sys.executable)} -m retrieval.xmlpipe"  # run by a shell
+    main, delta = (shlex.quote(str(folder / f"{name}.jsonl")) for name in ("main", "delta"))
     return "\n".join(
         [
             _block("source", f"main_{shard}", ["type = xmlpipe2",
-                   f"xmlpipe_command = {pipe} {folder / 'main.jsonl'} {shard}"]),
+                   f"xmlpipe_command = {pipe} {main} {shard}"]),
             _block("source", f"delta_{shard}", ["type = xmlpipe2",
-                   f"xmlpipe_command = {pipe} {folder / 'delta.jsonl'} {shard} --kill"]),
+                   f"xmlpipe_command = {pipe} {delta} {shard} --kill"]),
             _block("index", f"main_{shard}", [f"source = main_{shard}",
                    f"path = {folder / 'main'}", f"charset_table = {CHARSET_TABLE}",
                    "index_field_lengths = 1", "min_word_len = 1", f"global_idf = {idf}"]),

@@ -102,8 +102,8 @@ def test_a_stale_pid_file_is_no_running_searchd(tmp_path: Path, tiny_articles) -
 
 
 @needs_sphinx
-@pytest.mark.parametrize("name", ["my cluster", "集群数据"])
-def test_a_cluster_in_a_folder_with_spaces_or_chinese(
+@pytest.mark.parametrize("name", ["my cluster", "集群数据", "feeds#1"])
+def test_a_cluster_in_a_folder_with_spaces_chinese_or_a_hash(
     tmp_path: Path, tiny_articles, name: str
 ) -> None:
     layout = start_cluster(tmp_path / name, 2, tiny_articles[:4])

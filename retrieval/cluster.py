@@ -99,7 +99,7 @@ class Layout:
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = {**asdict(self), "root": None}
-        (self.root / "cluster.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+        _replace(self.root / "cluster.json", json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> "Layout":
@@ -136,11 +136,30 @@ def write_configs(layout: Layout) -> None:
 
 
 def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) -> None:
-    with open(path, "a" if append else "w", encoding="utf-8") as f:
-        for entry in entries:
-            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    """Write a shard log whole (in place of the old one at once: a kill or Ctrl-C leaves the
+    old or the new), or append to it (after a torn last line, on a line of its own)."""
+    text = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+    if not append:
+        _replace(path, text)
+        return
+    with open(path, "a+b") as f:
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"  # a write killed midway: its line stays unreadable
+            text = "\n" * torn + text
+        f.write(text.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `path` anew, atomically: a reader or a crash sees the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
@@ -183,7 +202,7 @@ def _write_slots(folder: Path, entries: Iterable[dict]) -> None:
         npara = min(len(a["paragraphs"]), MAX_PARAS)
         aid, link = (json.dumps(a[k], ensure_ascii=False) for k in ("id", "link"))
         lines.append(f"{aid}\t{e['slot']}\t{npara}\t{_entry_hash(a)}\t{link}")
-    (folder / "slots.tsv").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+    _replace(folder / "slots.tsv", "".join(ln + "\n" for ln in lines))
 
 
 def _free_slot(h: int, shards: int, taken: set[int]) -> int:

@@ -61,9 +61,8 @@ def init(ctx: click.Context, shards: int, host: str, port: int, start_: bool) ->
     articles = {a.id: a for a in _articles(ctx)}
     kept = 0
     try:
-        old = None
-        if (settings.cluster_dir / "cluster.json").exists():  # built again: keep what it holds
-            old = engine.Layout.load(settings.cluster_dir)
+        old = engine.Layout.found(settings.cluster_dir)
+        if old:  # built again: keep what it holds
             engine.stop(old)
             for a in engine.logged_articles(old):  # ingested through the cluster
                 kept += articles.get(a.id) != a

@@ -103,13 +103,45 @@ class Layout:
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> "Layout":
-        """The layout saved in `root` (by `init`); ConfigError if there is none."""
+        """The layout saved in `root` (by `init`); ConfigError if there is none, or if it is
+        damaged (`init` builds the cluster again, keeping what its shards' logs hold)."""
         root = Path(root)
+        path = root / "cluster.json"
         try:
-            data = json.loads((root / "cluster.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
             raise ConfigError(f"no cluster in {root} (run `feedqa cluster init`)") from exc
+        fields = {"shards": int, "host": str, "port": int, "agent_query_timeout_ms": int}
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not (
+            isinstance(data, dict)
+            and set(data) <= {"root", *fields}
+            and all(type(data[k]) is t for k, t in fields.items() if k in data)
+            and data.get("shards", 0) >= 1
+        ):
+            raise ConfigError(
+                f"{path} is damaged: `feedqa cluster init` builds the cluster again"
+            ) from None
         return cls(**{**data, "root": root})
+
+    @classmethod
+    def found(cls, root: str | os.PathLike) -> "Layout | None":
+        """The layout of the cluster in `root`, for `init` to build it again: the saved one,
+        or when that is damaged, one over the `shard-i` folders there (so that their searchd
+        processes can be stopped and their logs kept); None if `root` holds no cluster."""
+        root = Path(root)
+        if not (root / "cluster.json").exists():
+            return None
+        try:
+            return cls.load(root)
+        except ConfigError:
+            shards = 0
+            while (root / f"shard-{shards}").is_dir():
+                shards += 1
+            return cls(root, shards) if shards else None
 
 
 # --- configuration ----------------------------------------------------------------------------

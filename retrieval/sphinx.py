@@ -94,7 +94,9 @@ class SphinxIndex:
         self._df: dict[str, int] = {}
         self._rows: dict[int, tuple[str, int]] = {}  # doc -> (text, paragraphs of its article)
         self._records: dict[int, dict] = {}  # slot -> article record
-        self.shards, self.n_docs, total = self.stats()
+        self.shards, self._sums = self._stats()
+        self.n_docs = sum(n for n, _ in self.shards.values())
+        total = sum(t for _, t in self.shards.values())
         self.avgdl = total / self.n_docs if self.n_docs else 1.0
 
     # --- the engine -----------------------------------------------------------------------------
@@ -173,18 +175,25 @@ class SphinxIndex:
 
     def stats(self) -> tuple[dict[int, tuple[int, int]], int, int]:
         """Paragraphs and their total length by shard (those that answer), and in all."""
-        rows, _ = self._query(
-            f"SELECT shard, COUNT(*) AS n, SUM(dl) AS len FROM {self.url.index} "
-            "GROUP BY shard LIMIT 1000",
-            meta=True,
-        )
-        shards = {int(s): (int(n), int(total)) for s, n, total in rows}
+        shards, _ = self._stats()
         return shards, sum(n for n, _ in shards.values()), sum(t for _, t in shards.values())
 
+    def _stats(self) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+        """`stats` by shard, and a checksum of each shard's texts and records (which an
+        update that keeps every paragraph's length still changes)."""
+        rows, _ = self._query(
+            f"SELECT shard, COUNT(*) AS n, SUM(dl) AS len, SUM(CRC32(txt)) AS t, "
+            f"SUM(CRC32(meta)) AS m FROM {self.url.index} GROUP BY shard LIMIT 1000",
+            meta=True,
+        )
+        shards = {int(s): (int(n), int(total)) for s, n, total, _, _ in rows}
+        return shards, {int(s): (int(t), int(m)) for s, _, _, t, m in rows}
+
     def changed(self) -> bool:
-        """Whether the cluster's paragraphs changed since this index was opened."""
-        shards, _, _ = self.stats()
-        return shards != self.shards
+        """Whether the cluster's paragraphs or records changed since this index was opened
+        (by another process: a reader then opens it again, rather than serve cached texts,
+        records and statistics)."""
+        return self._stats() != (self.shards, self._sums)
 
     # --- statistics -----------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ free loopback ports in a temporary folder and stop them.
 """
 
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,8 +18,9 @@ from test_sphinx import free_base_port, needs_sphinx
 
 from bot.cli import cli
 from corpus import Article
-from retrieval import Retriever, remote
+from retrieval import EngineError, Retriever, remote
 from retrieval import cluster as cl
+from retrieval.searchd import run_tool
 
 
 def start_cluster(root: Path, shards: int, articles: list[Article]) -> cl.Layout:
@@ -230,3 +233,37 @@ def test_a_reader_sees_another_processs_update_of_the_same_size(
 def test_free_ports_come_from_the_range_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEEDQA_TEST_PORTS", "29500-29599")
     assert all(29500 <= free_base_port(3) <= 29597 for _ in range(5))
+
+
+@needs_sphinx
+def test_stop_stops_the_others_and_says_why_when_a_shard_hangs(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """A hung shard (SIGSTOP) does not exit on `stop`: the message says so, not Sphinx's
+    banner, and the head and the other shards are stopped all the same."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    pid = int((layout.shard_dir(0) / "searchd.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(EngineError) as info:
+            cl.stop(layout)
+        message = str(info.value)
+        assert "Copyright" not in message and "shard-0" in message, message
+        assert "\n" not in message
+        assert not cl.is_running(layout.root) and not cl.is_running(layout.shard_dir(1))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        cl.stop(layout)
+
+
+def test_a_tool_whose_lines_carry_a_timestamp_is_reported_by_its_error() -> None:
+    """searchd prefixes its lines with a timestamp and its pid."""
+    script = (
+        "echo \"[Sun Dec  6 02:12:49.562 2026] [26353] using config file 'x'...\"; "
+        "echo \"[Sun Dec  6 02:12:49.562 2026] [26353] FATAL: stop: pid file 'x' does not "
+        'exist or is not readable"; '
+        "echo 'Sphinx 2.2.11-id64-release (95ae9a6)'; "
+        "echo 'Copyright (c) 2008-2016, Sphinx Technologies Inc (http://sphinxsearch.com)'"
+    )
+    with pytest.raises(EngineError, match=r"failed: FATAL: stop: pid file 'x' does not exist"):
+        run_tool(["sh", "-c", script + "; exit 1"])

@@ -3,6 +3,7 @@ the Sphinx tools run with their error, not their banner, as the message."""
 
 import fcntl
 import os
+import re
 import socket
 import subprocess
 import time
@@ -24,10 +25,16 @@ def run_tool(args: Sequence[str]) -> None:
     except FileNotFoundError as exc:
         raise EngineError(f"{args[0]} is not installed (apt-get install sphinxsearch)") from exc
     if done.returncode != 0:
-        lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+        lines = [_STAMP.sub("", ln.strip()) for ln in (done.stdout + done.stderr).splitlines()]
+        lines = [ln for ln in lines if ln]
         errors = [ln for ln in lines if ln.startswith(("FATAL", "ERROR"))]
-        reason = (errors or lines or ["no output"])[-1]
+        said = [ln for ln in lines if not ln.startswith(("Sphinx ", "Copyright"))]
+        reason = (errors or said or lines or ["no output"])[-1]
         raise EngineError(f"{' '.join(args[:3])} failed: {reason}")
+
+
+_STAMP = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+"""The `[date] [pid] ` searchd puts before its lines."""
 
 
 def _pid(folder: Path) -> int | None:
@@ -86,10 +93,22 @@ def start(layout: "Layout", *, wait: float = 10.0) -> None:
 
 
 def stop(layout: "Layout") -> None:
-    """Stop every searchd of the cluster that runs (waiting until each has exited)."""
+    """Stop every searchd of the cluster that runs (waiting until each has exited); one that
+    does not (it hangs) is said after the others are stopped."""
+    failed = []
     for folder in _folders(layout):
         if is_running(folder):
-            run_tool(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
+            try:
+                run_tool(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
+            except EngineError as exc:
+                pid = _pid(folder)
+                failed.append(
+                    f"searchd in {folder} (pid {pid}) did not exit: it hangs? (kill -9 {pid})"
+                    if is_running(folder)
+                    else str(exc)
+                )
+    if failed:
+        raise EngineError("; ".join(failed))
 
 
 def _listening(host: str, port: int) -> bool:

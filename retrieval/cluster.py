@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError, EngineError
 
+from . import shardlog
 from .library import Stored, content_hash
 from .searchd import is_running, run_tool, start, status, stop
 from .sphinxconf import (
@@ -37,6 +38,7 @@ from .sphinxconf import (
     searchd_block,
     shard_indexes,
 )
+from .storage import replace_file
 from .xmlpipe import MAX_PARAS, read_entries
 
 __all__ = [
@@ -99,7 +101,7 @@ class Layout:
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = {**asdict(self), "root": None}
-        _replace(self.root / "cluster.json", json.dumps(data, indent=1))
+        replace_file(self.root / "cluster.json", json.dumps(data, indent=1).encode("utf-8"))
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> "Layout":
@@ -167,76 +169,6 @@ def write_configs(layout: Layout) -> None:
 # --- building and ingest ----------------------------------------------------------------------
 
 
-def _write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) -> None:
-    """Write a shard log whole (in place of the old one at once: a kill or Ctrl-C leaves the
-    old or the new), or append to it (after a torn last line, on a line of its own)."""
-    text = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
-    if not append:
-        _replace(path, text)
-        return
-    with open(path, "a+b") as f:
-        if f.tell():
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"  # a write killed midway: its line stays unreadable
-            text = "\n" * torn + text
-        f.write(text.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `path` anew, atomically: a reader or a crash sees the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
-    """Article id → (slot, paragraphs in main, content hash, link) of a shard, deltas
-    included. (A slots file written before it kept links has them read from the main log.)"""
-    out: dict[str, tuple[int, int, str, str]] = {}
-    links: dict[str, str] | None = None
-    for line in _read_lines(folder / "slots.tsv"):
-        aid, slot, npara, digest, *link = line.split("\t")
-        if not link and links is None:
-            links = {e["article"]["id"]: e["article"]["link"] for e in _main_entries(folder)}
-        key = json.loads(aid)
-        out[key] = (int(slot), int(npara), digest, json.loads(link[0]) if link else links[key])
-    for entry in read_entries(str(folder / "delta.jsonl")):
-        a = entry["article"]
-        out[a["id"]] = (entry["slot"], entry.get("kill", 0), _entry_hash(a), a["link"])
-    return out
-
-
-def _main_entries(folder: Path) -> list[dict]:
-    return read_entries(str(folder / "main.jsonl"))
-
-
-def _entry_hash(article: dict) -> str:
-    """`_content_hash` of a logged article."""
-    return content_hash(article["title"], article["paragraphs"][:MAX_PARAS])
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln]
-    except FileNotFoundError:
-        return []
-
-
-def _write_slots(folder: Path, entries: Iterable[dict]) -> None:
-    lines = []
-    for e in entries:
-        a = e["article"]
-        npara = min(len(a["paragraphs"]), MAX_PARAS)
-        aid, link = (json.dumps(a[k], ensure_ascii=False) for k in ("id", "link"))
-        lines.append(f"{aid}\t{e['slot']}\t{npara}\t{_entry_hash(a)}\t{link}")
-    _replace(folder / "slots.tsv", "".join(ln + "\n" for ln in lines))
-
-
 def _free_slot(h: int, shards: int, taken: set[int]) -> int:
     """Slot `h` or the next free one in steps of `shards` (same residue: same shard)."""
     slot = h + shards  # never 0: ids must be positive
@@ -279,9 +211,9 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
         per_shard[s].append({"slot": slot, "kill": 0, "article": a.model_dump(mode="json")})
     for s, entries in enumerate(per_shard):
         folder = layout.shard_dir(s)
-        _write_entries(folder / "main.jsonl", entries)
-        _write_entries(folder / "delta.jsonl", [])
-        _write_slots(folder, entries)
+        shardlog.write_entries(folder / "main.jsonl", entries)
+        shardlog.write_entries(folder / "delta.jsonl", [])
+        shardlog.write_slots(folder, entries)
     _index_all(layout, [["--all"]] * layout.shards)
     build_idf(layout)
 
@@ -307,27 +239,7 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
         if rotate_pending(layout.shard_dir(s)):
             _wait_rotation(layout.shard_dir(s))
         if list(what) in (["--all"], [f"delta_{s}"]):  # the delta index now holds its log
-            _mark_indexed(layout.shard_dir(s))
-
-
-def _delta_size(folder: Path) -> int:
-    try:
-        return (folder / "delta.jsonl").stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _stale(folder: Path) -> bool:
-    """Whether a shard's delta index lags its log: an ingest failed or was killed after it
-    logged its articles, so the next write indexes them."""
-    try:
-        return int((folder / "delta.indexed").read_text()) != _delta_size(folder)
-    except (OSError, ValueError):
-        return _delta_size(folder) > 0
-
-
-def _mark_indexed(folder: Path) -> None:
-    (folder / "delta.indexed").write_text(str(_delta_size(folder)))
+            shardlog.mark_indexed(layout.shard_dir(s))
 
 
 def rotate_pending(folder: Path) -> bool:
@@ -373,11 +285,11 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     """The work of `ingest`, the write lock held."""
     from .retriever import AddReport
 
-    stale = [_stale(layout.shard_dir(s)) for s in range(layout.shards)]
+    stale = [shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
     stored = Stored()  # as the library tells them: an id it had before, a copy under a new id
     taken: list[set[int]] = [set() for _ in range(layout.shards)]
     for s in range(layout.shards):
-        for aid, (slot, npara, digest, link) in _slots(layout.shard_dir(s)).items():
+        for aid, (slot, npara, digest, link) in shardlog.slots(layout.shard_dir(s)).items():
             stored.keep(aid, link, (slot, npara, digest))
             taken[s].add(slot)
     fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
@@ -400,17 +312,12 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
         fresh[s][a.id] = {"slot": slot, "kill": kill, "article": a.model_dump(mode="json")}
     for s, entries in enumerate(fresh):
         if entries:
-            _write_entries(layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True)
+            shardlog.write_entries(
+                layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True
+            )
     targets = [fresh[s] or stale[s] for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
     return AddReport(added, updated, unchanged)
-
-
-def _logged(folder: Path) -> dict[str, dict]:
-    """A shard's logged entries by article id, the latest version of each (delta over main)."""
-    latest = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
-    latest.update((e["article"]["id"], e) for e in read_entries(str(folder / "delta.jsonl")))
-    return latest
 
 
 def logged_articles(layout: Layout) -> list["Article"]:
@@ -420,7 +327,7 @@ def logged_articles(layout: Layout) -> list["Article"]:
     return [
         Article.model_validate(entry["article"])
         for s in range(layout.shards)
-        for entry in _logged(layout.shard_dir(s)).values()
+        for entry in shardlog.logged(layout.shard_dir(s)).values()
     ]
 
 
@@ -433,7 +340,7 @@ def unserved(layout: Layout) -> list[str]:
     out = []
     for s in range(layout.shards):
         folder = layout.shard_dir(s)
-        logged = _logged(folder).values()
+        logged = shardlog.logged(folder).values()
         want = sum(min(len(e["article"]["paragraphs"]), MAX_PARAS) for e in logged)
         have = served.get(s, (0, 0))[0]
         if have < want:
@@ -453,7 +360,7 @@ def merge(layout: Layout) -> None:
 
 def _merge(layout: Layout) -> None:
     """The work of `merge`, the write lock held."""
-    stale = [_stale(layout.shard_dir(s)) for s in range(layout.shards)]
+    stale = [shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(stale)])
     pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
     _index_all(
@@ -462,10 +369,10 @@ def _merge(layout: Layout) -> None:
     for s, delta in enumerate(pending):
         if delta:  # a crash before this leaves the delta in both indexes: same results
             folder = layout.shard_dir(s)
-            main = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+            main = {e["article"]["id"]: e for e in shardlog.main_entries(folder)}
             main.update((e["article"]["id"], {**e, "kill": 0}) for e in delta)
-            _write_entries(folder / "main.jsonl", main.values())
-            _write_slots(folder, main.values())
-            _write_entries(folder / "delta.jsonl", [])
+            shardlog.write_entries(folder / "main.jsonl", main.values())
+            shardlog.write_slots(folder, main.values())
+            shardlog.write_entries(folder / "delta.jsonl", [])
     _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
     build_idf(layout)

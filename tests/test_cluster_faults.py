@@ -18,7 +18,7 @@ from test_sphinx import free_base_port, needs_sphinx
 
 from bot.cli import cli
 from corpus import Article
-from retrieval import EngineError, Retriever, remote
+from retrieval import EngineError, Retriever, remote, shardlog
 from retrieval import cluster as cl
 from retrieval.searchd import run_tool
 
@@ -159,7 +159,8 @@ def test_an_interrupted_merge_loses_no_article(
                 raise KeyboardInterrupt
             return real_dumps(*args, **kwargs)
 
-        monkeypatch.setattr(cl, "json", type("J", (), {"dumps": interrupted, "loads": json.loads}))
+        fake_json = type("J", (), {"dumps": interrupted, "loads": json.loads})
+        monkeypatch.setattr(shardlog, "json", fake_json)
         with pytest.raises(KeyboardInterrupt):
             cl.merge(layout)
         monkeypatch.undo()

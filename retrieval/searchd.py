@@ -100,13 +100,13 @@ def stop(layout: "Layout") -> None:
         if is_running(folder):
             try:
                 run_tool(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
-            except EngineError as exc:
-                pid = _pid(folder)
-                failed.append(
-                    f"searchd in {folder} (pid {pid}) did not exit: it hangs? (kill -9 {pid})"
-                    if is_running(folder)
-                    else str(exc)
-                )
+            except EngineError as exc:  # said failed; what matters is whether it runs
+                if is_running(folder):
+                    pid = _pid(folder)
+                    failed.append(
+                        f"searchd in {folder} (pid {pid}) did not exit ({exc}): "
+                        f"it hangs? (kill -9 {pid})"
+                    )
     if failed:
         raise EngineError("; ".join(failed))
 

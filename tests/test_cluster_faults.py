@@ -257,6 +257,26 @@ def test_stop_stops_the_others_and_says_why_when_a_shard_hangs(
         cl.stop(layout)
 
 
+def test_a_searchd_that_exits_though_its_stop_command_failed_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`searchd --stopwait` can exit non-zero while its searchd exits all the same (a stop
+    sent to one already stopping): stop's job is done, which is no error."""
+    from retrieval import searchd
+
+    layout = cl.Layout(tmp_path, 2)
+    running = {tmp_path, layout.shard_dir(0), layout.shard_dir(1)}
+
+    def stopwait(args: list[str]) -> None:
+        running.discard(Path(args[2]).parent)  # it exits, yet the command says it failed
+        raise EngineError(f"{args[0]} failed: stop: successfully sent SIGTERM to pid 1")
+
+    monkeypatch.setattr(searchd, "is_running", lambda folder: folder in running)
+    monkeypatch.setattr(searchd, "run_tool", stopwait)
+    searchd.stop(layout)
+    assert not running
+
+
 def test_a_tool_whose_lines_carry_a_timestamp_is_reported_by_its_error() -> None:
     """searchd prefixes its lines with a timestamp and its pid."""
     script = (

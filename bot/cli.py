@@ -313,7 +313,7 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if not items:
         raise click.ClickException(f"{file} holds no QA items")
-    results = evaluate.run(_retriever(ctx), items)
+    results = evaluate.run(_retriever(ctx), items, progress=Progress())
     if details:
         for item, r in zip(items, results, strict=True):
             ok = r.ans1 if r.answerable else not r.answered

@@ -3,7 +3,7 @@
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from corpus.errors import QAFileError
 
 from .models import Answer
 from .retriever import Retriever
+from .semantic import Progress
 
 METRICS = ("ans@1", "cite@1", "cite@3", "verbatim", "abstain", "false_abstain", "accuracy")
 
@@ -129,12 +130,18 @@ def read_items(path: str | Path) -> list[dict]:
     return items
 
 
-def run(retriever: Retriever, items: Iterable[dict]) -> list[ItemResult]:
-    """Ask every item (follow-ups with their context as history) and score it."""
-    return [
-        score_item(it, retriever.ask(it["question"], history=it.get("context") or []))
-        for it in items
-    ]
+def run(
+    retriever: Retriever, items: Sequence[dict], progress: Progress | None = None
+) -> list[ItemResult]:
+    """Ask every item (follow-ups with their context as history) and score it; `progress`
+    hears how many are done."""
+    results = []
+    for done, it in enumerate(items, start=1):
+        answer = retriever.ask(it["question"], history=it.get("context") or [])
+        results.append(score_item(it, answer))
+        if progress is not None:
+            progress("asking questions", done, len(items))
+    return results
 
 
 def summarize(results: list[ItemResult]) -> dict[str, float]:

@@ -141,7 +141,8 @@ def test_eval_prints_the_table(env, tmp_path) -> None:
     qa.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items), encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", str(qa)])
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    assert "asking questions: 100% (2 of 2)" in result.stderr  # long work shows how far it is
+    lines = result.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["style", "n", "ans@1"]
     last = lines[-1].split()
     assert last[:3] == ["all", "2", "1.00"]

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 
 ROTATE_WAIT_S = 30.0
 
+REBUILDING = "rebuilding.jsonl"
+"""Every article a build is writing to the shards, until it has written them all."""
+
 
 def _hash(article_id: str) -> int:
     """46 bits of a hash of `article_id`: slots stay below 2**47, ids below 2**63."""
@@ -209,11 +212,16 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
         slot = _free_slot(h, layout.shards, taken[s])
         taken[s].add(slot)
         per_shard[s].append({"slot": slot, "kill": 0, "article": a.model_dump(mode="json")})
+    # the whole set first: a rebuild cut short (on another number of shards, an article may
+    # move to a shard not rewritten yet) leaves it for the next one to start from
+    rebuilding = layout.root / REBUILDING
+    shardlog.write_entries(rebuilding, [{"article": a.model_dump(mode="json")} for a in unique])
     for s, entries in enumerate(per_shard):
         folder = layout.shard_dir(s)
         shardlog.write_entries(folder / "main.jsonl", entries)
         shardlog.write_entries(folder / "delta.jsonl", [])
         shardlog.write_slots(folder, entries)
+    rebuilding.unlink()
     _index_all(layout, [["--all"]] * layout.shards)
     build_idf(layout)
 
@@ -281,9 +289,20 @@ def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
         return _ingest(layout, articles)
 
 
+def _whole(layout: Layout) -> None:
+    """EngineError if a rebuild was cut short: its shards hold parts of two versions."""
+    if (layout.root / REBUILDING).exists():
+        raise EngineError(
+            f"a rebuild of the cluster in {layout.root} was cut short: "
+            "`feedqa cluster init` builds it again, keeping every article"
+        )
+
+
 def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
     """The work of `ingest`, the write lock held."""
     from .retriever import AddReport
+
+    _whole(layout)
 
     stale = [shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
     stored = Stored()  # as the library tells them: an id it had before, a copy under a new id
@@ -321,14 +340,19 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
 
 
 def logged_articles(layout: Layout) -> list["Article"]:
-    """Every article the cluster's shard logs hold, the latest version of each."""
+    """Every article the cluster's shard logs hold, the latest version of each (or, after a
+    rebuild cut short, every article it was building)."""
     from corpus import Article
 
-    return [
-        Article.model_validate(entry["article"])
-        for s in range(layout.shards)
-        for entry in shardlog.logged(layout.shard_dir(s)).values()
-    ]
+    if (layout.root / REBUILDING).exists():
+        entries = read_entries(str(layout.root / REBUILDING))
+    else:
+        entries = [
+            entry
+            for s in range(layout.shards)
+            for entry in shardlog.logged(layout.shard_dir(s)).values()
+        ]
+    return [Article.model_validate(entry["article"]) for entry in entries]
 
 
 def unserved(layout: Layout) -> list[str]:
@@ -360,6 +384,7 @@ def merge(layout: Layout) -> None:
 
 def _merge(layout: Layout) -> None:
     """The work of `merge`, the write lock held."""
+    _whole(layout)
     stale = [shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(stale)])
     pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]

@@ -176,6 +176,38 @@ def test_an_interrupted_merge_loses_no_article(
 
 
 @needs_sphinx
+def test_a_rebuild_on_other_shards_cut_short_loses_no_article(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init --shards 3` over a 2-shard cluster, killed after it rewrote one shard's log: an
+    article that moves to a shard not rewritten yet is in neither log, unless the rebuild
+    keeps the whole set until it is done."""
+    old = cl.Layout(tmp_path, 2, port=free_base_port(3))
+    cl.build(old, tiny_articles)
+    real, calls = shardlog.write_entries, []
+
+    def killed(path: Path, entries, **kwargs) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the first shard's main and delta logs are written
+            raise KeyboardInterrupt
+        real(path, entries, **kwargs)
+
+    monkeypatch.setattr(shardlog, "write_entries", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cl.build(cl.Layout(tmp_path, 3, port=old.port), tiny_articles)
+    monkeypatch.undo()
+    found = cl.Layout.found(tmp_path)
+    assert found is not None
+    assert sorted(a.id for a in cl.logged_articles(found)) == sorted(a.id for a in tiny_articles)
+    for write in (cl.ingest, lambda layout, _: cl.merge(layout)):  # not over the torn shards
+        with pytest.raises(EngineError, match=r"cut short.*feedqa cluster init"):
+            write(found, tiny_articles[:1])
+    cl.build(found, cl.logged_articles(found))  # what init does
+    assert sorted(a.id for a in cl.logged_articles(found)) == sorted(a.id for a in tiny_articles)
+    assert not (tmp_path / cl.REBUILDING).exists()
+
+
+@needs_sphinx
 @pytest.mark.parametrize("damage", ['{"shards": 2, "ho', "[]", '{"shards": 2, "x": 1}'])
 def test_a_damaged_cluster_json_is_one_line_and_init_builds_again(
     tmp_path: Path, damage: str

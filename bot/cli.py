@@ -53,15 +53,22 @@ class Progress:
         line = f"{what}: {percent}% ({done:,} of {total:,})"
         finished = done >= total
         if _stderr_is_terminal():
-            click.echo(f"\r{line}", err=True, nl=finished)
+            _note(f"\r{line}", nl=finished)
             return
         tenth, when = self._shown.get(what, (-1, 0.0))
         now = time.monotonic()
         if finished or percent // 10 > tenth or now - when >= PROGRESS_SECONDS:
-            click.echo(line, err=True)
+            _note(line)
             self._shown[what] = (percent // 10, now)
         if finished:
             self._shown.pop(what, None)
+
+
+def _note(message: str, nl: bool = True) -> None:
+    """Say `message` on stderr if it can be written: a stderr that fails (`2>/dev/full`, a full
+    log disk, fd 2 left read-only by a shell script's `2>&-`) stops no work."""
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True, nl=nl)
 
 
 def _stderr_is_terminal() -> bool:
@@ -112,7 +119,7 @@ def _is_library(path: Path) -> bool:
 
 def _report_repairs(retriever: Retriever) -> None:
     for note in retriever.repairs:
-        click.echo(f"! library: {note}", err=True)
+        _note(f"! library: {note}")
 
 
 def _connect(settings: Settings) -> Retriever:
@@ -255,11 +262,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
         if _stderr_is_terminal():
-            click.echo(err=True)  # below the progress line the ^C interrupted
-        click.echo(
-            "interrupted: every article logged is kept; "
-            "`feedqa ingest` indexes any not indexed yet",
-            err=True,
+            _note("")  # below the progress line the ^C interrupted
+        _note(
+            "interrupted: every article logged is kept; `feedqa ingest` indexes any not indexed yet"
         )
         ctx.exit(130)
     if retriever is not None:
@@ -267,7 +272,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
         note = getattr(retriever, "partial_note", lambda: None)()
         if note:
-            click.echo(note, err=True)
+            _note(note)
     if failed:
         raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
 
@@ -279,16 +284,16 @@ def _ingest_all(library: Callable[[], Retriever], sources: tuple[str, ...], limi
 
     failed = 0
     for source in sources:
-        click.echo(f"reading {source} …", err=True)
+        _note(f"reading {source} …")
         started = time.perf_counter()
         try:
             report = load_feed_report(source, **limits)
         except FeedqaError as exc:
             failed += 1
-            click.echo(f"  ✗ {exc}", err=True)
+            _note(f"  ✗ {exc}")
             continue
         for problem in report.problems:
-            click.echo(f"  ! {problem}", err=True)
+            _note(f"  ! {problem}")
         added = library().add(report.articles, progress=Progress())  # FeedqaError: stops all
         with contextlib.suppress(OSError):  # an output that fails is said at the end; read on
             click.echo(

@@ -491,3 +491,21 @@ def test_a_dot_env_that_is_not_utf8_is_named_in_the_error(env, tmp_path) -> None
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and ".env" in lines[0] and "UTF-8" in lines[0], lines
+
+
+def test_ingest_with_stderr_that_cannot_be_written_reads_and_indexes_every_feed(env) -> None:
+    """Progress and notes on a stderr whose writes fail (`2>/dev/full`, a full log disk, or
+    `2>&-` through a shell script, which leaves fd 2 open read-only) stop nothing, as a closed
+    stderr stops nothing."""
+    feeds = [str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    code = "import sys; from bot import main; sys.argv[1:] = sys.argv[2:]; main()"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "feedqa", "ingest", *feeds],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=full, text=True,
+        )  # fmt: skip
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert out.count("3 articles: 3 new") == 2 and "55 articles" in out.splitlines()[-1]
+    library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])
+    assert "北辰证券今年将投入3亿元建设云平台" in library.output

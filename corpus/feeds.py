@@ -2,6 +2,7 @@
 told from the data's first characters, and items whose text is mostly mis-decoded are
 dropped (`rss.py` and `stripped.py` read the two formats)."""
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -116,7 +117,13 @@ def load_feed_report(
             raise FeedError("no feed given: the source is empty")
         if "\n" in source or source.lstrip().startswith("<"):
             return parse_feed_report(source)
+    if not isinstance(source, str | os.PathLike):
+        raise FeedError(
+            f"the feed source must be a path, URL, text or bytes, not {type(source).__name__}"
+        )
     path = Path(source)
+    with contextlib.suppress(RuntimeError):  # ~ expanded as the library's paths are (~nobody: kept)
+        path = path.expanduser()
     data = unpack(read_file(path, max_bytes), max_bytes, f"feed file {path}")
     return parse_feed_report(data, source=str(path))
 

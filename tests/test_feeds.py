@@ -718,3 +718,23 @@ def test_load_feed_from_url(server: str) -> None:
 def test_load_feed_from_url_404(server: str) -> None:
     with pytest.raises(FetchError, match="HTTP 404"):
         load_feed(f"{server}/nothing")
+
+
+def test_a_feed_file_under_a_home_relative_path_is_read(tmp_path, monkeypatch) -> None:
+    """`load("~/idx")`, `save`, `open`, `connect(cluster=…)` and `default(cache_dir=…)` expand
+    `~`; `load_feed("~/feed.xml")` did not ("cannot read feed file ~/feed.xml"), nor did
+    FEEDQA_FEEDS=~/feeds/a.xml in a .env (no shell expands it) for the bot's refresh."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "feed.xml").write_bytes((DATA / "tiny.rss.xml").read_bytes())
+    assert load_feed("~/feed.xml") == load_feed(DATA / "tiny.rss.xml")
+    assert len(load_feed(Path("~/feed.xml"))) == 3
+
+
+@pytest.mark.parametrize("source", [None, 5, ["feed.xml"]])
+def test_a_feed_source_of_the_wrong_type_is_one_feedqa_error(source) -> None:
+    """As `load(None)` and `connect(None)` are: "Every error is a FeedqaError" (the README);
+    `load_feed(None)` raised os.fspath's TypeError, which names no argument."""
+    with pytest.raises(FeedError, match="source must be"):
+        load_feed(source)  # type: ignore[arg-type]

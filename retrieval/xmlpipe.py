@@ -63,11 +63,11 @@ def read_entries(path: str) -> list[dict]:
     """The entries of a shard file, the last entry of each article id winning."""
     entries: dict[str, dict] = {}
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:  # bytes: a line torn inside a character spoils only itself
             for line in f:
                 try:
                     entry = json.loads(line)
-                except ValueError:
+                except ValueError:  # (UnicodeDecodeError too)
                     continue  # a torn last line after a crash
                 old = entries.get(entry["article"]["id"])
                 if old:  # the main index's paragraphs die whichever version comes last

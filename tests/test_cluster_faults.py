@@ -320,3 +320,26 @@ def test_a_tool_whose_lines_carry_a_timestamp_is_reported_by_its_error() -> None
     )
     with pytest.raises(EngineError, match=r"failed: FATAL: stop: pid file 'x' does not exist"):
         run_tool(["sh", "-c", script + "; exit 1"])
+
+
+def test_a_log_line_torn_inside_a_character_loses_no_other_entry(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """A kill tears a log line at a byte, not at a character: most of an article's text is
+    Chinese (three bytes a character), so the torn line usually ends inside one. Reading the
+    log as strict UTF-8 text then raised UnicodeDecodeError for the whole log: every later
+    ingest, merge and indexer run of that shard failed, instead of skipping the torn line."""
+    log = tmp_path / "delta.jsonl"
+    entries = [
+        {"slot": 7 + i, "kill": 0, "article": a.model_dump(mode="json")}
+        for i, a in enumerate(tiny_articles[:3])
+    ]
+    shardlog.write_entries(log, entries[:1])
+    raw = json.dumps(entries[1], ensure_ascii=False).encode("utf-8")
+    cut = raw.index("。".encode()) + 1  # inside the three bytes of "。"
+    with open(log, "ab") as f:
+        f.write(raw[:cut])  # the kill
+    shardlog.write_entries(log, entries[2:], append=True)
+    ids = [e["article"]["id"] for e in shardlog.read_entries(str(log))]
+    assert ids == [tiny_articles[0].id, tiny_articles[2].id]
+    assert set(shardlog.logged(tmp_path)) == set(ids)

@@ -24,20 +24,14 @@ def _layout(ctx: click.Context) -> engine.Layout:
 def _articles(ctx: click.Context) -> list[Article]:
     """The user's library (its articles log), else the bundled corpus."""
     from corpus import bundled_feed_path, load_feed
+    from retrieval.articlelog import read_log
 
     settings: Settings = ctx.obj["settings"]
     log = (ctx.obj.get("index") or settings.index_dir) / "articles.jsonl"
     if ctx.obj.get("bundled") or not log.exists():
         return load_feed(bundled_feed_path())
-    articles: dict[str, Article] = {}
-    with open(log, encoding="utf-8") as f:
-        for line in f:
-            try:
-                a = Article.model_validate_json(line)
-            except ValueError:
-                continue
-            articles[a.id] = a
-    return list(articles.values())
+    # as the library reads it: a line a kill tore (inside a character too) is skipped
+    return list(read_log(log).articles.values())
 
 
 @click.group()

@@ -343,3 +343,20 @@ def test_a_log_line_torn_inside_a_character_loses_no_other_entry(
     ids = [e["article"]["id"] for e in shardlog.read_entries(str(log))]
     assert ids == [tiny_articles[0].id, tiny_articles[2].id]
     assert set(shardlog.logged(tmp_path)) == set(ids)
+
+
+@needs_sphinx
+def test_cluster_init_from_a_library_whose_log_has_a_torn_line(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """`cluster init` reads the library's articles log itself, as strict UTF-8 text: a line a
+    kill tore inside a character (the library skips it) was a UnicodeDecodeError traceback."""
+    env = {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "FEEDQA_CLUSTER_DIR": str(tmp_path / "c")}
+    Retriever.open(tmp_path / "data" / "index", semantic=False).add(tiny_articles)
+    raw = tiny_articles[0].model_copy(update={"id": "urn:torn"}).model_dump_json().encode()
+    with open(tmp_path / "data" / "index" / "articles.jsonl", "ab") as f:
+        f.write(raw[: raw.index("。".encode()) + 1])  # the kill, inside the bytes of "。"
+    init = ["cluster", "init", "--port", str(free_base_port(1))]
+    result = CliRunner().invoke(cli, init, env=env)
+    assert result.exit_code == 0, result.output
+    assert "built 55 articles" in result.output, result.output

@@ -80,6 +80,11 @@ def _content_hash(article: "Article") -> str:
     return content_hash(article.title, article.paragraphs[:MAX_PARAS])
 
 
+MAX_SHARDS = 1024
+"""The most shards a cluster.json may name (`init` makes at most 64): a larger number is
+damage (a digit too many), not a cluster to go through shard by shard."""
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a cluster's shards live and listen."""
@@ -125,7 +130,8 @@ class Layout:
             isinstance(data, dict)
             and set(data) <= {"root", *fields}
             and all(type(data[k]) is t for k, t in fields.items() if k in data)
-            and data.get("shards", 0) >= 1
+            and 1 <= data.get("shards", 0) <= MAX_SHARDS
+            and 1 <= data.get("port", 9306) <= 65535 - data["shards"]  # and every shard's
         ):
             raise ConfigError(
                 f"{path} is damaged: `feedqa cluster init` builds the cluster again"

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -360,3 +361,24 @@ def test_cluster_init_from_a_library_whose_log_has_a_torn_line(
     result = CliRunner().invoke(cli, init, env=env)
     assert result.exit_code == 0, result.output
     assert "built 55 articles" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{"shards": 100000000}', '{"shards": 2, "port": 99999}', '{"shards": 2, "port": -1}'],
+)
+def test_a_cluster_json_out_of_range_is_damaged_too(tmp_path: Path, damage: str) -> None:
+    """A cluster.json whose numbers init never writes (a digit too many, a port no machine
+    has) is as damaged as a mistyped one: `cluster status` went through 100,000,000 shard
+    folders (minutes, silent), and a port past 65535 was taken as a cluster that is stopped."""
+    env = {"FEEDQA_DATA_DIR": str(tmp_path / "data"), "FEEDQA_CLUSTER_DIR": str(tmp_path / "c")}
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "cluster.json").write_text(damage, encoding="utf-8")
+    code = "import sys; from bot import main; sys.argv[1:] = ['cluster', 'status']; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=20,
+    )  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert said.strip().count("\n") == 0 and "is damaged" in said, said

@@ -132,19 +132,20 @@ def stamp(path: Path) -> str | None:
         return None
 
 
-def read_consistent(path: Path, read: Callable[[dict], T]) -> tuple[dict, T]:
-    """The manifest of the index saved under `path` and `read(manifest)`, read again while a
-    writer replaced the index meanwhile (an ingest beside this process removed the segments
-    it merged): what is returned is one version, the old or the new."""
+def read_consistent(path: Path, read: Callable[[dict], tuple[T, bool]]) -> tuple[dict, T, bool]:
+    """The manifest of the index saved under `path`, and what `read(manifest)` read of it and
+    whether that is whole. A read that failed or came out incomplete because a writer
+    replaced the index meanwhile (an ingest beside this process removed the segments it
+    merged) is made again; a whole read is kept: it is one version, the one it names."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         saved = read_index_manifest(path)
         last = attempt == READ_ATTEMPTS
         try:
-            result = read(saved)
+            result, whole = read(saved)
         except IndexFileError:
             if last or stamp(path) == saved["checksum"]:
                 raise
             continue
-        if last or stamp(path) == saved["checksum"]:
-            return saved, result
+        if whole or last or stamp(path) == saved["checksum"]:
+            return saved, result, whole
     raise AssertionError("unreachable")

@@ -137,22 +137,17 @@ class Retriever:
         this process removed the segments it merged) is read again."""
         path = library.as_folder(path, "index")
 
-        def read(saved: dict) -> tuple:
+        def read(saved: dict) -> tuple[tuple, bool]:
             try:
                 params, names, logged = manifest.checked(saved)
                 segments = [load_segment(path / name, verify=verify) for name in names]
             except (KeyError, TypeError) as exc:
                 raise IndexFileError(f"{path}: malformed manifest ({exc})") from exc
             vectors = SentenceStore()
-            return (
-                BM25Params(**params),
-                segments,
-                logged,
-                vectors,
-                vectors.load(path, names, verify=verify),
-            )
+            whole = vectors.load(path, names, verify=verify)
+            return (BM25Params(**params), segments, logged, vectors), whole
 
-        saved, (params, segments, logged, vectors, complete) = manifest.read_consistent(path, read)
+        saved, (params, segments, logged, vectors), complete = manifest.read_consistent(path, read)
         retriever = cls(Index(segments, params, SEGMENTER), **kwargs)
         retriever._logged, retriever._stamp = logged, saved["checksum"]
         retriever._vectors = vectors

@@ -442,6 +442,30 @@ def test_load_beside_a_writer_that_merges_reads_the_index_before_or_after(
     assert reader.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"
 
 
+def test_load_beside_a_writer_that_keeps_adding_keeps_the_version_it_read(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that saves while every read is under way (a busy ingest) must not make
+    `load` read the library again and again, and give up: a read whose segments all loaded
+    is one version, the one its manifest named."""
+    from retrieval import retriever as retriever_module
+
+    writer = Retriever.open(lib, semantic=False)
+    real = retriever_module.load_segment
+    reads: list[str] = []
+
+    def load_segment(folder: Path, **kwargs):
+        reads.append(folder.name)
+        writer.add([extra(len(reads))])  # a new version saved during every read
+        return real(folder, **kwargs)
+
+    monkeypatch.setattr(retriever_module, "load_segment", load_segment)
+    before = writer.info()["articles"]
+    reader = Retriever.load(lib, semantic=False)
+    assert reader.info()["articles"] == before
+    assert len(reads) == len(set(reads)) == len(reader.index.segments)
+
+
 def test_a_copy_saved_elsewhere_does_not_make_the_next_add_rewrite_the_library(
     lib: Path, tmp_path: Path
 ) -> None:

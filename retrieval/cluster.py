@@ -1,6 +1,7 @@
-"""A sharded archive on Sphinx 2.2 / Manticore: layout, builds, ingest, processes.
+"""A sharded archive on Sphinx 2.2 / Manticore: builds, ingest and merges.
 
-The local layout (configs in `retrieval.sphinxconf`): shard i is one `searchd` on the loopback serving two
+The local layout (`retrieval.sphinxconf`; processes in `retrieval.searchd`, shard files in
+`retrieval.shardlog`): shard i is one `searchd` on the loopback serving two
 plain indexes, `main_i` and `delta_i`; a head `searchd` serves SphinxQL and the distributed
 index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` queries.
 
@@ -17,28 +18,19 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus.errors import ConfigError, EngineError
+from corpus.errors import EngineError
 
 from . import shardlog
 from .library import Stored, content_hash
 from .searchd import is_running, run_tool, start, status, stop
-from .sphinxconf import (
-    AGENT_QUERY_TIMEOUT_MS,
-    INDEX,
-    distributed_index,
-    searchd_block,
-    shard_indexes,
-)
-from .storage import replace_file
+from .sphinxconf import Layout, write_configs
 from .xmlpipe import MAX_PARAS, read_entries
 
 __all__ = [
@@ -78,101 +70,6 @@ def route(article_id: str, shards: int) -> int:
 def _content_hash(article: "Article") -> str:
     """The same digest as the in-process index's record: changed text means an update."""
     return content_hash(article.title, article.paragraphs[:MAX_PARAS])
-
-
-MAX_SHARDS = 1024
-"""The most shards a cluster.json may name (`init` makes at most 64): a larger number is
-damage (a digit too many), not a cluster to go through shard by shard."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a cluster's shards live and listen."""
-
-    root: Path
-    shards: int
-    host: str = "127.0.0.1"
-    port: int = 9306  # the head's SphinxQL port; shard i listens on port + 1 + i
-    agent_query_timeout_ms: int = AGENT_QUERY_TIMEOUT_MS
-
-    @property
-    def url(self) -> str:
-        """What `Retriever.connect` takes."""
-        return f"sphinx://{self.host}:{self.port}/{INDEX}"
-
-    def shard_dir(self, shard: int) -> Path:
-        return self.root / f"shard-{shard}"
-
-    def shard_port(self, shard: int) -> int:
-        return self.port + 1 + shard
-
-    def save(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = {**asdict(self), "root": None}
-        replace_file(self.root / "cluster.json", json.dumps(data, indent=1).encode("utf-8"))
-
-    @classmethod
-    def load(cls, root: str | os.PathLike) -> "Layout":
-        """The layout saved in `root` (by `init`); ConfigError if there is none, or if it is
-        damaged (`init` builds the cluster again, keeping what its shards' logs hold)."""
-        root = Path(root)
-        path = root / "cluster.json"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"no cluster in {root} (run `feedqa cluster init`)") from exc
-        fields = {"shards": int, "host": str, "port": int, "agent_query_timeout_ms": int}
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not (
-            isinstance(data, dict)
-            and set(data) <= {"root", *fields}
-            and all(type(data[k]) is t for k, t in fields.items() if k in data)
-            and 1 <= data.get("shards", 0) <= MAX_SHARDS
-            and 1 <= data.get("port", 9306) <= 65535 - data["shards"]  # and every shard's
-        ):
-            raise ConfigError(
-                f"{path} is damaged: `feedqa cluster init` builds the cluster again"
-            ) from None
-        return cls(**{**data, "root": root})
-
-    @classmethod
-    def found(cls, root: str | os.PathLike) -> "Layout | None":
-        """The layout of the cluster in `root`, for `init` to build it again: the saved one,
-        or when that is damaged, one over the `shard-i` folders there (so that their searchd
-        processes can be stopped and their logs kept); None if `root` holds no cluster."""
-        root = Path(root)
-        if not (root / "cluster.json").exists():
-            return None
-        try:
-            return cls.load(root)
-        except ConfigError:
-            shards = 0
-            while (root / f"shard-{shards}").is_dir():
-                shards += 1
-            return cls(root, shards) if shards else None
-
-
-# --- configuration ----------------------------------------------------------------------------
-
-
-def write_configs(layout: Layout) -> None:
-    """One config per shard plus the head's, for the local layout."""
-    idf = layout.root / "global.idf"
-    for s in range(layout.shards):
-        folder = layout.shard_dir(s)
-        folder.mkdir(parents=True, exist_ok=True)
-        text = shard_indexes(folder, s, idf) + searchd_block(
-            [f"{layout.host}:{layout.shard_port(s)}"], folder
-        )
-        (folder / "searchd.conf").write_text(text, encoding="utf-8")
-    agents = [[(layout.host, layout.shard_port(s))] for s in range(layout.shards)]
-    head = distributed_index(agents, layout.agent_query_timeout_ms) + searchd_block(
-        [f"{layout.host}:{layout.port}:mysql41"], layout.root
-    )
-    (layout.root / "searchd.conf").write_text(head, encoding="utf-8")
 
 
 # --- building and ingest ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from corpus.errors import EngineError
 
 if TYPE_CHECKING:
-    from .cluster import Layout
+    from .sphinxconf import Layout
 
 
 def run_tool(args: Sequence[str]) -> None:

@@ -1,12 +1,17 @@
-"""Sphinx 2.2 / Manticore configuration text for feedqa's shards and distributed index."""
+"""A local cluster's layout (`cluster.json`: where its shards live and listen) and the Sphinx
+2.2 / Manticore configuration text for its shards and distributed index."""
 
+import json
+import os
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from corpus.errors import ConfigError
 
+from .storage import replace_file
 from .xmlpipe import CHARSET_TABLE
 
 INDEX = "feedqa"
@@ -102,3 +107,98 @@ def host_configs(
             [f"{bind}:{port}:mysql41", f"{bind}:{port + 6}"], base, retries=replicas - 1)]  # fmt: skip
         out[h] = "\n".join(parts)
     return out
+
+
+MAX_SHARDS = 1024
+"""The most shards a cluster.json may name (`init` makes at most 64): a larger number is
+damage (a digit too many), not a cluster to go through shard by shard."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a cluster's shards live and listen."""
+
+    root: Path
+    shards: int
+    host: str = "127.0.0.1"
+    port: int = 9306  # the head's SphinxQL port; shard i listens on port + 1 + i
+    agent_query_timeout_ms: int = AGENT_QUERY_TIMEOUT_MS
+
+    @property
+    def url(self) -> str:
+        """What `Retriever.connect` takes."""
+        return f"sphinx://{self.host}:{self.port}/{INDEX}"
+
+    def shard_dir(self, shard: int) -> Path:
+        return self.root / f"shard-{shard}"
+
+    def shard_port(self, shard: int) -> int:
+        return self.port + 1 + shard
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {**asdict(self), "root": None}
+        replace_file(self.root / "cluster.json", json.dumps(data, indent=1).encode("utf-8"))
+
+    @classmethod
+    def load(cls, root: str | os.PathLike) -> "Layout":
+        """The layout saved in `root` (by `init`); ConfigError if there is none, or if it is
+        damaged (`init` builds the cluster again, keeping what its shards' logs hold)."""
+        root = Path(root)
+        path = root / "cluster.json"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"no cluster in {root} (run `feedqa cluster init`)") from exc
+        fields = {"shards": int, "host": str, "port": int, "agent_query_timeout_ms": int}
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not (
+            isinstance(data, dict)
+            and set(data) <= {"root", *fields}
+            and all(type(data[k]) is t for k, t in fields.items() if k in data)
+            and 1 <= data.get("shards", 0) <= MAX_SHARDS
+            and 1 <= data.get("port", 9306) <= 65535 - data["shards"]  # and every shard's
+        ):
+            raise ConfigError(
+                f"{path} is damaged: `feedqa cluster init` builds the cluster again"
+            ) from None
+        return cls(**{**data, "root": root})
+
+    @classmethod
+    def found(cls, root: str | os.PathLike) -> "Layout | None":
+        """The layout of the cluster in `root`, for `init` to build it again: the saved one,
+        or when that is damaged, one over the `shard-i` folders there (so that their searchd
+        processes can be stopped and their logs kept); None if `root` holds no cluster."""
+        root = Path(root)
+        if not (root / "cluster.json").exists():
+            return None
+        try:
+            return cls.load(root)
+        except ConfigError:
+            shards = 0
+            while (root / f"shard-{shards}").is_dir():
+                shards += 1
+            return cls(root, shards) if shards else None
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def write_configs(layout: Layout) -> None:
+    """One config per shard plus the head's, for the local layout."""
+    idf = layout.root / "global.idf"
+    for s in range(layout.shards):
+        folder = layout.shard_dir(s)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = shard_indexes(folder, s, idf) + searchd_block(
+            [f"{layout.host}:{layout.shard_port(s)}"], folder
+        )
+        (folder / "searchd.conf").write_text(text, encoding="utf-8")
+    agents = [[(layout.host, layout.shard_port(s))] for s in range(layout.shards)]
+    head = distributed_index(agents, layout.agent_query_timeout_ms) + searchd_block(
+        [f"{layout.host}:{layout.port}:mysql41"], layout.root
+    )
+    (layout.root / "searchd.conf").write_text(head, encoding="utf-8")

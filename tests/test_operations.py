@@ -1,0 +1,242 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_telegram and test_bot_faults)
+"""Running the bot as an operator does: start, stop, a second instance, feed refreshes,
+the webhook's port and what the log shows, against the fake Bot API (127.0.0.1 only)."""
+
+import asyncio
+import errno
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakebot import FakeBotApi
+from telegram import Update
+from test_bot_faults import interrupt_after, open_event_loop, stop_when  # noqa: F401  (fixtures)
+from test_telegram import (  # noqa: F401  (fixtures)
+    ADMIN,
+    ALICE,
+    ANSWER_CEO,
+    TOKEN,
+    fake,
+    make_settings,
+    next_message,
+    no_token_in_logs,
+    plain,
+    reply,
+    retriever,
+    running,
+)
+
+import bot.refresh as bot_refresh
+from bot.journal import JournaledQueue, UpdateJournal
+from bot.telegram import build_application, refresh_job, run_bot
+from corpus.article import Article
+from corpus.errors import ConfigError
+from retrieval import Retriever
+
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
+    "is running"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- another instance ---------------------------------------------------------------------------
+
+
+def test_a_second_bot_on_the_same_data_folder_refuses_to_start(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """Two `feedqa telegram` on one FEEDQA_DATA_DIR: the second one rewrote the journal
+    under the first one, whose later questions then went to a deleted file (lost at its
+    next crash), and answered the first one's questions in flight a second time."""
+    settings = make_settings(fake, tmp_path)
+    first = UpdateJournal(settings.journal_path)  # the bot already running on this folder
+    first.open()
+    try:
+        with interrupt_after(10), pytest.raises(ConfigError, match="another `feedqa telegram`"):
+            run_bot(settings, retriever=retriever)
+        message = fake.text_message(ALICE, "星河支付的CEO是谁?")
+        assert first.accept({"update_id": 7, "message": message})  # accepted after
+    finally:
+        first.close()  # ... and the first bot is killed
+    again = UpdateJournal(settings.journal_path)
+    assert [u["update_id"] for u in again.open()] == [7]  # its question is kept
+    again.close()
+    assert not fake.calls_of("getUpdates", ok=None)  # the second never polled
+
+
+def test_another_instance_polling_is_said_in_one_line_not_a_traceback_per_retry(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram answers 409 Conflict to getUpdates while another process polls with the
+    token. Each retry logged "Update None failed" with a 30-line traceback, forever."""
+    fake.fail_next("getUpdates", code=409, description=CONFLICT, count=2)
+    settings = make_settings(fake, tmp_path, telegram_journal=False)
+    pushed: list = []
+
+    def answered() -> bool:
+        if len(fake.calls_of("getUpdates", ok=False)) < 2:
+            return False
+        if not pushed:
+            pushed.append(fake.push_message(ALICE, "星河支付的CEO是谁?"))
+        return bool(fake.replies_to(pushed[0]))
+
+    stop_when(answered, timeout=20)
+    run_bot(settings, retriever=retriever)
+    assert fake.replies_to(pushed[0])  # polling went on after the conflict
+    mine = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert not [r for r in mine if r.exc_info or r.exc_text], "a traceback was logged"
+    assert not [r for r in mine if "Update None" in r.getMessage()]
+    said = [r for r in mine if "409" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in mine]  # once, not at every retry
+    assert "another" in said[0].getMessage()
+
+
+# --- stopping -----------------------------------------------------------------------------------
+
+
+def test_a_stop_during_the_start_of_polling_is_a_clean_stop(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM or Ctrl-C in the moment after "ready" (while the updater starts: deleteWebhook,
+    retried for long when the API is slow) ended in "the bot stopped: RuntimeError: no
+    running event loop", exit 1."""
+    fake.delay_next("deleteWebhook", 1.5)
+    settings = make_settings(fake, tmp_path, telegram_journal=False)
+    ready = threading.Event()
+    real = logging.getLogger("bot.telegram")
+
+    class Ready(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if "is ready" in record.getMessage():
+                ready.set()
+            return True
+
+    watcher = Ready()
+    real.addFilter(watcher)
+    try:
+        stop_when(lambda: ready.is_set() and time.sleep(0.3) is None, timeout=15)
+        run_bot(settings, retriever=retriever)  # stops, without an error
+    finally:
+        real.removeFilter(watcher)
+    assert "Application.stop() complete" in caplog.text  # stopped the way a stop is made
+
+
+async def test_a_stop_during_a_refresh_reads_no_further_feed(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while /reload (or the timer) reads the feeds: the stop waited for every
+    remaining feed, each up to FEEDQA_FETCH_DEADLINE_SECONDS (two minutes by default), and
+    a scheduled refresh could even start meanwhile; a supervisor kills the bot first."""
+    feeds = [f"https://feeds.example.com/{i}.xml" for i in range(4)]
+    settings = make_settings(fake, tmp_path, feedqa_feeds=feeds, feedqa_refresh_minutes=30)
+    fetched: list[str] = []
+    release = threading.Event()
+
+    def slow_load(source: str, **limits: Any) -> list[Article]:
+        fetched.append(source)
+        release.wait(5)
+        return []
+
+    monkeypatch.setattr(bot_refresh, "load_feed", slow_load)
+    application = build_application(settings, retriever)
+    async with running(application):
+        reload = fake.push_message(ADMIN, "/reload")
+        await next_message(fake, reload, "正在重新读取 4 个新闻源")
+        await fake.wait_for(lambda: fetched)
+        threading.Timer(0.5, release.set).start()
+        started = time.monotonic()
+    assert time.monotonic() - started < 3
+    assert fetched == feeds[:1]  # none after the stop began
+
+    class Context:
+        bot_data = application.bot_data
+
+    Context.application = application  # type: ignore[attr-defined]
+    await refresh_job(Context())  # type: ignore[arg-type]  # a timer firing while it stops
+    assert fetched == feeds[:1]
+
+
+# --- webhook ------------------------------------------------------------------------------------
+
+
+def test_a_webhook_port_already_taken_is_a_clear_error_before_telegram_is_told(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """The port was found taken only after setWebhook had pointed Telegram at this bot, and
+    the error was "the bot stopped: OSError: [Errno 98] Address already in use"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = make_settings(
+            fake, tmp_path, telegram_webhook_url="https://bot.example.com/hook",
+            telegram_webhook_secret="s3cret", telegram_webhook_port=port,
+        )  # fmt: skip
+        with interrupt_after(10), pytest.raises(ConfigError, match=rf"127\.0\.0\.1:{port}"):
+            run_bot(settings, webhook=True, retriever=retriever)
+    assert not fake.calls_of("setWebhook", ok=None)
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+
+def test_a_journal_on_a_full_disk_is_reported_once_not_for_every_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every message logged "Update N not journaled: No space left on device" (a busy bot:
+    a line per message, onto the disk that is full); once is enough, and its recovery."""
+    import bot.journal
+
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    journal.open()
+    queue = JournaledQueue(journal)
+    real_write = bot.journal.os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def update(n: int) -> Update:
+        return Update.de_json({"update_id": n, "message": {"message_id": n, "date": 0,
+                               "chat": {"id": 1, "type": "private"}, "text": "问题"}}, None)  # fmt: skip
+
+    monkeypatch.setattr(bot.journal.os, "write", full)
+    for n in range(1, 21):
+        queue.put_nowait(update(n))
+        queue.get_nowait()
+        journal.done(n)
+    errors = [r for r in caplog.records if r.name == "bot.journal" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "No space left on device" in errors[0].getMessage()
+    monkeypatch.setattr(bot.journal.os, "write", real_write)
+    queue.put_nowait(update(21))
+    assert journal.pending == 1
+    assert any("journal" in r.getMessage().lower() and r.levelno == logging.INFO
+               for r in caplog.records if r.name == "bot.journal")  # fmt: skip
+    journal.close()
+
+
+async def test_questions_are_answered_while_the_journal_disk_is_full(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.journal
+
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=0)
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    async with running(build_application(settings, retriever, journal=journal)):
+        monkeypatch.setattr(
+            bot.journal.os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(28, "full"))
+        )
+        pushed = [fake.push_message(ALICE + i, "星河支付的CEO是谁?") for i in range(5)]
+        for p in pushed:
+            assert plain(await reply(fake, p)).startswith(ANSWER_CEO)
+    await asyncio.sleep(0)

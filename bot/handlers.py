@@ -12,7 +12,7 @@ from typing import Any
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Conflict, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from retrieval.text import is_blank
@@ -47,6 +47,8 @@ CITATIONS = 3
 INLINE_RESULTS = 5
 INLINE_CACHE_SECONDS = 10
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query"]
+POLLING_NOTE_SECONDS = 600.0
+"""A failure to poll the Bot API that goes on is said again this often, not at each retry."""
 
 
 async def _answer_question(
@@ -323,6 +325,9 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure and tell the user something went wrong; the bot keeps running. A
     message whose answer an outage stopped is handled again later instead."""
+    if update is None and isinstance(context.error, TelegramError):  # getUpdates failed
+        _note_polling_failure(context)
+        return
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(update, Update) and retry_later(context.application, update, context.error):
         logger.warning("Update %s failed (%s); handled again later", update_id, context.error)
@@ -340,3 +345,23 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await note(update.effective_message, ERROR_TEXT)
     except TelegramError as exc:
         logger.warning("Could not report the error to the chat: %s", exc)
+
+
+def _note_polling_failure(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One line for a failed getUpdates (python-telegram-bot retries it, every 30 s at most):
+    no traceback, and the same failure said again only after POLLING_NOTE_SECONDS."""
+    error = context.error
+    if isinstance(error, Conflict):
+        line = (
+            f"Telegram refused getUpdates (409 {error.message}): another process is polling "
+            "with this bot token (a second `feedqa telegram`?) or a webhook was set; each "
+            "gets only some of the messages until it stops. Retrying"
+        )
+    else:
+        line = f"Polling the Bot API failed ({error}); retrying"
+    state = bot_state(context)
+    last = state.polling_noted
+    now = time.monotonic()
+    if last is None or last[0] != line or now - last[1] >= POLLING_NOTE_SECONDS:
+        state.polling_noted = (line, now)
+        logger.warning(line)

@@ -10,6 +10,7 @@ whose answer an outage of the Bot API stopped stays pending and is handled again
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ from typing import Any
 from telegram import Update
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import Application, SimpleUpdateProcessor
+
+from corpus.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,10 @@ handled again this much later, up to RETRY_TIMES times."""
 RETRY_TIMES = 10
 
 
+class JournalInUseError(ConfigError):
+    """Another process (a second `feedqa telegram` on the data folder) has the journal."""
+
+
 class UpdateJournal:
     """The journal file: accepted updates, the ids handled, and the ids retried at start-up."""
 
@@ -47,12 +54,40 @@ class UpdateJournal:
         self._fd: int | None = None
         self._done_since_compaction = 0
         self._retrying: set[int] = set()
+        self._failing = False  # a write failed (a full disk): said once, until one succeeds
+        self._lock_fd: int | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        """The file whose lock says which process has the journal."""
+        return self.path.with_name(self.path.stem + ".lock")
+
+    def lock(self) -> None:
+        """Take the journal for this process until `close`; JournalInUseError if another
+        has it. Two bots on one journal rewrote it under each other: one's questions went to
+        a deleted file (lost at its next crash) and the other answered them a second time."""
+        if self._lock_fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalInUseError(
+                f"another `feedqa telegram` is running on {self.path.parent} (it holds "
+                f"{self.lock_path.name}): stop it first, or give each bot its own "
+                "FEEDQA_DATA_DIR"
+            ) from None
+        self._lock_fd = fd
 
     def open(self) -> list[dict[str, Any]]:
         """Read the journal and return the updates accepted but not handled, oldest first.
 
-        The file is rewritten with only those (a torn last line is skipped).
+        The file is rewritten with only those (a torn last line is skipped). The journal is
+        locked first (`lock`).
         """
+        self.lock()
         accepted: dict[int, dict[str, Any]] = {}
         tries: dict[int, int] = {}
         done: set[int] = set()
@@ -122,7 +157,7 @@ class UpdateJournal:
         try:
             self._write({"done": update_id}, sync=False)
         except OSError as exc:  # a full disk: at worst answered again at the next start
-            logger.error("Update %s not marked done in the journal: %s", update_id, exc)
+            self.failed(exc)
             return
         self._done_since_compaction += 1
         if not self._pending and self._done_since_compaction >= 1000 and self._fd is not None:
@@ -138,6 +173,21 @@ class UpdateJournal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # and the lock with it
+            self._lock_fd = None
+
+    def failed(self, exc: OSError) -> None:
+        """Say that the journal cannot be written, once until a write succeeds again (a full
+        disk would otherwise log a line for every message, onto that disk)."""
+        if not self._failing:
+            self._failing = True
+            logger.error(
+                "Cannot write the journal %s (%s): answering goes on, but messages accepted "
+                "until it can be written are not kept across a restart",
+                self.path,
+                exc.strerror or exc,
+            )
 
     def _write(self, entry: dict[str, Any], *, sync: bool) -> None:
         if self._fd is None:
@@ -145,6 +195,9 @@ class UpdateJournal:
         os.write(self._fd, _line(entry))
         if sync:
             os.fsync(self._fd)
+        if self._failing:
+            self._failing = False
+            logger.info("The journal %s can be written again", self.path)
 
 
 def _line(entry: dict[str, Any]) -> bytes:
@@ -166,7 +219,7 @@ class JournaledQueue(asyncio.Queue):
                 if not self.journal.accept(item.to_dict()):
                     return
             except OSError as exc:  # a full disk: answering goes on, without the journal
-                logger.error("Update %s not journaled: %s", item.update_id, exc)
+                self.journal.failed(exc)
         super().put_nowait(item)
 
     def replay(self, item: Update) -> None:

@@ -4,6 +4,7 @@ import asyncio
 import html
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,6 +22,9 @@ from .texts import NO_FEEDS, NOT_ADMIN, RELOAD_BUSY
 
 logger = logging.getLogger(__name__)
 
+STOPPING = "未读取:机器人正在停止"
+"""A feed's error in the /reload report when the bot began to stop before reading it."""
+
 
 @dataclass
 class FeedResult:
@@ -33,17 +37,26 @@ class FeedResult:
     error: str | None = None
 
 
-async def refresh_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
-    """Read each feed (in a thread) and add its articles, one refresh at a time."""
+async def refresh_feeds(
+    state: BotState, sources: list[str], running: Callable[[], bool] = lambda: True
+) -> list[FeedResult]:
+    """Read each feed (in a thread) and add its articles, one refresh at a time; none is
+    started once `running()` is false (the bot stops: each feed may take a fetch deadline)."""
     async with state.refresh_lock:
-        return await _read_feeds(state, sources)
+        return await _read_feeds(state, sources, running)
 
 
-async def _read_feeds(state: BotState, sources: list[str]) -> list[FeedResult]:
+async def _read_feeds(
+    state: BotState, sources: list[str], running: Callable[[], bool] = lambda: True
+) -> list[FeedResult]:
     """The work of `refresh_feeds`, its lock held: one feed's error spares the rest."""
     results = []
     for source in sources:
         result = FeedResult(source)
+        if not running():
+            result.error = STOPPING
+            results.append(result)
+            continue
         try:
             limits = state.settings.feed_limits()
             articles = await asyncio.to_thread(load_feed, source, **limits)
@@ -78,7 +91,7 @@ async def on_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with state.refresh_lock:  # taken before anything awaits: the next /reload is busy
         await message.reply_text(f"正在重新读取 {len(sources)} 个新闻源…")
-        results = await _read_feeds(state, sources)
+        results = await _read_feeds(state, sources, _running(context))
     added = sum(r.added for r in results)
     updated = sum(r.updated for r in results)
     lines = [f"更新完成:新增 {added} 篇,更新 {updated} 篇。"]
@@ -95,15 +108,24 @@ async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Fetch the feed URLs again and add new articles; errors are logged, never raised."""
     state = bot_state(context)
     urls = feed_urls(state.settings)
+    running = _running(context)
+    if not running():  # the timer fired while the bot stops
+        return
     try:
-        results = await refresh_feeds(state, urls)
+        results = await refresh_feeds(state, urls, running)
     except Exception:
         logger.exception("Scheduled feed refresh failed")
         return
     added = sum(r.added for r in results)
     updated = sum(r.updated for r in results)
-    failed = sum(r.error is not None for r in results)
+    failed = sum(r.error not in (None, STOPPING) for r in results)
     logger.info("Feed refresh: %d added, %d updated, %d feeds failed", added, updated, failed)
+
+
+def _running(context: ContextTypes.DEFAULT_TYPE) -> Callable[[], bool]:
+    """Whether the bot still runs: false once it began to stop (it ran, and runs no more)."""
+    state = bot_state(context)
+    return lambda: not (state.started and not context.application.running)
 
 
 def feed_urls(settings: Settings) -> list[str]:

@@ -42,7 +42,9 @@ class BotState:
     refreshed: datetime | None = None
     turns: dict[Any, asyncio.Lock] = field(default_factory=dict)  # one question at a time
     started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
+    initialized: bool = False  # post_init done: the updater starts next, then the application
     fatal: str | None = None  # why the bot must stop (a token revoked while running)
+    polling_noted: tuple[str, float] | None = None  # the last getUpdates failure logged, when
 
 
 def bot_state(context: ContextTypes.DEFAULT_TYPE) -> BotState:

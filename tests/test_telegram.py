@@ -127,7 +127,8 @@ def make_settings(api: FakeBotApi, tmp_path: Path, **overrides: Any) -> Settings
 
 @asynccontextmanager
 async def running(application: Application) -> AsyncIterator[Application]:
-    """Start the application the way run_polling does, and stop it afterwards."""
+    """Start the application the way run_polling does, and stop it afterwards (closing its
+    journal, as run_polling does in post_shutdown)."""
     await application.initialize()
     await application.post_init(application)
     await application.start()
@@ -140,6 +141,7 @@ async def running(application: Application) -> AsyncIterator[Application]:
         await application.updater.stop()
         await application.stop()
         await application.shutdown()
+        await application.post_shutdown(application)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import errno
 import io
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -346,12 +347,14 @@ def telegram(ctx: click.Context, webhook: bool) -> None:
     try:
         settings: Settings = ctx.obj["settings"]
         retriever = _retriever(ctx) if settings.feedqa_engine_url else None
-        run_bot(settings, webhook=webhook, retriever=retriever)
+        stopped_by = run_bot(settings, webhook=webhook, retriever=retriever)
     except FeedqaError as exc:
         raise click.ClickException(REDACTOR.scrub(str(exc))) from None
     except Exception as exc:  # one redacted line, never a traceback with the token in it
         reason = REDACTOR.scrub(str(exc)) or "no details"
         raise click.ClickException(f"the bot stopped: {type(exc).__name__}: {reason}") from None
+    if stopped_by == signal.SIGINT:  # Ctrl-C: 130, as for every command (SIGTERM: 0)
+        raise click.exceptions.Abort
 
 
 cli.add_command(cluster)

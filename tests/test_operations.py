@@ -5,7 +5,11 @@ the webhook's port and what the log shows, against the fake Bot API (127.0.0.1 o
 import asyncio
 import errno
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ from corpus.article import Article
 from corpus.errors import ConfigError
 from retrieval import Retriever
 
+ROOT = Path(__file__).resolve().parent.parent
 CONFLICT = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
     "is running"
@@ -240,3 +245,40 @@ async def test_questions_are_answered_while_the_journal_disk_is_full(
         for p in pushed:
             assert plain(await reply(fake, p)).startswith(ANSWER_CEO)
     await asyncio.sleep(0)
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_while_the_bot_starts_exits_130_as_documented(tmp_path: Path) -> None:
+    """README: "Ctrl-C (exit 130, also while it starts)". `feedqa telegram` interrupted while
+    it retried getMe exited 0 without a word, as if it had run and stopped normally."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{_free_port()}/bot",  # nothing there
+        "TELEGRAM_STARTUP_RETRIES": "100",
+        "FEEDQA_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),  # this checkout's code, not an installed copy
+    }
+    bot = subprocess.Popen(
+        [sys.executable, "-c", "from bot import main; main()", "telegram"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert bot.stderr is not None
+        lines = []
+        while not any("Starting the bot" in line for line in lines):
+            line = bot.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        time.sleep(0.3)  # in getMe's retries
+        bot.send_signal(signal.SIGINT)
+        assert bot.wait(15) == 130
+        assert "Traceback" not in bot.stderr.read()
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()

@@ -282,3 +282,25 @@ def test_ctrl_c_while_the_bot_starts_exits_130_as_documented(tmp_path: Path) -> 
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+# --- start-up -----------------------------------------------------------------------------------
+
+
+def test_each_failed_start_up_attempt_is_said(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Bot API down at start: with the default TELEGRAM_STARTUP_RETRIES the bot showed only
+    "Starting the bot with long polling" for 75 s, then the error; as if it were running."""
+    fake.fail_next("getMe", code=502, description="Bad Gateway")
+    settings = make_settings(fake, tmp_path, telegram_journal=False)
+    stop_when(lambda: fake.calls_of("setMyCommands"))
+    caplog.set_level(logging.INFO)
+    run_bot(settings, retriever=retriever)
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and "attempt 1 of 9" in r.getMessage()
+    ]
+    assert len(said) == 1, caplog.text
+    assert f"127.0.0.1:{fake.port}" in said[0] and "502" in said[0]

@@ -81,10 +81,19 @@ class ApiRequest(HTTPXRequest):
     polling task, the 401 would abort python-telegram-bot's shutdown half-way."""
 
     on_unauthorized: Callable[[], bool] | None = None
+    on_get_me_failed: Callable[[str], None] | None = None  # told why a getMe failed
     polls: bool = False
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        code, payload = await super().do_request(*args, **kwargs)
+    async def do_request(self, url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        get_me = self.on_get_me_failed is not None and url.endswith("/getMe")
+        try:
+            code, payload = await super().do_request(url, *args, **kwargs)
+        except NetworkError as exc:  # unreachable, dropped, timed out (never the URL itself)
+            if get_me:
+                self.on_get_me_failed(exc.message)  # type: ignore[misc]
+            raise
+        if get_me and code >= 500:
+            self.on_get_me_failed(f"HTTP {code}")  # type: ignore[misc]
         stops = code == 401 and self.on_unauthorized is not None and self.on_unauthorized()
         return (200, NO_UPDATES) if stops and self.polls else (code, payload)
 

@@ -214,6 +214,23 @@ def build_application(
         return state.fatal is not None
 
     calls.on_unauthorized = updates.on_unauthorized = unauthorized
+    attempts = settings.telegram_startup_retries + 1
+    failed: list[str] = []
+
+    def get_me_failed(reason: str) -> None:  # at start-up, retried quietly for over a minute
+        if state.started:
+            return
+        failed.append(reason)
+        logger.warning(
+            "getMe to the Telegram Bot API at %s failed (%s): attempt %d of %d%s",
+            _shown(settings),
+            reason,
+            len(failed),
+            attempts,
+            "" if len(failed) >= attempts else "; retrying",
+        )
+
+    calls.on_get_me_failed = get_me_failed
     messages = filters.UpdateType.MESSAGES  # new and edited: an edit is asked anew
     private = filters.ChatType.PRIVATE & messages
     groups = filters.ChatType.GROUPS & messages

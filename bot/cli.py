@@ -335,8 +335,8 @@ def eval_(ctx: click.Context, file: Path, details: bool) -> None:
 @click.pass_context
 def telegram(ctx: click.Context, webhook: bool) -> None:
     """Run the Telegram bot (configured in .env)."""
+    from .lifecycle import run_bot
     from .redact import REDACTOR, protect_secrets, token_secrets
-    from .telegram import run_bot
 
     settings: Settings = ctx.obj["settings"]
     token, secret = (settings.telegram_bot_token, settings.telegram_webhook_secret)

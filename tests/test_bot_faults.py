@@ -41,7 +41,8 @@ from test_telegram import (  # noqa: F401  (fixtures)
 
 from bot.chat import QuestionLimiter
 from bot.journal import MAX_TRIES, UpdateJournal
-from bot.telegram import build_application, run_bot
+from bot.lifecycle import run_bot
+from bot.telegram import build_application
 from bot.texts import ERROR_TEXT, HELP_TEXT
 from corpus.errors import ConfigError
 from retrieval import Retriever
@@ -101,7 +102,7 @@ def test_a_base_url_without_bot_is_a_clear_error_without_the_token(
 def test_feedqa_telegram_ends_any_failure_in_one_redacted_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.telegram
+    import bot.lifecycle
     from bot.cli import cli
 
     monkeypatch.chdir(tmp_path)
@@ -111,7 +112,7 @@ def test_feedqa_telegram_ends_any_failure_in_one_redacted_line(
     def explode(settings, **kwargs) -> None:
         raise RuntimeError(f"Invalid URL 'http://127.0.0.1:8081{TOKEN}/getMe'")
 
-    monkeypatch.setattr(bot.telegram, "run_bot", explode)
+    monkeypatch.setattr(bot.lifecycle, "run_bot", explode)
     result = CliRunner().invoke(cli, ["telegram"])
     assert result.exit_code == 1
     assert TOKEN not in result.output and "Traceback" not in result.output

@@ -36,7 +36,8 @@ from test_telegram import (  # noqa: F401  (fixtures)
 
 import bot.refresh as bot_refresh
 from bot.journal import JournaledQueue, UpdateJournal
-from bot.telegram import build_application, refresh_job, run_bot
+from bot.lifecycle import run_bot
+from bot.telegram import build_application, refresh_job
 from corpus.article import Article
 from corpus.errors import ConfigError
 from retrieval import Retriever

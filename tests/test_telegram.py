@@ -22,6 +22,7 @@ from telegram.ext import Application
 
 import bot.refresh as bot_refresh
 from bot.chat import Button, ButtonCache, ChatHistory, QuestionLimiter
+from bot.lifecycle import run_bot
 from bot.redact import REDACTOR, RedactSecrets
 from bot.settings import Settings
 from bot.telegram import (
@@ -32,7 +33,6 @@ from bot.telegram import (
     build_application,
     refresh_feeds,
     refresh_job,
-    run_bot,
     webhook_options,
 )
 from bot.texts import EMPTY_QUESTION, EXPIRED, NOT_ADMIN, NOT_TEXT

@@ -56,6 +56,7 @@ class UpdateJournal:
         self._retrying: set[int] = set()
         self._failing = False  # a write failed (a full disk): said once, until one succeeds
         self._lock_fd: int | None = None
+        self._torn = False  # the last write was cut short: the file ends inside a line
 
     @property
     def lock_path(self) -> Path:
@@ -192,7 +193,17 @@ class UpdateJournal:
     def _write(self, entry: dict[str, Any], *, sync: bool) -> None:
         if self._fd is None:
             raise RuntimeError("the journal is not open")
-        os.write(self._fd, _line(entry))
+        # a full disk writes what fits (a short write) before it fails: the cut line stays
+        # unread, and the next entry starts a line of its own instead of being glued to it
+        data = b"\n" * self._torn + _line(entry)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError:
+            self._torn = self._torn or written > 0
+            raise
+        self._torn = False
         if sync:
             os.fsync(self._fd)
         if self._failing:

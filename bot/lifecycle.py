@@ -3,12 +3,15 @@ address checked before Telegram is told of it, the library opened, and a clean s
 SIGINT, SIGTERM or SIGABRT, also while the bot starts."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from corpus.errors import ConfigError
@@ -49,11 +52,38 @@ def run_bot(
         if options is not None:  # before Telegram is told to post to it
             _check_listen(str(options["listen"]), int(options["port"]))
         if retriever is None:
-            retriever = _open_library(settings)
+            try:
+                with _sigterm_interrupts():  # as Ctrl-C does (KeyboardInterrupt): exit 0
+                    retriever = _open_library(settings)
+            except _Terminated:
+                logger.info("Stopped (SIGTERM) while the library was being opened")
+                return signal.SIGTERM
         return _run(settings, retriever, options, journal)
     finally:
         if journal is not None:
             journal.close()
+
+
+class _Terminated(Exception):
+    """SIGTERM, before the bot's own signal handling is set up."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM interrupts the work in this block (opening the library: the first time, it is
+    built; a damaged one is repaired), instead of killing the process without a word."""
+
+    def interrupt(signum: int, frame: object) -> NoReturn:
+        raise _Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _lock(journal: UpdateJournal) -> None:
@@ -89,9 +119,13 @@ def _run(
 ) -> int | None:
     """`run_bot`'s work once the library is open and the data folder is this bot's."""
     application = build_application(settings, retriever, journal=journal)
-    ptb = logging.getLogger("telegram.ext")
-    if not any(isinstance(f, _OneLineBootstrapFailure) for f in ptb.filters):
-        ptb.addFilter(_OneLineBootstrapFailure())
+    for name, kind in (
+        ("telegram.ext", _OneLineBootstrapFailure),
+        ("telegram.ext.Updater", _OneLineLastPoll),
+    ):
+        ptb = logging.getLogger(name)  # a logger's filters do not apply to its children
+        if not any(isinstance(f, kind) for f in ptb.filters):
+            ptb.addFilter(kind())
     state: BotState = application.bot_data[STATE_KEY]
     retries = settings.telegram_startup_retries
     received: list[int] = []
@@ -215,5 +249,22 @@ class _OneLineBootstrapFailure(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "Bootstrap" in message and "Aborting" in message:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+class _OneLineLastPoll(logging.Filter):
+    """One warning line, not a traceback, for the updater's last getUpdates at a stop that
+    fails as polling did (409 from another poller, an API down): said once while polling."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, TelegramError) and "one more time" in record.getMessage():
+            record.msg = (
+                "The last getUpdates at the stop failed (%s): updates fetched since the "
+                "last one may be fetched again at the next start"
+            )
+            record.args = (error,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info, record.exc_text = None, None
         return True

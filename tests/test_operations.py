@@ -305,3 +305,88 @@ def test_each_failed_start_up_attempt_is_said(
     ]
     assert len(said) == 1, caplog.text
     assert f"127.0.0.1:{fake.port}" in said[0] and "502" in said[0]
+
+
+def test_a_stop_while_another_instance_polls_logs_no_traceback(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped while getUpdates keeps failing (409 from another poller, an API down): the
+    updater's last getUpdates at the stop logged "Error while calling `get_updates` one more
+    time" with a 25-line traceback, the very traceback the polling note replaced."""
+    fake.fail_next("getUpdates", code=409, description=CONFLICT, count=10_000)
+    settings = make_settings(fake, tmp_path, telegram_journal=False)
+    stop_when(lambda: len(fake.calls_of("getUpdates", ok=False)) >= 2, timeout=20)
+    run_bot(settings, retriever=retriever)
+    traced = [r for r in caplog.records if r.exc_info or r.exc_text]
+    assert not traced, [f"{r.name}: {r.getMessage()}" for r in traced]
+
+
+def test_a_journal_line_cut_short_by_a_full_disk_spoils_no_later_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a disk that fills up, write() writes what fits and returns less (no error); the
+    next write fails with ENOSPC. The journal then said it could be written again, yet the
+    first entry written after the recovery was glued to the cut line and lost: the message
+    accepted then was not answered after a restart."""
+    import bot.journal
+
+    journal = UpdateJournal(tmp_path / "journal.jsonl")
+    journal.open()
+    real_write = bot.journal.os.write
+    calls: list[int] = []
+
+    def filling(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:  # what fits of the line
+            return real_write(fd, data[: len(data) // 2])
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def update(n: int) -> Update:
+        return Update.de_json({"update_id": n, "message": {"message_id": n, "date": 0,
+                               "chat": {"id": 1, "type": "private"}, "text": "问题"}}, None)  # fmt: skip
+
+    queue = JournaledQueue(journal)
+    monkeypatch.setattr(bot.journal.os, "write", filling)
+    queue.put_nowait(update(1))  # cut short by the full disk
+    queue.put_nowait(update(2))  # fails: the disk is full
+    monkeypatch.setattr(bot.journal.os, "write", real_write)
+    queue.put_nowait(update(3))  # space again: "can be written again"
+    journal.close()
+    again = UpdateJournal(tmp_path / "journal.jsonl")
+    assert 3 in [u["update_id"] for u in again.open()]  # accepted once it could be written
+    again.close()
+
+
+def test_sigterm_while_the_library_opens_exits_0_as_documented(tmp_path: Path) -> None:
+    """README: SIGTERM stops the bot with exit 0. While it opened the library (built from the
+    bundled corpus the first time, or repaired) no handler was installed yet: the process
+    died of the signal (exit 143 in a shell), without a word."""
+    script = (
+        "import os, signal, time\n"
+        "import bot.lifecycle as lifecycle\n"
+        "real = lifecycle._open_library\n"
+        "def opening(settings):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # a supervisor stops it meanwhile\n"
+        "    time.sleep(0.5)\n"
+        "    return real(settings)\n"
+        "lifecycle._open_library = opening\n"
+        "from bot import main\n"
+        "main()\n"
+    )
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{_free_port()}/bot",  # never reached
+        "FEEDQA_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, "telegram"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr

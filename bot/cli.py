@@ -27,7 +27,7 @@ def _settings(command: str | None) -> Settings:
     """The settings; a bad bot setting stops only the bot, and is noted for the rest."""
 
     def note(problems: str) -> None:
-        click.echo(f"note: {problems} (a bot setting: ignored here)", err=True)
+        _note(f"note: {problems} (a bot setting: ignored here)")  # a stderr that fails: unsaid
 
     try:
         return Settings.load(bot_only=None if command == "telegram" else note)

@@ -509,3 +509,22 @@ def test_ingest_with_stderr_that_cannot_be_written_reads_and_indexes_every_feed(
     assert out.count("3 articles: 3 new") == 2 and "55 articles" in out.splitlines()[-1]
     library = CliRunner().invoke(cli, ["search", "北辰证券", "-k", "1"])
     assert "北辰证券今年将投入3亿元建设云平台" in library.output
+
+
+def test_ingest_with_a_bad_bot_setting_and_stderr_that_cannot_be_written_reads_every_feed(
+    env,
+) -> None:
+    """The note that a bot setting is bad (and ignored here) was written to stderr with no
+    care: on `2>/dev/full` it failed the command before a feed was read ("Error: cannot
+    write the output"), though the note is no reason to stop an ingest."""
+    feeds = [str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    code = "import sys; from bot import main; sys.argv[1:] = sys.argv[2:]; main()"
+    bad = {"TELEGRAM_QUESTIONS_PER_MINUTE": "many"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "feedqa", "ingest", *feeds],
+            env={**os.environ, **env, **bad}, stdout=subprocess.PIPE, stderr=full, text=True,
+        )  # fmt: skip
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert out.count("3 articles: 3 new") == 2 and "55 articles" in out.splitlines()[-1]

@@ -104,9 +104,14 @@ def build(layout: Layout, articles: Iterable["Article"]) -> None:
 
 def _build(layout: Layout, articles: Iterable["Article"]) -> None:
     """The work of `build`, the write lock held."""
+    unique = list({a.id: a for a in articles}.values())
+    # the whole set first, kept until every shard is indexed: a rebuild cut short (its
+    # layout saved, a shard's log or index rewritten for another number of shards, where an
+    # article may move to a shard not rewritten yet) leaves it for the next one to start from
+    rebuilding = layout.root / REBUILDING
+    shardlog.write_entries(rebuilding, [{"article": a.model_dump(mode="json")} for a in unique])
     layout.save()
     write_configs(layout)
-    unique = list({a.id: a for a in articles}.values())
     per_shard: list[list[dict]] = [[] for _ in range(layout.shards)]
     taken: list[set[int]] = [set() for _ in range(layout.shards)]
     for a in unique:
@@ -115,18 +120,14 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
         slot = _free_slot(h, layout.shards, taken[s])
         taken[s].add(slot)
         per_shard[s].append({"slot": slot, "kill": 0, "article": a.model_dump(mode="json")})
-    # the whole set first: a rebuild cut short (on another number of shards, an article may
-    # move to a shard not rewritten yet) leaves it for the next one to start from
-    rebuilding = layout.root / REBUILDING
-    shardlog.write_entries(rebuilding, [{"article": a.model_dump(mode="json")} for a in unique])
     for s, entries in enumerate(per_shard):
         folder = layout.shard_dir(s)
         shardlog.write_entries(folder / "main.jsonl", entries)
         shardlog.write_entries(folder / "delta.jsonl", [])
         shardlog.write_slots(folder, entries)
-    rebuilding.unlink()
     _index_all(layout, [["--all"]] * layout.shards)
     build_idf(layout)
+    rebuilding.unlink()
 
 
 def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:

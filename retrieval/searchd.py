@@ -101,7 +101,7 @@ def stop(layout: "Layout") -> None:
             try:
                 run_tool(["searchd", "-c", str(folder / "searchd.conf"), "--stopwait"])
             except EngineError as exc:  # said failed; what matters is whether it runs
-                if is_running(folder):
+                if not _exits(folder, STOP_GRACE_S):  # (another stop's searchd still exiting)
                     pid = _pid(folder)
                     failed.append(
                         f"searchd in {folder} (pid {pid}) did not exit ({exc}): "
@@ -109,6 +109,21 @@ def stop(layout: "Layout") -> None:
                     )
     if failed:
         raise EngineError("; ".join(failed))
+
+
+STOP_GRACE_S = 5.0
+"""How long a searchd whose stop command failed may take to exit before it is said to hang:
+a second stop (two `cluster stop` at once) fails while the first one's searchd exits."""
+
+
+def _exits(folder: Path, wait: float) -> bool:
+    """Whether the searchd of `folder` is stopped, or stops within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while is_running(folder):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _listening(host: str, port: int) -> bool:

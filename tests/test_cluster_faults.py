@@ -382,3 +382,62 @@ def test_a_cluster_json_out_of_range_is_damaged_too(tmp_path: Path, damage: str)
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
     assert said.strip().count("\n") == 0 and "is damaged" in said, said
+
+
+@needs_sphinx
+@pytest.mark.parametrize("where", ["write_configs", "_index_all"])
+def test_ingest_refuses_after_a_rebuild_cut_short_before_or_after_its_logs(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`init --shards 3` over a 2-shard cluster, killed after cluster.json says 3 shards but
+    before rebuilding.jsonl is written (its configs), or after the logs are written while
+    `indexer` builds the shards (the longest part): the shards' indexes hold the old layout,
+    yet ingest and merge went on over them (an article moved to another shard is then in
+    two indexes, its update in one)."""
+    old = cl.Layout(tmp_path, 2, port=free_base_port(3))
+    cl.build(old, tiny_articles)
+
+    def killed(*args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cl, where, killed)
+    with pytest.raises(KeyboardInterrupt):
+        cl.build(cl.Layout(tmp_path, 3, port=old.port), tiny_articles)
+    monkeypatch.undo()
+    found = cl.Layout.found(tmp_path)
+    assert found is not None and found.shards == 3
+    assert sorted(a.id for a in cl.logged_articles(found)) == sorted(a.id for a in tiny_articles)
+    for write in (cl.ingest, lambda layout, _: cl.merge(layout)):
+        with pytest.raises(EngineError, match=r"cut short.*feedqa cluster init"):
+            write(found, tiny_articles[:1])
+    cl.build(found, cl.logged_articles(found))  # what init does
+    assert not (tmp_path / cl.REBUILDING).exists()
+    assert sorted(a.id for a in cl.logged_articles(found)) == sorted(a.id for a in tiny_articles)
+
+
+@needs_sphinx
+def test_two_stops_at_once_are_no_error(tmp_path: Path, tiny_articles: list[Article]) -> None:
+    """Two `feedqa cluster stop` at once (two scripts, or a supervisor and a person): the
+    second one's `searchd --stopwait` fails while the searchd the first one stops is still
+    exiting, and stop named that searchd as hung ("kill -9") the moment after, exit 1."""
+    import threading
+
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    errors: list[Exception] = []
+
+    def stop() -> None:
+        try:
+            cl.stop(layout)
+        except EngineError as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=stop) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert not any(running for _, running, _ in cl.status(layout))
+    finally:
+        cl.stop(layout)

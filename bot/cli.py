@@ -18,6 +18,7 @@ from retrieval.answering import MAX_QUESTION_CHARS
 from retrieval.text import is_blank
 
 from .cluster import cluster
+from .console import Progress, say, stderr_is_terminal
 from .render import answer_text, passages_text
 from .repl import from_terminal
 from .settings import Settings
@@ -27,54 +28,12 @@ def _settings(command: str | None) -> Settings:
     """The settings; a bad bot setting stops only the bot, and is noted for the rest."""
 
     def note(problems: str) -> None:
-        _note(f"note: {problems} (a bot setting: ignored here)")  # a stderr that fails: unsaid
+        say(f"note: {problems} (a bot setting: ignored here)")  # a stderr that fails: unsaid
 
     try:
         return Settings.load(bot_only=None if command == "telegram" else note)
     except ValueError as exc:  # one line naming each bad variable, or a .env that cannot be read
         raise click.ClickException(f"invalid configuration: {exc}") from exc
-
-
-PROGRESS_SECONDS = 30.0
-"""In a pipe or a log, long work shows a line at least this often (and at every tenth)."""
-
-
-class Progress:
-    """How far long work is, on stderr: "embedding sentences: 40% (24,000 of 60,000)".
-
-    Redrawn in place on a terminal; in a pipe or a log, a line at every tenth and at least
-    every PROGRESS_SECONDS, so a long ingest is never silent.
-    """
-
-    def __init__(self) -> None:
-        self._shown: dict[str, tuple[int, float]] = {}  # what -> (last tenth, when)
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        percent = 100 * done // max(total, 1)
-        line = f"{what}: {percent}% ({done:,} of {total:,})"
-        finished = done >= total
-        if _stderr_is_terminal():
-            _note(f"\r{line}", nl=finished)
-            return
-        tenth, when = self._shown.get(what, (-1, 0.0))
-        now = time.monotonic()
-        if finished or percent // 10 > tenth or now - when >= PROGRESS_SECONDS:
-            _note(line)
-            self._shown[what] = (percent // 10, now)
-        if finished:
-            self._shown.pop(what, None)
-
-
-def _note(message: str, nl: bool = True) -> None:
-    """Say `message` on stderr if it can be written: a stderr that fails (`2>/dev/full`, a full
-    log disk, fd 2 left read-only by a shell script's `2>&-`) stops no work."""
-    with contextlib.suppress(OSError):
-        click.echo(message, err=True, nl=nl)
-
-
-def _stderr_is_terminal() -> bool:
-    """Whether stderr is a terminal; not when it is closed (`2>&-`: sys.stderr is None)."""
-    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _retriever(ctx: click.Context) -> Retriever:
@@ -120,7 +79,7 @@ def _is_library(path: Path) -> bool:
 
 def _report_repairs(retriever: Retriever) -> None:
     for note in retriever.repairs:
-        _note(f"! library: {note}")
+        say(f"! library: {note}")
 
 
 def _connect(settings: Settings) -> Retriever:
@@ -262,9 +221,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
     except FeedqaError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:  # articles are logged before they are indexed: none is lost
-        if _stderr_is_terminal():
-            _note("")  # below the progress line the ^C interrupted
-        _note(
+        if stderr_is_terminal():
+            say("")  # below the progress line the ^C interrupted
+        say(
             "interrupted: every article logged is kept; `feedqa ingest` indexes any not indexed yet"
         )
         ctx.exit(130)
@@ -273,7 +232,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...]) -> None:
         click.echo(f"library {path}: {info['articles']} articles, {info['paragraphs']} paragraphs")
         note = getattr(retriever, "partial_note", lambda: None)()
         if note:
-            _note(note)
+            say(note)
     if failed:
         raise click.ClickException(f"{failed} of {len(sources)} sources could not be read")
 
@@ -285,16 +244,16 @@ def _ingest_all(library: Callable[[], Retriever], sources: tuple[str, ...], limi
 
     failed = 0
     for source in sources:
-        _note(f"reading {source} …")
+        say(f"reading {source} …")
         started = time.perf_counter()
         try:
             report = load_feed_report(source, **limits)
         except FeedqaError as exc:
             failed += 1
-            _note(f"  ✗ {exc}")
+            say(f"  ✗ {exc}")
             continue
         for problem in report.problems:
-            _note(f"  ! {problem}")
+            say(f"  ! {problem}")
         added = library().add(report.articles, progress=Progress())  # FeedqaError: stops all
         with contextlib.suppress(OSError):  # an output that fails is said at the end; read on
             click.echo(

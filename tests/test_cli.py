@@ -102,7 +102,7 @@ def test_ingest_keeps_good_items_and_reports_bad_sources(env) -> None:
 def test_long_work_in_a_log_shows_a_line_every_tenth_and_every_half_minute(
     monkeypatch, capsys
 ) -> None:
-    from bot import cli as command
+    from bot import console as command
 
     report = command.Progress()
     for done in range(0, 1001):

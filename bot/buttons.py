@@ -49,8 +49,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(EXPIRED)
         return
     # the parsed button, not the raw data: "more:k:00" is the same press as "more:k:0"
-    first = state.presses.first((message.chat_id, message.message_id, button.data()))
+    press = (message.chat_id, message.message_id, button.data())
+    first = state.presses.first(press)
     if first and not state.limiter.allow(query.from_user.id):  # a press sends a message too
+        state.presses.forget(press)
         seconds = state.limiter.retry_after(query.from_user.id)
         limit = state.settings.telegram_questions_per_minute
         await query.answer(TOO_MANY.format(limit=limit, seconds=seconds))

@@ -125,6 +125,10 @@ class Presses:
         self._seen[press] = now
         return last is None or now - last > self.window
 
+    def forget(self, press: Hashable) -> None:
+        """Take `press` back (it was refused: pressed again, it is no double tap)."""
+        self._seen.pop(press, None)
+
 
 class ButtonCache(Generic[T]):
     """What the buttons under an answer refer to, kept under short random keys.

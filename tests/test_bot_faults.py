@@ -508,6 +508,23 @@ async def test_a_flood_of_button_presses_counts_too(
     assert any("太频繁" in t for t in toasts), toasts
 
 
+async def test_a_press_refused_by_the_limit_is_refused_again_not_ignored(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """A press over the limit shows why; pressed again at once, it was taken for a double tap
+    of a press that had shown something, and got nothing at all."""
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=1)
+    async with running(build_application(settings, retriever)):
+        answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))  # 1 of 1
+        message_id = answer.result["message_id"]
+        data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        for n in (1, 2):
+            fake.push_callback(ALICE, message_id, data)
+            await fake.wait_for(lambda n=n: len(fake.calls_of("answerCallbackQuery")) == n)
+    toasts = [c.params.get("text", "") for c in fake.calls_of("answerCallbackQuery")]
+    assert all("太频繁" in t for t in toasts), toasts
+
+
 async def test_anonymous_admins_of_other_groups_do_not_use_up_each_others_limit(
     fake: FakeBotApi, tmp_path: Path, retriever: Retriever
 ) -> None:

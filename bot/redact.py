@@ -1,6 +1,7 @@
 """Keeping secrets (the bot token, the webhook secret) out of logs, errors and tracebacks."""
 
 import logging
+from collections.abc import Iterable
 
 
 class RedactSecrets(logging.Filter):
@@ -12,9 +13,9 @@ class RedactSecrets(logging.Filter):
 
     replacement = "<redacted>"
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: set[str] = {s for s in secrets if s}
         self._formatter = logging.Formatter()
 
     def scrub(self, text: str) -> str:

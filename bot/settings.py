@@ -8,6 +8,8 @@ from typing import Annotated, Self, get_args
 from pydantic import Field, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .redact import RedactSecrets, token_secrets
+
 WEEK_MINUTES = 7 * 24 * 60
 
 EXPECTED = {
@@ -177,9 +179,7 @@ def _secrets() -> list[str]:
         found = _Secrets()
     except Exception:  # noqa: BLE001 (what made the settings fail may fail here too)
         return []
-    token = found.telegram_bot_token.strip()
-    values = (token, token.partition(":")[2], found.telegram_webhook_secret.strip())
-    return [v for v in values if v]  # the token's secret part too: a URL may escape its colon
+    return [*token_secrets(found.telegram_bot_token.strip()), found.telegram_webhook_secret.strip()]
 
 
 def describe_errors(exc: ValidationError, secrets: Iterable[str] = ()) -> str:
@@ -199,7 +199,4 @@ def describe_errors(exc: ValidationError, secrets: Iterable[str] = ()) -> str:
         else:
             problem = error["msg"][:1].lower() + error["msg"][1:]
         problems.append(f"{name.upper()}={value}: {problem}" if name else problem)
-    described = "; ".join(problems)
-    for secret in sorted(secrets, key=len, reverse=True):  # a secret inside another: longest first
-        described = described.replace(secret, "<redacted>")
-    return described
+    return RedactSecrets(secrets).scrub("; ".join(problems))

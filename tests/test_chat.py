@@ -103,29 +103,23 @@ async def test_a_question_sent_as_a_caption_is_answered(fake: FakeBotApi, app: A
     assert text != NOT_TEXT
 
 
+@pytest.mark.parametrize(
+    ("label", "again", "shown"),
+    [
+        ("原文", "", "第1段"),
+        ("更多", "0", "[4]"),  # "more:KEY:00" is "more:KEY:0" (the same page), not a new press
+    ],
+)
 async def test_a_double_tap_on_a_button_sends_its_content_once(
-    fake: FakeBotApi, app: Application
+    fake: FakeBotApi, app: Application, label: str, again: str, shown: str
 ) -> None:
     answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
-    data = buttons(answer)["原文"]
+    data = buttons(answer)[label]
     first = fake.push_callback(ALICE, answer.result["message_id"], data)
-    fake.push_callback(ALICE, answer.result["message_id"], data)
-    await next_message(fake, first, "第1段")
+    fake.push_callback(ALICE, answer.result["message_id"], data + again)
+    await next_message(fake, first, shown)
     await asyncio.sleep(0.5)
-    assert len([c for c in fake.sent_after(first) if "第1段" in plain(c)]) == 1
-
-
-async def test_a_double_tap_spelled_another_way_sends_its_content_once(
-    fake: FakeBotApi, app: Application
-) -> None:
-    """A press of "more:KEY:00" is one of "more:KEY:0" (the same page), not a new one."""
-    answer = await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))
-    data = buttons(answer)["更多"]
-    first = fake.push_callback(ALICE, answer.result["message_id"], data)
-    fake.push_callback(ALICE, answer.result["message_id"], data + "0")
-    await next_message(fake, first, "[4]")
-    await asyncio.sleep(0.5)
-    assert len([c for c in fake.sent_after(first) if "[4]" in plain(c)]) == 1
+    assert len([c for c in fake.sent_after(first) if shown in plain(c)]) == 1
 
 
 async def test_a_lone_surrogate_in_a_group_question_is_no_error(

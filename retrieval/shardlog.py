@@ -98,6 +98,6 @@ def mark_indexed(folder: Path) -> None:
 
 def logged(folder: Path) -> dict[str, dict]:
     """A shard's logged entries by article id, the latest version of each (delta over main)."""
-    latest = {e["article"]["id"]: e for e in read_entries(str(folder / "main.jsonl"))}
+    latest = {e["article"]["id"]: e for e in main_entries(folder)}
     latest.update((e["article"]["id"], e) for e in read_entries(str(folder / "delta.jsonl")))
     return latest

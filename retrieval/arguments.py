@@ -2,7 +2,7 @@
 anything else, never a traceback from deep inside."""
 
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from corpus.errors import QueryError
@@ -59,8 +59,42 @@ def articles(given: Iterable["Article"]) -> Iterator["Article"]:
         yield a
 
 
-def probability(value: object, name: str) -> None:
-    """ValueError unless `value` is None or a number from 0 to 1."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if value is not None and not (number and 0 <= value <= 1):
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def probability(value: object, name: str) -> float | None:
+    """`value`, if it is None or a number from 0 to 1; ValueError otherwise."""
+    if value is not None and not (_number(value) and 0 <= value <= 1):
         raise ValueError(f"{name} must be from 0 to 1 (or None), not {value!r}")
+    return value
+
+
+def seconds(value: object, name: str) -> float:
+    """`value`, if it is a number of seconds, 0 or more; ValueError otherwise."""
+    if not (_number(value) and 0 <= value < float("inf")):
+        raise ValueError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
+    return value
+
+
+def switch(value: object, name: str) -> bool:
+    """`value`, if it is True or False; TypeError otherwise ("no" would read as True)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+class Checked:
+    """An attribute that `check(value, name)` checks whenever it is set."""
+
+    def __init__(self, check: Callable[[object, str], object]) -> None:
+        self.check = check
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.stored = name, f"_{name}"
+
+    def __get__(self, obj: object, owner: type | None = None):
+        return self if obj is None else getattr(obj, self.stored)
+
+    def __set__(self, obj: object, value: object) -> None:
+        setattr(obj, self.stored, self.check(value, self.name))

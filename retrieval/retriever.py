@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import IndexFileError, LibraryError
 
-from . import answering, arguments, bundled, library, manifest, semantic, vectorstore
+from . import answering, arguments, bundled, library, manifest, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     BM25Params,
@@ -21,6 +21,7 @@ from .index import (
 )
 from .models import Answer, Passage
 from .question import content_terms
+from .semantic import Progress
 from .storage import saved_in
 from .text import SEGMENTER, tokenize
 from .vectorstore import SentenceStore
@@ -55,12 +56,11 @@ class Retriever:
         min_confidence: float | None = None,
         semantic: bool = True,
     ) -> None:
-        arguments.probability(min_confidence, "min_confidence")
         self._index = index
         self._path = path
         self._lock = threading.Lock()
-        self.min_confidence = min_confidence  # None: the ranker's calibrated threshold
-        self.semantic = semantic  # False: no sentence encoder, lexical answers
+        self.min_confidence = min_confidence
+        self.semantic = semantic
         self._logged = 0  # lines of the articles log this index covers
         self._stamp: str | None = None  # checksum of the manifest this index was read or saved as
         self._file_lock = None  # the library's writer lock, for a library opened with `open`
@@ -72,6 +72,11 @@ class Retriever:
         articles) or by a later write (a library removed while open)."""
         self._vectors = SentenceStore()  # sentence vectors of the segments
 
+    min_confidence = arguments.Checked(arguments.probability)
+    """The least confidence to answer with (None: the ranker's calibrated threshold)."""
+    semantic = arguments.Checked(arguments.switch)
+    """Whether answers use the sentence encoder (False: lexical answers)."""
+
     # --- construction -----------------------------------------------------------------------
 
     @classmethod
@@ -80,7 +85,7 @@ class Retriever:
         articles: Iterable["Article"],
         *,
         params: BM25Params | None = None,
-        progress: semantic.Progress | None = None,
+        progress: Progress | None = None,
         reuse: Iterable[vectorstore.Vectors] = (),
         **kwargs,
     ) -> "Retriever":
@@ -127,7 +132,7 @@ class Retriever:
         path: str | os.PathLike,
         *,
         verify: bool = True,
-        progress: semantic.Progress | None = None,
+        progress: Progress | None = None,
         **kwargs,
     ) -> "Retriever":
         """Open an index saved with `save`; raise IndexFileError if it is missing, stale or corrupt.
@@ -186,24 +191,23 @@ class Retriever:
         path: str | os.PathLike,
         *,
         lock_timeout: float = library.LOCK_TIMEOUT,
-        progress: semantic.Progress | None = None,
+        progress: Progress | None = None,
         catch_up: bool = True,
         **kwargs,
     ) -> "Retriever":
         """A library at `path`: its articles log plus an index rebuilt from it when needed.
 
-        A new library starts with the bundled corpus. Articles added with `add` are logged
-        before they are indexed, so nothing is lost if the index is damaged; articles the
-        index holds but the log lacks are logged again from the index. What was repaired is
-        listed in `repairs`. Writers lock the library: one waits up to `lock_timeout`
+        A new library starts with the bundled corpus. Articles are logged before they are
+        indexed, so a damaged index loses nothing; articles the index holds but the log lacks
+        are logged again. Repairs are listed in `repairs`. A writer waits up to `lock_timeout`
         seconds for another, then raises LibraryBusyError.
-        catch_up: False, for readers: logged articles an ingest has not indexed yet (it is
-        running, or was killed) are left to the next `add`, and noted in `repairs`. A damaged
-        index that a reader cannot lock the library to repair (another process writes to it,
-        or it is read-only) is rebuilt from the log in memory, and repaired by the next write.
+        catch_up: False, for readers: logged articles an ingest has not indexed yet (running,
+        or killed) are left to the next `add`. A damaged index a reader cannot repair (another
+        process writes, or it is read-only) is rebuilt in memory, and repaired by the next write.
         """
+        timeout = arguments.seconds(lock_timeout, "lock_timeout")
         return library.open_library(
-            cls, path, lock_timeout, catch_up=catch_up, progress=progress, **kwargs
+            cls, path, timeout, catch_up=catch_up, progress=progress, **kwargs
         )
 
     def __reduce__(self):
@@ -218,7 +222,7 @@ class Retriever:
         self,
         articles: Iterable["Article"],
         *,
-        progress: semantic.Progress | None = None,
+        progress: Progress | None = None,
         _log: bool = True,
     ) -> AddReport:
         """Add new articles and replace changed ones (same id; an id given twice counts once,
@@ -316,7 +320,7 @@ class Retriever:
             self._adopt(fresh)
         return True
 
-    def _catch_up(self, progress: semantic.Progress | None = None) -> None:
+    def _catch_up(self, progress: Progress | None = None) -> None:
         """Take up what another process wrote to the library since this one read or wrote
         it, and what its log holds that the index lacks."""
         if self._path is None or (

@@ -152,6 +152,19 @@ def test_example_questions_come_from_the_newest_articles_whatever_their_offsets(
             QueryError,
             "int",
         ),
+        (lambda arts: Retriever.from_articles(arts, semantic="no"), TypeError, "True or False"),
+        (
+            lambda arts: setattr(
+                Retriever.from_articles(arts, semantic=False), "min_confidence", 2
+            ),
+            ValueError,
+            "0 to 1",
+        ),
+        (
+            lambda arts: setattr(Retriever.from_articles(arts, semantic=False), "semantic", 1),
+            TypeError,
+            "True or False",
+        ),
     ],
 )
 def test_settings_a_retriever_cannot_use_are_refused_when_given(
@@ -482,6 +495,17 @@ def test_a_path_or_address_of_the_wrong_type_is_one_feedqa_error(call) -> None:
 
     with pytest.raises(FeedqaError, match="must be"):
         call()
+
+
+@pytest.mark.parametrize("timeout", ["x", None, float("nan"), -1, True])
+def test_a_lock_timeout_that_is_not_seconds_is_refused_before_the_library_is_touched(
+    tmp_path, timeout: object
+) -> None:
+    """`open(lock_timeout="x")` raised filelock's TypeError from inside the lock, after the
+    library's folder was made; a negative one waited for ever."""
+    with pytest.raises(ValueError, match="lock_timeout must be"):
+        Retriever.open(tmp_path / "lib", lock_timeout=timeout)  # type: ignore[arg-type]
+    assert not (tmp_path / "lib").exists()
 
 
 def test_a_charset_of_the_wrong_type_is_refused_with_its_name() -> None:

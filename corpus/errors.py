@@ -7,6 +7,7 @@ FeedqaError
 │   ├── QueryError     the question cannot be used (e.g. not a string)
 │   ├── IndexFileError an index on disk is missing, stale or corrupt
 │   └── EngineError    the search engine cannot be reached, or a cluster tool failed
+├── ArgumentError      an argument of the wrong type or value (also a TypeError, ValueError)
 ├── QAFileError        a QA file for `feedqa eval` cannot be read (also a ValueError)
 ├── LibraryError       a library on disk cannot be written (disk full, no permission)
 │   └── LibraryBusyError another process is writing to the library
@@ -40,6 +41,10 @@ class IndexFileError(RetrievalError):
 
 class EngineError(RetrievalError):
     """The search engine cannot be reached, or a cluster tool failed."""
+
+
+class ArgumentError(FeedqaError, TypeError, ValueError):
+    """An argument of the wrong type or value, named in the message."""
 
 
 class QAFileError(FeedqaError, ValueError):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from corpus.article import Article
 from corpus.encoding import GARBLED, decode_feed, garbled_share
-from corpus.errors import FeedError
+from corpus.errors import ArgumentError, FeedError
 from corpus.fetch import (
     FETCH_DEADLINE,
     FETCH_TIMEOUT,
@@ -41,9 +41,9 @@ def parse_feed_report(
     `charset` is the encoding their server declared: it decides over the document's own.
     base: the address the feed was read from, for its relative links."""
     if not isinstance(data, str | bytes):
-        raise TypeError(f"feed data must be str or bytes, not {type(data).__name__}")
+        raise ArgumentError(f"feed data must be str or bytes, not {type(data).__name__}")
     if charset is not None and not isinstance(charset, str):
-        raise TypeError(f"charset must be a string or None, not {type(charset).__name__}")
+        raise ArgumentError(f"charset must be a string or None, not {type(charset).__name__}")
     label = source or "<data>"
     decoding: list[str] = []
     if isinstance(data, bytes):

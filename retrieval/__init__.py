@@ -6,6 +6,7 @@
 """
 
 from corpus.errors import (
+    ArgumentError,
     EngineError,
     FeedqaError,
     IndexFileError,
@@ -23,6 +24,7 @@ from .text import normalize, tokenize
 __all__ = [
     "AddReport",
     "Answer",
+    "ArgumentError",
     "BM25Params",
     "Citation",
     "EngineError",

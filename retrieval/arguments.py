@@ -5,7 +5,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from corpus.errors import QueryError
+from corpus.errors import ArgumentError, QueryError
 from corpus.html import well_formed
 
 from .answering import MAX_QUESTION_CHARS
@@ -50,12 +50,14 @@ def articles(given: Iterable["Article"]) -> Iterator["Article"]:
     from corpus import Article
 
     if isinstance(given, Article):
-        raise TypeError("articles must be a list of Article objects, not one Article")
+        raise ArgumentError("articles must be a list of Article objects, not one Article")
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
-        raise TypeError(f"articles must be a list of Article objects, not {type(given).__name__}")
+        raise ArgumentError(
+            f"articles must be a list of Article objects, not {type(given).__name__}"
+        )
     for a in given:
         if not isinstance(a, Article):
-            raise TypeError(f"articles must be Article objects, not {type(a).__name__}")
+            raise ArgumentError(f"articles must be Article objects, not {type(a).__name__}")
         yield a
 
 
@@ -66,21 +68,21 @@ def _number(value: object) -> bool:
 def probability(value: object, name: str) -> float | None:
     """`value`, if it is None or a number from 0 to 1; ValueError otherwise."""
     if value is not None and not (_number(value) and 0 <= value <= 1):
-        raise ValueError(f"{name} must be from 0 to 1 (or None), not {value!r}")
+        raise ArgumentError(f"{name} must be from 0 to 1 (or None), not {value!r}")
     return value
 
 
 def seconds(value: object, name: str) -> float:
     """`value`, if it is a number of seconds, 0 or more; ValueError otherwise."""
     if not (_number(value) and 0 <= value < float("inf")):
-        raise ValueError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
+        raise ArgumentError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
     return value
 
 
 def switch(value: object, name: str) -> bool:
     """`value`, if it is True or False; TypeError otherwise ("no" would read as True)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {value!r}")
+        raise ArgumentError(f"{name} must be True or False, not {value!r}")
     return value
 
 

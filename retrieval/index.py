@@ -17,6 +17,8 @@ from typing import Literal
 
 import numpy as np
 
+from corpus.errors import ArgumentError
+
 from . import jit, maxscore
 from .build import CHUNK_CHARS, PARALLEL_MIN_CHARS, build_segment
 from .segment import (
@@ -75,14 +77,14 @@ class BM25Params:
                 or not isinstance(value, int | float)
                 or not math.isfinite(value)
             ):
-                raise ValueError(f"BM25 parameter {key}={value!r} is not a number")
+                raise ArgumentError(f"BM25 parameter {key}={value!r} is not a number")
         if not (self.k1 > 0 and 0 <= self.b <= 1 and self.epsilon >= 0):
-            raise ValueError(
+            raise ArgumentError(
                 f"BM25 parameters out of range: k1={self.k1} (above 0), b={self.b} (0 to 1), "
                 f"epsilon={self.epsilon} (0 or more)"
             )
         if self.idf not in IDFS:
-            raise ValueError(f"unknown idf {self.idf!r}: one of {', '.join(IDFS)}")
+            raise ArgumentError(f"unknown idf {self.idf!r}: one of {', '.join(IDFS)}")
 
     @classmethod
     def okapi(cls) -> "BM25Params":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus.errors import IndexFileError, LibraryError
+from corpus.errors import ArgumentError, IndexFileError, LibraryError
 
 from . import answering, arguments, bundled, library, manifest, vectorstore
 from .answering import MAX_QUESTION_CHARS
@@ -95,7 +95,7 @@ class Retriever:
         reuse: sentence vectors made before (of a damaged index), looked up by sentence.
         """
         if params is not None and not isinstance(params, BM25Params):
-            raise TypeError(f"params must be a BM25Params, not {type(params).__name__}")
+            raise ArgumentError(f"params must be a BM25Params, not {type(params).__name__}")
         unique = list({a.id: a for a in arguments.articles(articles)}.values())
         # a hash each: cheaper here than shipped to worker processes
         records = [library.article_record(a) for a in unique]

@@ -372,9 +372,13 @@ def test_parse_feed_never_fetches_urls() -> None:
         parse_feed("http://127.0.0.1:9/feed.xml")
 
 
-def test_parse_feed_rejects_other_types() -> None:
-    with pytest.raises(TypeError):
+def test_parse_feed_rejects_other_types_with_a_feedqa_error() -> None:
+    """A TypeError, and a FeedqaError as the README says every error is."""
+    from corpus.errors import FeedqaError
+
+    with pytest.raises(TypeError, match="feed data must be str or bytes, not int") as caught:
         parse_feed(123)  # type: ignore[arg-type]
+    assert isinstance(caught.value, FeedqaError)
 
 
 # ---------------------------------------------------------------------------

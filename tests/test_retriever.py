@@ -170,8 +170,13 @@ def test_example_questions_come_from_the_newest_articles_whatever_their_offsets(
 def test_settings_a_retriever_cannot_use_are_refused_when_given(
     tiny_articles, make, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message):
+    """Each is Python's TypeError or ValueError and, as the README says of every error, a
+    FeedqaError."""
+    from retrieval import FeedqaError
+
+    with pytest.raises(error, match=message) as caught:
         make(tiny_articles)
+    assert isinstance(caught.value, FeedqaError)
 
 
 def test_a_retriever_says_why_it_cannot_be_pickled_or_copied(tiny: Retriever) -> None:
@@ -210,13 +215,15 @@ def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:
 def test_adding_what_is_not_articles_is_one_clear_error(
     tiny_articles, given: object, message: str
 ) -> None:
+    from retrieval import FeedqaError
+
     library = Retriever.from_articles(tiny_articles, semantic=False)
     before = library.info()
     with pytest.raises(TypeError, match=message):
         library.add(given)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=message):
         Retriever.from_articles(given, semantic=False)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="a list of Article objects, not one Article"):
+    with pytest.raises(FeedqaError, match="a list of Article objects, not one Article"):
         library.add(tiny_articles[0])
     assert library.info() == before
 
@@ -514,8 +521,10 @@ def test_a_charset_of_the_wrong_type_is_refused_with_its_name() -> None:
     from corpus.feeds import parse_feed_report
 
     raw = (DATA / "tiny.rss.xml").read_bytes()
+    from retrieval import FeedqaError
+
     for charset in (5, b"utf-8"):
-        with pytest.raises(TypeError, match="charset must be"):
+        with pytest.raises(FeedqaError, match="charset must be"):
             parse_feed_report(raw, charset=charset)  # type: ignore[arg-type]
 
 

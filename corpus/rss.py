@@ -72,9 +72,10 @@ def parse_xml(text: str, *, source: str, label: str, base: str = "") -> FeedRepo
     if result.bozo:
         items = _items_one_by_one(text, label) or items
     if not items:
-        if result.version and not result.bozo:  # a feed, with nothing in it (yet)
-            raise FeedError(f"no usable items in feed: {label}: the feed has no items")
-        reason = _xml_error(result) if result.bozo and not result.version else "no items found"
+        if result.version:  # a feed, with nothing in it (yet)
+            fault = f" (its XML is malformed: {_xml_error(result)})" if result.bozo else ""
+            raise FeedError(f"no usable items in feed: {label}: the feed has no items{fault}")
+        reason = _xml_error(result) if result.bozo else "no items found"
         raise FeedError(f"not an RSS/Atom feed: {label}: {reason}")
     if _is_html(result.feed.get("title_detail")):
         feed_title = html_to_text(result.feed.get("title", ""))

@@ -345,6 +345,27 @@ def test_a_feed_without_items_is_called_empty_not_no_feed(data: str) -> None:
         parse_feed(data)
 
 
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (
+            '<rss version="2.0"><channel><title>甲&nbsp;乙</title></channel></rss>',
+            "undefined entity",
+        ),
+        ('<rss version="2.0"><channel><title>甲</title>', "no element found"),
+    ],
+)
+def test_a_feed_without_items_and_with_an_xml_fault_is_called_empty_with_the_fault(
+    data: str, why: str
+) -> None:
+    """An `&nbsp;` in an empty feed's title made it "not an RSS/Atom feed"."""
+    with pytest.raises(FeedError) as info:
+        parse_feed(data)
+    assert str(info.value) == (
+        f"no usable items in feed: <data>: the feed has no items (its XML is malformed: {why})"
+    )
+
+
 def test_not_a_feed_file_names_the_file() -> None:
     path = DATA / "not-a-feed.txt"
     with pytest.raises(FeedError) as info:

@@ -4,6 +4,7 @@ SIGINT, SIGTERM or SIGABRT, also while the bot starts."""
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
@@ -235,10 +236,20 @@ def _check_listen(listen: str, port: int) -> None:
             probe.bind(address)
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            advice = (
+                f"{listen} is not an address of this machine; set TELEGRAM_WEBHOOK_LISTEN to "
+                "one of its addresses, or 0.0.0.0 for all of them"
+            )
+        elif exc.errno == errno.EACCES:
+            advice = "ports below 1024 need root; set TELEGRAM_WEBHOOK_PORT to a higher one"
+        else:
+            advice = (
+                "another program (an earlier `feedqa telegram --webhook`?) may use the port; "
+                "stop it, or set TELEGRAM_WEBHOOK_PORT or TELEGRAM_WEBHOOK_LISTEN"
+            )
         raise ConfigError(
-            f"the webhook server cannot listen on {listen}:{port} ({reason}): another program "
-            "(an earlier `feedqa telegram --webhook`?) may use the port; stop it, or set "
-            "TELEGRAM_WEBHOOK_PORT or TELEGRAM_WEBHOOK_LISTEN"
+            f"the webhook server cannot listen on {listen}:{port} ({reason}): {advice}"
         ) from None
 
 

@@ -193,6 +193,37 @@ def test_a_webhook_port_already_taken_is_a_clear_error_before_telegram_is_told(
     assert not fake.calls_of("setWebhook", ok=None)
 
 
+def test_a_webhook_listen_address_not_on_this_machine_blames_the_address_not_a_program(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """Binding to an address no interface has (a documentation-range address: nothing is
+    sent) said another program might use the port."""
+    settings = make_settings(
+        fake, tmp_path, telegram_webhook_url="https://bot.example.com/hook",
+        telegram_webhook_secret="s3cret", telegram_webhook_listen="192.0.2.7",
+    )  # fmt: skip
+    with interrupt_after(10), pytest.raises(ConfigError) as info:
+        run_bot(settings, webhook=True, retriever=retriever)
+    message = str(info.value)
+    assert "192.0.2.7" in message and "not an address of this machine" in message
+    assert "another program" not in message
+    assert not fake.calls_of("setWebhook", ok=None)
+
+
+def test_a_webhook_port_that_needs_root_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Port 443 for a bot run as a user: the kernel refuses the bind (EACCES), which was
+    blamed on another program."""
+    import bot.lifecycle
+
+    def refused(self, address) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(bot.lifecycle.socket.socket, "bind", refused)
+    with pytest.raises(ConfigError, match="ports below 1024 need root") as info:
+        bot.lifecycle._check_listen("127.0.0.1", 443)
+    assert "another program" not in str(info.value)
+
+
 # --- a full disk --------------------------------------------------------------------------------
 
 

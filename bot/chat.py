@@ -72,7 +72,7 @@ class QuestionLimiter:
         self.per_minute = per_minute
         self._clock = clock
         self._seen: dict[int, deque[float]] = {}
-        self._noticed: dict[int, float] = {}
+        self._noticed: dict[tuple[int, int | None], float] = {}
 
     def allow(self, user_id: int) -> bool:
         """Count one question for the user; False (and not counted) if over the limit."""
@@ -89,13 +89,14 @@ class QuestionLimiter:
             self._seen = {u: t for u, t in self._seen.items() if t and now - t[-1] < self.window}
         return True
 
-    def notice_due(self, user_id: int) -> bool:
-        """Whether a refused user should be told (once per window, not once per message)."""
+    def notice_due(self, user_id: int, chat_id: int | None = None) -> bool:
+        """Whether a refused user should be told in the chat (once per window and chat, not
+        once per message)."""
         now = self._clock()
-        last = self._noticed.get(user_id)
+        last = self._noticed.get((user_id, chat_id))
         if last is not None and now - last < self.window:
             return False
-        self._noticed[user_id] = now
+        self._noticed[user_id, chat_id] = now
         if len(self._noticed) > 10_000:
             self._noticed = {u: t for u, t in self._noticed.items() if now - t < self.window}
         return True

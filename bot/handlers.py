@@ -299,11 +299,11 @@ def rate_limited(handler: Handler) -> Handler:
 
 async def _flooding(update: Update, state: BotState) -> bool:
     """Whether the sender is over the per-minute limit (counted for every message that gets
-    a reply); they are told once per window, not once per message."""
+    a reply); they are told once per window in each chat, not once per message."""
     sender, message = sender_id(update), update.effective_message
     if sender is None or message is None or state.limiter.allow(sender):
         return False
-    if state.limiter.notice_due(sender):
+    if state.limiter.notice_due(sender, message.chat_id):
         seconds = state.limiter.retry_after(sender)
         limit = state.settings.telegram_questions_per_minute
         await note(message, TOO_MANY.format(limit=limit, seconds=seconds))

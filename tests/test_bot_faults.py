@@ -538,6 +538,21 @@ async def test_anonymous_admins_of_other_groups_do_not_use_up_each_others_limit(
         assert plain(await reply(fake, here)).startswith(ANSWER_CEO)
 
 
+async def test_a_flooder_refused_in_another_chat_is_told_there_too(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever
+) -> None:
+    """The notice was due once a window per user: told in private, the same user asking in a
+    group got no reply there at all, and no reason."""
+    settings = make_settings(fake, tmp_path, telegram_questions_per_minute=1)
+    async with running(build_application(settings, retriever)):
+        await reply(fake, fake.push_message(ALICE, "星河支付的CEO是谁?"))  # 1 of 1
+        told = fake.push_message(ALICE, "月光银行的CEO是谁?")
+        await fake.wait_for(lambda: fake.replies_to(told))
+        there = fake.push_message(GROUP, "/ask 星河支付的CEO是谁?", user_id=ALICE)
+        notice = await reply(fake, there)
+    assert "太频繁" in plain(fake.replies_to(told)[0]) and "太频繁" in plain(notice)
+
+
 def test_question_limiter_notices_once_per_window() -> None:
     now = [0.0]
     limiter = QuestionLimiter(1, clock=lambda: now[0])

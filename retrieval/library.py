@@ -219,6 +219,13 @@ def open_at(
         if retriever is not None and retriever.index.n_docs:
             written = append_log(log, articles_from_index(retriever.index))
             repairs.append(f"{LOG} was missing: {written} articles logged from the index")
+        elif retriever is None and not new:  # its articles are only in the unread index
+            why = damage.removeprefix(f"{path}: ").removesuffix("; rebuild it")
+            raise LibraryError(
+                f"{path}: the index cannot be read ({why}) and there is no {LOG} to rebuild it "
+                "from; open it once with the release that saved it (which logs its articles), "
+                "or remove it to start over"
+            )
         else:
             append_log(log, load_feed(bundled_feed_path()))
     read = read_log(log)

@@ -144,6 +144,22 @@ def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
     assert json.loads((lib / MANIFEST).read_text(encoding="utf-8"))["version"] == VERSION
 
 
+def test_an_older_saved_index_without_a_log_is_refused_not_replaced(tmp_path, tiny) -> None:
+    """A `Retriever.save` folder of an older release opened as a library: its articles are
+    only in its segments, so it is not started over from the bundled corpus."""
+    from retrieval.storage import VERSION
+
+    saved = tmp_path / "saved"
+    tiny.save(saved)
+    manifest = json.loads((saved / MANIFEST).read_text(encoding="utf-8"))
+    (saved / MANIFEST).write_text(manifest_text({**manifest, "version": VERSION - 1}))
+    before = {p: p.read_bytes() for p in saved.rglob("*") if p.is_file()}
+    with pytest.raises(library.LibraryError, match=f"no {LOG} to rebuild it from") as err:
+        Retriever.open(saved)
+    assert str(saved) in str(err.value) and "\n" not in str(err.value)
+    assert {p: p.read_bytes() for p in before} == before  # every file as it was
+
+
 def test_the_index_wins_for_an_article_the_shortened_log_holds_an_older_version_of(
     lib: Path,
 ) -> None:

@@ -20,7 +20,8 @@ def main(paths: list[str]) -> int:
     rows: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
     for path in paths:
         for it in evaluate.read_items(path):
-            gold = [evaluate._norm(g) for g in [it.get("answer"), *it.get("alternatives", [])] if g]
+            alternatives = it.get("alternatives") or []  # null or absent: none
+            gold = [evaluate._norm(g) for g in [it.get("answer"), *alternatives] if g]
             if not gold:
                 continue
             query, _, _, found, model = answering.find_candidates(
@@ -41,6 +42,9 @@ def main(paths: list[str]) -> int:
                     bool(found) and holds(ranked[0][0]),
                 )
             )
+    if not rows:
+        print(f"no answerable items in {', '.join(paths)}", file=sys.stderr)
+        return 1
     print("| style | n | any candidate | the encoder's closest sentences | ranked first |")
     print("|---|---|---|---|---|")
     everything = [x for v in rows.values() for x in v]

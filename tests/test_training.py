@@ -51,3 +51,20 @@ def test_the_threshold_tells_few_answerable_questions_not_found(monkeypatch) -> 
     assert refused <= train_ranker.MAX_FALSE_ABSTAIN
     monkeypatch.setattr(train_ranker, "MAX_FALSE_ABSTAIN", 1.0)  # unbounded: it goes past
     assert train_ranker.choose_threshold(prob, vetoed, answerable, right)[0] > threshold
+
+
+def test_recall_reads_every_file_eval_accepts(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import recall
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        '{"question": "京东科技计划在香港IPO募资多少?", "answer": "10亿至20亿美元", '
+        '"alternatives": null}\n',
+        encoding="utf-8",
+    )
+    assert recall.main([str(qa)]) == 0
+    assert "| all | 1 | 1.00 |" in capsys.readouterr().out
+    qa.write_text('{"question": "蚂蚁集团的猫叫什么?", "answer": null}\n', encoding="utf-8")
+    assert recall.main([str(qa)]) == 1  # nothing to measure: said, not a ZeroDivisionError
+    assert "no answerable items" in capsys.readouterr().err

@@ -12,9 +12,9 @@ import argparse
 import re
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from unittest import mock
 
+from corpus.errors import QAFileError
 from retrieval import Retriever, answering, candidates, evaluate, features, kinds, ranker, spans
 
 _NEVER = re.compile(r"(?!)")
@@ -42,8 +42,7 @@ OFF: dict[str, list[tuple[object, str, object]]] = {
 }
 
 
-def _run(files: list[Path]) -> dict[str, float]:
-    items = [it for f in files for it in evaluate.read_items(f)]
+def _run(items: list[dict]) -> dict[str, float]:
     r = Retriever.default()
     return evaluate.summarize(evaluate.run(r, items))
 
@@ -55,8 +54,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("groups", nargs="+", metavar="NAME=QA.jsonl[,QA.jsonl...]")
     groups = {}
     for arg in parser.parse_args(argv).groups:
-        name, _, paths = arg.partition("=")
-        groups[name] = [Path(p) for p in paths.split(",")]
+        name, eq, paths = arg.partition("=")
+        if not (name and eq and paths):
+            parser.error(f"{arg!r} is not NAME=QA.jsonl[,QA.jsonl...]")
+        try:  # every file read first: a file's problem in one line, before any work
+            groups[name] = [it for p in paths.split(",") for it in evaluate.read_items(p)]
+        except QAFileError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     header = "| mechanism off | " + " | ".join(
         f"{n}: accuracy / ans@1 / abstain / false abstain" for n in groups
     )
@@ -66,8 +71,8 @@ def main(argv: list[str]) -> int:
         with ExitStack() as stack:
             for target, attr, value in patches:
                 stack.enter_context(mock.patch.object(target, attr, value))
-            for files in groups.values():
-                m = _run(files)
+            for items in groups.values():
+                m = _run(items)
                 cells.append(
                     f"{m['accuracy']:.3f} / {m['ans@1']:.2f} / {m['abstain']:.2f} / "
                     f"{m['false_abstain']:.2f}"

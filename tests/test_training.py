@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from retrieval import ranker
 
@@ -68,3 +69,19 @@ def test_recall_reads_every_file_eval_accepts(tmp_path, monkeypatch, capsys) -> 
     qa.write_text('{"question": "蚂蚁集团的猫叫什么?", "answer": null}\n', encoding="utf-8")
     assert recall.main([str(qa)]) == 1  # nothing to measure: said, not a ZeroDivisionError
     assert "no answerable items" in capsys.readouterr().err
+
+
+def test_recall_and_ablation_name_a_bad_qa_file_in_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import ablation
+    import recall
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": null}\n{oops\n', encoding="utf-8")
+    for run in (lambda: recall.main([str(bad)]), lambda: ablation.main([f"dev={bad}"])):
+        assert run() == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"{bad} line 2: not JSON") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exited:
+        ablation.main([str(bad)])  # no NAME=
+    assert exited.value.code == 2 and "NAME=QA.jsonl" in capsys.readouterr().err

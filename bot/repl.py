@@ -144,7 +144,13 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
         try:  # FileHistory reads and appends later, in its event loop: try both here first
             history_file.parent.mkdir(parents=True, exist_ok=True)
             # the user's questions: readable by the user only, as a shell's history is
-            os.close(os.open(history_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+            fd = os.open(history_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:  # one an older release left readable by all is made the user's only
+                if (mode := os.fstat(fd).st_mode) & 0o077:
+                    with contextlib.suppress(OSError):  # not the user's file: used as it is
+                        os.fchmod(fd, mode & 0o700)
+            finally:
+                os.close(fd)
             with history_file.open("rb"):
                 pass
             history = FileHistory(str(history_file))

@@ -76,6 +76,18 @@ def test_the_history_file_of_questions_is_readable_by_its_owner_only(
     assert history.stat().st_mode & 0o077 == 0
 
 
+def test_a_history_file_an_older_release_made_readable_by_all_is_made_owner_only(
+    tiny_lexical: Retriever, tmp_path: Path
+) -> None:
+    history = tmp_path / "data" / "repl-history"
+    history.parent.mkdir()
+    history.write_text("\n# 2024-01-01 10:00:00.000000\n+云栖支付融资了多少?\n", encoding="utf-8")
+    history.chmod(0o644)  # as releases before 0600 left it
+    on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", history)
+    assert history.stat().st_mode & 0o077 == 0
+    assert "云栖支付融资了多少?" in history.read_text(encoding="utf-8")  # kept
+
+
 def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from bot import main; main()", "--bundled"],

@@ -223,8 +223,8 @@ def open_at(
             why = damage.removeprefix(f"{path}: ").removesuffix("; rebuild it")
             raise LibraryError(
                 f"{path}: the index cannot be read ({why}) and there is no {LOG} to rebuild it "
-                "from; open it once with the release that saved it (which logs its articles), "
-                "or remove it to start over"
+                "from; if an older release saved it, open it once with that release (which logs "
+                "its articles), or remove the folder to start over"
             )
         else:
             append_log(log, load_feed(bundled_feed_path()))

@@ -6,11 +6,14 @@ needs the kernel starts loading it in a background thread and keeps using the nu
 until it is ready; if numba is missing or fails, it keeps numpy for good.
 """
 
+import atexit
 import logging
 import threading
 from types import ModuleType
 
 log = logging.getLogger(__name__)
+
+EXIT_WAIT_S = 120.0  # at most, at exit: a first compile takes a few seconds
 
 _lock = threading.Lock()
 _done = threading.Event()
@@ -31,6 +34,9 @@ def start() -> None:
             return
         _started = True
     threading.Thread(target=_load, name="feedqa-kernel", daemon=True).start()
+    # a compile runs inside LLVM without the GIL: exiting under it runs LLVM's static
+    # destructors beneath it, and the process aborts after its work is done
+    atexit.register(_done.wait, EXIT_WAIT_S)
 
 
 def load(timeout: float | None = None) -> ModuleType | None:

@@ -278,3 +278,30 @@ assert index.top(["a", "b", "c"], 3) == one
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_a_process_that_exits_while_the_kernel_loads_waits_for_it(tmp_path) -> None:
+    """The loading thread was a daemon left running at exit: compiling, it is inside LLVM
+    (ctypes calls run without the GIL) while exit runs LLVM's static destructors, and a
+    process aborted ("UNREACHABLE executed") after its work was done. The exit now waits
+    for the load; here a slow stand-in for the kernel shows it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "loaded"
+    script = f"""
+import sys, time, types
+from retrieval import jit
+slow = types.ModuleType("retrieval.kernel")
+def warm():
+    time.sleep(1)
+    open({str(marker)!r}, "w").close()
+slow.warm = warm
+sys.modules["retrieval.kernel"] = slow
+jit.start()
+"""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert marker.exists()

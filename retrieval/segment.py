@@ -301,13 +301,19 @@ def next_names(segments: Sequence[Segment]) -> Iterator[str]:
         yield f"seg-{n}"
 
 
+MAX_SEGMENTS = 8
+"""Segments an index keeps: every query visits each one, so more make every query slower."""
+
+
 def tiered_merge(segments: list[Segment], names: Iterator[str]) -> list[Segment]:
-    """Merge the small segments once there are many, keeping large ones untouched."""
-    if len(segments) <= 8:
+    """Merge the small segments once there are many, keeping large ones untouched; when
+    none is small (many adds of about one size), all but the largest, so an index never
+    keeps more than MAX_SEGMENTS (the merged one outgrows the largest: geometric sizes)."""
+    if len(segments) <= MAX_SEGMENTS:
         return segments
     largest = max(s.n_docs for s in segments)
     small = [s for s in segments if s.n_docs * 4 < largest]
-    if len(small) < 2:
-        return segments
+    if len(small) < 2 or len(segments) - len(small) + 1 > MAX_SEGMENTS:
+        small = sorted(segments, key=lambda s: s.n_docs)[:-1]
     merged = merge_segments(next(names), small)
     return [s for s in segments if all(s is not x for x in small)] + [merged]

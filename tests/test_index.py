@@ -9,6 +9,7 @@ from rank_bm25 import BM25Okapi
 
 from retrieval import BM25Params, IndexFileError, Retriever, tokenize
 from retrieval.index import Index, build_segment, load_segment, merge_segments, save_segment
+from retrieval.segment import MAX_SEGMENTS
 
 
 def _segment(name: str, articles, start: int = 0):
@@ -87,6 +88,24 @@ def test_incremental_add_scores_equal_full_rebuild(bundled: Retriever, tiny_arti
         sorted(full.index.scores(["京东", "科技"])),
         rtol=1e-6,
     )
+
+
+def test_many_small_adds_keep_the_segments_few() -> None:
+    """A feed refreshed for months adds a few articles at a time, of about one size: the
+    index keeps at most MAX_SEGMENTS segments (each query visits every one; each mapped
+    array holds a file descriptor), not one more for every dozen adds."""
+    from corpus import bundled_feed_path, load_feed
+
+    articles = load_feed(bundled_feed_path())
+    grown = Retriever.from_articles(articles[:1], semantic=False)
+    for article in articles[1:]:
+        grown.add([article])
+    assert len(grown.index.segments) <= MAX_SEGMENTS  # was 31, each of 49-186 paragraphs
+    full = Retriever.from_articles(articles, semantic=False)
+    for query in _queries(full.index, 20, seed=5):
+        a = {(h.link, h.paragraph): h.score for h in grown.search(" ".join(query), k=10)}
+        b = {(h.link, h.paragraph): h.score for h in full.search(" ".join(query), k=10)}
+        assert a == b
 
 
 def test_update_replaces_the_old_version(tiny_articles) -> None:

@@ -9,7 +9,7 @@ sentences are cut to the clause run that answers. The ranker weighs these number
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -91,7 +91,7 @@ GAP_CREDIT = 0.6
 """Credit for a term whose characters appear in order with small gaps (营收 in 营业收入)."""
 
 
-@cache
+@lru_cache(maxsize=4096)  # a question's words: new ones without end in a long-lived bot
 def _gapped(term: str) -> re.Pattern[str] | None:
     if len(term) < 2 or len(term) > 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
         return None

@@ -1,7 +1,7 @@
 """Answer mechanisms on fixture data: typing, clauses, soft matching, focus, follow-ups."""
 
 from corpus import Article
-from retrieval import Retriever, ranker
+from retrieval import Retriever, features, ranker
 from retrieval.answering import find_candidates
 from retrieval.candidates import _rarest
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
@@ -101,6 +101,17 @@ def test_focus_words_are_next_to_the_question_word() -> None:
     assert focus_words("京东科技 IPO") == ()
     assert analyse("天星银行的行政总裁是谁?").focus == (("总裁", True),)
     assert "城市" not in dict(focus_words("双链通最早在哪座城市跑通"))  # the kind of answer
+
+
+def test_the_gap_patterns_of_question_words_are_kept_within_a_bound() -> None:
+    """Each new word of a question compiles a pattern (营收 in 营业收入); a bot asked for
+    months meets words without end, so the patterns kept are bounded, as the other caches."""
+    words = [chr(0x4E00 + i // 300) + chr(0x5E00 + i % 300) + "行" for i in range(10_000)]
+    for word in words:
+        credit([word], "海鸥银行发布新产品")
+    kept = features._gapped.cache_info().currsize
+    assert kept <= 8192  # was one pattern per word ever asked (10,000 here, 0.5 KB each)
+    assert credit(["营收"], "营业收入增长") == {"营收": 0.6}
 
 
 def test_guessed_words_are_read_as_their_parts() -> None:

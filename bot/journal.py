@@ -14,6 +14,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ RETRY_SECONDS = 30.0
 """A message whose answer could not be sent (the Bot API down past the send retries) is
 handled again this much later, up to RETRY_TIMES times."""
 RETRY_TIMES = 10
+RETRIES_KEPT = 3600.0
+"""Seconds an update's retry count is kept after its last retry (far longer than a retry
+and its sends take): counts are not kept for every message an outage ever stopped."""
 
 
 class JournalInUseError(ConfigError):
@@ -258,7 +262,8 @@ class JournaledProcessor(SimpleUpdateProcessor):
 
 
 RETRIES_KEY = "feedqa-retries"
-"""Where `retry_later` counts each update's retries, in ``application.bot_data``."""
+"""Where `retry_later` counts each update's retries (and when it last retried it), in
+``application.bot_data``."""
 
 
 def is_retry(application: Application, update: Update) -> bool:
@@ -275,10 +280,17 @@ def retry_later(application: Application, update: Update, error: object) -> bool
         return False
     if update.effective_message is None or update.callback_query or update.inline_query:
         return False  # a button press or an inline query is stale long before
-    retries = application.bot_data.setdefault(RETRIES_KEY, {})
-    if retries.get(update.update_id, 0) >= RETRY_TIMES:
+    retries: dict[int, tuple[int, float]] = application.bot_data.setdefault(RETRIES_KEY, {})
+    now = time.monotonic()
+    while retries:  # in the order of their last retry: the oldest first
+        oldest = next(iter(retries))
+        if now - retries[oldest][1] <= RETRIES_KEPT:
+            break
+        del retries[oldest]
+    tries = retries.pop(update.update_id, (0, now))[0]
+    if tries >= RETRY_TIMES:
         return False
-    retries[update.update_id] = retries.get(update.update_id, 0) + 1
+    retries[update.update_id] = (tries + 1, now)
     journal = application.bot_data.get(JOURNAL_KEY)
     if journal is not None:
         journal.retry_later(update.update_id)

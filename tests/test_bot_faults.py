@@ -40,7 +40,7 @@ from test_telegram import (  # noqa: F401  (fixtures)
 )
 
 from bot.chat import QuestionLimiter
-from bot.journal import MAX_TRIES, UpdateJournal
+from bot.journal import MAX_TRIES, RETRIES_KEY, UpdateJournal
 from bot.lifecycle import run_bot
 from bot.telegram import build_application
 from bot.texts import ERROR_TEXT, HELP_TEXT
@@ -254,6 +254,24 @@ async def test_a_question_whose_answer_an_outage_stopped_is_answered_after_it(
         await asyncio.sleep(0.3)
         assert journal.pending == 0
     assert not [c for c in fake.sent_messages() if plain(c) == ERROR_TEXT]
+
+
+async def test_retry_counts_of_messages_answered_long_ago_are_forgotten(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.journal
+
+    monkeypatch.setattr(bot.journal, "RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(bot.journal, "RETRIES_KEPT", 0.5, raising=False)  # an hour
+    settings = make_settings(fake, tmp_path, telegram_send_retries=0)
+    async with running(build_application(settings, retriever)) as application:
+        for i in range(4):  # four short outages, each stopping one answer
+            fake.fail_next("sendMessage", code=502, description="Bad Gateway")
+            pushed = fake.push_message(ALICE + i, "星河支付的CEO是谁?")
+            assert plain(await reply(fake, pushed, timeout=10)).startswith(ANSWER_CEO)
+            await asyncio.sleep(0.3)
+        counted = application.bot_data[RETRIES_KEY]
+    assert 1 <= len(counted) <= 2  # was one count for every message ever retried
 
 
 async def test_a_journal_entry_that_is_no_update_is_dropped_and_the_rest_answered(

@@ -261,8 +261,7 @@ class Retriever:
             new_index = index.updated(
                 drops, [r for r, _ in fresh.values()], [a.paragraphs for _, a in fresh.values()]
             )
-            if self.semantic:
-                self._vectors.embed(new_index, progress, previous=index)
+            self._vectors.embed(new_index, progress, previous=index, make=self.semantic)
             if self._path:
                 try:
                     self._persist(new_index)
@@ -280,8 +279,7 @@ class Retriever:
             if len(index.segments) <= 1:
                 return
             new_index = index.merged()
-            if self.semantic:
-                self._vectors.embed(new_index, previous=index)
+            self._vectors.embed(new_index, previous=index, make=self.semantic)
             if self._path:
                 self._persist(new_index)
             self._index = new_index

@@ -225,12 +225,15 @@ class SentenceStore:
         progress: Progress | None = None,
         reuse: Iterable[Vectors] = (),
         previous: "Index | None" = None,
+        make: bool = True,
     ) -> None:
         """Make the vectors of the segments of `index` that have none (reusing known ones,
         and those of `reuse`); forget those of segments `index` no longer has, once those
-        of `previous` (the index served until now) are joined for the questions on it."""
+        of `previous` (the index served until now) are joined for the questions on it.
+        make: False for lexical answers: only forget (the vectors a read mapped)."""
         missing = [s for s in index.segments if s.name not in self.by_segment]
-        if not missing or encoder() is None:
+        if not (missing and make) or encoder() is None:
+            self.forget(index, previous if make else None)
             return
         if previous is not None:
             self.sentence_index(previous)
@@ -249,7 +252,16 @@ class SentenceStore:
             texts = (seg.paragraph(d) for d in range(seg.n_docs))
             self.by_segment[seg.name] = embed(texts, known, encoder(), step)
             done += seg.n_docs
-        self.by_segment = {s.name: self.by_segment[s.name] for s in index.segments}
+        self.forget(index, previous)
+
+    def forget(self, index: "Index", previous: "Index | None" = None) -> None:
+        """Forget the vectors of segments `index` no longer has (a writer removed their files:
+        still mapped, they would hold that disk space for the life of the process), once
+        those of `previous` are joined for the questions on it."""
+        if previous is not None:
+            self.sentence_index(previous)
+        names = {s.name for s in index.segments}
+        self.by_segment = {n: v for n, v in self.by_segment.items() if n in names}
 
     def load(self, path: Path, names: Iterable[str], *, verify: bool = True) -> bool:
         """Read the vectors saved beside the segments `names` under `path`; whether all were.

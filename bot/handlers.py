@@ -2,11 +2,12 @@
 queries: `inline.py`; /reload: `refresh.py`)."""
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from .buttons import answer_markup
 from .format import format_answer
 from .journal import is_retry, retry_later
 from .replies import note, send_html, show_typing
-from .state import BotState, bot_state, is_admin, sender_id
+from .state import BotState, Turn, bot_state, is_admin, sender_id
 from .texts import (
     EMPTY_MESSAGE,
     EMPTY_QUESTION,
@@ -99,15 +100,19 @@ async def _answer_in_turn(
     state.threads.remember(chat_id, [m.message_id for m in sent], thread)
 
 
-def _turn(state: BotState, key: Any) -> asyncio.Lock:
-    """The lock that keeps one history's questions (and /reset) in the order they came."""
-    lock = state.turns.get(key)
-    if lock is None:
-        if len(state.turns) > 10_000:
-            for k in [k for k, v in state.turns.items() if not v.locked()]:
-                del state.turns[k]
-        lock = state.turns[key] = asyncio.Lock()
-    return lock
+@contextlib.asynccontextmanager
+async def _turn(state: BotState, key: Any) -> AsyncIterator[None]:
+    """One history's turn, keeping its questions (and /reset) in the order they came. Its
+    lock is kept while a question holds or awaits it, and forgotten with the last one."""
+    turn = state.turns.setdefault(key, Turn())
+    turn.users += 1
+    try:
+        async with turn.lock:
+            yield
+    finally:
+        turn.users -= 1
+        if not turn.users:
+            del state.turns[key]
 
 
 def _history_key(update: Update) -> int | tuple[int, int]:

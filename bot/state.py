@@ -26,6 +26,15 @@ class Shown:
 
 
 @dataclass
+class Turn:
+    """The lock that keeps one history's questions in order, and the questions holding or
+    awaiting it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
 class BotState:
     """Everything the handlers share."""
 
@@ -40,7 +49,7 @@ class BotState:
     usage: Usage = field(default_factory=Usage)
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refreshed: datetime | None = None
-    turns: dict[Any, asyncio.Lock] = field(default_factory=dict)  # one question at a time
+    turns: dict[Any, Turn] = field(default_factory=dict)  # one question at a time
     started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
     initialized: bool = False  # post_init done: the updater starts next, then the application
     fatal: str | None = None  # why the bot must stop (a token revoked while running)

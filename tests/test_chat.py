@@ -3,6 +3,7 @@
 deleted commands, captions, edits and buttons, against the fake Bot API (127.0.0.1 only)."""
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from test_telegram import (  # noqa: F401  (fixtures)
     settings,
 )
 
+from bot.handlers import _turn
 from bot.telegram import build_application
 from bot.texts import ERROR_TEXT, NOT_TEXT
 from retrieval import Retriever
@@ -79,6 +81,35 @@ async def test_a_quick_follow_up_keeps_the_question_before_it(
     await reply(fake, first)
     await reply(fake, second)
     assert asked_histories == [None, ["月光银行的CEO是谁?"]]
+
+
+async def test_a_woken_follow_up_keeps_its_turn_after_many_users() -> None:
+    """Past 10,000 histories the turns not locked were forgotten, among them one whose
+    follow-up was woken but had not run yet: the next question of that chat took a new turn
+    and was answered beside the follow-up, not after it."""
+    state = SimpleNamespace(turns={})
+    for user in range(10_000):  # a bot that has answered many users
+        async with _turn(state, 10**9 + user):
+            pass
+    answering: list[str] = []
+    tasks: list[asyncio.Task] = []
+
+    async def question(name: str, then: bool = False) -> None:
+        async with _turn(state, ALICE):
+            answering.append(name)
+            await asyncio.sleep(0.01)
+            assert answering == [name], f"answered at once: {answering}"
+            answering.remove(name)
+        if then:  # at once: a new user asks, then Alice's third question comes
+            async with _turn(state, BOB):
+                tasks.append(asyncio.create_task(question("third")))
+
+    first = asyncio.create_task(question("first", then=True))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(question("second"))  # a quick follow-up waits its turn
+    await asyncio.gather(first, second)
+    await asyncio.gather(*tasks)
+    assert state.turns == {}  # nothing kept for chats with no question under way
 
 
 async def test_an_edited_question_replaces_the_original_in_the_history(

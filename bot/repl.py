@@ -4,6 +4,7 @@ import codecs
 import contextlib
 import io
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,6 +27,9 @@ HELP = """输入问题即可提问 (Type a question in Chinese). Commands:
   :quit       leave (also Ctrl-D)"""
 
 BOLD_TERM = "\x1b[1;33m{}\x1b[0m"
+
+HISTORY_KEPT = 1000
+"""Entries the history file keeps: the oldest go at start-up (prompt_toolkit only appends)."""
 
 
 class InputError(OSError):
@@ -142,17 +146,7 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
     history = InMemoryHistory()
     if history_file:
         try:  # FileHistory reads and appends later, in its event loop: try both here first
-            history_file.parent.mkdir(parents=True, exist_ok=True)
-            # the user's questions: readable by the user only, as a shell's history is
-            fd = os.open(history_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:  # one an older release left readable by all is made the user's only
-                if (mode := os.fstat(fd).st_mode) & 0o077:
-                    with contextlib.suppress(OSError):  # not the user's file: used as it is
-                        os.fchmod(fd, mode & 0o700)
-            finally:
-                os.close(fd)
-            with history_file.open("rb"):
-                pass
+            _prepare_history(history_file)
             history = FileHistory(str(history_file))
         except OSError as exc:
             print(f"(历史记录不可用,只保存在本次会话中: {history_file}: {exc.strerror or exc})")
@@ -162,6 +156,37 @@ def run_terminal(session: Session, history_file: Path | None) -> None:
         lambda: prompt.prompt(ANSI("\x1b[1;36m问> \x1b[0m")),
         lambda text: print_formatted_text(ANSI(text)),
     )
+
+
+def _prepare_history(path: Path) -> None:
+    """Make the history file, or one an older release left readable by all, readable by its
+    owner only (the user's questions, as a shell's history is), and cut it to its last
+    HISTORY_KEPT entries; OSError if it cannot be read or written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if (mode := os.fstat(fd).st_mode) & 0o077:
+            with contextlib.suppress(OSError):  # not the user's file: used as it is
+                os.fchmod(fd, mode & 0o700)
+    finally:
+        os.close(fd)
+    _keep_latest(path, HISTORY_KEPT)
+
+
+def _keep_latest(path: Path, keep: int) -> None:
+    """Cut a prompt_toolkit history file (each entry a "# time" line, then "+" lines) to its
+    last `keep` entries, replaced atomically and readable by its owner only; OSError if it
+    cannot be read (one that cannot be cut is left whole)."""
+    data = path.read_bytes()
+    starts = [m.start() for m in re.finditer(rb"^#", data, re.MULTILINE)]
+    if len(starts) <= keep:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)  # a leftover keeps its mode: made anew, as 0600
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(data[starts[-keep] :])
+        os.replace(tmp, path)
 
 
 def run_dumb(session: Session) -> None:

@@ -14,7 +14,7 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
 
-from bot.repl import Session, run_terminal
+from bot.repl import HISTORY_KEPT, Session, run_terminal
 from corpus import load_feed
 from retrieval import Retriever
 
@@ -86,6 +86,22 @@ def test_a_history_file_an_older_release_made_readable_by_all_is_made_owner_only
     on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", history)
     assert history.stat().st_mode & 0o077 == 0
     assert "云栖支付融资了多少?" in history.read_text(encoding="utf-8")  # kept
+
+
+def test_the_history_file_keeps_the_latest_questions_not_every_one_ever_asked(
+    tiny_lexical: Retriever, tmp_path: Path
+) -> None:
+    history = tmp_path / "repl-history"
+    with history.open("w", encoding="utf-8") as f:  # years of questions, as prompt_toolkit writes
+        for n in range(HISTORY_KEPT + 500):
+            f.write(f"\n# 2026-01-01 00:00:{n % 60:02d}.000000\n+第{n}个问题\n+第二行\n")
+    history.chmod(0o600)
+    on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", history)
+    text = history.read_text(encoding="utf-8")
+    assert text.count("\n# ") <= HISTORY_KEPT + 2  # and this session's two; was all 1,502
+    assert f"+第{HISTORY_KEPT + 499}个问题\n+第二行\n" in text and "+第0个问题" not in text
+    assert f"+{QUESTION}\n" in text
+    assert history.stat().st_mode & 0o077 == 0
 
 
 def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:

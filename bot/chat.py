@@ -15,6 +15,10 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 
 
+SWEEP_AT = 10_000
+"""Chats a history keeps before it looks for the expired ones."""
+
+
 class ChatHistory:
     """The last `turns` questions of each chat (or of each user in a group chat: the key is
     any hashable), forgotten after `ttl` seconds of silence. Each question is remembered
@@ -25,6 +29,7 @@ class ChatHistory:
         self.ttl = ttl
         self._clock = clock
         self._chats: dict[Hashable, tuple[float, list[tuple[int, str]]]] = {}
+        self._sweep_at = SWEEP_AT  # chats kept before the expired ones are looked for
 
     def recent(self, chat_id: Hashable, before: int | None = None) -> list[str]:
         """The chat's remembered questions, oldest first ([] if none or expired); with
@@ -51,8 +56,9 @@ class ChatHistory:
         if message_id:  # in the order the messages were sent: an edit keeps its place
             kept.sort(key=lambda entry: entry[0])
         self._chats[chat_id] = (now, kept[-self.turns :])
-        if len(self._chats) > 10_000:
+        if len(self._chats) > self._sweep_at:  # as rare as the chats live double: not each time
             self._prune(now)
+            self._sweep_at = max(SWEEP_AT, 2 * len(self._chats))
 
     def forget(self, chat_id: Hashable) -> bool:
         """Drop the chat's history; True if there was any."""

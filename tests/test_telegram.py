@@ -955,6 +955,26 @@ def test_chat_history_keeps_last_turns_and_expires() -> None:
     assert ChatHistory(turns=0, ttl=60).recent(1) == []
 
 
+def test_chat_history_of_many_live_chats_is_not_swept_at_every_question() -> None:
+    """Past 10,000 chats heard from within the TTL, each question swept them all for expired
+    ones and found none: 0.6 ms a question at 20,000 chats, on the event loop. Sweeps are
+    now as rare as the chats double, and expired chats still go."""
+    now = [0.0]
+    history = ChatHistory(turns=3, ttl=1800, clock=lambda: now[0])
+    sweeps: list[float] = []
+    sweep = history._prune
+    history._prune = lambda at: sweeps.append(at) or sweep(at)  # type: ignore[method-assign]
+    for chat in range(20_000):  # 20,000 chats in 1,000 s, all within the TTL
+        now[0] += 0.05
+        history.remember(chat, "问题", chat + 1)
+    assert len(sweeps) <= 2  # was 10,000
+    assert history.recent(0) == ["问题"]  # none was live and forgotten
+    now[0] += 3600  # all silent past the TTL: the next sweep forgets them
+    for chat in range(20_000, 45_000):
+        history.remember(chat, "问题", chat + 1)
+    assert len(history._chats) <= 25_000
+
+
 def test_question_limiter_sliding_window() -> None:
     now = [0.0]
     limiter = QuestionLimiter(2, clock=lambda: now[0])

@@ -354,7 +354,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _note_polling_failure(context: ContextTypes.DEFAULT_TYPE) -> None:
     """One line for a failed getUpdates (python-telegram-bot retries it, every 30 s at most):
-    no traceback, and the same failure said again only after POLLING_NOTE_SECONDS."""
+    no traceback, and a failure of the same kind said again only after POLLING_NOTE_SECONDS
+    (a network that alternates between two failures says each once)."""
     error = context.error
     if isinstance(error, Conflict):
         line = (
@@ -364,9 +365,7 @@ def _note_polling_failure(context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     else:
         line = f"Polling the Bot API failed ({error}); retrying"
-    state = bot_state(context)
-    last = state.polling_noted
-    now = time.monotonic()
-    if last is None or last[0] != line or now - last[1] >= POLLING_NOTE_SECONDS:
-        state.polling_noted = (line, now)
+    noted, kind, now = bot_state(context).polling_noted, type(error).__name__, time.monotonic()
+    if kind not in noted or now - noted[kind] >= POLLING_NOTE_SECONDS:
+        noted[kind] = now
         logger.warning(line)

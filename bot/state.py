@@ -53,7 +53,8 @@ class BotState:
     started: bool = False  # getMe accepted the token: a 401 from now on means it was revoked
     initialized: bool = False  # post_init done: the updater starts next, then the application
     fatal: str | None = None  # why the bot must stop (a token revoked while running)
-    polling_noted: tuple[str, float] | None = None  # the last getUpdates failure logged, when
+    polling_noted: dict[str, float] = field(default_factory=dict)  # kind of failed getUpdates:
+    # when it was last logged
 
 
 def bot_state(context: ContextTypes.DEFAULT_TYPE) -> BotState:

@@ -107,6 +107,31 @@ def test_another_instance_polling_is_said_in_one_line_not_a_traceback_per_retry(
     assert "another" in said[0].getMessage()
 
 
+def test_alternating_polling_failures_are_each_said_once_per_interval(
+    fake: FakeBotApi, tmp_path: Path, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure was said again whenever its text differed from the last one's: a network
+    that alternates between timing out and refusing logged a line at every retry (about one
+    every 30 s for as long as it lasts). Each kind of failure is said once an interval."""
+    from types import SimpleNamespace
+
+    from telegram.error import NetworkError, TimedOut
+
+    from bot.handlers import _note_polling_failure
+    from bot.state import STATE_KEY
+
+    application = build_application(make_settings(fake, tmp_path), retriever)
+    errors = [TimedOut(), NetworkError("httpx.ConnectError: [Errno 111] Connection refused")]
+    errors.append(NetworkError("httpx.ReadError: connection reset"))
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        for n in range(30):
+            context = SimpleNamespace(error=errors[n % 3], bot_data=application.bot_data)
+            _note_polling_failure(context)  # type: ignore[arg-type]
+    said = [r.getMessage() for r in caplog.records if "Polling the Bot API" in r.getMessage()]
+    assert len(said) == 2, said  # one a kind: timed out, and the network failing
+    assert STATE_KEY in application.bot_data
+
+
 # --- stopping -----------------------------------------------------------------------------------
 
 

@@ -39,6 +39,8 @@ RETRY_SECONDS = 30.0
 """A message whose answer could not be sent (the Bot API down past the send retries) is
 handled again this much later, up to RETRY_TIMES times."""
 RETRY_TIMES = 10
+COMPACT_AFTER = 1000
+"""Handled updates after which the journal is rewritten with the pending ones alone."""
 RETRIES_KEPT = 3600.0
 """Seconds an update's retry count is kept after its last retry (far longer than a retry
 and its sends take): counts are not kept for every message an outage ever stopped."""
@@ -57,6 +59,7 @@ class UpdateJournal:
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._fd: int | None = None
         self._done_since_compaction = 0
+        self._tries: dict[int, int] = {}  # start-ups at which a pending update was handled
         self._retrying: set[int] = set()
         self._failing = False  # a write failed (a full disk): said once, until one succeeds
         self._lock_fd: int | None = None
@@ -119,8 +122,17 @@ class UpdateJournal:
             pending.append(accepted[update_id])
             tries[update_id] = tries.get(update_id, 0) + 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [{"update": u} for u in pending]
-        lines += [{"tried": u["update_id"]} for u in pending for _ in range(tries[u["update_id"]])]
+        self._tries = {u["update_id"]: tries[u["update_id"]] for u in pending}
+        self._pending = {u["update_id"]: u for u in pending}
+        self._rewrite()
+        for update_id in self._pending:
+            self._seen[update_id] = None
+        return pending
+
+    def _rewrite(self) -> None:
+        """Replace the file with the pending updates and their start-up tries alone."""
+        lines = [{"update": u} for u in self._pending.values()]
+        lines += [{"tried": i} for i in self._pending for _ in range(self._tries.get(i, 0))]
         tmp = self.path.with_name(self.path.name + ".tmp")
         # users' messages: readable by the bot's owner only (a leftover tmp keeps its mode)
         with contextlib.suppress(FileNotFoundError):
@@ -130,11 +142,10 @@ class UpdateJournal:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self._pending = {u["update_id"]: u for u in pending}
-        for update_id in self._pending:
-            self._seen[update_id] = None
-        return pending
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._torn = fd, False
 
     def accept(self, update: dict[str, Any]) -> bool:
         """Write an update durably before it is acknowledged; False if it was seen before."""
@@ -165,9 +176,12 @@ class UpdateJournal:
             self.failed(exc)
             return
         self._done_since_compaction += 1
-        if not self._pending and self._done_since_compaction >= 1000 and self._fd is not None:
-            os.ftruncate(self._fd, 0)  # nothing pending: the history is not needed
+        if self._done_since_compaction >= COMPACT_AFTER and self._fd is not None:
             self._done_since_compaction = 0
+            try:  # the handled updates are not needed: only those pending are kept
+                self._rewrite()
+            except OSError as exc:  # a full disk: the file as it was, appended to
+                self.failed(exc)
 
     @property
     def pending(self) -> int:

@@ -313,6 +313,51 @@ def test_a_question_still_unanswered_stays_in_the_journal(tmp_path: Path) -> Non
     assert journal.pending == 0
 
 
+def test_the_journal_stays_small_while_one_update_stays_pending(tmp_path: Path) -> None:
+    """It was emptied only at a moment with nothing pending: one update held (a handler that
+    hangs, an answer retried through a long outage, minutes of /reload) let it grow by every
+    message meanwhile, each written whole."""
+    path = tmp_path / "journal.jsonl"
+    journal = UpdateJournal(path)
+    journal.open()
+    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
+    for n in range(2, 5000):
+        journal.accept({"update_id": n, "message": {"text": "问题" * 50}})
+        journal.done(n)
+    assert path.stat().st_size < 1001 * 700  # at most 1,000 handled updates (670 bytes each)
+    journal.close()
+    again = UpdateJournal(path)
+    assert [u["update_id"] for u in again.open()] == [1]  # still to be handled after a crash
+
+
+def test_a_journal_that_cannot_be_compacted_goes_on_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while the journal is rewritten with its pending updates: the file stays
+    as it was and is appended to; nothing accepted is lost."""
+    import errno
+
+    import bot.journal
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = tmp_path / "journal.jsonl"
+    journal = UpdateJournal(path)
+    journal.open()
+    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
+    for n in range(2, bot.journal.COMPACT_AFTER + 2):
+        journal.accept({"update_id": n, "message": {"text": "问"}})
+        if n == bot.journal.COMPACT_AFTER + 1:  # the handled update that compacts
+            monkeypatch.setattr(bot.journal.os, "replace", full)
+        journal.done(n)
+    monkeypatch.undo()
+    assert path.stat().st_size > 1000 * 40  # not compacted
+    journal.accept({"update_id": 5000, "message": {"text": "之后的问题"}})
+    journal.close()
+    assert [u["update_id"] for u in UpdateJournal(path).open()] == [1, 5000]
+
+
 async def test_sources_are_sent_when_answering_the_button_fails(
     fake: FakeBotApi, app: Application
 ) -> None:

@@ -33,10 +33,12 @@ def start() -> None:
         if _started:
             return
         _started = True
-    threading.Thread(target=_load, name="feedqa-kernel", daemon=True).start()
+    loading = threading.Thread(target=_load, name="feedqa-kernel", daemon=True)
+    loading.start()
     # a compile runs inside LLVM without the GIL: exiting under it runs LLVM's static
-    # destructors beneath it, and the process aborts after its work is done
-    atexit.register(_done.wait, EXIT_WAIT_S)
+    # destructors beneath it, and the process aborts after its work is done (a forked
+    # child has no such thread: it does not wait)
+    atexit.register(loading.join, EXIT_WAIT_S)
 
 
 def load(timeout: float | None = None) -> ModuleType | None:

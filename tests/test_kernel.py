@@ -305,3 +305,30 @@ jit.start()
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert marker.exists()
+
+
+def test_a_forked_child_that_exits_does_not_wait_for_its_parents_kernel_load(tmp_path) -> None:
+    """The exit waits for the loading thread, which a forked child does not have."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import os, sys, time, types
+from retrieval import jit
+slow = types.ModuleType("retrieval.kernel")
+slow.warm = lambda: time.sleep(30)
+sys.modules["retrieval.kernel"] = slow
+jit.start()
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # atexit handlers run here
+start = time.monotonic()
+os.waitpid(pid, 0)
+print(time.monotonic() - start)
+os._exit(0)
+"""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout) < 10

@@ -87,6 +87,7 @@ class _Item(BaseModel):
 
 
 _EXPECTED = {"answer": "a string or null", "link": "a string or null"}
+_EXPECTED["id"] = "a string or a whole number"
 _EXPECTED |= dict.fromkeys(("alternatives", "context"), "a list of strings")
 
 
@@ -100,6 +101,14 @@ def _problem(exc: ValidationError) -> str:
     return f"{name} must be {_EXPECTED.get(name, 'a string')}"
 
 
+def _is_array(data: bytes) -> bool:
+    """Whether `data` is one JSON array (the items written as a list, not a line each)."""
+    try:
+        return isinstance(json.loads(data.decode("utf-8-sig")), list)
+    except (ValueError, RecursionError):
+        return False
+
+
 def read_items(path: str | Path) -> list[dict]:
     """QA items from a JSON-lines file (BOM and blank lines skipped), else QAFileError."""
     items = []
@@ -109,6 +118,10 @@ def read_items(path: str | Path) -> list[dict]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise QAFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") and _is_array(data):
+        raise QAFileError(
+            f"{path} holds a JSON array: eval reads one JSON object a line (JSON Lines)"
+        )
     for n, raw in enumerate(data.splitlines(), start=1):
         try:
             line = raw.decode("utf-8-sig" if n == 1 else "utf-8")

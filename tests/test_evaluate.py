@@ -76,7 +76,7 @@ def _line(value) -> bytes:
         ({**GOOD, "alternatives": "10亿"}, "alternatives must be a list of strings"),
         ({**GOOD, "alternatives": [1]}, "alternatives must be a list of strings"),
         ({**GOOD, "context": "上一个问题"}, "context must be a list of strings"),
-        ({**GOOD, "id": ["1"]}, "id must be a string"),
+        ({**GOOD, "id": ["1"]}, "id must be a string or a whole number"),
         (["question", "answer"], "an item must be a JSON object"),
         (5, "an item must be a JSON object"),
         ("京东科技?", "an item must be a JSON object"),
@@ -103,6 +103,16 @@ def test_eval_names_the_line_of_a_mistyped_item(env, tmp_path, line, message) ->
     qa = tmp_path / "qa.jsonl"
     qa.write_bytes(b"\n".join([_line(GOOD), b"", _line(line), _line(UNANSWERABLE)]))
     _assert_one_line_error(qa, f"line 3: {message}")
+
+
+@pytest.mark.parametrize("one_line", [True, False], ids=["one-line", "pretty-printed"])
+def test_eval_says_a_json_array_file_is_not_json_lines(env, tmp_path, one_line: bool) -> None:
+    """A file holding one JSON array of the items (a common way to write them) said "line 1:
+    not JSON (Expecting value…)" or "an item must be a JSON object"."""
+    qa = tmp_path / "qa.json"
+    text = json.dumps([GOOD, UNANSWERABLE], ensure_ascii=False, indent=None if one_line else 2)
+    qa.write_text(text, encoding="utf-8")
+    _assert_one_line_error(qa, "holds a JSON array: eval reads one JSON object a line (JSON Lines)")
 
 
 def test_eval_names_the_line_that_is_not_utf8(env, tmp_path) -> None:

@@ -220,11 +220,10 @@ def open_at(
             written = append_log(log, articles_from_index(retriever.index))
             repairs.append(f"{LOG} was missing: {written} articles logged from the index")
         elif retriever is None and not new:  # its articles are only in the unread index
-            why = damage.removeprefix(f"{path}: ").removesuffix("; rebuild it")
             raise LibraryError(
-                f"{path}: the index cannot be read ({why}) and there is no {LOG} to rebuild it "
-                "from; if an older release saved it, open it once with that release (which logs "
-                "its articles), or remove the folder to start over"
+                f"{path}: the index cannot be read ({_cause(damage, path)}) and there is no {LOG} "
+                "to rebuild it from; if an older release saved it, open it once with that "
+                "release (which logs its articles), or remove the folder to start over"
             )
         else:
             append_log(log, load_feed(bundled_feed_path()))
@@ -244,11 +243,11 @@ def open_at(
                 shutil.rmtree(child, ignore_errors=True)
             retriever.save(path)
             if not new:
-                repairs.append(f"index rebuilt from {LOG} ({damage})")
+                repairs.append(f"index rebuilt from {LOG} ({_cause(damage, path)})")
         else:
             retriever._stamp, retriever._behind = stamp(path), True  # the next write repairs
             repairs.append(
-                f"index rebuilt in memory from {LOG} ({damage}); the library cannot be "
+                f"index rebuilt in memory from {LOG} ({_cause(damage, path)}); the library cannot be "
                 "written now, so the next write repairs it on disk"
             )
     else:
@@ -287,6 +286,11 @@ def open_at(
     retriever._log_size = log_size(path)
     retriever.repairs = repairs
     return retriever
+
+
+def _cause(damage: str, path: Path) -> str:
+    """What an IndexFileError says is wrong, without its path and its advice to rebuild."""
+    return damage.removeprefix(f"{path}: ").removesuffix("; rebuild it")
 
 
 def open_library(

@@ -176,7 +176,8 @@ def _prepare_history(path: Path) -> None:
 def _keep_latest(path: Path, keep: int) -> None:
     """Cut a prompt_toolkit history file (each entry a "# time" line, then "+" lines) to its
     last `keep` entries, replaced atomically and readable by its owner only; OSError if it
-    cannot be read (one that cannot be cut is left whole)."""
+    cannot be read (one that cannot be cut is left whole). A symlink's file is cut in place."""
+    path = Path(os.path.realpath(path))
     data = path.read_bytes()
     starts = [m.start() for m in re.finditer(rb"^#", data, re.MULTILINE)]
     if len(starts) <= keep:

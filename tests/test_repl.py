@@ -104,6 +104,25 @@ def test_the_history_file_keeps_the_latest_questions_not_every_one_ever_asked(
     assert history.stat().st_mode & 0o077 == 0
 
 
+def test_a_history_file_that_is_a_symlink_is_cut_where_it_points(
+    tiny_lexical: Retriever, tmp_path: Path
+) -> None:
+    """A history linked to a file elsewhere (a dotfiles folder) was replaced by a regular
+    file when cut: the link was lost and the file it pointed to kept growing."""
+    kept = tmp_path / "dotfiles" / "repl-history"
+    kept.parent.mkdir()
+    with kept.open("w", encoding="utf-8") as f:
+        for n in range(HISTORY_KEPT + 10):
+            f.write(f"\n# 2026-01-01 00:00:{n % 60:02d}.000000\n+第{n}个问题\n")
+    kept.chmod(0o600)
+    history = tmp_path / "repl-history"
+    history.symlink_to(kept)
+    on_terminal(Session(tiny_lexical), f"{QUESTION}\r:quit\r", history)
+    assert history.is_symlink()
+    text = kept.read_text(encoding="utf-8")
+    assert "+第0个问题" not in text and f"+{QUESTION}\n" in text
+
+
 def piped(data: bytes, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from bot import main; main()", "--bundled"],

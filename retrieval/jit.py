@@ -8,6 +8,7 @@ until it is ready; if numba is missing or fails, it keeps numpy for good.
 
 import atexit
 import logging
+import os
 import threading
 from types import ModuleType
 
@@ -19,6 +20,7 @@ _lock = threading.Lock()
 _done = threading.Event()
 _started = False
 _kernel: ModuleType | None = None
+_loader: threading.Thread | None = None
 
 
 def get() -> ModuleType | None:
@@ -28,17 +30,32 @@ def get() -> ModuleType | None:
 
 def start() -> None:
     """Start loading the kernel in a background thread (once per process)."""
-    global _started
+    global _started, _loader
     with _lock:
         if _started:
             return
         _started = True
-    loading = threading.Thread(target=_load, name="feedqa-kernel", daemon=True)
-    loading.start()
-    # a compile runs inside LLVM without the GIL: exiting under it runs LLVM's static
-    # destructors beneath it, and the process aborts after its work is done (a forked
-    # child has no such thread: it does not wait)
-    atexit.register(loading.join, EXIT_WAIT_S)
+        _loader = threading.Thread(target=_load, name="feedqa-kernel", daemon=True)
+    _loader.start()
+
+
+@atexit.register
+def _wait_at_exit() -> None:
+    """A compile runs inside LLVM without the GIL: exiting under it runs LLVM's static
+    destructors beneath it, and the process aborts after its work is done. Only this
+    process's own load is waited for (a forked child has no thread of its parent's)."""
+    if _loader is not None and _loader.is_alive():
+        _loader.join(EXIT_WAIT_S)
+
+
+def _forked() -> None:
+    """In a child forked while the kernel loaded: no thread loads it, so start anew."""
+    global _started, _done, _lock
+    if _started and not _done.is_set():
+        _started, _done, _lock = False, threading.Event(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def load(timeout: float | None = None) -> ModuleType | None:

@@ -402,6 +402,31 @@ def test_parse_feed_rejects_other_types_with_a_feedqa_error() -> None:
     assert isinstance(caught.value, FeedqaError)
 
 
+@pytest.mark.parametrize(
+    "limits, name",
+    [
+        ({"timeout": "5"}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": 0}, "timeout"),
+        ({"deadline": None}, "deadline"),
+        ({"deadline": float("nan")}, "deadline"),
+        ({"max_bytes": "1000"}, "max_bytes"),
+        ({"max_bytes": -1}, "max_bytes"),
+        ({"max_bytes": 1.5}, "max_bytes"),
+    ],
+)
+def test_load_feed_refuses_limits_of_the_wrong_type_or_value_by_name(
+    limits: dict, name: str
+) -> None:
+    """load_feed(url, timeout="5") raised a bare TypeError from inside the fetch, timeout=-1
+    socket's "Timeout value out of range", max_bytes="1000" a TypeError reading a file."""
+    from corpus.errors import ArgumentError
+
+    for source in ("http://127.0.0.1:9/feed.xml", str(DATA / "tiny.rss.xml")):
+        with pytest.raises(ArgumentError, match=f"{name} must be"):
+            load_feed(source, **limits)
+
+
 # ---------------------------------------------------------------------------
 # Input forms and encodings
 

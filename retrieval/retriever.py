@@ -140,7 +140,7 @@ class Retriever:
         Sentence vectors that are missing or corrupt are made again (and saved when the folder
         is writable). An index that a writer replaced while it was read (an ingest beside
         this process removed the segments it merged) is read again."""
-        path = library.as_folder(path, "index")
+        path, verify = library.as_folder(path, "index"), arguments.switch(verify, "verify")
 
         def read(saved: dict) -> tuple[tuple, bool]:
             try:
@@ -206,6 +206,7 @@ class Retriever:
         process writes, or it is read-only) is rebuilt in memory, and repaired by the next write.
         """
         timeout = arguments.seconds(lock_timeout, "lock_timeout")
+        arguments.switch(catch_up, "catch_up")
         return library.open_library(
             cls, path, timeout, catch_up=catch_up, progress=progress, **kwargs
         )

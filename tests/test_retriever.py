@@ -515,6 +515,20 @@ def test_a_lock_timeout_that_is_not_seconds_is_refused_before_the_library_is_tou
     assert not (tmp_path / "lib").exists()
 
 
+@pytest.mark.parametrize("flag", ["verify", "catch_up"])
+def test_a_switch_that_is_not_true_or_false_is_refused_by_name(
+    tmp_path, tiny: Retriever, flag: str
+) -> None:
+    """`load(verify="no")` and `open(catch_up="no")` were taken as True, as `semantic="no"`
+    was before it was checked."""
+    from retrieval import ArgumentError
+
+    tiny.save(tmp_path / "index")
+    opening = Retriever.load if flag == "verify" else Retriever.open
+    with pytest.raises(ArgumentError, match=f"{flag} must be True or False"):
+        opening(tmp_path / "index", semantic=False, **{flag: "no"})
+
+
 def test_a_charset_of_the_wrong_type_is_refused_with_its_name() -> None:
     """parse_feed_report(data=5) says "feed data must be str or bytes, not int"; charset=5
     reached codecs.lookup: "lookup() argument must be str, not int"."""

@@ -59,6 +59,20 @@ def append_log(path: Path, articles: Iterable["Article"]) -> int:
     return append_lines(path, [a.model_dump_json().encode("utf-8") + b"\n" for a in articles])
 
 
+def write_log(path: Path, articles: Iterable["Article"]) -> int:
+    """Write a new log whole or not at all (a kill half-way leaves none, not a part taken
+    for a library of its own later); return the lines written."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a kill's leftover
+    written = append_log(tmp, articles)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return written
+
+
 def append_lines(path: Path, lines: list[bytes]) -> int:
     """Append lines (each ending in a newline) to `path` and fsync; return how many.
 

@@ -23,7 +23,16 @@ from filelock import FileLock, Timeout
 from corpus.errors import IndexFileError, LibraryBusyError, LibraryError
 
 from . import vectorstore
-from .articlelog import LOG, REJECTED, LogRead, append_log, log_size, read_log, set_aside
+from .articlelog import (
+    LOG,
+    REJECTED,
+    LogRead,
+    append_log,
+    log_size,
+    read_log,
+    set_aside,
+    write_log,
+)
 from .manifest import MANIFEST, is_segment, stamp
 
 if TYPE_CHECKING:
@@ -225,8 +234,8 @@ def open_at(
                 "to rebuild it from; if an older release saved it, open it once with that "
                 "release (which logs its articles), or remove the folder to start over"
             )
-        else:
-            append_log(log, load_feed(bundled_feed_path()))
+        else:  # a new library: the bundled corpus, whole or not at all
+            write_log(log, load_feed(bundled_feed_path()))
     read = read_log(log)
     fate = f"moved to {REJECTED}" if write else "skipped"  # a writer sets them aside, below
     repairs += [f"{LOG} line {n}: not a readable article; {fate}" for n in read.skipped]

@@ -46,6 +46,25 @@ def test_a_first_open_killed_before_its_log_was_written_still_starts_with_the_bu
     assert Retriever.open(new).info()["articles"] == BUNDLED
 
 
+def test_a_first_open_killed_while_it_logged_the_bundled_corpus_starts_with_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed half-way through writing the bundled corpus to a new library's log: the next
+    open took the part written for a library of its own, and served 20-odd of the 49
+    articles for good."""
+    real_write = articlelog.os.write
+
+    def killed(fd: int, data) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise KeyboardInterrupt  # as a kill ends the process: nothing after it runs
+
+    monkeypatch.setattr(articlelog.os, "write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Retriever.open(tmp_path / "new")
+    monkeypatch.undo()
+    assert Retriever.open(tmp_path / "new").info()["articles"] == BUNDLED
+
+
 def test_an_update_a_killed_ingest_logged_is_not_lost_to_a_writer_opened_before(lib: Path) -> None:
     Retriever.open(lib).add([article(1, "海鸥银行改名为海燕银行。")])
     writer = Retriever.open(lib)  # ingest B opens the library

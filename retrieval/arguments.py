@@ -72,10 +72,26 @@ def probability(value: object, name: str) -> float | None:
     return value
 
 
-def seconds(value: object, name: str) -> float:
-    """`value`, if it is a number of seconds, 0 or more; ValueError otherwise."""
-    if not (_number(value) and 0 <= value < float("inf")):
-        raise ArgumentError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
+def seconds(value: object, name: str, *, zero: bool = True) -> float:
+    """`value`, if it is a number of seconds (0 too, unless `zero` is False); ArgumentError
+    otherwise."""
+    if not (_number(value) and 0 <= value < float("inf") and (zero or value > 0)):
+        least = "0 or more" if zero else "above 0"
+        raise ArgumentError(f"{name} must be a number of seconds, {least}, not {value!r}")
+    return value
+
+
+def whole(value: object, name: str, *, least: int = 1) -> int:
+    """`value`, if it is a whole number, `least` or more; ArgumentError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ArgumentError(f"{name} must be a whole number, {least} or more, not {value!r}")
+    return value
+
+
+def callback(value: object, name: str = "progress") -> object:
+    """`value`, if it is None or can be called; ArgumentError otherwise."""
+    if value is not None and not callable(value):
+        raise ArgumentError(f"{name} must be a function or None, not {value!r}")
     return value
 
 

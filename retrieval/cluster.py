@@ -216,13 +216,8 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
             stored.keep(aid, link, (slot, npara, digest))
             taken[s].add(slot)
     fresh: list[dict[str, dict]] = [{} for _ in range(layout.shards)]
-    added = updated = unchanged = 0
-    for a in {a.id: a for a in articles}.values():
-        a, old = stored.place(a)  # stored under its bare guid: it keeps that id (and shard)
-        digest = _content_hash(a)
-        if old[2] == digest if old else stored.holds_copy({"link": a.link, "hash": digest}):
-            unchanged += 1
-            continue
+    added = updated = 0
+    for a, old in stored.changed(articles, _content_hash):  # under the id (and shard) it has
         h = _hash(a.id)
         s = h % layout.shards
         if old:
@@ -240,7 +235,7 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
             )
     targets = [fresh[s] or stale[s] for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
-    return AddReport(added, updated, unchanged)
+    return AddReport(added, updated, stored.unchanged)
 
 
 def logged_articles(layout: Layout) -> list["Article"]:

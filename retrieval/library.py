@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,10 +93,26 @@ class Stored:
             article = article.model_copy(update={"id": known})
         return article, self.where[known]
 
-    def holds_copy(self, record: dict) -> bool:
-        """Whether an article with the record's link and text is stored (under another id:
-        some feeds make new guids at every request)."""
-        return bool(record["link"]) and (record["link"], record["hash"]) in self._copies
+    def changed(
+        self, articles: Iterable["Article"], digest: Callable[["Article"], str]
+    ) -> Iterator[tuple["Article", tuple | None]]:
+        """The articles given (an id given twice: its last copy) that are new or changed, each
+        under the id it is stored under, with where its stored version is (None: new). The
+        others are counted in `unchanged`: the same text under the same id, or under another
+        id with the same link (some feeds make new guids at every request)."""
+        self.unchanged = 0
+        for a in {a.id: a for a in articles}.values():
+            a, old = self.place(a)
+            text = digest(a)
+            if old[-1] == text if old else bool(a.link) and (a.link, text) in self._copies:
+                self.unchanged += 1
+                continue
+            yield a, old
+
+
+def text_hash(article: "Article") -> str:
+    """The hash an index record keeps of the article's title and paragraphs."""
+    return content_hash(article.title, article.paragraphs)
 
 
 def article_record(article: "Article") -> dict:
@@ -109,7 +125,7 @@ def article_record(article: "Article") -> dict:
         "category": article.category,
         "source": article.source,
         "paragraphs": len(article.paragraphs),
-        "hash": content_hash(article.title, article.paragraphs),
+        "hash": text_hash(article),
     }
 
 

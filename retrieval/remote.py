@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ConfigError
 
+from . import arguments
 from .library import summary
 from .models import Answer, Passage
 from .retriever import AddReport, Retriever
@@ -121,4 +122,9 @@ def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> Clust
         raise ConfigError(f"the cluster folder must be a path, not {type(cluster).__name__}")
     layout = Layout.load(Path(cluster).expanduser()) if cluster else None
     options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
+    # checked before the engine is reached: a wrong argument said, not "cannot reach"
+    arguments.whole(options.get("pool", 1), "pool")
+    arguments.seconds(options.get("timeout", 1), "timeout", zero=False)
+    arguments.switch(kwargs.get("semantic", True), "semantic")
+    arguments.probability(kwargs.get("min_confidence"), "min_confidence")
     return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)

@@ -96,6 +96,7 @@ class Retriever:
         """
         if params is not None and not isinstance(params, BM25Params):
             raise ArgumentError(f"params must be a BM25Params, not {type(params).__name__}")
+        arguments.callback(progress)
         unique = list({a.id: a for a in arguments.articles(articles)}.values())
         # a hash each: cheaper here than shipped to worker processes
         records = [library.article_record(a) for a in unique]
@@ -141,6 +142,7 @@ class Retriever:
         is writable). An index that a writer replaced while it was read (an ingest beside
         this process removed the segments it merged) is read again."""
         path, verify = library.as_folder(path, "index"), arguments.switch(verify, "verify")
+        arguments.callback(progress)
 
         def read(saved: dict) -> tuple[tuple, bool]:
             try:
@@ -206,7 +208,7 @@ class Retriever:
         process writes, or it is read-only) is rebuilt in memory, and repaired by the next write.
         """
         timeout = arguments.seconds(lock_timeout, "lock_timeout")
-        arguments.switch(catch_up, "catch_up")
+        catch_up, progress = arguments.switch(catch_up, "catch_up"), arguments.callback(progress)
         return library.open_library(
             cls, path, timeout, catch_up=catch_up, progress=progress, **kwargs
         )
@@ -233,26 +235,18 @@ class Retriever:
         equal those of a full rebuild. A library opened with `open` is updated on disk.
         progress: called with (what, steps done, in all) while new vectors are made.
         """
+        arguments.callback(progress)
         with self._lock, self._writing():
             self._catch_up(progress)
             index = self._index
             stored = library.Stored(index)
             fresh: dict[str, tuple[dict, Article]] = {}
-            updated = unchanged = 0
-            drops: dict[int, set[int]] = {}
-            for a in {
-                a.id: a for a in arguments.articles(articles)
-            }.values():  # an id twice: last copy
-                a, old = stored.place(a)
-                rec = library.article_record(a)
-                same = old[2] == rec["hash"] if old else stored.holds_copy(rec)
-                if same:  # the same text, under this id or (a new guid) another
-                    unchanged += 1
-                    continue
+            drops: dict[int, set[int]] = {}  # segment -> slots of the updated articles
+            for a, old in stored.changed(arguments.articles(articles), library.text_hash):
                 if old:
-                    updated += 1
                     drops.setdefault(old[0], set()).add(old[1])
-                fresh[a.id] = (rec, a)
+                fresh[a.id] = (library.article_record(a), a)
+            updated, unchanged = sum(map(len, drops.values())), stored.unchanged
             if not fresh:
                 return AddReport(0, 0, unchanged)
             if self._path and _log:

@@ -492,6 +492,22 @@ def test_saving_while_another_thread_adds_is_neither_an_error_nor_a_torn_index(
             lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", cluster=5),
             id="connect(cluster=5)",
         ),
+        pytest.param(  # these were checked only once connected: "cannot reach" said first
+            lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", timeout="5"),
+            id="connect(timeout='5')",
+        ),
+        pytest.param(
+            lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", pool=0),
+            id="connect(pool=0)",
+        ),
+        pytest.param(
+            lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", semantic="no"),
+            id="connect(semantic='no')",
+        ),
+        pytest.param(
+            lambda: Retriever.connect("sphinx://127.0.0.1:1/feedqa", min_confidence=2),
+            id="connect(min_confidence=2)",
+        ),
     ],
 )
 def test_a_path_or_address_of_the_wrong_type_is_one_feedqa_error(call) -> None:
@@ -527,6 +543,27 @@ def test_a_switch_that_is_not_true_or_false_is_refused_by_name(
     opening = Retriever.load if flag == "verify" else Retriever.open
     with pytest.raises(ArgumentError, match=f"{flag} must be True or False"):
         opening(tmp_path / "index", semantic=False, **{flag: "no"})
+
+
+def test_a_progress_that_cannot_be_called_is_refused_before_any_work(
+    tmp_path, tiny_articles
+) -> None:
+    """`from_articles(progress=5)` was a TypeError from deep inside the embedding, and
+    `add(progress=5)` was taken when nothing needed embedding."""
+    from retrieval import ArgumentError
+
+    lib = Retriever.open(tmp_path / "lib", semantic=False)
+    logged = (tmp_path / "lib" / "articles.jsonl").read_bytes()
+    calls = [
+        lambda: Retriever.from_articles(tiny_articles, progress=5),
+        lambda: Retriever.open(tmp_path / "lib", progress=5),
+        lambda: Retriever.load(tmp_path / "lib", progress="bar"),
+        lambda: lib.add(tiny_articles, progress=5),
+    ]
+    for call in calls:
+        with pytest.raises(ArgumentError, match="progress must be"):
+            call()
+    assert (tmp_path / "lib" / "articles.jsonl").read_bytes() == logged  # nothing added
 
 
 def test_a_charset_of_the_wrong_type_is_refused_with_its_name() -> None:

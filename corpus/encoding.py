@@ -10,7 +10,7 @@ import codecs
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -131,7 +131,7 @@ def _misread(char: str) -> bool:
     )
 
 
-@cache
+@lru_cache(maxsize=65536)  # a character each: feeds bring new ones without end
 def _unusual(char: str) -> bool:
     """Misread, or neither ASCII, punctuation, space nor a common (level-1) hanzi."""
     if char.isascii() or char == _REPLACEMENT:
@@ -164,7 +164,7 @@ def _codec(name: str) -> str | None:
     return "gb18030" if codec in _CHINESE else codec
 
 
-@cache
+@lru_cache(maxsize=256)  # a charset name each, as feeds declare them
 def _reads_ascii(codec: str) -> bool:
     probe = b'<?xml version="1.0"?><rss>'
     try:

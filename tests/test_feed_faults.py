@@ -406,3 +406,13 @@ def test_a_gzipped_feed_file_is_read_within_the_size_cap(tmp_path: Path) -> None
 def test_addresses_that_are_not_web_urls_or_files_say_so(source: str, message: str) -> None:
     with pytest.raises(FeedError, match=re.escape(message)):
         load_feed_report(source)
+
+
+def test_the_per_character_cache_of_the_misreading_check_is_bounded() -> None:
+    """One entry was kept for every character any feed ever held, for the life of a bot
+    that refreshes feeds."""
+    from corpus.encoding import _unusual, garbled_share
+
+    garbled_share("".join(map(chr, range(0x4E00, 0x4E00 + 20_000))))
+    garbled_share("".join(map(chr, range(0x20000, 0x20000 + 60_000))))
+    assert _unusual.cache_info().currsize <= 65_536

@@ -1,6 +1,6 @@
 """Answering a question: candidates → features → ranker → abstention, then the cited answer."""
 
-from . import candidates, features, library, ranker, semantic, spans, vectorstore
+from . import candidates, features, ranker, records, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
 from .question import Query, analyse, asks
@@ -140,7 +140,7 @@ def passage(index: Index, doc: int, score: float) -> Passage:
     """Paragraph `doc` of `index` as a search result."""
     rec, para = index.article_of(doc)
     return Passage(
-        article_id=rec["id"], title=rec["title"], link=rec["link"], published=library.published(rec),
+        article_id=rec["id"], title=rec["title"], link=rec["link"], published=records.published(rec),
         paragraph=para + 1, text=index.paragraph(doc), score=round(float(score), 4),
     )  # fmt: skip
 

@@ -20,6 +20,11 @@ REJECTED = "articles.rejected"
 """Where a writer moves the log's unreadable lines (torn writes), byte for byte."""
 
 
+COMPACT_MIN = 1000
+"""Superseded lines (older versions of updated articles) the log keeps before it is
+rewritten, at least: it is rewritten once they outnumber the articles too."""
+
+
 @dataclass
 class LogRead:
     """What the articles log holds: the last version of each article and where it is."""
@@ -130,3 +135,23 @@ def log_size(library: Path) -> int:
         return (library / LOG).stat().st_size
     except OSError:
         return -1
+
+
+def compact_due(lines: int, articles: int) -> bool:
+    """Whether a log of `lines` holding `articles` is mostly superseded versions (updates
+    append whole copies, which every start reads)."""
+    return lines - articles > max(COMPACT_MIN, articles)
+
+
+def compact_log(path: Path) -> int | None:
+    """Rewrite the log with the last version of each article alone, in log order, replaced
+    atomically; return its lines, or None if it holds unreadable lines (left to `set_aside`)."""
+    read = read_log(path)
+    if read.skipped:
+        return None
+    lines = [a.model_dump_json().encode("utf-8") + b"\n" for a in read.articles.values()]
+    try:
+        replace_file(path, b"".join(lines))
+    except OSError as exc:
+        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(lines)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from corpus.errors import EngineError
 
 from . import shardlog
-from .library import Stored, content_hash
+from .records import Stored, content_hash
 from .searchd import is_running, run_tool, start, status, stop
 from .sphinxconf import Layout, write_configs
 from .xmlpipe import MAX_PARAS, read_entries

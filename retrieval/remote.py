@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from corpus.errors import ConfigError
 
 from . import arguments
-from .library import summary
 from .models import Answer, Passage
+from .records import summary
 from .retriever import AddReport, Retriever
 from .sphinx import SphinxIndex
 

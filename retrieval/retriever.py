@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import ArgumentError, IndexFileError, LibraryError
 
-from . import answering, arguments, bundled, library, manifest, vectorstore
+from . import answering, arguments, bundled, library, manifest, records, vectorstore
 from .answering import MAX_QUESTION_CHARS
 from .index import (
     BM25Params,
@@ -28,8 +28,6 @@ from .vectorstore import SentenceStore
 
 if TYPE_CHECKING:
     from corpus import Article
-
-_LIBRARY_LOG = library.LOG
 
 
 @dataclass(frozen=True)
@@ -99,8 +97,8 @@ class Retriever:
         arguments.callback(progress)
         unique = list({a.id: a for a in arguments.articles(articles)}.values())
         # a hash each: cheaper here than shipped to worker processes
-        records = [library.article_record(a) for a in unique]
-        seg = build_segment("seg-1", records, [a.paragraphs for a in unique], tokenize)
+        recs = [records.article_record(a) for a in unique]
+        seg = build_segment("seg-1", recs, [a.paragraphs for a in unique], tokenize)
         retriever = cls(Index([seg], params or BM25Params(), SEGMENTER), **kwargs)
         if retriever.semantic:
             retriever._vectors.embed(retriever._index, progress, reuse)
@@ -239,18 +237,18 @@ class Retriever:
         with self._lock, self._writing():
             self._catch_up(progress)
             index = self._index
-            stored = library.Stored(index)
+            stored = records.Stored(index)
             fresh: dict[str, tuple[dict, Article]] = {}
             drops: dict[int, set[int]] = {}  # segment -> slots of the updated articles
-            for a, old in stored.changed(arguments.articles(articles), library.text_hash):
+            for a, old in stored.changed(arguments.articles(articles), records.text_hash):
                 if old:
                     drops.setdefault(old[0], set()).add(old[1])
-                fresh[a.id] = (library.article_record(a), a)
+                fresh[a.id] = (records.article_record(a), a)
             updated, unchanged = sum(map(len, drops.values())), stored.unchanged
             if not fresh:
                 return AddReport(0, 0, unchanged)
             if self._path and _log:
-                library.append_log(self._path / _LIBRARY_LOG, [a for _, a in fresh.values()])
+                library.append_log(self._path / library.LOG, [a for _, a in fresh.values()])
                 self._logged = self._logged + len(fresh)
                 self._log_size = library.log_size(self._path)
             new_index = index.updated(
@@ -264,6 +262,8 @@ class Retriever:
                     self._logged -= len(fresh) if _log else 0
                     raise
             self._index = new_index
+            if self._path and _log:
+                library.compact_if_due(self)
             return AddReport(len(fresh) - updated, updated, unchanged)
 
     def compact(self) -> None:
@@ -322,7 +322,7 @@ class Retriever:
             and library.log_size(self._path) == self._log_size  # another process logged more
         ):
             return
-        if not (self._path / _LIBRARY_LOG).exists() and manifest.stamp(self._path) is None:
+        if not (self._path / library.LOG).exists() and manifest.stamp(self._path) is None:
             library.write_again(self)  # removed or emptied while open
             return
         fresh = library.open_at(
@@ -345,7 +345,7 @@ class Retriever:
     def info(self) -> dict:
         """Corpus size and date range."""
         index = self._index
-        return library.summary(
+        return records.summary(
             index.articles(), paragraphs=index.n_docs, segments=len(index.segments)
         )
 
@@ -355,7 +355,7 @@ class Retriever:
         if arguments.count(n, "n") == 0:
             return []
         out = []
-        for title in library.newest_titles(self._index.articles()):
+        for title in records.newest_titles(self._index.articles()):
             question = f"{title}是怎么回事?"
             if 4 <= len(title) <= 30 and self.ask(question).answered:
                 out.append(question)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .library import content_hash
+from .records import content_hash
 from .storage import replace_file
 from .xmlpipe import MAX_PARAS, read_entries
 

@@ -82,7 +82,7 @@ def documents(entries: Iterable[dict], shard: int) -> Iterator[str]:
     """The xmlpipe2 `<sphinx:document>` elements of `entries`."""
     from corpus import Article
 
-    from .library import article_record
+    from .records import article_record
     from .text import tokenize
 
     for entry in entries:

@@ -554,3 +554,84 @@ def test_a_library_opened_before_a_fork_takes_articles_in_the_child(lib: Path) -
     assert "extra-2" in ids_in_log(lib)
     assert opened.add([extra(3)]).added == 1  # the parent still writes, after the child
     assert Retriever.open(lib, semantic=False).info()["articles"] == 58
+
+
+# --- an articles log that updates would grow without end ------------------------------------------
+
+
+def updated(n: int, version: int) -> Article:
+    return extra(n).model_copy(
+        update={"paragraphs": [f"补充新闻{n}号第{version}版:海鸥银行更新。"]}
+    )
+
+
+def test_updates_do_not_grow_the_log_without_end(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update of an article appended a whole copy to the log, never taken out: a feed
+    whose items change at every refresh grew it by megabytes a day, all read at every start."""
+    monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
+    writer = Retriever.open(lib, semantic=False)
+    for version in range(120):
+        writer.add([updated(1, version), updated(2, version)])
+    lines = len((lib / LOG).read_bytes().splitlines())
+    assert lines <= 2 * (55 + 2) + 20 + 2  # at most about as many superseded lines as articles
+    for opened in (writer, Retriever.open(lib, semantic=False)):
+        assert opened.info()["articles"] == 57
+        assert opened.repairs == [] or opened is writer
+        top = opened.search("补充新闻1号第119版", k=1)[0]
+        assert "第119版" in top.text
+    log = articlelog.read_log(lib / LOG)
+    assert log.articles["extra-1"].paragraphs == updated(1, 119).paragraphs
+    assert not log.skipped
+
+
+def test_a_library_opened_after_a_compaction_cut_short_is_whole(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the log was rewritten and before the index said how long it is: the next
+    open finds the log shorter than the index says, and takes nothing from it as lost."""
+    monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
+    writer = Retriever.open(lib, semantic=False)
+    real = manifest_module.write_index_manifest
+
+    def killed_once_compacted(path: Path, index, logged: int) -> str:
+        if logged == 56:  # the log rewritten: one line an article, no superseded ones
+            raise KeyboardInterrupt  # the kill: nothing after it runs
+        return real(path, index, logged)
+
+    monkeypatch.setattr(manifest_module, "write_index_manifest", killed_once_compacted)
+    with pytest.raises(KeyboardInterrupt):
+        for version in range(200):
+            writer.add([updated(1, version)])
+    monkeypatch.setattr(manifest_module, "write_index_manifest", real)
+    assert len((lib / LOG).read_bytes().splitlines()) == 56  # rewritten before the kill
+    opened = Retriever.open(lib, semantic=False)
+    assert opened.info()["articles"] == 56
+    text = articlelog.read_log(lib / LOG).articles["extra-1"].paragraphs[0]
+    assert "第" in text and opened.search(text, k=1)[0].text == text
+    again = Retriever.open(lib, semantic=False)
+    assert again.repairs == [] and again.info()["articles"] == 56
+
+
+def test_a_compaction_on_a_full_disk_leaves_the_add_done_and_the_library_whole(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewrite is housekeeping: a full disk then must not fail the add that was done."""
+    monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    real = articlelog.replace_file
+    monkeypatch.setattr(articlelog, "replace_file", full)
+    writer = Retriever.open(lib, semantic=False)
+    for version in range(130):
+        writer.add([updated(1, version)])  # never raises
+    monkeypatch.setattr(articlelog, "replace_file", real)
+    assert "第129版" in writer.search("补充新闻1号第129版", k=1)[0].text
+    writer.add([updated(1, 130)])  # space freed: this add compacts
+    assert len((lib / LOG).read_bytes().splitlines()) <= 2 * 56 + 20 + 1
+    opened = Retriever.open(lib, semantic=False)
+    assert opened.info()["articles"] == 56 and opened.repairs == []
+    assert "第130版" in opened.search("补充新闻1号第130版", k=1)[0].text

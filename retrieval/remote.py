@@ -88,14 +88,19 @@ class ClusterRetriever(Retriever):
     def add(
         self, articles: Iterable["Article"], *, progress: object = None, _log: bool = True
     ) -> AddReport:
-        """Route new and changed articles to their shards' delta indexes."""
+        """Route new and changed articles to their shards' delta indexes (the index is opened
+        again when they changed it)."""
         from . import cluster
 
         if self._layout is None:
             raise ConfigError(f"{self._index.url} was opened without its cluster folder: read only")  # type: ignore[attr-defined]
         with self._lock:
             report = cluster.ingest(self._layout, articles)
-            self._reopen()
+            index: SphinxIndex = self._index  # type: ignore[assignment]
+            # nothing new (most feed refreshes): what was read stays cached; a delta the
+            # ingest indexed for an earlier one that failed is a change all the same
+            if report.added or report.updated or index.changed():
+                self._reopen()
         return report
 
     def compact(self) -> None:

@@ -1,0 +1,55 @@
+"""The cluster in long-running use: a bot that re-reads the same feeds every half hour for
+months, beside questions, ingests and merges, must not pay again for what did not change.
+
+Like `test_sphinx.py`, the tests that need the engine start their own `searchd` processes on
+free loopback ports in a temporary folder and stop them.
+"""
+
+from pathlib import Path
+
+import pytest
+from test_sphinx import needs_sphinx, start_cluster
+
+from corpus import Article
+from retrieval import Retriever
+from retrieval import cluster as cl
+from retrieval.sphinx import SphinxIndex
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The engine queries every SphinxIndex sends from now on."""
+    sent: list[str] = []
+    query = SphinxIndex._query
+
+    def counting(self, sql, args=(), **kwargs):
+        sent.append(sql)
+        return query(self, sql, args, **kwargs)
+
+    monkeypatch.setattr(SphinxIndex, "_query", counting)
+    return sent
+
+
+@needs_sphinx
+def test_an_unchanged_ingest_keeps_what_the_reader_has_read(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed read again with nothing new (most refreshes) leaves the index as it is: the
+    texts, records and statistics read so far stay cached, so the next questions cost what
+    repeated ones do (one engine query), not what new ones do; a change is seen at once."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        question = "远山消费金融的注册资本是多少?"
+        first = r.ask(question)
+        sent = _counting(monkeypatch)
+        for _ in range(3):
+            assert r.add(tiny_articles).unchanged == len(tiny_articles)
+            assert r.ask(question) == first
+        asks = [sql for sql in sent if "SUM(CRC32" not in sql]  # (a check for changes)
+        assert len(asks) <= 3, asks
+        old = tiny_articles[0]
+        paras = ["云栖支付今日宣布完成8亿元D轮融资,由晨光资本领投。", *old.paragraphs[1:]]
+        assert r.add([old.model_copy(update={"paragraphs": paras})]).updated == 1
+        assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)

@@ -143,15 +143,19 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
             procs.append((what, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
         except FileNotFoundError as exc:
             raise EngineError("indexer is not installed (apt-get install sphinxsearch)") from exc
+    failed = []  # every indexer is waited for, none outlives the write lock
     for what, s, proc in procs:
         out, _ = proc.communicate()
         if proc.returncode not in (0, 2):  # 2: built, but searchd could not be signalled
             last = [ln for ln in out.splitlines() if ln.strip()][-1:] or ["no output"]
-            raise EngineError(f"indexer for shard {s} failed: {last[0]}")
+            failed.append(f"indexer for shard {s} failed: {last[0]}")
+            continue
         if rotate_pending(layout.shard_dir(s)):
             _wait_rotation(layout.shard_dir(s))
         if list(what) in (["--all"], [f"delta_{s}"]):  # the delta index now holds its log
             shardlog.mark_indexed(layout.shard_dir(s))
+    if failed:
+        raise EngineError(failed[0])
 
 
 def rotate_pending(folder: Path) -> bool:

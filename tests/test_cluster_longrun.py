@@ -5,13 +5,14 @@ Like `test_sphinx.py`, the tests that need the engine start their own `searchd` 
 free loopback ports in a temporary folder and stop them.
 """
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from test_sphinx import needs_sphinx, start_cluster
 
 from corpus import Article
-from retrieval import Retriever
+from retrieval import EngineError, Retriever, shardlog
 from retrieval import cluster as cl
 from retrieval.sphinx import SphinxIndex
 
@@ -51,5 +52,35 @@ def test_an_unchanged_ingest_keeps_what_the_reader_has_read(
         paras = ["云栖支付今日宣布完成8亿元D轮融资,由晨光资本领投。", *old.paragraphs[1:]]
         assert r.add([old.model_copy(update={"paragraphs": paras})]).updated == 1
         assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_a_failed_ingest_leaves_no_indexer_running(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one shard's `indexer` fails, the others' are waited for before the error: one
+    left running outlives the write lock, so the next feed's ingest (a refresh reads its
+    feeds one after another) would run a second `indexer` on the same shard beside it."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        assert {cl.route(a.id, 2) for a in tiny_articles} == {0, 1}
+        conf = layout.shard_dir(0) / "searchd.conf"
+        conf.write_text(conf.read_text().replace("source = delta_0", "source = nosuch"))
+        started: list[subprocess.Popen] = []
+        popen = subprocess.Popen
+
+        def recording(*args, **kwargs):
+            started.append(popen(*args, **kwargs))
+            return started[-1]
+
+        monkeypatch.setattr(cl.subprocess, "Popen", recording)
+        changed = [a.model_copy(update={"title": a.title + "(更新)"}) for a in tiny_articles]
+        with pytest.raises(EngineError, match="shard 0"):
+            cl.ingest(layout, changed)
+        assert len(started) == 2
+        assert [p.poll() is not None for p in started] == [True, True]
+        assert not shardlog.stale(layout.shard_dir(1))  # the shard that could is indexed
     finally:
         cl.stop(layout)

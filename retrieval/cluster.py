@@ -234,9 +234,7 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
         fresh[s][a.id] = {"slot": slot, "kill": kill, "article": a.model_dump(mode="json")}
     for s, entries in enumerate(fresh):
         if entries:
-            shardlog.write_entries(
-                layout.shard_dir(s) / "delta.jsonl", entries.values(), append=True
-            )
+            shardlog.add_to_delta(layout.shard_dir(s), entries.values())
     targets = [fresh[s] or stale[s] for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
     return AddReport(added, updated, stored.unchanged)

@@ -33,6 +33,27 @@ def write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) 
         os.fsync(f.fileno())
 
 
+def add_to_delta(folder: Path, entries: Iterable[dict]) -> None:
+    """Append `entries` to a shard's delta log; when it would then hold more superseded
+    versions than current ones (a story revised at every refresh between merges), write it
+    whole instead, the latest version of each article (with the most it kills in `main`)."""
+    path = folder / "delta.jsonl"
+    entries = list(entries)
+    latest = {e["article"]["id"]: e for e in read_entries(str(path))}
+    try:
+        lines = path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        lines = 0
+    for e in entries:
+        old = latest.get(e["article"]["id"])
+        kill = max(e.get("kill", 0), old.get("kill", 0)) if old else e.get("kill", 0)
+        latest[e["article"]["id"]] = {**e, "kill": kill}
+    if lines + len(entries) <= 2 * len(latest):
+        write_entries(path, entries, append=True)
+    else:
+        write_entries(path, latest.values())
+
+
 def slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
     """Article id → (slot, paragraphs in main, content hash, link) of a shard, deltas
     included. (A slots file written before it kept links has them read from the main log.)"""

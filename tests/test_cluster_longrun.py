@@ -84,3 +84,34 @@ def test_a_failed_ingest_leaves_no_indexer_running(
         assert not shardlog.stale(layout.shard_dir(1))  # the shard that could is indexed
     finally:
         cl.stop(layout)
+
+
+@needs_sphinx
+def test_an_article_updated_at_every_refresh_keeps_few_copies_in_the_delta_log(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """A story revised at every feed refresh between merges: the delta log keeps its latest
+    version (and what it kills in `main`), not a copy per refresh, which each ingest reads
+    again; searches and the next merge see the latest one."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        n = r.index.n_docs
+        old = tiny_articles[0]
+        folder = layout.shard_dir(cl.route(old.id, 2))
+        for i in range(12):
+            paras = [
+                f"云栖支付今日宣布完成{i + 8}亿元D轮融资,由晨光资本领投。",
+                *old.paragraphs[1:],
+            ]
+            assert r.add([old.model_copy(update={"paragraphs": paras})]).updated == 1
+        lines = (folder / "delta.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) <= 2
+        assert r.index.n_docs == n
+        hits = r.search("云栖支付 融资 领投", k=10)
+        assert "19亿元D轮" in hits[0].text and not any("5亿元C轮" in h.text for h in hits)
+        r.compact()
+        assert r.index.n_docs == n
+        assert "19亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)

@@ -137,11 +137,16 @@ class UpdateJournal:
         # users' messages: readable by the bot's owner only (a leftover tmp keeps its mode)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            f.write(b"".join(_line(entry) for entry in lines))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                f.write(b"".join(_line(entry) for entry in lines))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError:  # a full disk: the part written would hold its last free bytes
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if self._fd is not None:
             os.close(self._fd)

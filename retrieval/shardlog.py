@@ -50,7 +50,8 @@ def add_to_delta(folder: Path, entries: Iterable[dict]) -> None:
         latest[e["article"]["id"]] = {**e, "kill": kill}
     if lines + len(entries) <= 2 * len(latest):
         write_entries(path, entries, append=True)
-    else:
+    else:  # its size may be the one indexed again: stale until its delta index is rebuilt
+        (folder / "delta.indexed").unlink(missing_ok=True)
         write_entries(path, latest.values())
 
 

@@ -115,3 +115,34 @@ def test_an_article_updated_at_every_refresh_keeps_few_copies_in_the_delta_log(
         assert "19亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
     finally:
         cl.stop(layout)
+
+
+@needs_sphinx
+def test_a_delta_log_rewritten_to_its_indexed_size_is_indexed_again(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """The delta index counted as holding its log when the log's size was the size indexed.
+    A log rewritten whole after failed ingests can have that size again (revisions of the
+    same length, a time stamp in the text): once the indexer worked again, an unchanged feed
+    left the first version served, and a merge folded it into main for good."""
+    layout = start_cluster(tmp_path, 1, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        old = tiny_articles[0]
+
+        def version(i: int) -> Article:
+            paras = [f"云栖支付今日宣布完成{i}亿元D轮融资,由晨光资本领投。", *old.paragraphs[1:]]
+            return old.model_copy(update={"paragraphs": paras})
+
+        r.add([version(1)])
+        conf = layout.shard_dir(0) / "searchd.conf"
+        good = conf.read_text()
+        conf.write_text(good.replace("source = delta_0", "source = nosuch"))
+        for i in (2, 3):  # the indexer fails: logged, the second time written whole
+            with pytest.raises(EngineError):
+                r.add([version(i)])
+        conf.write_text(good)
+        r.add([version(3)])  # the feed unchanged, the indexer working again
+        assert "3亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)

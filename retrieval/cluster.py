@@ -150,8 +150,12 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
             last = [ln for ln in out.splitlines() if ln.strip()][-1:] or ["no output"]
             failed.append(f"indexer for shard {s} failed: {last[0]}")
             continue
-        if rotate_pending(layout.shard_dir(s)):
-            _wait_rotation(layout.shard_dir(s))
+        try:
+            if rotate_pending(layout.shard_dir(s)):
+                _wait_rotation(layout.shard_dir(s))
+        except EngineError as exc:  # the others are waited for all the same
+            failed.append(str(exc))
+            continue
         if list(what) in (["--all"], [f"delta_{s}"]):  # the delta index now holds its log
             shardlog.mark_indexed(layout.shard_dir(s))
     if failed:

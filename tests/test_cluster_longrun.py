@@ -146,3 +146,38 @@ def test_a_delta_log_rewritten_to_its_indexed_size_is_indexed_again(
         assert "3亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
     finally:
         cl.stop(layout)
+
+
+@needs_sphinx
+def test_a_rotation_that_times_out_leaves_no_indexer_running(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's searchd that does not load its new index in time failed the ingest before
+    the other shards' indexers were waited for: one left running outlives the write lock."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        started: list[subprocess.Popen] = []
+        popen = subprocess.Popen
+
+        def recording(*args, **kwargs):
+            started.append(popen(*args, **kwargs))
+            return started[-1]
+
+        stuck, pending, wait = layout.shard_dir(0), cl.rotate_pending, cl._wait_rotation
+
+        def timed_out(folder: Path) -> None:
+            if folder == stuck:
+                raise EngineError(f"searchd in {folder} did not load the new index")
+            wait(folder)
+
+        monkeypatch.setattr(cl.subprocess, "Popen", recording)
+        monkeypatch.setattr(cl, "rotate_pending", lambda f: f == stuck or pending(f))
+        monkeypatch.setattr(cl, "_wait_rotation", timed_out)
+        changed = [a.model_copy(update={"title": a.title + "(更新)"}) for a in tiny_articles]
+        with pytest.raises(EngineError, match="did not load"):
+            cl.ingest(layout, changed)
+        assert len(started) == 2
+        assert [p.poll() is not None for p in started] == [True, True]
+        assert not shardlog.stale(layout.shard_dir(1))  # the shard that could is indexed
+    finally:
+        cl.stop(layout)

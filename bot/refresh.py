@@ -60,7 +60,10 @@ async def _read_feeds(
         try:
             limits = state.settings.feed_limits()
             articles = await asyncio.to_thread(load_feed, source, **limits)
+            reported = len(state.retriever.repairs)
             report = await asyncio.to_thread(state.retriever.add, articles)
+            for note in state.retriever.repairs[reported:]:  # another process's work taken up
+                logger.warning("Library: %s", note)
             result.added, result.updated = report.added, report.updated
             result.unchanged = report.unchanged
         except FeedqaError as exc:

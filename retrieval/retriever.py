@@ -331,6 +331,7 @@ class Retriever:
         )  # fmt: skip
         assert fresh is not None
         self._adopt(fresh)
+        self.repairs.extend(fresh.repairs)  # what taking up another process's work repaired
 
     def _adopt(self, fresh: "Retriever") -> None:
         """Serve what `fresh`, the same library opened again, read from disk. The vectors go

@@ -112,3 +112,15 @@ def test_a_reader_never_waits_for_the_lock_when_a_save_replaced_the_index_under_
         holder.release()
     assert reader.info()["articles"] == 56
     assert waited < 2  # not the lock timeout
+
+
+def test_a_repair_made_while_adding_is_reported_not_dropped(lib: Path) -> None:
+    """A writer that takes up another process's work at its next add (here a torn line a
+    killed ingest left) repaired the log and kept no note of it: a long-running bot, which
+    reports repairs only when it opens the library, never said so."""
+    writer = Retriever.open(lib, semantic=False)
+    assert writer.repairs == []
+    with open(lib / LOG, "ab") as f:
+        f.write(article(9, "半行").model_dump_json().encode()[:40])  # killed mid-append
+    writer.add([article(1, "海鸥银行改名为海燕银行。")])
+    assert writer.repairs == [f"{LOG} line 56: not a readable article; moved to articles.rejected"]

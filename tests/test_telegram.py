@@ -545,6 +545,31 @@ async def test_refresh_job_logs_errors_and_never_raises(
     assert results[0].error and "RuntimeError" in results[0].error
 
 
+async def test_a_library_repair_made_during_a_refresh_is_logged(
+    tmp_path: Path,
+    fake: FakeBotApi,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Repairs were logged only when the bot opened the library: one a refresh's add made
+    (a torn line another process left in the log) went unsaid."""
+    import bot.refresh as bot_refresh
+    from retrieval.articlelog import LOG
+
+    lib = tmp_path / "lib"
+    retriever = Retriever.open(lib, semantic=False)
+    with open(lib / LOG, "ab") as f:
+        f.write(b'{"id": "torn", "ti')  # an ingest killed mid-append
+    settings = make_settings(fake, tmp_path)
+    state: BotState = build_application(settings, retriever).bot_data["feedqa"]
+    article = Article(id="r1", title="海鸥银行改名", link="https://r.example/1",
+                      paragraphs=["海鸥银行改名为海燕银行。"])  # fmt: skip
+    monkeypatch.setattr(bot_refresh, "load_feed", lambda source, **limits: [article])
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        await refresh_feeds(state, ["feed.xml"])
+    assert "moved to articles.rejected" in caplog.text
+
+
 # --- groups -------------------------------------------------------------------------------------------
 
 

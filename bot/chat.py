@@ -9,14 +9,31 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 
 
 SWEEP_AT = 10_000
-"""Chats a history keeps before it looks for the expired ones."""
+"""Entries a table of recent users or chats keeps before it looks for the stale ones."""
+
+
+class Sweeper:
+    """When a table of recent entries is swept of its stale ones: past SWEEP_AT entries, and
+    then only once they have doubled (with that many live ones, a sweep at every call would
+    cost each call the whole table, and find nothing)."""
+
+    def __init__(self) -> None:
+        self.at = SWEEP_AT
+
+    def sweep(self, entries: dict, stale: Callable[[Any], bool]) -> dict:
+        """`entries`, or a new table without the stale ones when a sweep is due."""
+        if len(entries) <= self.at:
+            return entries
+        kept = {key: value for key, value in entries.items() if not stale(value)}
+        self.at = max(SWEEP_AT, 2 * len(kept))
+        return kept
 
 
 class ChatHistory:
@@ -29,7 +46,7 @@ class ChatHistory:
         self.ttl = ttl
         self._clock = clock
         self._chats: dict[Hashable, tuple[float, list[tuple[int, str]]]] = {}
-        self._sweep_at = SWEEP_AT  # chats kept before the expired ones are looked for
+        self._sweeper = Sweeper()
 
     def recent(self, chat_id: Hashable, before: int | None = None) -> list[str]:
         """The chat's remembered questions, oldest first ([] if none or expired); with
@@ -56,17 +73,11 @@ class ChatHistory:
         if message_id:  # in the order the messages were sent: an edit keeps its place
             kept.sort(key=lambda entry: entry[0])
         self._chats[chat_id] = (now, kept[-self.turns :])
-        if len(self._chats) > self._sweep_at:  # as rare as the chats live double: not each time
-            self._prune(now)
-            self._sweep_at = max(SWEEP_AT, 2 * len(self._chats))
+        self._chats = self._sweeper.sweep(self._chats, lambda entry: now - entry[0] > self.ttl)
 
     def forget(self, chat_id: Hashable) -> bool:
         """Drop the chat's history; True if there was any."""
         return self._chats.pop(chat_id, None) is not None
-
-    def _prune(self, now: float) -> None:
-        for chat_id in [c for c, (last, _) in self._chats.items() if now - last > self.ttl]:
-            del self._chats[chat_id]
 
 
 class QuestionLimiter:
@@ -79,6 +90,7 @@ class QuestionLimiter:
         self._clock = clock
         self._seen: dict[int, deque[float]] = {}
         self._noticed: dict[tuple[int, int | None], float] = {}
+        self._sweepers = Sweeper(), Sweeper()
 
     def allow(self, user_id: int) -> bool:
         """Count one question for the user; False (and not counted) if over the limit."""
@@ -91,8 +103,9 @@ class QuestionLimiter:
         if len(times) >= self.per_minute:
             return False
         times.append(now)
-        if len(self._seen) > 10_000:
-            self._seen = {u: t for u, t in self._seen.items() if t and now - t[-1] < self.window}
+        self._seen = self._sweepers[0].sweep(
+            self._seen, lambda times: not times or now - times[-1] >= self.window
+        )
         return True
 
     def notice_due(self, user_id: int, chat_id: int | None = None) -> bool:
@@ -103,8 +116,7 @@ class QuestionLimiter:
         if last is not None and now - last < self.window:
             return False
         self._noticed[user_id, chat_id] = now
-        if len(self._noticed) > 10_000:
-            self._noticed = {u: t for u, t in self._noticed.items() if now - t < self.window}
+        self._noticed = self._sweepers[1].sweep(self._noticed, lambda t: now - t >= self.window)
         return True
 
     def retry_after(self, user_id: int) -> int:
@@ -122,12 +134,12 @@ class Presses:
         self.window = window
         self._clock = clock
         self._seen: dict[Hashable, float] = {}
+        self._sweeper = Sweeper()
 
     def first(self, press: Hashable) -> bool:
         """Whether `press` is new, or its last time was over `window` seconds ago."""
         now = self._clock()
-        if len(self._seen) > 10_000:
-            self._seen = {p: t for p, t in self._seen.items() if now - t <= self.window}
+        self._seen = self._sweeper.sweep(self._seen, lambda t: now - t > self.window)
         last = self._seen.get(press)
         self._seen[press] = now
         return last is None or now - last > self.window

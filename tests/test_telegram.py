@@ -986,18 +986,43 @@ def test_chat_history_of_many_live_chats_is_not_swept_at_every_question() -> Non
     now as rare as the chats double, and expired chats still go."""
     now = [0.0]
     history = ChatHistory(turns=3, ttl=1800, clock=lambda: now[0])
-    sweeps: list[float] = []
-    sweep = history._prune
-    history._prune = lambda at: sweeps.append(at) or sweep(at)  # type: ignore[method-assign]
+    sweeps = 0
     for chat in range(20_000):  # 20,000 chats in 1,000 s, all within the TTL
         now[0] += 0.05
+        before = history._chats
         history.remember(chat, "问题", chat + 1)
-    assert len(sweeps) <= 2  # was 10,000
+        sweeps += history._chats is not before  # a sweep makes the dict anew
+    assert sweeps <= 2  # was 10,000
     assert history.recent(0) == ["问题"]  # none was live and forgotten
     now[0] += 3600  # all silent past the TTL: the next sweep forgets them
     for chat in range(20_000, 45_000):
         history.remember(chat, "问题", chat + 1)
     assert len(history._chats) <= 25_000
+
+
+def test_limiter_and_presses_with_many_live_users_are_not_swept_at_every_call() -> None:
+    """Past 10,000 users within the window, every question (and every press, and every
+    notice) rebuilt the whole dict and found nothing stale: as ChatHistory did."""
+    from bot.chat import Presses
+
+    now = [0.0]
+    limiter = QuestionLimiter(5, clock=lambda: now[0])
+    presses = Presses(window=60, clock=lambda: now[0])
+    sweeps = {"seen": 0, "noticed": 0, "presses": 0}
+    for user in range(25_000):  # 25,000 users in 50 s, all within the window
+        now[0] += 0.002
+        before = (limiter._seen, limiter._noticed, presses._seen)
+        assert limiter.allow(user) and limiter.notice_due(user, user)
+        assert presses.first(("more", user))
+        after = (limiter._seen, limiter._noticed, presses._seen)
+        for name, old, new in zip(sweeps, before, after, strict=True):
+            sweeps[name] += new is not old
+    assert max(sweeps.values()) <= 2, sweeps  # were 15,000 each
+    now[0] += 120  # all silent past the window: the next sweeps forget them
+    for user in range(25_000, 60_000):
+        limiter.allow(user)
+        presses.first(("more", user))
+    assert len(limiter._seen) <= 40_000 and len(presses._seen) <= 40_000
 
 
 def test_question_limiter_sliding_window() -> None:

@@ -77,8 +77,8 @@ def _is_library(path: Path) -> bool:
     return log or (path / "index.json").exists()
 
 
-def _report_repairs(retriever: Retriever) -> None:
-    for note in retriever.repairs:
+def _report_repairs(retriever: Retriever, start: int = 0) -> None:
+    for note in retriever.repairs[start:]:
         say(f"! library: {note}")
 
 
@@ -254,7 +254,10 @@ def _ingest_all(library: Callable[[], Retriever], sources: tuple[str, ...], limi
             continue
         for problem in report.problems:
             say(f"  ! {problem}")
-        added = library().add(report.articles, progress=Progress())  # FeedqaError: stops all
+        retriever = library()
+        reported = len(retriever.repairs)
+        added = retriever.add(report.articles, progress=Progress())  # FeedqaError: stops all
+        _report_repairs(retriever, reported)  # another process's work this add took up
         with contextlib.suppress(OSError):  # an output that fails is said at the end; read on
             click.echo(
                 f"{source}: {len(report.articles)} articles: {added.added} new, "

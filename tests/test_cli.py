@@ -83,6 +83,30 @@ def test_ingest_adds_feeds_and_reports(env, monkeypatch) -> None:
     assert "5亿元" in answer.output
 
 
+def test_ingest_reports_a_repair_made_while_it_adds(env, monkeypatch) -> None:
+    """Another process's ingest, killed mid-append while this one read its second feed, left
+    a torn line: this ingest's add moved it to articles.rejected and said nothing (repairs
+    were reported only when the library was opened)."""
+    import corpus
+    from retrieval.articlelog import LOG
+
+    real = corpus.load_feed_report
+    log = Path(env["FEEDQA_DATA_DIR"]) / "index" / LOG
+
+    def second_read(source, **limits):
+        if source.endswith("atom.xml"):  # the other process, between our two feeds
+            with open(log, "ab") as f:
+                f.write(b'{"id": "torn", "ti')
+        return real(source, **limits)
+
+    monkeypatch.setattr(corpus, "load_feed_report", second_read)
+    result = CliRunner().invoke(
+        cli, ["ingest", str(DATA / "tiny.rss.xml"), str(DATA / "tiny.atom.xml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "not a readable article; moved to articles.rejected" in result.output
+
+
 def test_ingest_keeps_good_items_and_reports_bad_sources(env) -> None:
     result = CliRunner().invoke(
         cli,

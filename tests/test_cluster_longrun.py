@@ -30,6 +30,19 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+def _recording(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen]:
+    """The processes the cluster starts from now on (its `indexer` runs)."""
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def recording(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(cl.subprocess, "Popen", recording)
+    return started
+
+
 @needs_sphinx
 def test_an_unchanged_ingest_keeps_what_the_reader_has_read(
     tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
@@ -68,14 +81,7 @@ def test_a_failed_ingest_leaves_no_indexer_running(
         assert {cl.route(a.id, 2) for a in tiny_articles} == {0, 1}
         conf = layout.shard_dir(0) / "searchd.conf"
         conf.write_text(conf.read_text().replace("source = delta_0", "source = nosuch"))
-        started: list[subprocess.Popen] = []
-        popen = subprocess.Popen
-
-        def recording(*args, **kwargs):
-            started.append(popen(*args, **kwargs))
-            return started[-1]
-
-        monkeypatch.setattr(cl.subprocess, "Popen", recording)
+        started = _recording(monkeypatch)
         changed = [a.model_copy(update={"title": a.title + "(更新)"}) for a in tiny_articles]
         with pytest.raises(EngineError, match="shard 0"):
             cl.ingest(layout, changed)
@@ -156,13 +162,7 @@ def test_a_rotation_that_times_out_leaves_no_indexer_running(
     the other shards' indexers were waited for: one left running outlives the write lock."""
     layout = start_cluster(tmp_path, 2, tiny_articles)
     try:
-        started: list[subprocess.Popen] = []
-        popen = subprocess.Popen
-
-        def recording(*args, **kwargs):
-            started.append(popen(*args, **kwargs))
-            return started[-1]
-
+        started = _recording(monkeypatch)
         stuck, pending, wait = layout.shard_dir(0), cl.rotate_pending, cl._wait_rotation
 
         def timed_out(folder: Path) -> None:
@@ -170,7 +170,6 @@ def test_a_rotation_that_times_out_leaves_no_indexer_running(
                 raise EngineError(f"searchd in {folder} did not load the new index")
             wait(folder)
 
-        monkeypatch.setattr(cl.subprocess, "Popen", recording)
         monkeypatch.setattr(cl, "rotate_pending", lambda f: f == stuck or pending(f))
         monkeypatch.setattr(cl, "_wait_rotation", timed_out)
         changed = [a.model_copy(update={"title": a.title + "(更新)"}) for a in tiny_articles]

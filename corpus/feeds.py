@@ -3,12 +3,12 @@ told from the data's first characters, and items whose text is mostly mis-decode
 dropped (`rss.py` and `stripped.py` read the two formats)."""
 
 import contextlib
-import math
 import os
 import re
 from pathlib import Path
 
 from corpus.article import Article
+from corpus.checks import seconds, whole
 from corpus.encoding import GARBLED, decode_feed, garbled_share
 from corpus.errors import ArgumentError, FeedError
 from corpus.fetch import (
@@ -85,16 +85,6 @@ def load_feed(
     ).articles
 
 
-def _check_limits(**limits: object) -> None:
-    """ArgumentError unless each limit is a number above 0 (max_bytes: a whole one)."""
-    for name, value in limits.items():
-        whole = name == "max_bytes"
-        kind = int if whole else int | float
-        if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < math.inf:
-            what = "a whole number of bytes" if whole else "a number of seconds"
-            raise ArgumentError(f"{name} must be {what} above 0, not {value!r}")
-
-
 def load_feed_report(
     source: str | os.PathLike[str] | bytes,
     *,
@@ -108,7 +98,9 @@ def load_feed_report(
     read from a URL (after decompression) or a file. Only regular files are read; a gzipped
     file or body is unpacked. Other addresses (ftp://, file://) are refused.
     """
-    _check_limits(timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+    seconds(timeout, "timeout", zero=False)
+    seconds(deadline, "deadline", zero=False)
+    whole(max_bytes, "max_bytes")
     if isinstance(source, bytes):
         return parse_feed_report(unpack(source, max_bytes, "feed data"))
     if isinstance(source, str):

@@ -5,6 +5,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from corpus.checks import number
 from corpus.errors import ArgumentError, QueryError
 from corpus.html import well_formed
 
@@ -61,30 +62,10 @@ def articles(given: Iterable["Article"]) -> Iterator["Article"]:
         yield a
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def probability(value: object, name: str) -> float | None:
-    """`value`, if it is None or a number from 0 to 1; ValueError otherwise."""
-    if value is not None and not (_number(value) and 0 <= value <= 1):
+    """`value`, if it is None or a number from 0 to 1; ArgumentError otherwise."""
+    if value is not None and not (number(value) and 0 <= value <= 1):
         raise ArgumentError(f"{name} must be from 0 to 1 (or None), not {value!r}")
-    return value
-
-
-def seconds(value: object, name: str, *, zero: bool = True) -> float:
-    """`value`, if it is a number of seconds (0 too, unless `zero` is False); ArgumentError
-    otherwise."""
-    if not (_number(value) and 0 <= value < float("inf") and (zero or value > 0)):
-        least = "0 or more" if zero else "above 0"
-        raise ArgumentError(f"{name} must be a number of seconds, {least}, not {value!r}")
-    return value
-
-
-def whole(value: object, name: str, *, least: int = 1) -> int:
-    """`value`, if it is a whole number, `least` or more; ArgumentError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ArgumentError(f"{name} must be a whole number, {least} or more, not {value!r}")
     return value
 
 
@@ -96,7 +77,7 @@ def callback(value: object, name: str = "progress") -> object:
 
 
 def switch(value: object, name: str) -> bool:
-    """`value`, if it is True or False; TypeError otherwise ("no" would read as True)."""
+    """`value`, if it is True or False; ArgumentError otherwise ("no" would read as True)."""
     if not isinstance(value, bool):
         raise ArgumentError(f"{name} must be True or False, not {value!r}")
     return value

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corpus.checks import seconds, whole
 from corpus.errors import ConfigError
 
 from . import arguments
@@ -128,8 +129,8 @@ def connect(url: str, *, cluster: "str | Path | None" = None, **kwargs) -> Clust
     layout = Layout.load(Path(cluster).expanduser()) if cluster else None
     options = {k: kwargs.pop(k) for k in ("pool", "timeout", "params") if k in kwargs}
     # checked before the engine is reached: a wrong argument said, not "cannot reach"
-    arguments.whole(options.get("pool", 1), "pool")
-    arguments.seconds(options.get("timeout", 1), "timeout", zero=False)
+    whole(options.get("pool", 1), "pool")
+    seconds(options.get("timeout", 1), "timeout", zero=False)
     arguments.switch(kwargs.get("semantic", True), "semantic")
     arguments.probability(kwargs.get("min_confidence"), "min_confidence")
     return ClusterRetriever(SphinxIndex(url, **options), layout=layout, **kwargs)

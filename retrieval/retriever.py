@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corpus.checks import seconds
 from corpus.errors import ArgumentError, IndexFileError, LibraryError
 
 from . import answering, arguments, bundled, library, manifest, records, vectorstore
@@ -205,7 +206,7 @@ class Retriever:
         or killed) are left to the next `add`. A damaged index a reader cannot repair (another
         process writes, or it is read-only) is rebuilt in memory, and repaired by the next write.
         """
-        timeout = arguments.seconds(lock_timeout, "lock_timeout")
+        timeout = seconds(lock_timeout, "lock_timeout")
         catch_up, progress = arguments.switch(catch_up, "catch_up"), arguments.callback(progress)
         return library.open_library(
             cls, path, timeout, catch_up=catch_up, progress=progress, **kwargs

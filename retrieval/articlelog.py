@@ -147,11 +147,4 @@ def compact_log(path: Path) -> int | None:
     """Rewrite the log with the last version of each article alone, in log order, replaced
     atomically; return its lines, or None if it holds unreadable lines (left to `set_aside`)."""
     read = read_log(path)
-    if read.skipped:
-        return None
-    lines = [a.model_dump_json().encode("utf-8") + b"\n" for a in read.articles.values()]
-    try:
-        replace_file(path, b"".join(lines))
-    except OSError as exc:
-        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return len(lines)
+    return None if read.skipped else write_log(path, read.articles.values())

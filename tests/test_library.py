@@ -620,15 +620,16 @@ def test_a_compaction_on_a_full_disk_leaves_the_add_done_and_the_library_whole(
     """The rewrite is housekeeping: a full disk then must not fail the add that was done."""
     monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
 
-    def full(path: Path, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full(path: Path, articles) -> int:
+        raise library.LibraryError(f"cannot write {path}: No space left on device")
 
-    real = articlelog.replace_file
-    monkeypatch.setattr(articlelog, "replace_file", full)
+    real = articlelog.append_log  # the rewrite's (the add's own appends are library's)
+    monkeypatch.setattr(articlelog, "append_log", full)
     writer = Retriever.open(lib, semantic=False)
     for version in range(130):
         writer.add([updated(1, version)])  # never raises
-    monkeypatch.setattr(articlelog, "replace_file", real)
+    assert len((lib / LOG).read_bytes().splitlines()) > 130  # the disk was full: not rewritten
+    monkeypatch.setattr(articlelog, "append_log", real)
     assert "第129版" in writer.search("补充新闻1号第129版", k=1)[0].text
     writer.add([updated(1, 130)])  # space freed: this add compacts
     assert len((lib / LOG).read_bytes().splitlines()) <= 2 * 56 + 20 + 1

@@ -86,8 +86,11 @@ class _Item(BaseModel):
     context: list[str] | None = None
 
 
-_EXPECTED = {"answer": "a string or null", "link": "a string or null"}
-_EXPECTED["id"] = "a string or a whole number"
+_EXPECTED = {
+    "answer": "a string or null",
+    "link": "a string or null",
+    "id": "a string or a whole number",
+}
 _EXPECTED |= dict.fromkeys(("alternatives", "context"), "a list of strings")
 
 

@@ -34,25 +34,17 @@ def write_entries(path: Path, entries: Iterable[dict], *, append: bool = False) 
 
 
 def add_to_delta(folder: Path, entries: Iterable[dict]) -> None:
-    """Append `entries` to a shard's delta log; when it would then hold more superseded
-    versions than current ones (a story revised at every refresh between merges), write it
-    whole instead, the latest version of each article (with the most it kills in `main`)."""
+    """Append `entries` to a shard's delta log; once it holds more superseded versions than
+    current ones (a story revised at every refresh between merges), write it whole, the
+    latest version of each article (with the most it kills in `main`, as `read_entries`
+    gives them)."""
     path = folder / "delta.jsonl"
-    entries = list(entries)
-    latest = {e["article"]["id"]: e for e in read_entries(str(path))}
-    try:
-        lines = path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        lines = 0
-    for e in entries:
-        old = latest.get(e["article"]["id"])
-        kill = max(e.get("kill", 0), old.get("kill", 0)) if old else e.get("kill", 0)
-        latest[e["article"]["id"]] = {**e, "kill": kill}
-    if lines + len(entries) <= 2 * len(latest):
-        write_entries(path, entries, append=True)
-    else:  # its size may be the one indexed again: stale until its delta index is rebuilt
+    write_entries(path, entries, append=True)
+    latest = read_entries(str(path))
+    if path.read_bytes().count(b"\n") > 2 * len(latest):
+        # its size may be the one indexed again: stale until its delta index is rebuilt
         (folder / "delta.indexed").unlink(missing_ok=True)
-        write_entries(path, latest.values())
+        write_entries(path, latest)
 
 
 def slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:

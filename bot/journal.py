@@ -24,6 +24,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import Application, SimpleUpdateProcessor
 
 from corpus.errors import ConfigError
+from retrieval.storage import replace_file
 
 logger = logging.getLogger(__name__)
 
@@ -133,20 +134,8 @@ class UpdateJournal:
         """Replace the file with the pending updates and their start-up tries alone."""
         lines = [{"update": u} for u in self._pending.values()]
         lines += [{"tried": i} for i in self._pending for _ in range(self._tries.get(i, 0))]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        # users' messages: readable by the bot's owner only (a leftover tmp keeps its mode)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        try:
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-                f.write(b"".join(_line(entry) for entry in lines))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except OSError:  # a full disk: the part written would hold its last free bytes
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # users' messages: readable by the bot's owner only
+        replace_file(self.path, b"".join(_line(entry) for entry in lines), mode=0o600)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if self._fd is not None:
             os.close(self._fd)

@@ -14,6 +14,7 @@ from typing import BinaryIO, TextIO
 from corpus.encoding import decode_text
 from retrieval import Answer, FeedqaError, Retriever
 from retrieval.answering import MAX_QUESTION_CHARS
+from retrieval.storage import replace_file
 from retrieval.text import is_blank
 
 from .render import answer_text, sources_text
@@ -182,12 +183,8 @@ def _keep_latest(path: Path, keep: int) -> None:
     starts = [m.start() for m in re.finditer(rb"^#", data, re.MULTILINE)]
     if len(starts) <= keep:
         return
-    tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(OSError):
-        tmp.unlink(missing_ok=True)  # a leftover keeps its mode: made anew, as 0600
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            f.write(data[starts[-keep] :])
-        os.replace(tmp, path)
+        replace_file(path, data[starts[-keep] :], mode=0o600)
 
 
 def run_dumb(session: Session) -> None:

@@ -188,14 +188,24 @@ def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:
     return Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically and durably: a reader sees the old or the new file."""
+def replace_file(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Write `data` to `path` atomically and durably: a reader sees the old or the new file.
+    The new file is made with `mode` (less the umask); a leftover temporary file is made
+    anew, so it keeps no other mode, and one a full disk cut short is removed, so it does
+    not hold the disk's last free bytes."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -46,10 +46,26 @@ def ask(
         for rank, doc in enumerate(order[:k], start=1)
     ]
     s, e = spans.strip_span(best.passage.text, *widen(ranked))
+    notes = (
+        [ASK_IN_CHINESE] if not answered and not _han(question) and _han(best.passage.text) else []
+    )
     return Answer(
         question=question, answered=answered, text=best.passage.text[s:e] if answered else "",
         citations=citations, terms=query.terms, confidence=round(confidence, 4), follows=follows,
+        notes=notes,
     )  # fmt: skip
+
+
+ASK_IN_CHINESE = (
+    "资料库的文章是中文的,请用中文提问 / the archive is in Chinese: please ask in Chinese"
+)
+"""The note of a question without a Chinese character left unanswered from Chinese paragraphs
+(English questions match little: the archive's words are Chinese)."""
+
+
+def _han(text: str) -> bool:
+    """Whether `text` holds a Chinese character."""
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
 
 MAX_ANSWER = 120

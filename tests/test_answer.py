@@ -505,3 +505,16 @@ def test_the_clause_after_the_subject_s_is_kept() -> None:
     r = Retriever.from_articles([*ARCHIVE, moved])
     a = r.ask("周明调去白鹭支付以后管什么?")
     assert a.answered and "数据中台技术部负责人" in a.text
+
+
+def test_a_question_without_chinese_over_a_chinese_archive_is_told_to_ask_in_chinese() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("Who is the CEO of Xinghe?")
+    assert not a.answered and any("请用中文提问" in note for note in a.notes)
+    assert not any("中文" in note for note in r.ask("星河科技的CEO是谁?").notes)
+    english = [
+        _article(1, "Bluewhale results", "Bluewhale earned 12 billion in 2021."),
+        _article(2, "Xinghe listing", "Xinghe plans to list in Hong Kong in 2022."),
+    ]
+    unknown = Retriever.from_articles(english).ask("Who founded the moon base?")
+    assert not unknown.answered and unknown.notes == []  # an archive not in Chinese

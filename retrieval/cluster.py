@@ -10,7 +10,8 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
   slots never collide across shards.
 * Plain indexes, because 2.2 ranks `bm25f` properly only on them (with
   `index_field_lengths`); new and updated articles go to the shard's delta index, whose
-  kill-list hides their old paragraphs in `main`; `merge` folds the delta back into main.
+  kill-list hides their old paragraphs in `main`; `merge` folds the delta back into main
+  (an ingest does so for each shard whose delta has grown to an eighth of its main).
 * Global IDF: `indextool --buildidf` over every shard's dictionary, referenced by each index's
   `global_idf`, so a shard ranks its candidates with archive-wide statistics.
 """
@@ -51,6 +52,11 @@ if TYPE_CHECKING:
     from .retriever import AddReport
 
 ROTATE_WAIT_S = 30.0
+
+MERGE_SHARE = 8
+"""An ingest merges a shard whose delta log has grown to this fraction of its main log…"""
+MERGE_MIN_BYTES = 1 << 20
+"""… and to this size at least (a smaller delta is quick to rebuild)."""
 
 REBUILDING = "rebuilding.jsonl"
 """Every article a build is writing to the shards, until it has written them all."""
@@ -241,7 +247,21 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
             shardlog.add_to_delta(layout.shard_dir(s), entries.values())
     targets = [fresh[s] or stale[s] for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
+    if due := _merge_due(layout):
+        _merge(layout, due)
     return AddReport(added, updated, stored.unchanged)
+
+
+def merge_due(delta_bytes: int, main_bytes: int) -> bool:
+    """Whether a shard's delta is due to be merged: each ingest rebuilds the delta index
+    whole, so without merges its time would grow with every article changed since."""
+    return delta_bytes >= max(MERGE_MIN_BYTES, main_bytes / MERGE_SHARE)
+
+
+def _merge_due(layout: Layout) -> list[int]:
+    """The shards whose delta is due to be merged."""
+    sizes = [shardlog.log_sizes(layout.shard_dir(s)) for s in range(layout.shards)]
+    return [s for s, (main, delta) in enumerate(sizes) if merge_due(delta, main)]
 
 
 def logged_articles(layout: Layout) -> list["Article"]:
@@ -287,12 +307,16 @@ def merge(layout: Layout) -> None:
         return _merge(layout)
 
 
-def _merge(layout: Layout) -> None:
-    """The work of `merge`, the write lock held."""
+def _merge(layout: Layout, shards: Sequence[int] | None = None) -> None:
+    """The work of `merge` (of `shards` only, if given), the write lock held."""
     _whole(layout)
-    stale = [shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
+    chosen = range(layout.shards) if shards is None else shards
+    stale = [s in chosen and shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(stale)])
-    pending = [read_entries(str(layout.shard_dir(s) / "delta.jsonl")) for s in range(layout.shards)]
+    pending = [
+        read_entries(str(layout.shard_dir(s) / "delta.jsonl")) if s in chosen else []
+        for s in range(layout.shards)
+    ]
     _index_all(
         layout, [["--merge", f"main_{s}", f"delta_{s}"] if d else [] for s, d in enumerate(pending)]
     )

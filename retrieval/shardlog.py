@@ -90,11 +90,20 @@ def write_slots(folder: Path, entries: Iterable[dict]) -> None:
     replace_file(folder / "slots.tsv", "".join(ln + "\n" for ln in lines).encode("utf-8"))
 
 
-def _delta_size(folder: Path) -> int:
+def _size(path: Path) -> int:
     try:
-        return (folder / "delta.jsonl").stat().st_size
+        return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _delta_size(folder: Path) -> int:
+    return _size(folder / "delta.jsonl")
+
+
+def log_sizes(folder: Path) -> tuple[int, int]:
+    """The sizes in bytes of a shard's main and delta logs."""
+    return _size(folder / "main.jsonl"), _delta_size(folder)
 
 
 def stale(folder: Path) -> bool:

@@ -180,3 +180,54 @@ def test_a_rotation_that_times_out_leaves_no_indexer_running(
         assert not shardlog.stale(layout.shard_dir(1))  # the shard that could is indexed
     finally:
         cl.stop(layout)
+
+
+def test_a_delta_is_due_for_a_merge_at_an_eighth_of_its_main_log() -> None:
+    """Each ingest rebuilds a shard's delta index whole, so its time grows with the delta
+    until a merge; an eighth of the main log (and 1 MiB, below which the rebuild is quick)
+    bounds it."""
+    mib = 1 << 20
+    assert not cl.merge_due(mib // 2, 0) and cl.merge_due(mib, 0)
+    assert not cl.merge_due(mib, 16 * mib) and cl.merge_due(2 * mib, 16 * mib)
+
+
+@needs_sphinx
+def test_an_ingest_folds_a_grown_delta_into_main(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a `feedqa cluster merge`, a bot refreshing its feeds for months would rebuild
+    an ever larger delta at every ingest. A shard whose delta is due is merged by the ingest
+    that made it so, the others are left as they are; searches and statistics are then those
+    of a fresh build."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        old = tiny_articles[0]
+        s = cl.route(old.id, 2)
+        folder, other = layout.shard_dir(s), layout.shard_dir(1 - s)
+        paras = ["云栖支付今日宣布完成8亿元D轮融资,由晨光资本领投。", *old.paragraphs[1:]]
+        changed = old.model_copy(update={"paragraphs": paras})
+        assert r.add([changed]).updated == 1  # far below 1 MiB: kept in the delta
+        assert (folder / "delta.jsonl").stat().st_size > 0
+        elsewhere = next(a for a in tiny_articles if cl.route(a.id, 2) != s)
+        assert r.add([elsewhere.model_copy(update={"title": "(更新)"})]).updated == 1
+        kept = (other / "delta.jsonl").read_bytes()
+        monkeypatch.setattr(cl, "MERGE_MIN_BYTES", len(kept) + 1)  # the other shard's is not due
+        long = "云栖支付的年报很长。" * 5000  # over an eighth of the shard's main log
+        again = changed.model_copy(
+            update={"title": old.title + "(更新)", "paragraphs": [*paras, long]}
+        )
+        assert r.add([again]).updated == 1
+        assert (folder / "delta.jsonl").read_bytes() == b""
+        assert any("(更新)" in e["article"]["title"] for e in shardlog.main_entries(folder))
+        assert (other / "delta.jsonl").read_bytes() == kept  # not due: left as it was
+        final = [again if a.id == old.id else a for a in tiny_articles]
+        final = [
+            a.model_copy(update={"title": "(更新)"}) if a.id == elsewhere.id else a for a in final
+        ]
+        fresh = Retriever.from_articles(final, semantic=False)
+        for term in ("云栖", "融资", "领投"):
+            assert r.index.df(term) == fresh.index.df(term)
+        assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
+    finally:
+        cl.stop(layout)

@@ -5,15 +5,18 @@ caller rebuilds it rather than serve it.
 """
 
 import contextlib
+import errno
 import hashlib
 import json
 import mmap
 import os
+import secrets
 import shutil
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
@@ -87,9 +90,17 @@ def _verify(folder: Path, files: dict, pool: ThreadPoolExecutor | None) -> Calla
 
 def save_segment(seg: Segment, folder: Path) -> None:
     """Write `seg` into `folder` with a checksummed manifest, replacing what is there."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, _ = beside(folder, os.mkdir)
+    try:
+        _fill(seg, folder, tmp)
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+def _fill(seg: Segment, folder: Path, tmp: Path) -> None:
+    """Write `seg` into the new folder `tmp`, then move it to `folder`."""
     for name in _ARRAYS:
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(seg, name)), allow_pickle=False)
     (tmp / "text.bin").write_bytes(np.asarray(seg.text).tobytes())
@@ -108,11 +119,18 @@ def save_segment(seg: Segment, folder: Path) -> None:
     written = json.dumps(manifest, indent=1).encode("utf-8")
     (tmp / "segment.json").write_bytes(written)
     _fsync_dir(tmp)
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists() or folder.is_symlink():  # another index's segment of the same name
-        remove(old)
-        os.replace(folder, old)
-    os.replace(tmp, folder)
+    old = tmp.with_suffix(".old")  # as unique as `tmp`
+    while True:
+        if folder.exists() or folder.is_symlink():  # another index's segment of the same name
+            remove(old)
+            with contextlib.suppress(FileNotFoundError):  # another save moved it meanwhile
+                os.replace(folder, old)
+        try:
+            os.replace(tmp, folder)
+            break
+        except OSError as exc:  # another save put its segment there meanwhile: move it aside
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
     remove(old)
     seg.on_disk[folder.resolve()] = _digest(written)
 
@@ -188,24 +206,45 @@ def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:
     return Segment(manifest["name"], articles, text=text, terms=terms, **arrays)
 
 
-def replace_file(path: Path, data: bytes, *, mode: int = 0o666) -> None:
-    """Write `data` to `path` atomically and durably: a reader sees the old or the new file.
-    The new file is made with `mode` (less the umask); a leftover temporary file is made
-    anew, so it keeps no other mode, and one a full disk cut short is removed, so it does
-    not hold the disk's last free bytes."""
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+T = TypeVar("T")
+
+
+def beside(path: Path, make: Callable[[Path], T]) -> tuple[Path, T]:
+    """A temporary name beside `path` that no other call (in this process or another) is
+    using, and what `make` returned making it (it must raise FileExistsError if it is taken)."""
+    while True:
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return tmp, make(tmp)
+        except FileExistsError:
+            continue
+
+
+@contextlib.contextmanager
+def replacing(path: Path, *, mode: int = 0o666) -> Iterator[BinaryIO]:
+    """A new file to write, put in place of `path` atomically and durably when the block
+    ends: a reader sees the old or the new file. It is made with `mode` (less the umask)
+    under a name of its own, so two writers at once each put a whole file in place; one a
+    full disk (or any error) cut short is removed, so it does not hold the disk's last free
+    bytes."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    tmp, fd = beside(path, lambda p: os.open(p, flags, mode))
     try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
-            f.write(data)
+        with open(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def replace_file(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Write `data` to `path` atomically and durably (see `replacing`)."""
+    with replacing(path, mode=mode) as f:
+        f.write(data)
 
 
 def _fsync_dir(folder: Path) -> None:

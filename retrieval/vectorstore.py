@@ -9,7 +9,6 @@ also get a partition (`ann.py`) that its closest-sentence search goes through.
 import contextlib
 import json
 import logging
-import os
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +28,7 @@ from .semantic import (
     embed,
     encoder,
 )
-from .storage import crc
+from .storage import crc, replace_file, replacing
 
 if TYPE_CHECKING:
     from .index import Index
@@ -45,12 +44,8 @@ _LISTS = ("centroids", "order", "offsets", "codes", "scales")
 
 def _write_npy(path: Path, array: np.ndarray) -> str:
     """Write `array` to `path` atomically and durably; its checksum."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as f:
         np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return crc(path)
 
 
@@ -66,9 +61,7 @@ def save_vectors(vectors: Vectors, folder: Path, saved: dict[str, str] | None = 
         if f"sent-{name}.npy" not in files:
             files[f"sent-{name}.npy"] = _write_npy(folder / f"sent-{name}.npy", array)
     manifest = {"model": MODEL, "splitter": SPLITTER, "n": len(vectors.hashes), "files": files}
-    tmp = folder / "sentences.json.tmp"
-    tmp.write_text(json.dumps(manifest), encoding="utf-8")
-    os.replace(tmp, folder / "sentences.json")
+    replace_file(folder / "sentences.json", json.dumps(manifest).encode("utf-8"))
 
 
 def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:

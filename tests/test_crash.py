@@ -1,15 +1,17 @@
 """The library across crashes and races: a first open that fails half-way, a writer opened
 before another was killed, a reader that cannot lock a library whose log is missing, a reader
-racing a writer's save."""
+racing a writer's save, two processes writing the same file at once."""
 
 import errno
+import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from corpus import Article
-from retrieval import Retriever, articlelog, library
+from retrieval import Retriever, articlelog, library, semantic, storage, vectorstore
 from retrieval import manifest as manifest_module
 from retrieval.articlelog import LOG
 
@@ -124,3 +126,76 @@ def test_a_repair_made_while_adding_is_reported_not_dropped(lib: Path) -> None:
         f.write(article(9, "半行").model_dump_json().encode()[:40])  # killed mid-append
     writer.add([article(1, "海鸥银行改名为海燕银行。")])
     assert writer.repairs == [f"{LOG} line 56: not a readable article; moved to articles.rejected"]
+
+
+# --- two processes writing the same file at once ------------------------------------------------
+
+
+def test_two_writers_replacing_one_file_at_once_each_put_a_whole_copy_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two REPLs starting at once trim the same history, two starts cache the bundled
+    index: each writes a copy beside the file and renames it. They shared the copy's name,
+    so one removed or overwrote the other's, which then failed (or renamed a half-written
+    copy into place)."""
+    path = tmp_path / "repl-history"
+    path.write_bytes(b"old")
+    real_fsync = os.fsync
+
+    def other_writer_meanwhile(fd: int) -> None:
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        storage.replace_file(path, b"second\n" * 100)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", other_writer_meanwhile)
+    storage.replace_file(path, b"first\n" * 100, mode=0o600)
+    assert path.read_bytes() == b"first\n" * 100  # the last one renamed, whole
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["repl-history"]
+
+
+def test_two_saves_of_one_segment_at_once_each_leave_a_whole_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_articles: list[Article]
+) -> None:
+    """Two processes building the bundled corpus's cache at once save the same segment."""
+    first = Retriever.from_articles(tiny_articles, semantic=False).index.segments[0]
+    second = Retriever.from_articles(tiny_articles[:3], semantic=False).index.segments[0]
+    folder = tmp_path / "cache" / first.name
+    real_fsync_dir = storage._fsync_dir
+
+    def other_save_meanwhile(tmp: Path) -> None:
+        monkeypatch.setattr(storage, "_fsync_dir", real_fsync_dir)
+        storage.save_segment(second, folder)
+        real_fsync_dir(tmp)
+
+    monkeypatch.setattr(storage, "_fsync_dir", other_save_meanwhile)
+    storage.save_segment(first, folder)
+    assert storage.load_segment(folder).n_docs == first.n_docs
+    assert [p.name for p in folder.parent.iterdir()] == [first.name]
+
+
+def test_two_saves_of_one_segments_sentence_vectors_at_once_each_leave_them_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two readers that find a segment's sentence vectors missing make and save them again."""
+    rng = np.random.default_rng(3)
+
+    def vectors(n: int) -> semantic.Vectors:
+        spans = np.array([[i, 0, 5] for i in range(n)], dtype=np.int32)
+        hashes = np.arange(1, n + 1, dtype=np.uint64)
+        unit = rng.standard_normal((n, semantic.DIM)).astype(np.float32)
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+        return semantic.Vectors(spans, hashes, unit.astype(np.float16))
+
+    real_fsync = os.fsync
+
+    def other_save_meanwhile(fd: int) -> None:
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        vectorstore.save_vectors(vectors(2), tmp_path)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", other_save_meanwhile)
+    vectorstore.save_vectors(vectors(3), tmp_path)
+    saved = vectorstore.load_vectors(tmp_path)
+    assert saved is not None and len(saved.hashes) in (2, 3)  # one save's, whole
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -24,7 +24,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import Application, SimpleUpdateProcessor
 
 from corpus.errors import ConfigError
-from retrieval.storage import replace_file
+from retrieval.storage import replacing
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,21 @@ class UpdateJournal:
         return pending
 
     def _rewrite(self) -> None:
-        """Replace the file with the pending updates and their start-up tries alone."""
+        """Replace the file with the pending updates and their start-up tries alone, then
+        append to it through a descriptor of the new file taken before it is put in place:
+        one opened by name after (which can fail) left the journal on the file replaced."""
         lines = [{"update": u} for u in self._pending.values()]
         lines += [{"tried": i} for i in self._pending for _ in range(self._tries.get(i, 0))]
-        # users' messages: readable by the bot's owner only
-        replace_file(self.path, b"".join(_line(entry) for entry in lines), mode=0o600)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        fd = None
+        try:  # users' messages: readable by the bot's owner only
+            with replacing(self.path, mode=0o600) as f:
+                f.write(b"".join(_line(entry) for entry in lines))
+                fd = os.dup(f.fileno())
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._torn = fd, False

@@ -362,6 +362,38 @@ def test_a_journal_that_cannot_be_compacted_goes_on_as_it_was(
     assert [u["update_id"] for u in UpdateJournal(path).open()] == [1, 5000]
 
 
+def test_a_journal_that_cannot_be_opened_again_after_its_rewrite_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewritten journal could not be opened again (no descriptor left, its permissions
+    changed): the journal went on writing to the file it had replaced, and the messages
+    accepted from then on were gone at the next start."""
+    import errno
+
+    import bot.journal
+
+    path = tmp_path / "journal.jsonl"
+    real_open = os.open
+
+    def no_descriptor_for_the_journal(name, flags, *args, **kwargs):
+        if Path(name) == path:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(name, flags, *args, **kwargs)
+
+    journal = UpdateJournal(path)
+    journal.open()
+    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
+    for n in range(2, bot.journal.COMPACT_AFTER + 2):
+        journal.accept({"update_id": n, "message": {"text": "问"}})
+        if n == bot.journal.COMPACT_AFTER + 1:  # the handled update that compacts
+            monkeypatch.setattr(bot.journal.os, "open", no_descriptor_for_the_journal)
+        journal.done(n)
+    journal.accept({"update_id": 5000, "message": {"text": "之后的问题"}})
+    monkeypatch.undo()
+    journal.close()
+    assert [u["update_id"] for u in UpdateJournal(path).open()] == [1, 5000]
+
+
 async def test_sources_are_sent_when_answering_the_button_fails(
     fake: FakeBotApi, app: Application
 ) -> None:

@@ -139,6 +139,7 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
 def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
     """Run `indexer` for every shard at once (`targets[s]`: what shard s rebuilds)."""
     procs = []
+    failed = []  # every indexer started is waited for, none outlives the write lock
     for s, what in enumerate(targets):
         if not what:
             continue
@@ -147,9 +148,12 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
         args = ["indexer", "-c", str(conf), "--quiet", *rotate, *what]
         try:
             procs.append((what, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
-        except FileNotFoundError as exc:
-            raise EngineError("indexer is not installed (apt-get install sphinxsearch)") from exc
-    failed = []  # every indexer is waited for, none outlives the write lock
+        except OSError as exc:  # the shards not started stay stale: the next write indexes them
+            if isinstance(exc, FileNotFoundError):
+                failed.append("indexer is not installed (apt-get install sphinxsearch)")
+            else:
+                failed.append(f"cannot start indexer for shard {s}: {exc.strerror or exc}")
+            break
     for what, s, proc in procs:
         out, _ = proc.communicate()
         if proc.returncode not in (0, 2):  # 2: built, but searchd could not be signalled

@@ -5,6 +5,8 @@ Like `test_sphinx.py`, the tests that need the engine start their own `searchd` 
 free loopback ports in a temporary folder and stop them.
 """
 
+import errno
+import os
 import subprocess
 from pathlib import Path
 
@@ -230,4 +232,42 @@ def test_an_ingest_folds_a_grown_delta_into_main(
             assert r.index.df(term) == fresh.index.df(term)
         assert "8亿元D轮" in r.search("云栖支付 融资 领投", k=1)[0].text
     finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [(errno.EMFILE, "cannot start indexer for shard 1: Too many"), (errno.ENOENT, "not installed")],
+)
+def test_an_indexer_that_cannot_start_leaves_none_running(
+    tmp_path: Path,
+    tiny_articles: list[Article],
+    monkeypatch: pytest.MonkeyPatch,
+    error: int,
+    said: str,
+) -> None:
+    """The second shard's indexer could not be started (no descriptor left, the binary
+    gone): the first one, already running, was not waited for (it outlived the write lock,
+    its shard left unmarked), and the error was a traceback, not a line."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        started = _recording(monkeypatch)
+        recording = cl.subprocess.Popen
+
+        def second_fails(*args, **kwargs):
+            if started:
+                raise OSError(error, os.strerror(error))
+            return recording(*args, **kwargs)
+
+        monkeypatch.setattr(cl.subprocess, "Popen", second_fails)
+        changed = [a.model_copy(update={"title": a.title + "(更新)"}) for a in tiny_articles]
+        with pytest.raises(EngineError, match=said) as raised:
+            cl.ingest(layout, changed)
+        assert "\n" not in str(raised.value)
+        assert len(started) == 1 and started[0].poll() is not None
+        assert not shardlog.stale(layout.shard_dir(0))  # the shard whose indexer ran is indexed
+        assert shardlog.stale(layout.shard_dir(1))  # the next ingest indexes the other
+    finally:
+        monkeypatch.undo()  # stop starts processes too
         cl.stop(layout)

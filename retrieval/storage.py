@@ -10,8 +10,10 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import secrets
 import shutil
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -135,6 +137,15 @@ def _fill(seg: Segment, folder: Path, tmp: Path) -> None:
     seg.on_disk[folder.resolve()] = _digest(written)
 
 
+def _remove_stale(folder: Path) -> None:
+    """Remove the copies killed writes left in `folder` (not those being written now)."""
+    limit = time.time() - STALE_COPY_S
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if _COPY.fullmatch(entry.name) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                remove(Path(entry.path))
+
+
 def remove(path: Path) -> None:
     """Remove a folder or a file, if there is one."""
     if path.is_dir() and not path.is_symlink():
@@ -209,9 +220,18 @@ def _read(folder: Path, manifest: dict, mmap: bool) -> Segment:
 T = TypeVar("T")
 
 
+STALE_COPY_S = 3600.0
+"""A copy beside a file or folder older than this was left by a write that was killed (a
+write takes seconds): the next write in its folder removes it."""
+
+_COPY = re.compile(r".+\.[0-9a-f]{8}\.(?:tmp|old)")
+
+
 def beside(path: Path, make: Callable[[Path], T]) -> tuple[Path, T]:
     """A temporary name beside `path` that no other call (in this process or another) is
-    using, and what `make` returned making it (it must raise FileExistsError if it is taken)."""
+    using, and what `make` returned making it (it must raise FileExistsError if it is taken).
+    The copies killed writes left in the folder are removed first."""
+    _remove_stale(path.parent)
     while True:
         tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
         try:

@@ -199,3 +199,29 @@ def test_two_saves_of_one_segments_sentence_vectors_at_once_each_leave_them_whol
     saved = vectorstore.load_vectors(tmp_path)
     assert saved is not None and len(saved.hashes) in (2, 3)  # one save's, whole
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_copy_a_killed_writer_left_is_removed_by_a_later_write(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """A write killed before its rename leaves its copy under a name no other write uses (as
+    large as the file: a segment, sentence vectors): a later write beside it removes it once
+    it is older than any write takes, never a copy another writer is filling now."""
+    path = tmp_path / "index.json"
+    hour_ago = time.time() - storage.STALE_COPY_S - 60
+    left = [tmp_path / "index.json.0badc0de.tmp", tmp_path / "seg-1.0badc0de.tmp"]
+    left[0].write_bytes(b"half")
+    left[1].mkdir()
+    (left[1] / "postings.npy").write_bytes(b"half")
+    busy = tmp_path / "index.json.feedf00d.tmp"  # another writer's, just made
+    busy.write_bytes(b"filling")
+    for p in left:
+        os.utime(p, (hour_ago, hour_ago))
+    mine = tmp_path / "seg-1.0badc0de.txt"  # not a copy of ours: never touched
+    mine.write_bytes(b"x")
+    os.utime(mine, (hour_ago, hour_ago))
+    storage.replace_file(path, b"{}")
+    assert not left[0].exists() and busy.exists() and mine.exists()
+    seg = Retriever.from_articles(tiny_articles, semantic=False).index.segments[0]
+    storage.save_segment(seg, tmp_path / "seg-2")
+    assert not left[1].exists() and busy.exists() and mine.exists()

@@ -48,7 +48,7 @@ def add_to_delta(folder: Path, entries: Iterable[dict]) -> None:
 
 
 def slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
-    """Article id → (slot, paragraphs in main, content hash, link) of a shard, deltas
+    """Article id → (slot, paragraphs main may hold, content hash, link) of a shard, deltas
     included. (A slots file written before it kept links has them read from the main log.)"""
     out: dict[str, tuple[int, int, str, str]] = {}
     links: dict[str, str] | None = None
@@ -60,7 +60,9 @@ def slots(folder: Path) -> dict[str, tuple[int, int, str, str]]:
         out[key] = (int(slot), int(npara), digest, json.loads(link[0]) if link else links[key])
     for entry in read_entries(str(folder / "delta.jsonl")):
         a = entry["article"]
-        out[a["id"]] = (entry["slot"], entry.get("kill", 0), entry_hash(a), a["link"])
+        # a merge cut short before the logs were rewritten left this version in main too
+        npara = max(entry.get("kill", 0), min(len(a["paragraphs"]), MAX_PARAS))
+        out[a["id"]] = (entry["slot"], npara, entry_hash(a), a["link"])
     return out
 
 

@@ -271,3 +271,48 @@ def test_an_indexer_that_cannot_start_leaves_none_running(
     finally:
         monkeypatch.undo()  # stop starts processes too
         cl.stop(layout)
+
+
+@needs_sphinx
+def test_an_automatic_merge_cut_short_leaves_no_old_paragraph(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest's merge failed on one shard after another's `indexer --merge` had folded
+    its delta into main: that main index then held the delta's versions while the logs
+    still said the delta held them, so the next update of such an article killed only the
+    paragraphs its older version had, and the rest of the merged version stayed found."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        old = tiny_articles[0]
+        s = cl.route(old.id, 2)
+        extra = "云栖支付另外披露了海外扩张的计划,首站选在新加坡。"
+        grown = old.model_copy(update={"paragraphs": [*old.paragraphs, extra]})
+        assert r.add([grown]).updated == 1
+        elsewhere = next(a for a in tiny_articles if cl.route(a.id, 2) != s)
+        popen = cl.subprocess.Popen
+
+        def other_merge_fails(args, *rest, **kwargs):
+            if "--merge" in args and f"main_{1 - s}" in args:
+                args = ["false"]
+            return popen(args, *rest, **kwargs)
+
+        monkeypatch.setattr(cl.subprocess, "Popen", other_merge_fails)
+        monkeypatch.setattr(cl, "MERGE_MIN_BYTES", 1)
+        with pytest.raises(EngineError):
+            r.add([elsewhere.model_copy(update={"title": "(更新)"})])
+        monkeypatch.undo()
+        assert r.add([old]).updated == 1  # back to the paragraphs it had
+        final = [
+            a.model_copy(update={"title": "(更新)"}) if a.id == elsewhere.id else a
+            for a in tiny_articles
+        ]
+        fresh = Retriever.from_articles(final, semantic=False)
+        assert [p.text for p in r.search("新加坡 海外扩张", k=5) if "新加坡" in p.text] == []
+        cl.merge(layout)  # and no merge brings it back
+        r = Retriever.connect(layout.url, cluster=layout.root)
+        assert [p.text for p in r.search("新加坡 海外扩张", k=5) if "新加坡" in p.text] == []
+        for term in ("新加坡", "海外", "云栖"):
+            assert r.index.df(term) == fresh.index.df(term), term
+    finally:
+        cl.stop(layout)

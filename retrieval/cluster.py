@@ -11,7 +11,8 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
 * Plain indexes, because 2.2 ranks `bm25f` properly only on them (with
   `index_field_lengths`); new and updated articles go to the shard's delta index, whose
   kill-list hides their old paragraphs in `main`; `merge` folds the delta back into main
-  (an ingest does so for each shard whose delta has grown to an eighth of its main).
+  (`ClusterRetriever.add` does so for each shard whose delta has grown to an eighth of its
+  main: `shards_due`).
 * Global IDF: `indextool --buildidf` over every shard's dictionary, referenced by each index's
   `global_idf`, so a shard ranks its candidates with archive-wide statistics.
 """
@@ -251,8 +252,6 @@ def _ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
             shardlog.add_to_delta(layout.shard_dir(s), entries.values())
     targets = [fresh[s] or stale[s] for s in range(layout.shards)]
     _index_all(layout, [[f"delta_{s}"] if t else [] for s, t in enumerate(targets)])
-    if due := _merge_due(layout):
-        _merge(layout, due)
     return AddReport(added, updated, stored.unchanged)
 
 
@@ -262,8 +261,8 @@ def merge_due(delta_bytes: int, main_bytes: int) -> bool:
     return delta_bytes >= max(MERGE_MIN_BYTES, main_bytes / MERGE_SHARE)
 
 
-def _merge_due(layout: Layout) -> list[int]:
-    """The shards whose delta is due to be merged."""
+def shards_due(layout: Layout) -> list[int]:
+    """The shards whose delta is due to be merged (`ClusterRetriever.add` merges them)."""
     sizes = [shardlog.log_sizes(layout.shard_dir(s)) for s in range(layout.shards)]
     return [s for s, (main, delta) in enumerate(sizes) if merge_due(delta, main)]
 
@@ -304,15 +303,16 @@ def unserved(layout: Layout) -> list[str]:
     return out
 
 
-def merge(layout: Layout) -> None:
-    """Fold every shard's delta index into its main index with `indexer --merge` (the delta's
-    kill-list applied), then empty the deltas and fold their logs into the main logs."""
+def merge(layout: Layout, shards: Sequence[int] | None = None) -> None:
+    """Fold every shard's delta index (or those of `shards`) into its main index with
+    `indexer --merge` (the delta's kill-list applied), then empty the deltas and fold their
+    logs into the main logs."""
     with _writing(layout):
-        return _merge(layout)
+        return _merge(layout, shards)
 
 
 def _merge(layout: Layout, shards: Sequence[int] | None = None) -> None:
-    """The work of `merge` (of `shards` only, if given), the write lock held."""
+    """The work of `merge`, the write lock held."""
     _whole(layout)
     chosen = range(layout.shards) if shards is None else shards
     stale = [s in chosen and shardlog.stale(layout.shard_dir(s)) for s in range(layout.shards)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corpus.checks import seconds, whole
-from corpus.errors import ConfigError
+from corpus.errors import ConfigError, EngineError
 
 from . import arguments
 from .models import Answer, Passage
@@ -90,13 +90,19 @@ class ClusterRetriever(Retriever):
         self, articles: Iterable["Article"], *, progress: object = None, _log: bool = True
     ) -> AddReport:
         """Route new and changed articles to their shards' delta indexes (the index is opened
-        again when they changed it)."""
+        again when they changed it), then merge the shards whose delta is due (a failure to
+        is noted in `repairs`: the articles are added all the same)."""
         from . import cluster
 
         if self._layout is None:
             raise ConfigError(f"{self._index.url} was opened without its cluster folder: read only")  # type: ignore[attr-defined]
         with self._lock:
             report = cluster.ingest(self._layout, articles)
+            if due := cluster.shards_due(self._layout):
+                try:
+                    cluster.merge(self._layout, due)
+                except EngineError as exc:  # the articles are added: the next add tries again
+                    self.repairs.append(f"the cluster's merge of its grown deltas failed: {exc}")
             index: SphinxIndex = self._index  # type: ignore[assignment]
             # nothing new (most feed refreshes): what was read stays cached; a delta the
             # ingest indexed for an earlier one that failed is a change all the same

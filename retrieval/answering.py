@@ -65,7 +65,12 @@ ASK_IN_CHINESE = (
 
 def _han(text: str) -> bool:
     """Whether `text` holds a Chinese character."""
-    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
+    return any(
+        "\u3400" <= ch <= "\u9fff"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\U00020000" <= ch <= "\U0003ffff"
+        for ch in text
+    )
 
 
 MAX_ANSWER = 120

@@ -512,6 +512,8 @@ def test_a_question_without_chinese_over_a_chinese_archive_is_told_to_ask_in_chi
     a = r.ask("Who is the CEO of Xinghe?")
     assert not a.answered and any("请用中文提问" in note for note in a.notes)
     assert not any("中文" in note for note in r.ask("星河科技的CEO是谁?").notes)
+    for rare in ("𠀾𡈽𤆬?", "\uf900\uf901?"):  # CJK extension B and compatibility ideographs
+        assert not r.ask(rare).notes
     english = [
         _article(1, "Bluewhale results", "Bluewhale earned 12 billion in 2021."),
         _article(2, "Xinghe listing", "Xinghe plans to list in Hong Kong in 2022."),

@@ -9,12 +9,14 @@ from retrieval.features import CHECKS, credit, evidence_checks
 from retrieval.kinds import expected_unit, named_kind, type_match
 from retrieval.question import analyse, focus_words, pieces, without_guesses
 from retrieval.spans import (
+    LISTS,
     clause_spans,
     continues,
     enumerated,
     ordinal_asked,
     sentence_spans,
     speaker,
+    strip_span,
 )
 from retrieval.synonyms import synonyms
 
@@ -38,6 +40,36 @@ def test_sentences_and_clauses_keep_offsets() -> None:
         "收入分别为1亿元、2亿元,",
         "同比增长8%。",
     ]
+
+
+def test_a_line_break_ends_a_sentence_and_blank_pieces_are_dropped() -> None:
+    text = "第一行\n第二行。\n\n  第三句"
+    assert [text[s:e] for s, e in sentence_spans(text)] == ["第一行\n", "第二行。", "  第三句"]
+    sentence = "收入1亿元,同比增长8%"  # the last clause has no punctuation
+    assert [sentence[s:e] for s, e in clause_spans(sentence)] == ["收入1亿元,", "同比增长8%"]
+
+
+def test_a_span_loses_its_punctuation_but_keeps_quotes_titles_and_percent() -> None:
+    assert strip_span(",10亿美元。", 0, 7) == (1, 6)
+    assert strip_span("“好公司”。", 0, 6) == (0, 5)
+    assert strip_span("《报告》,", 0, 5) == (0, 4)
+    assert strip_span("(一)完善", 0, 5) == (0, 5)
+    assert strip_span("增长8%。", 0, 5) == (0, 4)
+    assert strip_span("。,", 0, 2) == (2, 2)  # nothing left
+    assert strip_span("甲,乙。丙", 1, 4) == (2, 3)  # within the bounds given
+
+
+def test_what_continues_the_sentence_before() -> None:
+    assert continues("提出三项要求,分别是:", "一是完善治理。")  # announced
+    for start in ("包括", "主要包括", "主要有", "分别是", "分别为", "即"):
+        assert continues("目前的三大业务", start + "小微信贷和财富管理。"), start
+    for refers in ("上述", "前述", "此举", "此事", "这一决定", "这一举措", "该决定", "该举措"):
+        assert continues("公司业绩持续低迷。", f"故作出{refers}安排。"), refers
+    assert not continues("公司业绩持续低迷。", "目前已有不少市民使用。")
+    assert not continues("三大业务", "小微信贷包括两类。")  # 包括 later on does not go on
+    for heading in ("分别是:", "包括:", "如下:", "以下:", "即:", "指的是:", "为:", "有:"):
+        assert LISTS.fullmatch(heading), heading
+    assert not LISTS.fullmatch("公司今年的收入为:")  # more than a heading
 
 
 def test_type_match_needs_something_the_question_does_not_say() -> None:
@@ -345,6 +377,16 @@ def test_who_said_a_quote_is_its_speaker() -> None:
     s, e = speaker(text, text.index("我们"))  # type: ignore[misc]
     assert text[s:e] == "蓝鲸保险CEO王强表示"
     assert speaker("他说这很好。", 3) is None  # not inside a quotation
+    text = "王强表示:“我们要做好公司。”"
+    assert speaker(text, text.index("“")) == (0, 4)  # the sentence starts at the quote mark
+    assert speaker(text, text.index("我")) == (0, 4)  # the paragraph starts with the speaker
+    assert speaker(text, text.index(":")) is None  # before the quotation
+    assert speaker("这很好”,王强说。", 0) is None  # a closing mark alone opens nothing
+    text = "“好。”他随后离场。“再见。”王强说。"
+    assert speaker(text, text.index("他")) is None  # after the quotation closed
+    text = "“这是好事。”蓝鲸保险CEO王强表示"
+    assert speaker(text, 1) == (7, 18)  # the paragraph ends with the speaker
+    assert speaker("“好。”,王强说。", 1) == (5, 8)  # without the comma before it
     r = Retriever.from_articles(ARCHIVE)
     assert "王强" in r.ask("谁说要做一家能活一百年的好公司?").text
     assert "刘芳" in r.ask("是谁说保险的本质是保障?").text
@@ -361,6 +403,19 @@ def test_the_nth_item_of_a_list() -> None:
         1,
     ]
     assert enumerated("10.5亿元") is None and enumerated("一共三项") is None
+    assert enumerated("(二)加强") == 2 and enumerated("（3）健全") == 3
+    asked = [
+        "第3项",
+        "第二条",
+        "第一点",
+        "第四类",
+        "第五步",
+        "第六大",
+        "第七方面",
+        "第八层",
+        "第九个",
+    ]
+    assert [ordinal_asked(q + "是什么") for q in asked] == [3, 2, 1, 4, 5, 6, 7, 8, 9]
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("监管对青松银行提出的第二项整改要求是什么?")
     assert a.answered and "规范信贷业务" in a.text

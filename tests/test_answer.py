@@ -296,12 +296,38 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert "10月24日" in r.ask("第二届星河金融峰会是哪天召开的?").text
 
 
+def test_every_way_to_name_a_year_part_round_or_edition() -> None:
+    assert contradicts("1998年营收多少?", "1999年营收10亿元")
+    assert not contradicts("1998年营收多少?", "1997—1999年营收分别为")  # within the range
+    assert contradicts("一季度营收多少?", "二季度营收12亿元")
+    assert contradicts("三季度营收多少?", "前三季度营收10亿元")  # 前三季度 is not 三季度
+    for part in (
+        "前三季度", "前三个季度", "1-9月", "1至9月", "上半年", "前半年", "H1", "中报", "半年报",
+        "下半年", "H2",
+    ):  # fmt: skip
+        assert contradicts("全年营收多少?", part + "营收10亿元"), part
+    assert contradicts("天使轮由谁领投?", "完成A轮融资")
+    assert contradicts("Pre-A轮由谁领投?", "完成A轮融资")
+    assert contradicts("Pre-IPO轮由谁领投?", "完成C轮融资")
+    for unit in "届次期季轮代批家名大":
+        assert contradicts(f"第三{unit}的情况?", f"第二{unit}的情况"), unit
+        assert not contradicts(f"第二{unit}的情况?", f"第二{unit}的情况"), unit
+
+
 def test_another_bank_than_asked_is_no_answer() -> None:
     q = "美团和江苏银行合作的联名信用卡是哪一年上线的"
     span = "美团的联名信用卡业务起步于2018年,与青岛银行的合作首战告捷"
     assert other_institution(q, span, span)
     assert not other_institution(q, span, "江苏银行也推出了联名卡。" + span)  # it is there too
     assert not other_institution("它第一家合作的是哪家银行", span, span)  # 哪家 names none
+    assert not other_institution("林晓峰在什么银行工作过?", span, span)  # nor does 什么
+    assert not other_institution(q, "他在银行工作多年", "")  # 在 is no name
+    span = "与厦门银行的合作始于2018年"
+    both = "江苏银行和青岛银行合作的信用卡是哪年上线的"
+    assert other_institution(both, span, span)
+    assert not other_institution(both, span, "青岛银行也参与了。")  # one of them is there
+    span = "建设银行的信用卡2018年上线"  # names that jieba keeps whole
+    assert other_institution("招商银行的信用卡是哪年上线的", span, span)
     r = Retriever.from_articles(ARCHIVE)
     assert "十年" in r.ask("林晓峰在青松银行工作了多少年?").text
     assert not r.ask("林晓峰在白鹭银行工作了多少年?").answered
@@ -516,6 +542,7 @@ def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:
     assert chief_titles("首席信息/技术官的年薪") == {"信息", "技术"}
     assert chief_titles("CTO和首席风控官") == {"技术", "风险"}
     assert chief_titles("首席AI科学家") == set()
+    assert chief_titles("首席大数据官") == {"数据"}  # what it is chief of, in two characters
     assert other_chief("蚂蚁的首席风险官是谁?", "李臣现任副总裁和首席合规官")
     assert not other_chief("蚂蚁的CRO是谁?", "赵强任首席风险官")
     assert not other_chief("蚂蚁的总裁是谁?", "李臣现任副总裁和首席合规官")

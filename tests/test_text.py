@@ -11,12 +11,20 @@ from retrieval.question import (
     subject_terms,
     without_guesses,
 )
+from retrieval.text import is_blank, joined
 
 
 def test_normalize_full_width_case_and_traditional() -> None:
     assert normalize("ＡＢＣ１２３，ＩＰＯ") == "abc123,ipo"
     assert normalize("螞蟻集團的律師事務所") == "蚂蚁集团的律师事务所"
     assert normalize("a\u200bb\x00c") == "abc"
+    assert normalize("他说「好」") == "他说「好」"  # no Traditional-only character: as it is
+    assert normalize("他說「好」") == "他说“好”"
+
+
+def test_blank_is_white_space_and_invisible_format_characters() -> None:
+    assert is_blank("") and is_blank(" ") and is_blank(" \u200b\ufeff\u3000\n")
+    assert not is_blank("a ") and not is_blank("\u200b好")
 
 
 def test_tokenize_is_pure_and_shared() -> None:
@@ -48,6 +56,11 @@ def test_tokenize_drops_punctuation_and_space() -> None:
 def test_tokenize_joins_names_cut_into_pieces() -> None:
     assert "陆金所" in tokenize("陆金所的总收入")
     assert "壹账通" in tokenize("金融壹账通")
+
+
+def test_only_chinese_characters_that_meet_are_joined() -> None:
+    assert joined(["a股", "市"]) == ["a股市"]
+    assert joined(["港", "ipo"]) == [] and joined(["港", "5g网络"]) == []
 
 
 def test_traditional_and_simplified_give_the_same_terms() -> None:
@@ -269,6 +282,7 @@ def test_traditional_to_simplified_matches_zhconv() -> None:
     rng = random.Random(4)
     traditional = sorted(_traditional_only())
     samples = ["我幹什麼不干你事。", "張國榮曾在英國大學學習。", "數據中心與雲計算", "", "abc"]
+    samples += ["不穀", "么兒", "乾為天", "乾隆年間", "乾淨的房間"]  # phrases of the table
     for _ in range(300):
         chars = list("京东科技计划于2022年在港上市,募资金额为10亿美元")
         for _ in range(rng.randint(1, 8)):

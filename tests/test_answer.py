@@ -1,9 +1,20 @@
 """Answer mechanisms on fixture data: typing, clauses, soft matching, focus, follow-ups."""
 
 from corpus import Article
-from retrieval import Retriever, features, ranker
-from retrieval.answering import find_candidates
-from retrieval.candidates import _rarest
+from retrieval import Retriever, features, ranker, semantic
+from retrieval.answering import MAX_ANSWER, find_candidates, widen
+from retrieval.candidates import (
+    ARTICLE_REACH,
+    HISTORY,
+    NEXT,
+    OWN,
+    Terms,
+    _cohesive,
+    _rarest,
+    gather,
+    heading,
+    query_terms,
+)
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
 from retrieval.features import CHECKS, credit, evidence_checks
 from retrieval.kinds import expected_unit, named_kind, type_match
@@ -19,6 +30,7 @@ from retrieval.spans import (
     strip_span,
 )
 from retrieval.synonyms import synonyms
+from retrieval.text import normalize
 
 
 def candidates_of(r: Retriever, question: str, history: list[str] | None = None) -> tuple:
@@ -67,8 +79,8 @@ def test_what_continues_the_sentence_before() -> None:
         assert continues("公司业绩持续低迷。", f"故作出{refers}安排。"), refers
     assert not continues("公司业绩持续低迷。", "目前已有不少市民使用。")
     assert not continues("三大业务", "小微信贷包括两类。")  # 包括 later on does not go on
-    for heading in ("分别是:", "包括:", "如下:", "以下:", "即:", "指的是:", "为:", "有:"):
-        assert LISTS.fullmatch(heading), heading
+    for announcing in ("分别是:", "包括:", "如下:", "以下:", "即:", "指的是:", "为:", "有:"):
+        assert LISTS.fullmatch(announcing), announcing
     assert not LISTS.fullmatch("公司今年的收入为:")  # more than a heading
 
 
@@ -695,6 +707,113 @@ def test_a_follow_up_borrows_names_not_chance_neighbours() -> None:
         ]
     )
     assert _rarest(r.index, ["中国区"], 1) == ["中国区"]  # a word, not a chance pair 中国|区
+
+
+def test_a_joined_pair_is_a_name_when_it_mostly_occurs_whole() -> None:
+    r = Retriever.from_articles(
+        [
+            _article(
+                1, "人事",
+                "鑫在这里。", "鑫在那里。", "鑫来了。", "淼在这里。", "淼在那里。", "淼来了。", "鑫淼合作。",
+                "周靖人负责风控。", "周靖人加入青松银行。", "周靖来了。", "周靖走了。", "周靖到了。",
+                "人很多。", "人很少。", "人来了。", "人走了。",
+                "老园区很旧。", "园区很大。", "园区很新。", "他老了。", "老去。", "很老。",
+            )
+        ]
+    )  # fmt: skip
+    assert _cohesive(r.index, "鑫淼")  # two characters: never a chance pair
+    assert _cohesive(r.index, "周靖人")  # in half the paragraphs of 周靖 (2 of 4)
+    assert not _cohesive(r.index, "老园区")  # in a third of those of 老 (1 of 3)
+    assert _rarest(r.index, ["不存在的词", "周靖人"], 2) == ["周靖人"]  # known terms only
+    assert _rarest(r.index, ["人", "周靖人"], 1) == ["周靖人"]  # the rarest
+
+
+def test_the_question_s_own_terms_and_what_a_follow_up_borrows() -> None:
+    index = Retriever.from_articles(ARCHIVE).index
+    terms = query_terms(index, analyse("宋乐读的年薪是多少?"), [], "")
+    assert terms.weights == {"宋乐": OWN, "乐读": OWN, "年薪": 1.0}  # 宋乐读: guessed, unknown
+    # a word the archive never uses weighs like its rarest; parts never seen weigh nothing
+    assert terms.own == {"年薪": index.idf_of_df(1)} and terms.borrowed == {}
+    said = "星河科技的CEO是林晓峰"
+    terms = query_terms(index, analyse("他毕业于哪所大学?"), ["星河科技的CEO是谁?"], said)
+    assert terms.borrowed == {t: index.idf(t) * HISTORY for t in ("ceo", "星河", "科技", "林晓峰")}
+    assert terms.from_answer == {"林晓峰"}  # not in the question before
+    assert terms.weights["大学"] == 1.0 and terms.own["大学"] == index.idf("大学")
+    chat = ["蓝鲸保险2021年保费收入是多少?", "星河科技的CEO是谁?"]  # from the last question
+    assert query_terms(index, analyse("他毕业于哪所大学?"), chat, said).borrowed == terms.borrowed
+    terms = query_terms(index, analyse("他在星河科技担任什么职务?"), ["星河科技的CEO是谁?"], said)
+    assert terms.weights["星河"] == 1.0 and "星河" in terms.own  # its own, not borrowed
+    assert "星河" not in terms.borrowed and "ceo" in terms.borrowed
+    terms = query_terms(index, analyse("林晓峰毕业于哪所大学?"), ["星河科技的CEO是谁?"], said)
+    assert terms.borrowed == {} and terms.from_answer == set()  # it names what it asks about
+
+
+def test_the_paragraphs_read_around_the_best_hit() -> None:
+    middle = [f"第{i}段讲的是普通的事情。" for i in range(40)]
+    middle[20] = "这里提到了青松银行。"
+    r = Retriever.from_articles(
+        [
+            _article(0, "前文", "要求如下:"),
+            _article(1, "续", "一是加强保护。"),  # an item, but of another article's list
+            _article(2, "白鹭支付", "白鹭支付推出了新产品:", "产品名叫小鹭。", "一是完善治理。"),
+            _article(3, "长文", *middle),
+            _article(4, "整改", "提出两项要求:", "一是完善治理。", "二是规范业务。"),
+        ]
+    )
+    index = r.index
+
+    def read(*words: str) -> list[tuple[int, float, int | None, int | None]]:
+        passages = gather(index, Terms(weights=dict.fromkeys(words, 1.0)), None, None)[1]
+        return [(p.doc, round(p.bm25, 4), p.bm25_rank, p.context_doc) for p in passages]
+
+    # the hit, the paragraph after it (found by it), then the rest of its article
+    assert read("白鹭", "支付") == [(2, 1.0, 0, None), (3, NEXT, 0, 2), (4, 0.0, None, None)]
+    hit = 5 + 20  # 青松银行, in the middle of the long article
+    around = sorted(p[0] for p in read("青松", "银行"))
+    assert around == list(range(hit - ARTICLE_REACH, hit + ARTICLE_REACH + 1))
+    read_both = read("青松", "银行", "白鹭", "支付")  # the long article's hit is the best
+    assert {doc for doc, _, rank, _ in read_both if rank is None} <= set(around)
+    assert (
+        heading(index, 47, 2, "二是规范业务。") == 45
+        and heading(index, 46, 1, "一是完善治理。") == 45
+    )
+    assert heading(index, 4, 2, "一是完善治理。") is None  # after a paragraph that is no item
+    assert heading(index, 46, 1, "完善治理。") is None  # no item itself
+    assert heading(index, 1, 0, "一是加强保护。") is None  # the list is another article's
+    sentences = r._sentences(index)  # paragraphs closest in meaning, not found by BM25
+    vector = semantic.encoder().query(normalize("青松银行"))
+    hits, passages, _, _ = gather(
+        index, Terms(weights={"青松": 1.0, "银行": 1.0}), sentences, vector
+    )
+    meant = [p for p in passages if p.doc not in set(around)]
+    assert meant and all(p.bm25 == 0.0 and p.bm25_rank is None for p in meant)
+
+
+def test_the_answer_span_joins_neighbours_within_max_answer() -> None:
+    passage = features.Passage(0, "甲" * 300, "题", "", 1.0, 0)
+
+    def cand(start: int, end: int) -> features.Candidate:
+        return features.Candidate(0, start, end, [0.0] * len(features.FEATURES), passage)
+
+    assert widen([cand(0, 10), cand(10, MAX_ANSWER)]) == (0, MAX_ANSWER)  # just fits
+    assert widen([cand(0, 10), cand(50, MAX_ANSWER + 5)]) == (0, 10)  # the whole is too long
+
+
+def test_citations_answers_and_follow_ups_at_their_edges() -> None:
+    r = Retriever.from_articles(ARCHIVE)
+    a = r.ask("远山银行离职的四位高管分别是谁?", k=3)
+    cited = [(c.article_id, c.paragraph) for c in a.citations]
+    assert cited[0] == ("a4", 2) and len(set(cited)) == 3  # the answer's first, then others
+    assert a.citations[0].score == 0.0  # read after the hit: no BM25 score of its own
+    assert r.ask("🙂🙂").citations == [] and r.ask("???").citations == []  # nothing to cite by
+    lexical = Retriever.from_articles(ARCHIVE, semantic=False)
+    assert lexical.ask("他毕业于哪所大学?", history=["😀"]).answered  # a turn that found nothing
+    a = r.ask(
+        "他之前在哪家银行工作?", history=["蓝鲸保险2021年保费收入是多少?", "星河科技的CEO是谁?"]
+    )
+    assert a.answered and "青松银行" in a.text and a.follows == "星河科技的CEO是谁?"
+    anything = Retriever.from_articles(ARCHIVE, min_confidence=0.0)
+    assert not anything.ask("今天天气怎么样?").answered  # no word the archive knows
 
 
 def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:

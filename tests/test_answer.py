@@ -601,3 +601,12 @@ def test_a_question_without_chinese_over_a_chinese_archive_is_told_to_ask_in_chi
     ]
     unknown = Retriever.from_articles(english).ask("Who founded the moon base?")
     assert not unknown.answered and unknown.notes == []  # an archive not in Chinese
+
+
+def test_a_guess_with_a_decimal_point_or_a_thousands_comma_is_taken_out_whole() -> None:
+    """A clause ends at a full stop or comma, but not at one between digits: half of the
+    guessed 2.5亿 stayed in the question (5亿) and drew retrieval to paragraphs holding it."""
+    assert without_guesses("营收多少?好像是2.5亿?") == "营收多少?"
+    assert analyse("营收多少?好像是2.5亿?").terms == ["营收"]
+    terms = analyse("印象中是1,200万,它募资多少?").terms  # a guessed amount, before the question
+    assert "募资" in terms and not any(c.isdigit() for t in terms for c in t)

@@ -78,7 +78,8 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
             roles[p] = "own"
     if history and query.needs_context:
         asked = _rarest(index, subject_terms(without_guesses(history[-1])), 3)
-        answered = _rarest(index, subject_terms(previous_answer), 2)
+        said = [t for t in subject_terms(previous_answer) if t not in roles and t not in asked]
+        answered = _rarest(index, said, 2)  # what the answer named, not the words asked again
         for t in asked + answered:
             if t not in roles:
                 terms.weights[t] = HISTORY

@@ -610,3 +610,17 @@ def test_a_guess_with_a_decimal_point_or_a_thousands_comma_is_taken_out_whole() 
     assert analyse("营收多少?好像是2.5亿?").terms == ["营收"]
     terms = analyse("印象中是1,200万,它募资多少?").terms  # a guessed amount, before the question
     assert "募资" in terms and not any(c.isdigit() for t in terms for c in t)
+
+
+def test_a_follow_up_borrows_the_name_the_previous_answer_gave() -> None:
+    """The previous answer's rarest words were often the previous question's own (星河, 科技),
+    borrowed already: the name the answer gave (林晓峰) was never borrowed."""
+    r = Retriever.from_articles(
+        [
+            _article(1, "人事", "星河科技的CEO是林晓峰。"),
+            _article(2, "校友", "王明毕业于白鹭大学。"),
+            _article(3, "校友", "林晓峰毕业于青松大学,星河科技的同事都知道。"),
+        ]
+    )
+    _, terms, *_ = candidates_of(r, "他毕业于哪所大学?", ["星河科技的CEO是谁?"])
+    assert terms.from_answer == {"林晓峰"}

@@ -161,6 +161,8 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
         manifest = json.loads(raw.decode("utf-8"))
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise IndexFileError(f"{folder}: unsupported index version {manifest.get('version')!r}")
+        if manifest.get("name") != folder.name:  # its index lists it by its folder's name
+            raise IndexFileError(f"{folder}: segment.json names another segment")
         files = manifest["files"]
         for fname, info in files.items():
             if (folder / fname).stat().st_size != info["size"]:

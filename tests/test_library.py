@@ -128,6 +128,15 @@ def test_a_library_removed_while_open_is_written_again_from_memory(lib: Path) ->
     assert again.search("海鸥银行第1次", k=1)[0].article_id == "extra-1"
 
 
+def test_a_segment_whose_file_names_another_segment_is_rebuilt_from_the_log(lib: Path) -> None:
+    """One bit flipped in a segment.json's name: served under it, the next add crashed."""
+    seg = lib / "seg-1" / "segment.json"
+    seg.write_bytes(seg.read_bytes().replace(b'"name": "seg-1"', b'"name": "segm1"'))
+    opened = Retriever.open(lib)
+    assert any(note.startswith("index rebuilt from") for note in opened.repairs)
+    assert opened.add([extra(1)]).added == 1 and opened.info()["articles"] == 56
+
+
 def test_an_index_of_an_older_format_is_rebuilt_from_the_log(lib: Path) -> None:
     from retrieval.storage import VERSION
 

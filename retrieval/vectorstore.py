@@ -73,6 +73,7 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
         manifest = json.loads((folder / "sentences.json").read_text(encoding="utf-8"))
         if manifest.get("model") != MODEL or manifest.get("splitter") != SPLITTER:
             return None
+        n = manifest["n"]
         for name, expected in manifest["files"].items():
             if verify and crc(folder / name) != expected:
                 log.warning("%s: %s is corrupt; its sentences are embedded again", folder, name)
@@ -88,7 +89,6 @@ def load_vectors(folder: Path, *, verify: bool = True) -> Vectors | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     vectors = Vectors(*arrays, lists)
-    n = manifest["n"]
     if vectors.spans.shape != (n, 3) or vectors.hashes.shape != (n,):
         return None
     if vectors.vectors.shape != (n, DIM):

@@ -81,6 +81,19 @@ def test_vectors_are_saved_checked_and_made_again_when_corrupt(tmp_path, archive
     assert vectorstore.load_vectors(tmp_path / "idx" / seg) is not None  # saved again
 
 
+def test_vectors_whose_manifest_lost_its_count_are_made_again(tmp_path, archive) -> None:
+    """One bit flipped in the key of sentences.json's count: made again, not a KeyError."""
+    archive.save(tmp_path / "idx")
+    seg = archive.index.segments[0].name
+    manifest = tmp_path / "idx" / seg / "sentences.json"
+    manifest.write_text(manifest.read_text().replace('"n":', '"o":'))
+    assert vectorstore.load_vectors(tmp_path / "idx" / seg) is None
+    healed = Retriever.load(tmp_path / "idx")
+    assert np.array_equal(
+        healed._vectors.by_segment[seg].vectors, archive._vectors.by_segment[seg].vectors
+    )
+
+
 def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     r = Retriever.from_articles(ARCHIVE[:3])
     embedded: list[str] = []

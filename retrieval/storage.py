@@ -172,12 +172,12 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
             check = _verify(folder, files, pool) if verify else (lambda: None)
             seg = _read(folder, manifest, mmap)
             check()  # before the segment is used
+        if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
+            raise IndexFileError(f"{folder}: inconsistent segment")
     except IndexFileError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
-    if len(seg.indptr) != len(seg.terms) + 1 or len(seg.doc_len) != manifest["n_docs"]:
-        raise IndexFileError(f"{folder}: inconsistent segment")
     seg.on_disk[folder.resolve()] = _digest(raw)
     return seg
 

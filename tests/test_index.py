@@ -155,6 +155,16 @@ def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles)
         load_segment(tmp_path / "seg-1")
 
 
+@pytest.mark.parametrize("key", [b'"n_docs"', b'"files"', b'"name"'])
+def test_a_segment_json_missing_a_field_is_an_index_file_error(tmp_path, tiny_articles, key):
+    """A bit flipped in one of its keys: refused as corrupt, not a KeyError."""
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    path = tmp_path / "seg-1" / "segment.json"
+    path.write_bytes(path.read_bytes().replace(key, key[:-2] + bytes([key[-2] ^ 1]) + b'"'))
+    with pytest.raises(IndexFileError, match="seg-1"):
+        load_segment(tmp_path / "seg-1")
+
+
 @pytest.mark.parametrize("threads", [False, True])
 def test_checksums_catch_a_flipped_byte_in_any_file(
     tmp_path, tiny_articles, monkeypatch, threads

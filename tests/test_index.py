@@ -155,6 +155,17 @@ def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles)
         load_segment(tmp_path / "seg-1")
 
 
+def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:
+    import zlib
+
+    from retrieval import storage
+
+    monkeypatch.setattr(storage, "_CRC_CHUNK", 7)
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(range(256)) * 3)
+    assert storage.crc(path) == zlib.crc32(path.read_bytes())
+
+
 @pytest.mark.parametrize("key", [b'"n_docs"', b'"files"', b'"name"'])
 def test_a_segment_json_missing_a_field_is_an_index_file_error(tmp_path, tiny_articles, key):
     """A bit flipped in one of its keys: refused as corrupt, not a KeyError."""

@@ -208,6 +208,14 @@ def test_no_bit_flip_of_the_manifest_is_served(tmp_path: Path, tiny: Retriever) 
     assert Retriever.load(tmp_path / "idx").ask("云栖支付C轮融资多少钱?").answered
 
 
+@pytest.mark.parametrize("text", ['["checksum"]', '"checksum"', "null"])
+def test_a_manifest_that_is_no_json_object_is_refused(tmp_path, tiny: Retriever, text) -> None:
+    tiny.save(tmp_path / "idx")
+    (tmp_path / "idx" / MANIFEST).write_text(text)
+    with pytest.raises(IndexFileError, match="no checksum"):
+        Retriever.load(tmp_path / "idx")
+
+
 @pytest.mark.parametrize(
     "change",
     [

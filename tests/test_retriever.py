@@ -198,6 +198,14 @@ def test_an_archive_without_a_single_word_answers_nothing_and_warns_of_nothing()
         assert r.search("京东") == [] and not r.ask("京东在哪里上市?").answered
 
 
+def test_an_archive_without_a_single_word_saves_and_loads(tmp_path) -> None:
+    """Its terms file is empty: checksummed and read back as no terms."""
+    blank = Article(id="p", title="……", link="https://p.example/1", paragraphs=["……", "!!!"])
+    Retriever.from_articles([blank], semantic=False).save(tmp_path / "idx")
+    again = Retriever.load(tmp_path / "idx", semantic=False)
+    assert again.info()["paragraphs"] == 2 and again.search("京东") == []
+
+
 def test_no_example_questions_asked_for_none(tiny: Retriever) -> None:
     assert tiny.example_questions(0) == [] and tiny.example_questions(-1) == []
     assert len(tiny.example_questions(1)) == 1

@@ -155,6 +155,15 @@ def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles)
         load_segment(tmp_path / "seg-1")
 
 
+def test_a_segment_left_half_written_by_a_kill_is_replaced_at_the_next_save(
+    tmp_path, tiny_articles
+) -> None:
+    (tmp_path / "seg-1.tmp").mkdir()
+    (tmp_path / "seg-1.tmp" / "post_doc.npy").write_bytes(b"torn")
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    assert load_segment(tmp_path / "seg-1").n_docs and not (tmp_path / "seg-1.tmp").exists()
+
+
 def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:
     import zlib
 

@@ -164,6 +164,17 @@ def test_a_segment_left_half_written_by_a_kill_is_replaced_at_the_next_save(
     assert load_segment(tmp_path / "seg-1").n_docs and not (tmp_path / "seg-1.tmp").exists()
 
 
+def test_saving_over_a_segment_leaves_no_old_copy_even_one_a_kill_left(
+    tmp_path, tiny_articles
+) -> None:
+    save_segment(_segment("seg-1", tiny_articles[:1]), tmp_path / "seg-1")
+    (tmp_path / "seg-1.old").mkdir()  # the copy a kill left before it was removed
+    (tmp_path / "seg-1.old" / "post_doc.npy").write_bytes(b"old")
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    assert [p.name for p in tmp_path.iterdir()] == ["seg-1"]
+    assert len(load_segment(tmp_path / "seg-1").articles) == len(tiny_articles)
+
+
 def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:
     import zlib
 

@@ -227,7 +227,8 @@ def test_a_manifest_that_is_no_json_object_is_refused(tmp_path, tiny: Retriever,
         {"segmenter": "another-segmenter"},
         {"segments": ["../../elsewhere"]},
         {"segments": ["seg-1", "seg-1"]},
-        {"logged": -3},
+        {"logged": -1},
+        {"logged": True},
     ],
 )
 def test_invalid_parameters_are_refused_even_with_a_valid_checksum(

@@ -318,6 +318,14 @@ def test_saving_over_another_index_writes_this_one_and_touches_nothing_else(
     assert Retriever.load(target).info()["articles"] == 6
 
 
+def test_saving_an_index_again_writes_none_of_its_segments_again(tmp_path, tiny_articles) -> None:
+    index = Retriever.from_articles(tiny_articles, semantic=False)
+    index.save(tmp_path / "idx")
+    written = {p: p.stat().st_ino for p in (tmp_path / "idx").glob("seg-*/*")}
+    index.save(tmp_path / "idx")
+    assert {p: p.stat().st_ino for p in (tmp_path / "idx").glob("seg-*/*")} == written
+
+
 @pytest.mark.parametrize("where", ["", "a file", "inside a file"])
 def test_saving_where_no_index_can_go_is_one_library_error(
     tmp_path, tiny: Retriever, where: str, monkeypatch: pytest.MonkeyPatch

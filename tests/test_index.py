@@ -175,10 +175,18 @@ def test_saving_over_a_segment_leaves_no_old_copy_even_one_a_kill_left(
     assert len(load_segment(tmp_path / "seg-1").articles) == len(tiny_articles)
 
 
-def test_a_dangling_link_in_a_segment_s_place_is_replaced(tmp_path, tiny_articles) -> None:
-    (tmp_path / "seg-1").symlink_to(tmp_path / "gone")
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_link_in_a_segment_s_place_is_replaced_and_what_it_links_to_kept(
+    tmp_path, tiny_articles, dangling
+) -> None:
+    if not dangling:
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "a.txt").write_text("precious")
+    (tmp_path / "seg-1").symlink_to(tmp_path / "elsewhere")
     save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
     assert not (tmp_path / "seg-1").is_symlink() and load_segment(tmp_path / "seg-1").n_docs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"] * (not dangling) + ["seg-1"]
+    assert dangling or (tmp_path / "elsewhere" / "a.txt").read_text() == "precious"
 
 
 def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:

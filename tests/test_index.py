@@ -189,6 +189,26 @@ def test_a_link_in_a_segment_s_place_is_replaced_and_what_it_links_to_kept(
     assert dangling or (tmp_path / "elsewhere" / "a.txt").read_text() == "precious"
 
 
+@pytest.mark.parametrize("change", [{"format": "another-index"}, {"version": 2}])
+def test_a_segment_of_another_format_is_refused(tmp_path, tiny_articles, change) -> None:
+    import json
+
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    path = tmp_path / "seg-1" / "segment.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(IndexFileError, match="unsupported index version"):
+        load_segment(tmp_path / "seg-1")
+
+
+def test_a_cut_file_is_refused_unverified_too(tmp_path, tiny_articles) -> None:
+    """Checksums are skipped, sizes are not: a paragraph read past the end of text.bin."""
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    text = tmp_path / "seg-1" / "text.bin"
+    text.write_bytes(text.read_bytes()[:-10])
+    with pytest.raises(IndexFileError, match="text.bin is corrupt"):
+        load_segment(tmp_path / "seg-1", verify=False)
+
+
 def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:
     import zlib
 

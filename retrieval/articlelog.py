@@ -116,7 +116,7 @@ def set_aside(path: Path, skipped: list[int]) -> int:
     """Move the log's lines numbered `skipped` (1-based) to REJECTED beside it, durably and
     before the log is replaced atomically without them; return the lines the log keeps."""
     with open(path, "rb") as f:
-        lines = f.read().splitlines(keepends=True)
+        lines = f.readlines()  # split at LF alone, as read_log numbers them
     drop = set(skipped)
     moved = [ln if ln.endswith(b"\n") else ln + b"\n" for n, ln in enumerate(lines, 1) if n in drop]
     kept = [ln for n, ln in enumerate(lines, 1) if n not in drop]

@@ -64,6 +64,19 @@ def test_a_torn_last_line_is_skipped_reported_and_never_glued_onto(lib: Path, cu
     assert {"extra-2", "extra-3"} <= ids_in_log(lib)
 
 
+def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp_path) -> None:
+    """A carriage return inside a torn line does not end it: the log's lines end in LF."""
+    log = tmp_path / LOG
+    good = [extra(n).model_dump_json().encode() + b"\n" for n in (1, 2)]
+    torn = [b'{"id": "ex\rtra-\n', b"\x00\x00\n"]
+    log.write_bytes(torn[0] + good[0] + torn[1] + good[1])
+    read = articlelog.read_log(log)
+    assert read.skipped == [1, 3]
+    assert articlelog.set_aside(log, read.skipped) == 2
+    assert log.read_bytes() == b"".join(good)
+    assert (tmp_path / REJECTED).read_bytes() == b"".join(torn)
+
+
 def test_a_full_disk_is_a_clear_error_and_leaves_the_log_as_it_was(
     lib: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

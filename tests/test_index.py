@@ -189,14 +189,21 @@ def test_a_link_in_a_segment_s_place_is_replaced_and_what_it_links_to_kept(
     assert dangling or (tmp_path / "elsewhere" / "a.txt").read_text() == "precious"
 
 
-@pytest.mark.parametrize("change", [{"format": "another-index"}, {"version": 2}])
-def test_a_segment_of_another_format_is_refused(tmp_path, tiny_articles, change) -> None:
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"format": "another-index"}, "unsupported index version"),
+        ({"version": 2}, "unsupported index version"),
+        ({"files": {"terms.txt": 0}}, "unreadable index segment"),
+    ],
+)
+def test_a_segment_of_another_format_is_refused(tmp_path, tiny_articles, change, error) -> None:
     import json
 
     save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
     path = tmp_path / "seg-1" / "segment.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
-    with pytest.raises(IndexFileError, match="unsupported index version"):
+    with pytest.raises(IndexFileError, match=error):
         load_segment(tmp_path / "seg-1")
 
 

@@ -76,6 +76,13 @@ def test_utf16_without_a_byte_order_mark_is_recognised(codec: str, declared: boo
     assert report.problems == [] and report.articles == parse_feed(GOOD)
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_byte_order_mark_names_the_encoding(codec: str) -> None:
+    """UTF-32-LE's mark begins with UTF-16-LE's: the longer one is looked for first."""
+    report = parse_feed_report(("\ufeff" + GOOD.decode("utf-8")).encode(codec))
+    assert report.problems == [] and report.articles == parse_feed(GOOD)
+
+
 def test_declared_gb2312_and_latin1_labels() -> None:
     gb = GOOD.decode("utf-8").replace("UTF-8", "GB2312").encode("gbk")
     assert parse_feed_report(gb).articles == parse_feed(GOOD)

@@ -216,6 +216,35 @@ def test_a_cut_file_is_refused_unverified_too(tmp_path, tiny_articles) -> None:
         load_segment(tmp_path / "seg-1", verify=False)
 
 
+def test_a_segment_without_paragraphs_saves_and_loads(tmp_path) -> None:
+    save_segment(build_segment("seg-1", [], [], tokenize), tmp_path / "seg-1")
+    assert load_segment(tmp_path / "seg-1").n_docs == 0
+
+
+def test_score_bounds_saved_with_other_tf_groups_are_replaced_by_the_coarser_bound(
+    tmp_path, tiny_articles
+) -> None:
+    from retrieval.segment import TF_GROUPS
+
+    seg = _segment("seg-1", tiny_articles)
+    seg.tf_len = seg.tf_len[:, :-1]
+    save_segment(seg, tmp_path / "seg-1")
+    again = load_segment(tmp_path / "seg-1")
+    assert again.tf_len.shape == (len(again.terms), TF_GROUPS)
+    assert (again.tf_len[:, -1] == again.min_len).all()
+
+
+def test_a_replaced_file_has_the_mode_asked_for_even_over_a_leftover(tmp_path) -> None:
+    from retrieval.storage import replace_file
+
+    (tmp_path / "history.tmp").write_bytes(b"left by a kill")
+    (tmp_path / "history.tmp").chmod(0o644)
+    replace_file(tmp_path / "history", b"new", mode=0o600)
+    assert (tmp_path / "history").read_bytes() == b"new"
+    assert (tmp_path / "history").stat().st_mode & 0o077 == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["history"]
+
+
 def test_a_checksum_summed_in_chunks_is_that_of_the_whole_file(tmp_path, monkeypatch) -> None:
     import zlib
 

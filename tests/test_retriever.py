@@ -326,6 +326,15 @@ def test_saving_an_index_again_writes_none_of_its_segments_again(tmp_path, tiny_
     assert {p: p.stat().st_ino for p in (tmp_path / "idx").glob("seg-*/*")} == written
 
 
+def test_saving_removes_the_segments_the_index_no_longer_has(tmp_path, tiny_articles) -> None:
+    two = Retriever.from_articles(tiny_articles[:3], semantic=False)
+    two.add(tiny_articles[3:])
+    two.save(tmp_path / "idx")
+    assert len(list((tmp_path / "idx").glob("seg-*"))) == 2
+    Retriever.from_articles(tiny_articles[:1], semantic=False).save(tmp_path / "idx")
+    assert [p.name for p in (tmp_path / "idx").glob("seg-*")] == ["seg-1"]
+
+
 @pytest.mark.parametrize("where", ["", "a file", "inside a file"])
 def test_saving_where_no_index_can_go_is_one_library_error(
     tmp_path, tiny: Retriever, where: str, monkeypatch: pytest.MonkeyPatch

@@ -102,6 +102,12 @@ def test_gbk_bytes_declared_latin1_are_read_as_gb18030(label: str, codec: str) -
     assert report.problems == [f"declared {codec} but the bytes are gb18030"]
 
 
+def test_ascii_bytes_declared_latin1_are_no_problem() -> None:
+    feed = GOOD.decode("utf-8").replace("UTF-8", "ISO-8859-1")
+    ascii_feed = re.sub(r"[^\x00-\x7f]", "x", feed).encode("ascii")
+    assert parse_feed_report(ascii_feed).problems == []
+
+
 def test_latin1_text_declared_latin1_stays_latin1() -> None:
     feed = (
         '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>Le '

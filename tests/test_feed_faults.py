@@ -102,6 +102,14 @@ def test_gbk_bytes_declared_latin1_are_read_as_gb18030(label: str, codec: str) -
     assert report.problems == [f"declared {codec} but the bytes are gb18030"]
 
 
+@pytest.mark.parametrize("label", ["GB2312", "GBK"])
+def test_a_feed_declared_gb2312_or_gbk_is_read_as_their_superset_gb18030(label: str) -> None:
+    feed = GOOD.decode("utf-8").replace("UTF-8", label).replace("晨光资本", "晨光㐀资本", 1)
+    report = parse_feed_report(feed.encode("gb18030"))  # 㐀: four bytes, in GB18030 alone
+    assert report.problems == []
+    assert "晨光㐀资本" in report.articles[0].paragraphs[0]
+
+
 def test_ascii_bytes_declared_latin1_are_no_problem() -> None:
     feed = GOOD.decode("utf-8").replace("UTF-8", "ISO-8859-1")
     ascii_feed = re.sub(r"[^\x00-\x7f]", "x", feed).encode("ascii")

@@ -64,6 +64,15 @@ def test_a_torn_last_line_is_skipped_reported_and_never_glued_onto(lib: Path, cu
     assert {"extra-2", "extra-3"} <= ids_in_log(lib)
 
 
+def test_an_updated_article_is_read_and_compacted_at_its_last_version_s_place(tmp_path) -> None:
+    log = tmp_path / LOG
+    newer = extra(1).model_copy(update={"title": "更新"})
+    articlelog.append_log(log, [extra(1), extra(2), newer])
+    assert list(articlelog.read_log(log).articles.values()) == [extra(2), newer]
+    assert articlelog.compact_log(log) == 2
+    assert log.read_bytes().splitlines()[1] == newer.model_dump_json().encode()
+
+
 def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp_path) -> None:
     """A carriage return inside a torn line does not end it: the log's lines end in LF."""
     log = tmp_path / LOG

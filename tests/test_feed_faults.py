@@ -54,6 +54,14 @@ def test_a_stray_latin1_byte_spoils_one_character_not_the_feed() -> None:
     assert all(garbled_share(" ".join(a.paragraphs)) < 0.05 for a in report.articles)
 
 
+def test_a_replacement_character_the_feed_holds_is_not_counted_as_undecodable() -> None:
+    held = GOOD.replace("晨光资本".encode(), "晨光\ufffd资本".encode(), 1)
+    stray = held.replace("云栖".encode(), b"\xff" + "云栖".encode(), 1)
+    assert decode_feed(stray).problems == [
+        "1 undecodable byte sequence in utf-8 replaced by U+FFFD"
+    ]
+
+
 def test_gbk_bytes_declared_utf8_are_read_as_gb18030() -> None:
     report = parse_feed_report(GOOD.decode("utf-8").encode("gbk"))
     assert report.problems == ["declared utf-8 but the bytes are gb18030"]

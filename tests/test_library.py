@@ -73,6 +73,21 @@ def test_an_updated_article_is_read_and_compacted_at_its_last_version_s_place(tm
     assert log.read_bytes().splitlines()[1] == newer.model_dump_json().encode()
 
 
+def test_an_append_after_a_torn_line_starts_a_line_of_its_own(tmp_path) -> None:
+    log = tmp_path / LOG
+    log.write_bytes(extra(1).model_dump_json().encode()[:20])  # another process's torn write
+    assert articlelog.append_log(log, [extra(2)]) == 1
+    read = articlelog.read_log(log)
+    assert list(read.articles) == ["extra-2"] and read.skipped == [1]
+
+
+def test_a_new_log_holds_what_was_written_not_a_leftover(tmp_path) -> None:
+    (tmp_path / f"{LOG}.tmp").write_bytes(extra(1).model_dump_json().encode() + b"\n")
+    assert articlelog.write_log(tmp_path / LOG, [extra(2)]) == 1
+    assert list(articlelog.read_log(tmp_path / LOG).articles) == ["extra-2"]
+    assert [p.name for p in tmp_path.iterdir()] == [LOG]
+
+
 def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp_path) -> None:
     """A carriage return inside a torn line does not end it: the log's lines end in LF."""
     log = tmp_path / LOG

@@ -108,6 +108,37 @@ def test_many_small_adds_keep_the_segments_few() -> None:
         assert a == b
 
 
+def _sized(name: str, n: int):
+    """A segment of one article of `n` paragraphs."""
+    return build_segment(
+        name, [{"id": name, "title": name}], [[f"第{i}段" for i in range(n)]], tokenize
+    )
+
+
+@pytest.mark.parametrize(
+    "sizes, merged",
+    [
+        ([5] * MAX_SEGMENTS, [5] * MAX_SEGMENTS),  # few enough: left as they are
+        ([12, 4] + [1] * 7, [12, 4, 7]),  # the small ones (under a quarter of the largest)
+        ([6] * 8 + [1, 1], [6, 44]),  # merging the small ones would leave too many: all but one
+    ],
+)
+def test_the_merge_policy(sizes: list[int], merged: list[int]) -> None:
+    from retrieval.segment import next_names, tiered_merge
+
+    segments = [_sized(f"seg-{2 * i}", n) for i, n in enumerate(sizes, 1)]  # gaps, as merges leave
+    after = tiered_merge(segments, next_names(segments))
+    assert [s.n_docs for s in after] == merged
+    untouched = [s.name for s in after if any(s is x for x in segments)]
+    if merged == sizes:
+        assert untouched == [s.name for s in segments]
+    else:  # the large ones as they were, then the merged one, named on from the highest
+        assert (
+            untouched == [s.name for s in after[:-1]]
+            and after[-1].name == f"seg-{2 * len(sizes) + 1}"
+        )
+
+
 def test_update_replaces_the_old_version(tiny_articles) -> None:
     r = Retriever.from_articles(tiny_articles)
     old = tiny_articles[0]

@@ -139,6 +139,8 @@ def test_a_lost_log_is_written_again_from_the_index(lib: Path, damage: str) -> N
     assert opened.info()["articles"] == 55
     assert ids_in_log(lib) == before
     assert any("from the index" in note for note in opened.repairs)
+    lines = len(log.read_bytes().splitlines())
+    assert json.loads((lib / MANIFEST).read_text())["logged"] == lines  # relogged ones counted
     for seg in lib.glob("seg-*"):
         shutil.rmtree(seg)
     assert Retriever.open(lib).info()["articles"] == 55  # the log alone now holds them all

@@ -668,6 +668,7 @@ def test_bundled_paragraph_text_is_verbatim(bundled: FeedReport) -> None:
         ("<p> </p><div>\n</div><p>&nbsp;</p>", []),
         ("<p>未闭合段落<b>加粗", ["未闭合段落加粗"]),
         ("<![foo[ x ]]><p>怪异标记</p>", ["怪异标记"]),
+        ("<![foo[ x ]]><p>正文</p><script>var a = 1;", ["正文"]),  # cut inside a script
         ("<p>甲</p></script><p>乙</p>", ["甲", "乙"]),  # a stray end tag skips nothing
         ("<p>甲<noscript><div>请开启脚本</div></noscript>乙</p>", ["甲乙"]),
     ],

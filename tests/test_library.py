@@ -146,6 +146,14 @@ def test_a_lost_log_is_written_again_from_the_index(lib: Path, damage: str) -> N
     assert Retriever.open(lib).info()["articles"] == 55  # the log alone now holds them all
 
 
+def test_a_log_line_the_index_holds_already_is_counted_as_indexed(lib: Path) -> None:
+    """The same version logged again (an ingest killed after it logged what it indexed)."""
+    log = lib / LOG
+    log.write_bytes(log.read_bytes() + log.read_bytes().splitlines(keepends=True)[-1])
+    assert Retriever.open(lib).info()["articles"] == 55
+    assert json.loads((lib / MANIFEST).read_text())["logged"] == 56
+
+
 def test_a_segment_replaced_by_a_file_is_rebuilt_from_the_log(lib: Path) -> None:
     seg = lib / "seg-1"
     shutil.rmtree(seg)

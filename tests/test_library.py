@@ -88,6 +88,16 @@ def test_a_new_log_holds_what_was_written_not_a_leftover(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [LOG]
 
 
+@pytest.mark.parametrize(
+    "lines, articles, due",
+    [(2000, 1000, False), (2001, 1000, True), (5000, 3000, False), (600, 100, False)],
+)
+def test_the_log_is_compacted_once_superseded_lines_outnumber_both_limits(
+    lines: int, articles: int, due: bool
+) -> None:
+    assert articlelog.compact_due(lines, articles) is due
+
+
 def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp_path) -> None:
     """A carriage return inside a torn line does not end it: the log's lines end in LF."""
     log = tmp_path / LOG

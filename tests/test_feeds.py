@@ -684,6 +684,7 @@ def test_html_to_text_and_plain_text() -> None:
         "第二段",
     ]
     assert collapse_space("  a \t b\n") == "a b"
+    assert collapse_space("中文\n") == "中文"  # a line end after CJK at the very end
     assert text_to_paragraphs("甲\n \t\n乙") == ["甲", "乙"]  # a blank line of spaces
 
 

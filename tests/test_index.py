@@ -139,6 +139,23 @@ def test_the_merge_policy(sizes: list[int], merged: list[int]) -> None:
         )
 
 
+def test_term_frequencies_above_a_byte_are_kept_whole() -> None:
+    from retrieval.segment import merge_postings, tf_counts
+
+    assert tf_counts(np.array([1, 300])).tolist() == [1, 300]
+    one = np.array([0, 1])
+    parts = [(["甲"], one, np.array([0], np.int32), np.array([300], np.uint16), 1)]
+    parts.append((["甲"], one, np.array([0], np.int32), np.array([2], np.uint8), 1))
+    assert merge_postings(parts)[3].tolist() == [300, 2]
+
+
+def test_postings_of_more_terms_than_16_bits_count_sort_stably() -> None:
+    from retrieval.segment import _stable_order
+
+    keys = np.array([70000, 5, 70000, 65541, 5, 0], np.int32)
+    assert _stable_order(keys, 70001).tolist() == np.argsort(keys, kind="stable").tolist()
+
+
 def test_update_replaces_the_old_version(tiny_articles) -> None:
     r = Retriever.from_articles(tiny_articles)
     old = tiny_articles[0]

@@ -39,6 +39,21 @@ def ids(r: Retriever) -> list[str]:
 # --- guids qualified by the feed -----------------------------------------------------
 
 
+def test_a_qualified_guid_without_a_link_is_not_taken_for_a_bare_one() -> None:
+    """Only the same link tells that `https://jia.example/#1` was stored as `1`."""
+    from retrieval.records import Stored
+
+    stored = Stored()
+    stored.keep("1", "", (0, 0, "hash"))
+    qualified = Article(id="https://jia.example/#1", title="甲", link="", paragraphs=["乙"])
+    assert stored.id_of(qualified) is None
+    stored.keep("2", "https://jia.example/2", (0, 1, "hash"))
+    linked = qualified.model_copy(
+        update={"id": "https://jia.example/#2", "link": "https://jia.example/2"}
+    )
+    assert stored.id_of(linked) == "2"
+
+
 def test_an_update_of_an_article_stored_under_its_bare_guid_stays_replaced_after_reopening(
     tmp_path,
 ) -> None:

@@ -129,6 +129,16 @@ def test_a_less_than_sign_before_a_letter_keeps_the_paragraphs(sign: str) -> Non
 # --- CST ---------------------------------------------------------------------------
 
 
+def test_a_record_saved_without_an_offset_is_dated_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    from retrieval.records import published, summary
+
+    naive, aware = {"published": "2022-01-01T08:00:00"}, {"published": "2022-01-01T09:00:00+08:00"}
+    assert published(naive) == datetime(2022, 1, 1, 8, tzinfo=UTC)
+    assert summary([naive, aware], paragraphs=2, segments=1)["first"] == published(aware)
+
+
 def test_cst_in_lower_case_is_china_time_too() -> None:
     from datetime import UTC, datetime
 

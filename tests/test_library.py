@@ -713,3 +713,29 @@ def test_a_compaction_on_a_full_disk_leaves_the_add_done_and_the_library_whole(
     opened = Retriever.open(lib, semantic=False)
     assert opened.info()["articles"] == 56 and opened.repairs == []
     assert "第130版" in opened.search("补充新闻1号第130版", k=1)[0].text
+
+
+def test_a_compaction_whose_index_write_fails_leaves_the_add_done(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log rewritten, the disk fills before the index says so: the next open matches them."""
+    monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
+    writer = Retriever.open(lib, semantic=False)
+    compacted: list[Path] = []
+    real_compact, real_write = library.compact_log, writer._write
+    monkeypatch.setattr(library, "compact_log", lambda p: compacted.append(p) or real_compact(p))
+
+    def write(path: Path, index) -> None:
+        if compacted:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, index)
+
+    monkeypatch.setattr(writer, "_write", write)
+    for version in range(100):
+        writer.add([updated(1, version)])  # never raises
+        if compacted:
+            break
+    assert compacted
+    opened = Retriever.open(lib, semantic=False)
+    assert opened.info()["articles"] == 56
+    assert f"第{version}版" in opened.search(f"补充新闻1号第{version}版", k=1)[0].text

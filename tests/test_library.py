@@ -98,6 +98,15 @@ def test_the_log_is_compacted_once_superseded_lines_outnumber_both_limits(
     assert articlelog.compact_due(lines, articles) is due
 
 
+def test_a_log_with_a_torn_line_is_not_compacted(tmp_path) -> None:
+    """Its torn lines are set aside first (by a writer's open), never dropped."""
+    log = tmp_path / LOG
+    articlelog.append_log(log, [extra(1), extra(1)])
+    log.write_bytes(log.read_bytes() + b'{"id": "ex')
+    before = log.read_bytes()
+    assert articlelog.compact_log(log) is None and log.read_bytes() == before
+
+
 def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp_path) -> None:
     """A carriage return inside a torn line does not end it: the log's lines end in LF."""
     log = tmp_path / LOG
@@ -418,8 +427,9 @@ def test_open_takes_a_home_path_and_refuses_what_is_no_folder(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert Retriever.open("~/lib").info()["articles"] == BUNDLED
     assert (tmp_path / "lib" / LOG).exists() and not (tmp_path / "~").exists()
-    with pytest.raises(library.LibraryError, match="no library path given"):
-        Retriever.open("")
+    for blank in ("", "  "):
+        with pytest.raises(library.LibraryError, match="no library path given"):
+            Retriever.open(blank)
     (tmp_path / "file").write_text("x")
     with pytest.raises(library.LibraryError, match="cannot create the library at"):
         Retriever.open(tmp_path / "file")

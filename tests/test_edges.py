@@ -139,6 +139,16 @@ def test_a_record_saved_without_an_offset_is_dated_in_utc() -> None:
     assert summary([naive, aware], paragraphs=2, segments=1)["first"] == published(aware)
 
 
+def test_the_newest_titles_come_without_their_closing_punctuation() -> None:
+    from retrieval.records import newest_titles
+
+    records = [
+        {"title": "旧闻。", "published": "2020-01-01"},
+        {"title": " 新闻？! ", "published": None},
+    ]
+    assert list(newest_titles(records)) == ["旧闻", "新闻"]
+
+
 def test_cst_in_lower_case_is_china_time_too() -> None:
     from datetime import UTC, datetime
 

@@ -149,6 +149,11 @@ def test_the_newest_titles_come_without_their_closing_punctuation() -> None:
     assert list(newest_titles(records)) == ["旧闻", "新闻"]
 
 
+def test_a_guid_that_is_a_web_address_is_the_link_of_an_item_without_one() -> None:
+    entry = "<item><title>甲</title><guid>https://jia.example/n/1.html</guid><description>乙</description></item>"
+    assert parse_feed(rss(entry))[0].link == "https://jia.example/n/1.html"
+
+
 def test_cst_in_lower_case_is_china_time_too() -> None:
     from datetime import UTC, datetime
 

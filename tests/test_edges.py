@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from corpus import Article, load_feed_report, parse_feed
+from corpus import Article, load_feed_report, parse_feed, parse_feed_report
 from retrieval import Retriever, library
 
 
@@ -152,6 +152,15 @@ def test_the_newest_titles_come_without_their_closing_punctuation() -> None:
 def test_a_guid_that_is_a_web_address_is_the_link_of_an_item_without_one() -> None:
     entry = "<item><title>甲</title><guid>https://jia.example/n/1.html</guid><description>乙</description></item>"
     assert parse_feed(rss(entry))[0].link == "https://jia.example/n/1.html"
+
+
+def test_a_relative_channel_link_is_resolved_against_the_feed_s_address() -> None:
+    feed = rss(
+        item("1", "正文", link="news/2.html"), channel="<title>甲报</title><link>/zh/</link>"
+    )
+    report = parse_feed_report(feed, base="https://jia.example/rss.xml")
+    assert report.articles[0].link == "https://jia.example/zh/news/2.html"
+    assert report.articles[0].id == "https://jia.example/zh/#1"
 
 
 def test_cst_in_lower_case_is_china_time_too() -> None:

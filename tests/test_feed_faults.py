@@ -257,6 +257,15 @@ def _rss_dated(*dates: str) -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
 
 
+def test_eight_digits_are_no_seconds_since_1970() -> None:
+    """20220314 is a date without separators, not 1970-08-23: unreadable, and said so."""
+    report = parse_feed_report(_rss_dated("20220314"))
+    assert report.articles[0].published is None
+    assert report.problems == [
+        "item 1 (\"第1篇\"): unreadable date '20220314'; kept without a date"
+    ]
+
+
 def test_a_date_is_read_as_written_or_reported() -> None:
     report = parse_feed_report(
         _rss_dated("1700000000", "Mon, 01 Jan 0001 00:00:00 GMT", "Tue, 14 Nov 23 22:13:20 GMT")

@@ -701,6 +701,21 @@ def test_a_library_opened_after_a_compaction_cut_short_is_whole(
     assert again.repairs == [] and again.info()["articles"] == 56
 
 
+def test_a_writer_s_open_compacts_a_log_of_mostly_superseded_lines(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(articlelog, "COMPACT_MIN", 20)
+    log = lib / LOG
+    last = list(articlelog.read_log(log).articles.values())[-1]
+    articlelog.append_log(log, [last] * 60)  # the same version, logged again and again
+    opened = Retriever.open(lib, semantic=False)
+    assert opened.info()["articles"] == 55 and len(log.read_bytes().splitlines()) == 55
+    reads = []
+    monkeypatch.setattr(library, "read_log", lambda p: reads.append(p) or articlelog.read_log(p))
+    opened.add([extra(1)])
+    assert reads == []  # its own compaction is no other process's work to take up
+
+
 def test_a_compaction_on_a_full_disk_leaves_the_add_done_and_the_library_whole(
     lib: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

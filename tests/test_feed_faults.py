@@ -266,6 +266,12 @@ def test_eight_digits_are_no_seconds_since_1970() -> None:
     ]
 
 
+def test_a_slashed_date_is_never_read_as_another_day() -> None:
+    """feedparser reads 2022/03/14 with an offset as 2022-12-01: that is no reading of it."""
+    published = parse_feed_report(_rss_dated("2022/03/14 08:30:00 +0800")).articles[0].published
+    assert published is None or (published.month, published.day) == (3, 14)
+
+
 def test_a_date_is_read_as_written_or_reported() -> None:
     report = parse_feed_report(
         _rss_dated("1700000000", "Mon, 01 Jan 0001 00:00:00 GMT", "Tue, 14 Nov 23 22:13:20 GMT")

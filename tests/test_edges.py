@@ -163,6 +163,14 @@ def test_a_relative_channel_link_is_resolved_against_the_feed_s_address() -> Non
     assert report.articles[0].id == "https://jia.example/zh/#1"
 
 
+def test_a_problem_names_an_item_by_its_title_cut_past_twenty_characters() -> None:
+    from corpus.items import item_label
+
+    assert item_label(3, "一" * 20) == f'item 3 ("{"一" * 20}")'
+    assert item_label(3, "一" * 21) == f'item 3 ("{"一" * 20}…")'
+    assert item_label(3, "") == "item 3"
+
+
 def test_cst_in_lower_case_is_china_time_too() -> None:
     from datetime import UTC, datetime
 

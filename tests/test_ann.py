@@ -94,6 +94,23 @@ def test_the_partition_is_saved_checked_and_made_for_old_files(tmp_path, partiti
     assert vectorstore.load_vectors(tmp_path) is None  # corrupt: made again
 
 
+def test_a_partition_that_cannot_be_saved_is_still_used(tmp_path, partitioned, monkeypatch) -> None:
+    """A library read-only to this process: the partition is made in memory."""
+    vectors, _ = partitioned
+    n = len(vectors)
+    spans = np.c_[np.arange(n), np.zeros(n), np.ones(n)].astype(np.int32)
+    vectorstore.save_vectors(
+        semantic.Vectors(spans, np.arange(n, dtype=np.uint64), vectors), tmp_path
+    )
+
+    def read_only(*args, **kwargs) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(vectorstore, "save_vectors", read_only)
+    made = vectorstore.load_vectors(tmp_path)
+    assert made is not None and made.lists is not None
+
+
 def test_the_sentence_index_searches_a_large_segment_through_its_lists(partitioned) -> None:
     vectors, _ = partitioned
     n = len(vectors)

@@ -173,6 +173,14 @@ def test_a_log_line_the_index_holds_already_is_counted_as_indexed(lib: Path) -> 
     assert json.loads((lib / MANIFEST).read_text())["logged"] == 56
 
 
+def test_a_rebuild_removes_the_folder_an_older_rebuild_left(lib: Path) -> None:
+    (lib / "tmp-rebuild").mkdir()
+    (lib / "tmp-rebuild" / "post_doc.npy").write_bytes(b"left")
+    (lib / MANIFEST).unlink()
+    assert Retriever.open(lib).info()["articles"] == 55
+    assert not (lib / "tmp-rebuild").exists()
+
+
 def test_a_segment_replaced_by_a_file_is_rebuilt_from_the_log(lib: Path) -> None:
     seg = lib / "seg-1"
     shutil.rmtree(seg)

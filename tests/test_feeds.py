@@ -677,6 +677,20 @@ def test_html_to_paragraphs(html: str, expected: list[str]) -> None:
     assert html_to_paragraphs(html) == expected
 
 
+def test_limits_in_seconds_and_whole_numbers_are_checked() -> None:
+    from corpus.checks import seconds, whole
+    from corpus.errors import ArgumentError
+
+    assert seconds(0, "lock_timeout") == 0 and seconds(0.5, "timeout", zero=False) == 0.5
+    assert whole(1, "max_bytes") == 1
+    for value, zero in [(float("inf"), True), (-1, True), (True, True), (0, False)]:
+        with pytest.raises(ArgumentError, match="0 or more" if zero else "above 0"):
+            seconds(value, "timeout", zero=zero)
+    for value in (True, 0, 1.0):
+        with pytest.raises(ArgumentError, match="max_bytes must be a whole number, 1 or more"):
+            whole(value, "max_bytes")
+
+
 def test_html_to_text_and_plain_text() -> None:
     assert html_to_text("<b>橙子</b>数科<br>推出平台") == "橙子数科 推出平台"
     assert text_to_paragraphs("第一段\r\n第一段续\r\n\r\n  第二段  ") == [

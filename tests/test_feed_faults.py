@@ -266,6 +266,14 @@ def test_eight_digits_are_no_seconds_since_1970() -> None:
     ]
 
 
+def test_a_numeric_date_of_no_day_is_unreadable_not_an_error() -> None:
+    report = parse_feed_report(_rss_dated("2022/13/45"))
+    assert report.articles[0].published is None
+    assert report.problems == [
+        "item 1 (\"第1篇\"): unreadable date '2022/13/45'; kept without a date"
+    ]
+
+
 def test_a_slashed_date_is_never_read_as_another_day() -> None:
     """feedparser reads 2022/03/14 with an offset as 2022-12-01: that is no reading of it."""
     published = parse_feed_report(_rss_dated("2022/03/14 08:30:00 +0800")).articles[0].published

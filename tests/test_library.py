@@ -330,6 +330,15 @@ def test_a_segment_dropped_from_the_manifest_is_not_lost(lib: Path) -> None:
 # --- 5: two writers ------------------------------------------------------------------------------
 
 
+def test_a_lock_that_cannot_be_taken_is_no_busy_library(lib: Path) -> None:
+    opened = Retriever.open(lib)
+    (lib / library.LOCK).unlink()
+    (lib / library.LOCK).mkdir()  # not a file it can lock
+    with pytest.raises(library.LibraryError, match="cannot lock the library") as err:
+        opened.add([extra(1)])
+    assert not isinstance(err.value, library.LibraryBusyError)
+
+
 def test_two_writers_keep_both_their_articles(lib: Path) -> None:
     first, second = Retriever.open(lib), Retriever.open(lib)
     first.add([extra(1)])

@@ -111,10 +111,10 @@ def test_setting_torn_lines_aside_moves_those_lines_whatever_bytes_they_hold(tmp
     """A carriage return inside a torn line does not end it: the log's lines end in LF."""
     log = tmp_path / LOG
     good = [extra(n).model_dump_json().encode() + b"\n" for n in (1, 2)]
-    torn = [b'{"id": "ex\rtra-\n', b"\x00\x00\n"]
-    log.write_bytes(torn[0] + good[0] + torn[1] + good[1])
+    torn = [b'{"id": "ex\rtra-\n', b"\x00\x00\n", b"\n"]
+    log.write_bytes(torn[0] + good[0] + torn[1] + good[1] + torn[2])
     read = articlelog.read_log(log)
-    assert read.skipped == [1, 3]
+    assert read.skipped == [1, 3, 5]
     assert articlelog.set_aside(log, read.skipped) == 2
     assert log.read_bytes() == b"".join(good)
     assert (tmp_path / REJECTED).read_bytes() == b"".join(torn)

@@ -141,6 +141,26 @@ def test_a_full_disk_is_a_clear_error_and_leaves_the_log_as_it_was(
     assert Retriever.open(lib).info()["articles"] == 56
 
 
+def test_a_segment_a_full_disk_cut_short_is_removed(lib: Path, monkeypatch) -> None:
+    """Its part written would hold the disk's last free bytes until the next write."""
+    from retrieval import storage
+
+    opened = Retriever.open(lib)
+    real_save = storage.np.save
+
+    def full(file, *args, **kwargs) -> None:
+        if "post_doc" in str(file):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(file, *args, **kwargs)
+
+    monkeypatch.setattr(storage.np, "save", full)
+    with pytest.raises(library.LibraryError, match="No space left on device"):
+        opened.add([extra(1)])
+    monkeypatch.undo()
+    assert not [p.name for p in lib.iterdir() if p.name.endswith(".tmp")]
+    assert opened.add([extra(1)]).added == 1
+
+
 # --- 3: a missing, emptied or shortened log ---------------------------------------------------
 
 

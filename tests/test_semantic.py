@@ -94,6 +94,26 @@ def test_vectors_whose_manifest_lost_its_count_are_made_again(tmp_path, archive)
     )
 
 
+def test_vectors_a_full_disk_cut_short_leave_no_part_behind(tmp_path, monkeypatch) -> None:
+    """The part written would hold the disk's last free bytes."""
+    import errno
+
+    n = 3
+    spans = np.zeros((n, 3), np.int32)
+    v = semantic.Vectors(
+        spans, np.arange(n, dtype=np.uint64), np.zeros((n, semantic.DIM), np.float16)
+    )
+
+    def full(file, *args, **kwargs) -> None:
+        file.write(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vectorstore.np, "save", full)
+    with pytest.raises(OSError):
+        vectorstore.save_vectors(v, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     r = Retriever.from_articles(ARCHIVE[:3])
     embedded: list[str] = []

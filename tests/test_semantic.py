@@ -114,6 +114,15 @@ def test_vectors_a_full_disk_cut_short_leave_no_part_behind(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("key", ["model", "splitter"])
+def test_vectors_of_another_model_or_splitter_are_not_used(tmp_path, archive, key) -> None:
+    archive.save(tmp_path / "idx")
+    folder = tmp_path / "idx" / archive.index.segments[0].name
+    manifest = json.loads((folder / "sentences.json").read_text())
+    (folder / "sentences.json").write_text(json.dumps({**manifest, key: "another"}))
+    assert vectorstore.load_vectors(folder) is None
+
+
 def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     r = Retriever.from_articles(ARCHIVE[:3])
     embedded: list[str] = []

@@ -123,6 +123,24 @@ def test_vectors_of_another_model_or_splitter_are_not_used(tmp_path, archive, ke
     assert vectorstore.load_vectors(folder) is None
 
 
+def test_an_index_with_a_segment_without_vectors_has_no_sentence_index() -> None:
+    """Its answers are lexical (a lexical writer merged segments), not a crash."""
+    from retrieval import BM25Params, tokenize
+    from retrieval.index import Index, build_segment
+
+    segments = [
+        build_segment(f"seg-{i}", [{"id": str(i)}], [["海鸥银行"]], tokenize) for i in (1, 2)
+    ]
+    store = vectorstore.SentenceStore()
+    none = (
+        np.zeros((0, 3), np.int32),
+        np.zeros(0, np.uint64),
+        np.zeros((0, semantic.DIM), np.float16),
+    )
+    store.by_segment["seg-1"] = semantic.Vectors(*none)
+    assert store.sentence_index(Index(segments, BM25Params(), "x")) is None
+
+
 def test_add_embeds_only_the_new_articles(monkeypatch, tmp_path) -> None:
     r = Retriever.from_articles(ARCHIVE[:3])
     embedded: list[str] = []

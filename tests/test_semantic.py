@@ -121,6 +121,8 @@ def test_vectors_of_another_model_or_splitter_are_not_used(tmp_path, archive, ke
     manifest = json.loads((folder / "sentences.json").read_text())
     (folder / "sentences.json").write_text(json.dumps({**manifest, key: "another"}))
     assert vectorstore.load_vectors(folder) is None
+    (folder / "sentences.json").write_text("[]")  # no JSON object: no AttributeError either
+    assert vectorstore.load_vectors(folder) is None
 
 
 def test_an_index_with_a_segment_without_vectors_has_no_sentence_index() -> None:

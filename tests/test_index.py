@@ -1,7 +1,10 @@
 """BM25 scoring: agreement with rank-bm25, exact pruned top-k, incremental segments, files."""
 
+import os
 import random
 import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,21 +206,33 @@ def test_segment_files_round_trip_and_detect_corruption(tmp_path, tiny_articles)
         load_segment(tmp_path / "seg-1")
 
 
+def _left_long_ago(path: Path) -> None:
+    """Date a copy as one a killed write left (older than any write takes)."""
+    from retrieval.storage import STALE_COPY_S
+
+    then = time.time() - STALE_COPY_S - 60
+    os.utime(path, (then, then))
+
+
 def test_a_segment_left_half_written_by_a_kill_is_replaced_at_the_next_save(
     tmp_path, tiny_articles
 ) -> None:
-    (tmp_path / "seg-1.tmp").mkdir()
-    (tmp_path / "seg-1.tmp" / "post_doc.npy").write_bytes(b"torn")
+    left = tmp_path / "seg-1.0badc0de.tmp"
+    left.mkdir()
+    (left / "post_doc.npy").write_bytes(b"torn")
+    _left_long_ago(left)
     save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
-    assert load_segment(tmp_path / "seg-1").n_docs and not (tmp_path / "seg-1.tmp").exists()
+    assert load_segment(tmp_path / "seg-1").n_docs and not left.exists()
 
 
 def test_saving_over_a_segment_leaves_no_old_copy_even_one_a_kill_left(
     tmp_path, tiny_articles
 ) -> None:
     save_segment(_segment("seg-1", tiny_articles[:1]), tmp_path / "seg-1")
-    (tmp_path / "seg-1.old").mkdir()  # the copy a kill left before it was removed
-    (tmp_path / "seg-1.old" / "post_doc.npy").write_bytes(b"old")
+    left = tmp_path / "seg-1.0badc0de.old"  # the copy a kill left before it was removed
+    left.mkdir()
+    (left / "post_doc.npy").write_bytes(b"old")
+    _left_long_ago(left)
     save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
     assert [p.name for p in tmp_path.iterdir()] == ["seg-1"]
     assert len(load_segment(tmp_path / "seg-1").articles) == len(tiny_articles)
@@ -285,8 +300,10 @@ def test_score_bounds_saved_with_other_tf_groups_are_replaced_by_the_coarser_bou
 def test_a_replaced_file_has_the_mode_asked_for_even_over_a_leftover(tmp_path) -> None:
     from retrieval.storage import replace_file
 
-    (tmp_path / "history.tmp").write_bytes(b"left by a kill")
-    (tmp_path / "history.tmp").chmod(0o644)
+    left = tmp_path / "history.0badc0de.tmp"
+    left.write_bytes(b"left by a kill")
+    left.chmod(0o644)
+    _left_long_ago(left)
     replace_file(tmp_path / "history", b"new", mode=0o600)
     assert (tmp_path / "history").read_bytes() == b"new"
     assert (tmp_path / "history").stat().st_mode & 0o077 == 0

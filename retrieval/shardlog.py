@@ -76,8 +76,9 @@ def entry_hash(article: dict) -> str:
 
 
 def _read_lines(path: Path) -> list[str]:
+    """The lines of `path`, split at line feeds alone (ids and links may hold U+2028, CR…)."""
     try:
-        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln]
+        return [ln for ln in path.read_bytes().decode("utf-8").split("\n") if ln]
     except FileNotFoundError:
         return []
 

@@ -321,3 +321,18 @@ def test_an_automatic_merge_cut_short_leaves_no_old_paragraph(
             assert r.index.df(term) == fresh.index.df(term), term
     finally:
         cl.stop(layout)
+
+
+def test_an_id_or_link_holding_a_unicode_line_separator_keeps_its_slot_row(tmp_path: Path) -> None:
+    """The slots file is written with ids and links as they are (JSON without ASCII escapes)
+    and was read with `splitlines`, which also breaks at U+2028, U+0085 and U+001C–U+001E:
+    such an id's row came apart, and reading the shard's slots failed."""
+    entries = [
+        {"slot": 7, "article": {"id": f"a\u2028{i}\x85", "link": f"https://x.example/\u2029{i}",
+                                "title": "标题", "paragraphs": ["段落。"]}}
+        for i in range(2)
+    ]  # fmt: skip
+    shardlog.write_slots(tmp_path, entries)
+    slots = shardlog.slots(tmp_path)
+    assert set(slots) == {"a\u20280\x85", "a\u20281\x85"}
+    assert slots["a\u20281\x85"][3] == "https://x.example/\u20291"

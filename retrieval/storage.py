@@ -176,7 +176,7 @@ def load_segment(folder: Path, *, verify: bool = True, mmap: bool = True) -> Seg
             raise IndexFileError(f"{folder}: inconsistent segment")
     except IndexFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IndexFileError(f"{folder}: unreadable index segment ({exc})") from exc
     seg.on_disk[folder.resolve()] = _digest(raw)
     return seg

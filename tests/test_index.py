@@ -270,6 +270,27 @@ def test_a_segment_of_another_format_is_refused(tmp_path, tiny_articles, change,
         load_segment(tmp_path / "seg-1")
 
 
+@pytest.mark.parametrize("text", ["[]", "null", '"seg-1"', "3"])
+def test_a_segment_json_that_is_no_object_is_refused(tmp_path, tiny_articles, text) -> None:
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    (tmp_path / "seg-1" / "segment.json").write_text(text)
+    with pytest.raises(IndexFileError, match="unreadable index segment"):
+        load_segment(tmp_path / "seg-1")
+
+
+@pytest.mark.parametrize("files", [None, [], "x", 1])
+def test_a_segment_json_whose_file_list_is_no_object_is_refused(
+    tmp_path, tiny_articles, files
+) -> None:
+    import json
+
+    save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")
+    path = tmp_path / "seg-1" / "segment.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "files": files}))
+    with pytest.raises(IndexFileError, match="unreadable index segment"):
+        load_segment(tmp_path / "seg-1")
+
+
 def test_a_cut_file_is_refused_unverified_too(tmp_path, tiny_articles) -> None:
     """Checksums are skipped, sizes are not: a paragraph read past the end of text.bin."""
     save_segment(_segment("seg-1", tiny_articles), tmp_path / "seg-1")

@@ -125,8 +125,9 @@ _HEDGE = re.compile(
 )
 """Words that offer a guess for the other side to confirm or correct."""
 
-_CLAUSE = re.compile(r"(?:[^,;.!?。!\s]|(?<=\d)[.,](?=\d))+[,;.!?。!\s]*")
-"""A clause and the marks after it (a point or comma between digits is part of a number)."""
+_CLAUSE = re.compile(r"(?:[^,;.!?。!\s]|(?<=\d)(?:\.(?=\d)|,(?=\d{3}(?!\d))))+[,;.!?。!\s]*")
+"""A clause and the marks after it (a point between digits, or a comma before three, is part
+of a number: 2.5亿, 1,200万; 第1,2020年 is two clauses)."""
 _TIME = re.compile(
     r"\d{2,4}年(?:\d{1,2}月)?(?:\d{1,2}[日号])?|\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}[日号]|\d{4}"
     r"|[一二三四五六七八九十]{1,3}月(?:[一二三四五六七八九十]{1,3}[日号])?"

@@ -624,3 +624,11 @@ def test_a_follow_up_borrows_the_name_the_previous_answer_gave() -> None:
     )
     _, terms, *_ = candidates_of(r, "他毕业于哪所大学?", ["星河科技的CEO是谁?"])
     assert terms.from_answer == {"林晓峰"}
+
+
+def test_a_comma_between_a_number_and_a_year_still_ends_the_guess_before_it() -> None:
+    """Only a comma before three digits is a thousands separator: 第1，2020年呢 is a guess
+    and the question that follows it, which stays."""
+    assert without_guesses("它在2019年排第几,好像是第1,2020年呢") == "它在2019年排第几,2020年呢"
+    assert without_guesses("它排第几?我记得是第3,5年前是第2") == "它排第几?5年前是第2"
+    assert without_guesses("它有几家门店,记得是1,200家吧") == "它有几家门店,"

@@ -101,7 +101,7 @@ class ClusterRetriever(Retriever):
             if due := cluster.shards_due(self._layout):
                 try:
                     cluster.merge(self._layout, due)
-                except EngineError as exc:  # the articles are added: the next add tries again
+                except (EngineError, OSError) as exc:  # a full disk too: the next add tries again
                     self.repairs.append(f"the cluster's merge of its grown deltas failed: {exc}")
             index: SphinxIndex = self._index  # type: ignore[assignment]
             # nothing new (most feed refreshes): what was read stays cached; a delta the

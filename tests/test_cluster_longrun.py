@@ -323,6 +323,29 @@ def test_an_automatic_merge_cut_short_leaves_no_old_paragraph(
         cl.stop(layout)
 
 
+@needs_sphinx
+def test_an_automatic_merge_that_cannot_write_its_files_leaves_the_ingest_done(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge that fails on a full disk is noted like one an indexer fails: raised, it
+    failed the ingest whose articles were added, and left them unserved."""
+    layout = start_cluster(tmp_path, 1, tiny_articles[:2])
+    try:
+        r = Retriever.connect(layout.url, cluster=layout.root)
+
+        def full(layout: cl.Layout) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(layout.root))
+
+        monkeypatch.setattr(cl, "build_idf", full)
+        monkeypatch.setattr(cl, "MERGE_MIN_BYTES", 1)
+        assert r.add(tiny_articles[2:3]).added == 1
+        assert len(r.repairs) == 1 and "merge" in r.repairs[0] and "\n" not in r.repairs[0]
+        assert tiny_articles[2].id in {p.article_id for p in r.search("蓝鲸保险 年报", k=5)}
+    finally:
+        monkeypatch.undo()
+        cl.stop(layout)
+
+
 def test_an_id_or_link_holding_a_unicode_line_separator_keeps_its_slot_row(tmp_path: Path) -> None:
     """The slots file is written with ids and links as they are (JSON without ASCII escapes)
     and was read with `splitlines`, which also breaks at U+2028, U+0085 and U+001C–U+001E:

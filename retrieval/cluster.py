@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 ROTATE_WAIT_S = 30.0
 
 MERGE_SHARE = 8
-"""An ingest merges a shard whose delta log has grown to this fraction of its main log…"""
+"""`ClusterRetriever.add` merges a shard whose delta log has grown to this share of its main
+log…"""
 MERGE_MIN_BYTES = 1 << 20
 """… and to this size at least (a smaller delta is quick to rebuild)."""
 

@@ -90,8 +90,8 @@ class ClusterRetriever(Retriever):
         self, articles: Iterable["Article"], *, progress: object = None, _log: bool = True
     ) -> AddReport:
         """Route new and changed articles to their shards' delta indexes (the index is opened
-        again when they changed it), then merge the shards whose delta is due (a failure to
-        is noted in `repairs`: the articles are added all the same)."""
+        again when they changed it), then merge the shards whose delta is due (a merge that
+        fails is noted in `repairs`: the articles are added all the same)."""
         from . import cluster
 
         if self._layout is None:

@@ -149,7 +149,8 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
         rotate = ["--rotate"] if is_running(layout.shard_dir(s)) else []
         args = ["indexer", "-c", str(conf), "--quiet", *rotate, *what]
         try:
-            procs.append((what, s, subprocess.Popen(args, stdout=subprocess.PIPE, text=True)))
+            pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}  # why it fails
+            procs.append((what, s, subprocess.Popen(args, text=True, **pipes)))
         except OSError as exc:  # the shards not started stay stale: the next write indexes them
             if isinstance(exc, FileNotFoundError):
                 failed.append("indexer is not installed (apt-get install sphinxsearch)")

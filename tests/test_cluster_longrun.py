@@ -8,6 +8,7 @@ free loopback ports in a temporary folder and stop them.
 import errno
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,21 @@ def test_an_id_or_link_holding_a_unicode_line_separator_keeps_its_slot_row(tmp_p
     slots = shardlog.slots(tmp_path)
     assert set(slots) == {"a\u20280\x85", "a\u20281\x85"}
     assert slots["a\u20281\x85"][3] == "https://x.example/\u20291"
+
+
+def test_what_a_failing_indexer_says_on_stderr_is_its_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`indexer` and the feed script it runs (a Python traceback) may say why they failed on
+    stderr: that went to the terminal beside the error, which said only the last line of
+    stdout."""
+    layout = cl.Layout(tmp_path, 1)
+    layout.shard_dir(0).mkdir(parents=True)
+    popen = subprocess.Popen
+    script = "import sys; print('using config file', flush=True); sys.exit('FATAL: source failed')"
+    monkeypatch.setattr(
+        cl.subprocess, "Popen", lambda args, **kw: popen([sys.executable, "-c", script], **kw)
+    )
+    with pytest.raises(EngineError, match="indexer for shard 0 failed: FATAL: source failed"):
+        cl._index_all(layout, [["delta_0"]])
+    assert "FATAL" not in capfd.readouterr().err

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -330,6 +330,22 @@ def test_the_journal_stays_small_while_one_update_stays_pending(tmp_path: Path) 
     assert [u["update_id"] for u in again.open()] == [1]  # still to be handled after a crash
 
 
+def _compacted_with(path: Path, fault: Callable[[], None]) -> UpdateJournal:
+    """A journal holding update 1 unhandled, whose rewrite after COMPACT_AFTER handled ones
+    runs with `fault` in place."""
+    import bot.journal
+
+    journal = UpdateJournal(path)
+    journal.open()
+    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
+    for n in range(2, bot.journal.COMPACT_AFTER + 2):
+        journal.accept({"update_id": n, "message": {"text": "问"}})
+        if n == bot.journal.COMPACT_AFTER + 1:  # the handled update that compacts
+            fault()
+        journal.done(n)
+    return journal
+
+
 @pytest.mark.parametrize("failing", ["replace", "fsync"])
 def test_a_journal_that_cannot_be_compacted_goes_on_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
@@ -346,14 +362,7 @@ def test_a_journal_that_cannot_be_compacted_goes_on_as_it_was(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     path = tmp_path / "journal.jsonl"
-    journal = UpdateJournal(path)
-    journal.open()
-    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
-    for n in range(2, bot.journal.COMPACT_AFTER + 2):
-        journal.accept({"update_id": n, "message": {"text": "问"}})
-        if n == bot.journal.COMPACT_AFTER + 1:  # the handled update that compacts
-            monkeypatch.setattr(bot.journal.os, failing, full)
-        journal.done(n)
+    journal = _compacted_with(path, lambda: monkeypatch.setattr(bot.journal.os, failing, full))
     monkeypatch.undo()
     assert path.stat().st_size > 1000 * 40  # not compacted
     assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.jsonl", "journal.lock"]
@@ -380,14 +389,9 @@ def test_a_journal_that_cannot_be_opened_again_after_its_rewrite_loses_nothing(
             raise OSError(errno.EMFILE, "Too many open files")
         return real_open(name, flags, *args, **kwargs)
 
-    journal = UpdateJournal(path)
-    journal.open()
-    journal.accept({"update_id": 1, "message": {"text": "还没有答完的问题"}})
-    for n in range(2, bot.journal.COMPACT_AFTER + 2):
-        journal.accept({"update_id": n, "message": {"text": "问"}})
-        if n == bot.journal.COMPACT_AFTER + 1:  # the handled update that compacts
-            monkeypatch.setattr(bot.journal.os, "open", no_descriptor_for_the_journal)
-        journal.done(n)
+    journal = _compacted_with(
+        path, lambda: monkeypatch.setattr(bot.journal.os, "open", no_descriptor_for_the_journal)
+    )
     journal.accept({"update_id": 5000, "message": {"text": "之后的问题"}})
     monkeypatch.undo()
     journal.close()

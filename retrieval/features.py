@@ -16,7 +16,7 @@ import numpy as np
 from . import checks, spans
 from .candidates import Passage, Terms
 from .index import Index
-from .kinds import named_kind, normalized, type_match
+from .kinds import named_kind, normalized, tells_earlier, type_match
 from .question import Query, is_word
 from .synonyms import synonyms
 from .text import normalize
@@ -43,6 +43,7 @@ FEATURES = (
     "history_answer",  # ... of the weight borrowed from the previous answer alone (0 without)
     "cos_core",  # cosine to the question's clauses that ask, after a preamble; else as cos
     "cos_feedback",  # cosine to the question moved towards its closest sentences (`candidates`)
+    "earlier",  # the question asks what came before (之前) and the span tells of it (曾任, 此前)
 )
 """What a candidate sentence is described by before the evidence checks."""
 
@@ -240,6 +241,7 @@ def describe(
                 answered,
                 core.get(s, 0.0) if core is not None else near_question,
                 moved.get(s, 0.0),
+                float(tells_earlier(question, text[start:end])),
             ]
             out.append(Candidate(p.doc, start, end, f, p))
     best = max((c.features[FEATURES.index("cos")] for c in out), default=0.0)

@@ -162,6 +162,23 @@ def named_kind(question: str, text: str) -> bool | None:
     return any(n not in question for n in find(text))
 
 
+_EARLIER_ASKED = re.compile(
+    r"之前|以前|此前|早年|原先|原来|先前|前身|曾经|(?:进|来|加入|入职).{1,8}前"
+)
+_EARLIER_TOLD = re.compile(r"曾|此前|之前|以前|早年|历任|先后|原任|前任|出身")
+
+
+def tells_earlier(question: str, text: str) -> bool:
+    """Whether the question asks what came before (他之前在哪家公司, 加入蚂蚁前) and `text`
+    tells of an earlier time (曾任, 此前, 历任): a career sentence's past, not its present."""
+    return _asks_earlier(question) and _EARLIER_TOLD.search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _asks_earlier(question: str) -> bool:
+    return _EARLIER_ASKED.search(question) is not None
+
+
 @lru_cache(maxsize=256)
 def _role_asked(question: str) -> bool:
     return _ROLE_ASKED.search(question) is not None

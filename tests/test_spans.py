@@ -3,7 +3,7 @@
 from retrieval import Retriever, features
 from retrieval.answering import find_candidates
 from retrieval.features import credit
-from retrieval.kinds import expected_unit, type_match
+from retrieval.kinds import expected_unit, tells_earlier, type_match
 from retrieval.question import analyse, focus_words, pieces
 from retrieval.spans import (
     LISTS,
@@ -293,3 +293,12 @@ def test_guessed_words_are_read_as_their_parts() -> None:
 def test_thesaurus_synonyms() -> None:
     assert "北京" in synonyms("首都")
     assert synonyms("不是一个词xyz") == []
+
+
+def test_a_question_about_before_wants_a_sentence_about_the_past() -> None:
+    for asked in ("他之前在哪家银行", "林晓峰以前做什么", "他加入星河前在哪工作", "他来星河之前"):
+        assert tells_earlier(asked, "他曾在青松银行工作十年"), asked
+        assert not tells_earlier(asked, "他后加入青松银行"), asked
+    for told in ("此前他在青松银行", "他历任行长", "青松银行出身"):
+        assert tells_earlier("他之前在哪家银行", told), told
+    assert not tells_earlier("他现在在哪家银行", "他曾在青松银行工作十年")  # not asked

@@ -266,6 +266,9 @@ def test_chat_that_neither_asks_nor_points_back_is_not_answered(archive, message
 def test_the_model_file_is_versioned_and_checked(tmp_path) -> None:
     shipped = json.loads((ranker.resources.files("retrieval") / "data" / "ranker.json").read_text())
     assert shipped["format"] == ranker.FORMAT and set(shipped["models"]) == {"semantic", "lexical"}
+    for model in shipped["models"].values():  # fitted with every input this version has
+        assert model["rank"]["names"] == [*features.FEATURES, *features.CHECKS]
+        assert model["abstain"]["names"] == list(ranker.ABSTAIN_INPUTS)
     bad = json.loads(json.dumps(shipped))
     bad["models"]["semantic"]["rank"]["names"][0] = "no_such_feature"
     (tmp_path / "bad.json").write_text(json.dumps(bad))

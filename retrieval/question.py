@@ -199,8 +199,13 @@ def content_terms(text: str) -> list[str]:
 
     A joined pair counts only if neither half is a question or function word.
     """
-    found = [w for w in words(_without_pronouns(text)) if not _ASKING.search(w)]
-    pairs = [p for a, b, p in _pairs(found) if a not in STOP_TERMS and b not in STOP_TERMS]
+    cut = words(_without_pronouns(text))
+    found = [w for w in cut if not _ASKING.search(w)]
+    pairs = [  # neighbours in the question, not across a question word (募资|多少|钱)
+        p
+        for a, b, p in _pairs(cut)
+        if not (_ASKING.search(a) or _ASKING.search(b)) and STOP_TERMS.isdisjoint((a, b))
+    ]
     return list(dict.fromkeys(t for t in found + pairs if t not in STOP_TERMS))
 
 

@@ -240,6 +240,10 @@ def test_words_that_ask_are_not_query_terms() -> None:
     assert analyse("星河科技 IPO 时间").kind == "when"
     assert analyse("星河科技 IPO").kind == "what"
     assert "几家" not in analyse("有几家银行参与?").terms
+    # the words either side of a question word were not neighbours: no pair joins them
+    assert "募资钱" not in analyse("星河科技募资多少钱?").terms
+    assert "占股份" not in analyse("蚂蚁在这家公司里占多少股份?").terms
+    assert "陆金所" in analyse("陆金所募资多少?").terms  # neighbours still join
 
 
 def test_which_university_or_company_wants_the_name_of_one() -> None:

@@ -14,7 +14,9 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
   (`ClusterRetriever.add` does so for each shard whose delta has grown to an eighth of its
   main: `shards_due`).
 * Global IDF: `indextool --buildidf` over every shard's dictionary, referenced by each index's
-  `global_idf`, so a shard ranks its candidates with archive-wide statistics.
+  `global_idf`, so a shard ranks its candidates with archive-wide statistics. A running
+  `searchd` reads that file only as it loads an index, so every build or merge that writes it
+  then rotates each running shard's delta index in again (`reread_idf`).
 """
 
 import contextlib
@@ -135,6 +137,7 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
         shardlog.write_slots(folder, entries)
     _index_all(layout, [["--all"]] * layout.shards)
     build_idf(layout)
+    reread_idf(layout)
     rebuilding.unlink()
 
 
@@ -188,7 +191,14 @@ def _wait_rotation(folder: Path) -> None:
 
 
 def build_idf(layout: Layout) -> None:
-    """The global IDF file from every shard's main dictionary (read at searchd start)."""
+    """The global IDF file from every shard's main dictionary. A searchd reads it as it loads
+    an index, and again only if its mtime changed (in whole seconds): a file written within the
+    second of the one it replaces is dated a second later."""
+    idf = layout.root / "global.idf"
+    try:
+        before = int(idf.stat().st_mtime)
+    except FileNotFoundError:
+        before = None
     dumps = []
     for s in range(layout.shards):
         folder = layout.shard_dir(s)
@@ -202,9 +212,20 @@ def build_idf(layout: Layout) -> None:
         if done.returncode != 0:
             raise EngineError(f"indextool could not read shard {s}'s dictionary")
         dumps.append(str(dump))
-    run_tool(["indextool", "--buildidf", *dumps, "--out", str(layout.root / "global.idf")])
+    run_tool(["indextool", "--buildidf", *dumps, "--out", str(idf)])
     for dump in dumps:
         os.remove(dump)
+    if before is not None and int(idf.stat().st_mtime) <= before:
+        os.utime(idf, (before + 1, before + 1))
+
+
+def reread_idf(layout: Layout) -> None:
+    """Have every running shard's searchd read the global IDF just written: it does so only as
+    it loads an index that uses the file (not on a SIGHUP without a new index, nor when its
+    config changed), so each such shard's delta index is built again from its log (empty
+    after a build and in a merged shard, else below its merge threshold) and rotated in."""
+    running = [is_running(layout.shard_dir(s)) for s in range(layout.shards)]
+    _index_all(layout, [[f"delta_{s}"] if r else [] for s, r in enumerate(running)])
 
 
 def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
@@ -336,3 +357,4 @@ def _merge(layout: Layout, shards: Sequence[int] | None = None) -> None:
             shardlog.write_entries(folder / "delta.jsonl", [])
     _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
     build_idf(layout)
+    reread_idf(layout)

@@ -9,10 +9,11 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from test_sphinx import needs_sphinx, start_cluster
+from test_sphinx import free_base_port, needs_sphinx, start_cluster
 
 from corpus import Article
 from retrieval import EngineError, Retriever, shardlog
@@ -378,3 +379,61 @@ def test_what_a_failing_indexer_says_on_stderr_is_its_one_line_error(
     with pytest.raises(EngineError, match="indexer for shard 0 failed: FATAL: source failed"):
         cl._index_all(layout, [["delta_0"]])
     assert "FATAL" not in capfd.readouterr().err
+
+
+def _engine_weights(layout: cl.Layout, terms: list[str]) -> list[tuple[int, int]]:
+    """The engine's own ranking of the paragraphs holding any of `terms`: its BM25 with the
+    global IDF, as it picks the candidates feedqa scores."""
+    sql = (
+        "SELECT id, WEIGHT() AS w FROM feedqa WHERE MATCH(%s) ORDER BY w DESC, id ASC "
+        "LIMIT 50 OPTION ranker=expr('10000*bm25f(1.2,0.75)'), "
+        "idf='plain,tfidf_unnormalized', global_idf=1"
+    )
+    rows, _ = SphinxIndex(layout.url)._query(sql, [" | ".join(terms)])
+    return [(int(doc), int(w)) for doc, w in rows]
+
+
+@needs_sphinx
+@pytest.mark.parametrize("path", ["merge", "rebuild"])
+def test_a_running_cluster_ranks_with_the_idf_of_its_last_merge_or_rebuild(
+    tmp_path: Path, tiny_articles: list[Article], path: str
+) -> None:
+    """searchd reads the global IDF file as it loads an index: after a merge (of one shard
+    only) or a rebuild wrote a new one, every running shard ranks with it, as after a restart."""
+    layout = start_cluster(tmp_path, 2, tiny_articles)
+    try:
+        news = [
+            Article(
+                id=f"https://news.example/{i}", title=f"快讯{i}", link=f"https://news.example/{i}",
+                paragraphs=[f"第{i}家企业完成新一轮融资。"],
+            )
+            for i in range(12)
+        ]  # fmt: skip
+        assert {cl.route(a.id, 2) for a in news} == {0, 1}
+        if path == "merge":
+            Retriever.connect(layout.url, cluster=layout.root).add(news)
+            cl.merge(layout, [0])
+        else:
+            cl.build(layout, [*tiny_articles, *news])
+        terms = ["融资", "亿元"]  # 融资 was the rarer word, and is now the commoner
+        served = _engine_weights(layout, terms)
+        cl.stop(layout)
+        cl.start(layout)
+        assert served == _engine_weights(layout, terms)
+    finally:
+        cl.stop(layout)
+
+
+@needs_sphinx
+def test_a_new_global_idf_is_dated_after_the_one_it_replaces(
+    tmp_path: Path, tiny_articles: list[Article]
+) -> None:
+    """searchd reads the file again only if its mtime, in whole seconds, changed: one written
+    within the second of the last (here: a file dated ahead) must still be dated after it."""
+    layout = cl.Layout(tmp_path, 1, port=free_base_port(2))
+    cl.build(layout, tiny_articles[:2])
+    idf = tmp_path / "global.idf"
+    ahead = int(time.time()) + 100
+    os.utime(idf, (ahead, ahead))
+    cl.build_idf(layout)
+    assert int(idf.stat().st_mtime) > ahead

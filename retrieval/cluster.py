@@ -191,9 +191,10 @@ def _wait_rotation(folder: Path) -> None:
 
 
 def build_idf(layout: Layout) -> None:
-    """The global IDF file from every shard's main dictionary. A searchd reads it as it loads
-    an index, and again only if its mtime changed (in whole seconds): a file written within the
-    second of the one it replaces is dated a second later."""
+    """The global IDF file from every shard's main dictionary, put in place whole (a searchd
+    starting meanwhile reads the last one). A searchd reads it as it loads an index, and again
+    only if its mtime changed (in whole seconds): a file written within the second of the one
+    it replaces is dated a second later."""
     idf = layout.root / "global.idf"
     try:
         before = int(idf.stat().st_mtime)
@@ -212,11 +213,16 @@ def build_idf(layout: Layout) -> None:
         if done.returncode != 0:
             raise EngineError(f"indextool could not read shard {s}'s dictionary")
         dumps.append(str(dump))
-    run_tool(["indextool", "--buildidf", *dumps, "--out", str(idf)])
-    for dump in dumps:
-        os.remove(dump)
-    if before is not None and int(idf.stat().st_mtime) <= before:
-        os.utime(idf, (before + 1, before + 1))
+    new = idf.with_name(idf.name + ".new")  # indextool writes as it goes: put in place whole
+    try:
+        run_tool(["indextool", "--buildidf", *dumps, "--out", str(new)])
+        if before is not None and int(new.stat().st_mtime) <= before:
+            os.utime(new, (before + 1, before + 1))
+        os.replace(new, idf)
+    finally:
+        new.unlink(missing_ok=True)
+        for dump in dumps:
+            os.remove(dump)
 
 
 def reread_idf(layout: Layout) -> None:

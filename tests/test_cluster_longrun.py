@@ -437,3 +437,25 @@ def test_a_new_global_idf_is_dated_after_the_one_it_replaces(
     os.utime(idf, (ahead, ahead))
     cl.build_idf(layout)
     assert int(idf.stat().st_mtime) > ahead
+
+
+@needs_sphinx
+def test_a_global_idf_cut_short_leaves_the_last_whole_one(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """indextool writes the file it is given as it goes: a searchd starting (or a build
+    failing) half-way must still find the last whole file, and no half-written copy stays."""
+    layout = cl.Layout(tmp_path, 1, port=free_base_port(2))
+    cl.build(layout, tiny_articles[:2])
+    idf = tmp_path / "global.idf"
+    whole = idf.read_bytes()
+
+    def cut_short(args: list[str]) -> None:
+        Path(args[args.index("--out") + 1]).write_bytes(whole[: len(whole) // 2])
+        raise EngineError("indextool failed")
+
+    monkeypatch.setattr(cl, "run_tool", cut_short)
+    with pytest.raises(EngineError):
+        cl.build_idf(layout)
+    assert idf.read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir() if "idf" in p.name) == ["global.idf"]

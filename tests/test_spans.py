@@ -1,7 +1,6 @@
 """How spans are cut and what they hold: sentences, clauses, answer kinds, soft matching."""
 
-from retrieval import Retriever, features
-from retrieval.answering import find_candidates
+from retrieval import features
 from retrieval.features import credit
 from retrieval.kinds import expected_unit, tells_earlier, type_match
 from retrieval.question import analyse, focus_words, pieces
@@ -13,12 +12,6 @@ from retrieval.spans import (
     strip_span,
 )
 from retrieval.synonyms import synonyms
-
-
-def candidates_of(r: Retriever, question: str, history: list[str] | None = None) -> tuple:
-    """What the answer step sees of `question`: the query, terms, hits, candidates, model."""
-    sentences = r._sentences(r.index)
-    return find_candidates(r.index, sentences, question, history or [], r.min_confidence)
 
 
 def test_sentences_and_clauses_keep_offsets() -> None:

@@ -135,9 +135,9 @@ def _build(layout: Layout, articles: Iterable["Article"]) -> None:
         shardlog.write_entries(folder / "main.jsonl", entries)
         shardlog.write_entries(folder / "delta.jsonl", [])
         shardlog.write_slots(folder, entries)
-    _index_all(layout, [["--all"]] * layout.shards)
-    build_idf(layout)
-    reread_idf(layout)
+    _index_all(layout, [[f"main_{s}"] for s in range(layout.shards)])
+    build_idf(layout)  # from the new mains, before the deltas are rotated in and read it
+    reread_idf(layout, range(layout.shards))
     rebuilding.unlink()
 
 
@@ -172,7 +172,7 @@ def _index_all(layout: Layout, targets: Sequence[Sequence[str]]) -> None:
         except EngineError as exc:  # the others are waited for all the same
             failed.append(str(exc))
             continue
-        if list(what) in (["--all"], [f"delta_{s}"]):  # the delta index now holds its log
+        if list(what) == [f"delta_{s}"]:  # the delta index now holds its log
             shardlog.mark_indexed(layout.shard_dir(s))
     if failed:
         raise EngineError(failed[0])
@@ -225,13 +225,19 @@ def build_idf(layout: Layout) -> None:
             os.remove(dump)
 
 
-def reread_idf(layout: Layout) -> None:
-    """Have every running shard's searchd read the global IDF just written: it does so only as
-    it loads an index that uses the file (not on a SIGHUP without a new index, nor when its
-    config changed), so each such shard's delta index is built again from its log (empty
-    after a build and in a merged shard, else below its merge threshold) and rotated in."""
-    running = [is_running(layout.shard_dir(s)) for s in range(layout.shards)]
-    _index_all(layout, [[f"delta_{s}"] if r else [] for s, r in enumerate(running)])
+def reread_idf(layout: Layout, rebuilt: Iterable[int] = ()) -> None:
+    """Build the delta index of each shard in `rebuilt`, and of each running one, from its log
+    (empty after a build and in a merged shard, else below its merge threshold), and rotate
+    it in: a searchd reads the global IDF just written only as it loads an index that uses
+    the file (not on a SIGHUP without a new index, nor when its config changed)."""
+    again = set(rebuilt)
+    _index_all(
+        layout,
+        [
+            [f"delta_{s}"] if s in again or is_running(layout.shard_dir(s)) else []
+            for s in range(layout.shards)
+        ],
+    )
 
 
 def ingest(layout: Layout, articles: Iterable["Article"]) -> "AddReport":
@@ -361,6 +367,5 @@ def _merge(layout: Layout, shards: Sequence[int] | None = None) -> None:
             shardlog.write_entries(folder / "main.jsonl", main.values())
             shardlog.write_slots(folder, main.values())
             shardlog.write_entries(folder / "delta.jsonl", [])
-    _index_all(layout, [[f"delta_{s}"] if d else [] for s, d in enumerate(pending)])
     build_idf(layout)
-    reread_idf(layout)
+    reread_idf(layout, [s for s, d in enumerate(pending) if d])  # and empties merged deltas

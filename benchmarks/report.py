@@ -214,7 +214,9 @@ def targets(result: dict) -> str:
             f"{label}: serving RSS ÷ bm25s-numba's", ours / theirs if ours and theirs else None, 1.0
         )
     if result.get("startup"):
-        check("cold `feedqa --bundled ask`", result["startup"]["feedqa_ask_s"], 0.6, unit=" s")
+        # the product answers with the sentence encoder: its target is 1.2 s (0.6 s without)
+        ask_s = result["startup"]["feedqa_ask_s"]
+        check("cold `feedqa --bundled ask`, with the encoder", ask_s, 1.2, unit=" s")
     return "\n".join(out)  # fmt: skip
 
 

@@ -13,13 +13,7 @@ from corpus.errors import ArgumentError, IndexFileError, LibraryError
 
 from . import answering, arguments, bundled, library, manifest, records, vectorstore
 from .answering import MAX_QUESTION_CHARS
-from .index import (
-    BM25Params,
-    Index,
-    build_segment,
-    load_segment,
-    save_segment,
-)
+from .index import BM25Params, Index, build_segment, load_segment, save_segment
 from .models import Answer, Passage
 from .question import content_terms
 from .semantic import Progress

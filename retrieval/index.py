@@ -116,6 +116,7 @@ class Index:
         self.avgdl = total / self.n_docs if total else 1.0  # no words at all: nothing matches
         k1, b = params.k1, params.b
         self._dtype = np.float64 if params.idf == "okapi" else np.float32
+        self._width = np.dtype(self._dtype).name  # which compiled variant it uses
         self._norm = [
             (k1 * (1 - b + b * np.asarray(s.doc_len, dtype=np.float64) / self.avgdl)).astype(
                 self._dtype
@@ -131,7 +132,7 @@ class Index:
         self._frozen: list[tuple | None] = [None] * len(segments)
         self._idf_tables: list[np.ndarray | None] = [None] * len(segments)
         if kernel == "compiled":
-            jit.load()
+            jit.load(width=self._width)
 
     # --- statistics -------------------------------------------------------------------------
 
@@ -317,17 +318,17 @@ class Index:
     @property
     def kernel(self) -> str:
         """The top-k in use now: "compiled" or "numpy"."""
-        return "numpy" if self._kernel == "numpy" or jit.get() is None else "compiled"
+        return "numpy" if self._kernel == "numpy" or jit.get(self._width) is None else "compiled"
 
     def _compiled(self):
         """The compiled kernel module if it is to be used and ready, else None."""
         if self._kernel == "numpy":
             return None
-        kernel = jit.get()
+        kernel = jit.get(self._width)
         if kernel is None and self._kernel == "auto":
             self._queries += 1
             if self._postings >= COMPILED_POSTINGS or self._queries >= COMPILED_AFTER:
-                jit.start()
+                jit.start(self._width)
         return kernel
 
     def _bounds(self, s: int, terms: list[int]) -> list[float]:

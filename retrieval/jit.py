@@ -1,78 +1,93 @@
 """Loading the compiled top-k kernel (`kernel.py`, numba) off the critical path.
 
 numba costs about a third of a second to import, and compiling the kernel the first time
-takes a few seconds more (later processes read it from numba's cache). A process that
-needs the kernel starts loading it in a background thread and keeps using the numpy top-k
-until it is ready; if numba is missing or fails, it keeps numpy for good.
+takes a quarter of a minute or more for each width of scores (later processes read it from
+numba's cache). A process that needs the kernel starts loading it in a background thread
+and keeps using the numpy top-k until it is ready; if numba is missing or fails, it keeps
+numpy for good. Only the widths in use are compiled: float32, or float64 for okapi's idf.
 """
 
 import atexit
 import logging
 import os
+import sys
 import threading
 from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-EXIT_WAIT_S = 120.0  # at most, at exit: a first compile takes a few seconds
+EXIT_WAIT_S = 120.0  # at most, at exit: a first compile takes half a minute on two cores
+DEFAULT = "float32"  # the scores' width of the default BM25 parameters
 
 _lock = threading.Lock()
-_done = threading.Event()
-_started = False
+_loads: dict[str, tuple[threading.Thread, threading.Event]] = {}  # by width, once started
+_ready: set[str] = set()
 _kernel: ModuleType | None = None
-_loader: threading.Thread | None = None
 
 
-def get() -> ModuleType | None:
-    """The compiled kernel module if it is loaded, else None (never waits)."""
-    return _kernel
+def get(width: str = DEFAULT) -> ModuleType | None:
+    """The compiled kernel module if it is loaded for scores of `width`, else None (never
+    waits)."""
+    return _kernel if width in _ready else None
 
 
-def start() -> None:
-    """Start loading the kernel in a background thread (once per process)."""
-    global _started, _loader
+def start(width: str = DEFAULT) -> None:
+    """Start loading the kernel for scores of `width` in a background thread (once each)."""
     with _lock:
-        if _started:
+        if width in _loads:
             return
-        _started = True
-        _loader = threading.Thread(target=_load, name="feedqa-kernel", daemon=True)
-    _loader.start()
+        thread = threading.Thread(target=_load, args=(width,), name="feedqa-kernel", daemon=True)
+        _loads[width] = thread, threading.Event()
+    thread.start()
+
+
+def load(timeout: float | None = None, width: str = DEFAULT) -> ModuleType | None:
+    """Load the kernel for scores of `width` (waiting up to `timeout` seconds); None if it is
+    not available."""
+    start(width)
+    _loads[width][1].wait(timeout)
+    return get(width)
 
 
 @atexit.register
 def _wait_at_exit() -> None:
     """A compile runs inside LLVM without the GIL: exiting under it runs LLVM's static
-    destructors beneath it, and the process aborts after its work is done. Only this
-    process's own load is waited for (a forked child has no thread of its parent's)."""
-    if _loader is not None and _loader.is_alive():
-        _loader.join(EXIT_WAIT_S)
+    destructors beneath it, and the process aborts after its work is done. So the exit
+    waits for this process's own loads (a forked child has no thread of its parent's),
+    saying why; a Ctrl-C meanwhile ends the process at once, without those destructors."""
+    running = [thread for thread, _ in list(_loads.values()) if thread.is_alive()]
+    if not running:
+        return
+    print("feedqa: finishing the search kernel's first compile…", file=sys.stderr, flush=True)
+    try:
+        for thread in running:
+            thread.join(EXIT_WAIT_S)
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        os._exit(130)
 
 
 def _forked() -> None:
     """In a child forked while the kernel loaded: no thread loads it, so start anew."""
-    global _started, _done, _lock
-    if _started and not _done.is_set():
-        _started, _done, _lock = False, threading.Event(), threading.Lock()
+    global _lock
+    _lock = threading.Lock()
+    for width, (_, done) in list(_loads.items()):
+        if not done.is_set():
+            del _loads[width]
 
 
 os.register_at_fork(after_in_child=_forked)
 
 
-def load(timeout: float | None = None) -> ModuleType | None:
-    """Load the kernel (waiting up to `timeout` seconds); None if it is not available."""
-    start()
-    _done.wait(timeout)
-    return _kernel
-
-
-def _load() -> None:
+def _load(width: str) -> None:
     global _kernel
     try:
         from . import kernel
 
-        kernel.warm()
+        kernel.warm(width)
         _kernel = kernel
+        _ready.add(width)
     except Exception as exc:  # numba missing, too old or unable to compile: numpy it is
         log.info("compiled top-k unavailable, using numpy: %s", exc)
     finally:
-        _done.set()
+        _loads[width][1].set()

@@ -114,30 +114,31 @@ def _run(
     return segment_top(*args, acc, _NO_MARKS, cand, 0, len(arrays[3]), _NOT_SHARED)
 
 
-def warm() -> None:
-    """Compile (or read from the cache) the kernel for float32 and float64 scores, and find
-    whether the halves of a long query can run on two cores (a threading layer that is safe
-    to enter from several threads at once, OpenMP or TBB, and two threads)."""
+def warm(width: str) -> None:
+    """Compile (or read from the cache) the kernel for scores of `width` ("float32" or
+    "float64"), and find whether the halves of a long query can run on two cores (a
+    threading layer that is safe to enter from several threads at once, OpenMP or TBB, and
+    two threads)."""
     global _parallel
     numba.config.THREADING_LAYER = "threadsafe"
     halves = numba.config.NUMBA_NUM_THREADS >= 2
-    for dtype in (np.float32, np.float64):
-        arrays = [
-            np.zeros(1, np.int32), np.ones(1, np.uint8), np.array([0, 1], np.int64),
-            np.ones(1, dtype), np.ones((1, TF_GROUPS), np.int32), np.ones(1, np.float32),
-        ]  # fmt: skip
-        for a in arrays:
-            a.flags.writeable = False
-        scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(3, np.int32))
-        ids, ws = np.zeros(1, np.int64), np.ones(1)
-        args = (*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf)
-        segment_top(*args, *scratch, 0, 1, _NOT_SHARED)
-        postings(arrays[2], ids)
-        if halves:
-            try:
-                _halves(*args, *scratch)
-            except Exception:  # no such threading layer: one core it is
-                halves = False
+    dtype = np.dtype(width).type
+    arrays = [
+        np.zeros(1, np.int32), np.ones(1, np.uint8), np.array([0, 1], np.int64),
+        np.ones(1, dtype), np.ones((1, TF_GROUPS), np.int32), np.ones(1, np.float32),
+    ]  # fmt: skip
+    for a in arrays:
+        a.flags.writeable = False
+    scratch = (np.zeros(1, dtype), np.full(1, -1, np.int32), np.empty(3, np.int32))
+    ids, ws = np.zeros(1, np.int64), np.ones(1)
+    args = (*arrays, ids, ws, 1.2, 0.75, 1.0, 1, -math.inf)
+    segment_top(*args, *scratch, 0, 1, _NOT_SHARED)
+    postings(arrays[2], ids)
+    if halves:
+        try:
+            _halves(*args, *scratch)
+        except Exception:  # no such threading layer: one core it is
+            halves = False
     _parallel = halves
 
 

@@ -297,7 +297,7 @@ slow = types.ModuleType("retrieval.kernel")
 def warm():
     time.sleep(1)
     open({str(marker)!r}, "w").close()
-slow.warm = warm
+slow.warm = lambda width: warm()
 sys.modules["retrieval.kernel"] = slow
 jit.start()
 """
@@ -321,7 +321,7 @@ def test_a_child_forked_while_the_kernel_loads_neither_waits_at_exit_nor_for_eve
 import os, sys, threading, time, types
 from retrieval import jit
 slow = types.ModuleType("retrieval.kernel")
-slow.warm = lambda: time.sleep(0.5 if os.getpid() == parent else 0.1)
+slow.warm = lambda width: time.sleep(0.5 if os.getpid() == parent else 0.1)
 parent = os.getpid()
 sys.modules["retrieval.kernel"] = slow
 jit.start()
@@ -337,3 +337,62 @@ assert os.waitstatus_to_exitcode(status) == 0, "the child failed"
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, timeout=20)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_the_default_scores_compile_only_their_own_variant(kernel) -> None:
+    """A first compile made the float64 variant as well (about half of its 30 s on two
+    cores), which only okapi's idf uses. The default scores load float32's alone; an okapi
+    index loads its own when it needs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+from retrieval import BM25Params, jit, kernel_top
+from retrieval.index import Index, build_segment
+widths = lambda: sorted({str(sig[3].dtype) for sig in kernel_top.segment_top.signatures})
+assert jit.load(timeout=600) is not None
+assert widths() == ["float32"], widths()
+seg = build_segment("s", [{"id": "0"}], [["a b"]], str.split)
+assert jit.get("float64") is None
+okapi = Index([seg], BM25Params.okapi(), "x", kernel="compiled")
+assert okapi.kernel == "compiled" and widths() == ["float32", "float64"], widths()
+assert okapi.top(["a"], 1) == Index([seg], BM25Params.okapi(), "x", kernel="numpy").top(["a"], 1)
+"""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_an_exit_that_waits_for_a_first_compile_says_so_and_a_second_ctrl_c_ends_it(
+    tmp_path,
+) -> None:
+    """A process quit during the kernel's first compile waited for it in silence (half a
+    minute on two cores); a Ctrl-C then printed a traceback and the process aborted in
+    LLVM. It now says why it waits, and a Ctrl-C ends it at once (exit status 130)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys, time, types
+from retrieval import jit
+slow = types.ModuleType("retrieval.kernel")
+slow.warm = lambda dtype: time.sleep(60)
+sys.modules["retrieval.kernel"] = slow
+jit.start()
+"""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stderr.readline()
+        assert "compile" in line, line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()

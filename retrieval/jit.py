@@ -8,6 +8,7 @@ numpy for good. Only the widths in use are compiled: float32, or float64 for oka
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -16,7 +17,8 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-EXIT_WAIT_S = 120.0  # at most, at exit: a first compile takes half a minute on two cores
+EXIT_WAIT_S = 120.0  # at most, at exit: a first compile takes about 15 s on two cores
+QUIET_WAIT_S = 1.5  # ... said only past this
 DEFAULT = "float32"  # the scores' width of the default BM25 parameters
 
 _lock = threading.Lock()
@@ -56,14 +58,22 @@ def _wait_at_exit() -> None:
     waits for this process's own loads (a forked child has no thread of its parent's),
     saying why; a Ctrl-C meanwhile ends the process at once, without those destructors."""
     running = [thread for thread, _ in list(_loads.values()) if thread.is_alive()]
-    if not running:
-        return
-    print("feedqa: finishing the search kernel's first compile…", file=sys.stderr, flush=True)
     try:
+        for thread in running:
+            thread.join(QUIET_WAIT_S)  # a load from numba's cache ends in about a second
+        if not any(thread.is_alive() for thread in running):
+            return
+        with contextlib.suppress(Exception):  # no stderr, or a closed one: wait all the same
+            print(
+                "feedqa: 正在完成检索内核的首次编译 / finishing the search kernel's first compile…",
+                file=sys.stderr,
+                flush=True,
+            )
         for thread in running:
             thread.join(EXIT_WAIT_S)
     except KeyboardInterrupt:
-        sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
         os._exit(130)
 
 

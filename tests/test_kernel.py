@@ -305,6 +305,7 @@ jit.start()
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert marker.exists()
+    assert not done.stderr  # a wait as short as a load from the cache goes unsaid
 
 
 def test_a_child_forked_while_the_kernel_loads_neither_waits_at_exit_nor_for_ever(

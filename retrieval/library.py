@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .retriever import Retriever
 
 LOCK = ".lock"
+SAVE_LOCK = ".save.lock"
 CATCHING_UP = "indexing the articles an earlier ingest logged but did not index"
 """What progress says while a write first takes up an interrupted ingest."""
 
@@ -285,18 +286,24 @@ def writer_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> FileLock:
     return FileLock(path / LOCK, timeout=timeout)
 
 
+def save_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> FileLock:
+    """The lock `Retriever.save` holds on the folder it writes."""
+    return FileLock(path / SAVE_LOCK, timeout=timeout)
+
+
 @contextlib.contextmanager
-def locked(lock: FileLock, path: Path) -> Iterator[None]:
-    """Hold the writer lock; LibraryBusyError if another process keeps it past its timeout."""
+def locked(lock: FileLock, path: Path, what: str = "library") -> Iterator[None]:
+    """Hold `lock` (a library's writer lock, or a save's); LibraryBusyError if another process
+    keeps it past its timeout."""
     try:
         lock.acquire()
     except Timeout:
         raise LibraryBusyError(
-            f"the library at {path} is busy: another feedqa process is writing to it "
+            f"the {what} at {path} is busy: another feedqa process is writing to it "
             f"(waited {lock.timeout:g}s)"
         ) from None
     except OSError as exc:
-        raise LibraryError(f"cannot lock the library at {path}: {exc.strerror or exc}") from exc
+        raise LibraryError(f"cannot lock the {what} at {path}: {exc.strerror or exc}") from exc
     try:
         yield
     finally:

@@ -161,11 +161,14 @@ class Retriever:
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to `path` as plain files (atomic: a reader sees the old or the new);
         LibraryError if it cannot be written there. An `add` in another thread waits for it
-        (the index and its sentence vectors are written as one)."""
+        (the index and its sentence vectors are written as one), and so does a save to the same
+        folder in another process (LibraryBusyError past a minute)."""
         path = library.as_folder(path, "index")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            with self._lock:
+            # saves to one folder take turns (another process's too): files of two indexes
+            # interleaved would not load
+            with self._lock, library.locked(library.save_lock(path), path, "index"):
                 self._write(path, self._index)
         except OSError as exc:
             raise LibraryError(f"cannot save the index to {path}: {exc.strerror or exc}") from exc

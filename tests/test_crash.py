@@ -201,6 +201,35 @@ def test_two_saves_of_one_segments_sentence_vectors_at_once_each_leave_them_whol
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_two_saves_of_different_indexes_to_one_folder_at_once_leave_one_whole_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_articles: list[Article]
+) -> None:
+    """Two processes saving different indexes to one folder interleaved their files: one's
+    manifest named segments the other had replaced (or removed), and the folder no longer
+    loaded. Saves to one folder now take turns, so it holds the last one whole."""
+    import threading
+
+    path = tmp_path / "index"
+    first = Retriever.from_articles(tiny_articles[:3], semantic=False)
+    first.add(tiny_articles[3:])  # two segments
+    second = Retriever.from_articles(tiny_articles[:2], semantic=False)
+    assert len(first.index.segments) == 2
+    real_write = manifest_module.write_index_manifest
+    other = threading.Thread(target=second.save, args=(path,))
+
+    def other_save_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(manifest_module, "write_index_manifest", real_write)
+        other.start()
+        other.join(timeout=0.5)  # it waits for this save (and would have run to its end)
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(manifest_module, "write_index_manifest", other_save_meanwhile)
+    first.save(path)
+    other.join()
+    loaded = Retriever.load(path, semantic=False)
+    assert loaded.index.n_docs == second.index.n_docs  # the last save's, whole
+
+
 def test_a_copy_a_killed_writer_left_is_removed_by_a_later_write(
     tmp_path: Path, tiny_articles: list[Article]
 ) -> None:

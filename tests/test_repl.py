@@ -241,3 +241,22 @@ def test_commands_typed_with_a_chinese_input_method_are_commands(tiny_lexical: R
     assert "2" in s.handle("：k　2") and s.k == 2
     assert s.handle("：ｑ") is None
     assert s.history == [] and s.last is None
+
+
+def test_a_repl_quit_during_the_kernels_first_compile_says_why_it_waits(env) -> None:
+    """A long session starts compiling the search kernel in the background (a quarter of a
+    minute the first time); quitting meanwhile waited in silence. A slow stand-in for the
+    compile shows the wait is explained, and the session's answers are all given."""
+    stand_in = (
+        "import sys, time, types; slow = types.ModuleType('retrieval.kernel'); "
+        "slow.warm = lambda width: time.sleep(5); sys.modules['retrieval.kernel'] = slow; "
+        "from bot import main; main()"
+    )
+    questions = "京东科技计划在香港IPO募资多少?\n" * 40
+    proc = subprocess.run(
+        [sys.executable, "-c", stand_in, "--bundled"],
+        input=questions.encode(), capture_output=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().count("10亿至20亿美元") >= 40
+    assert "first compile" in proc.stderr.decode()

@@ -135,16 +135,17 @@ def find_candidates(
     enc = semantic.encoder() if sentences is not None else None
     vector = chat_vector = core_vector = None
     previous = None  # a follow-up's previous answer: its rarest words are borrowed
-    if history and query.needs_context:
+    follows = bool(history and query.needs_context)
+    if follows:
         _, _, ranked, _, answered = choose(
             index, sentences, history[-1], history[:-1], min_confidence
         )
         previous = ranked[0] if answered else None
-        if enc is not None:
-            chat_vector = enc.query(normalize(f"{history[-1]} {query.text}"))
     if enc is not None:
-        vector = enc.query(normalize(query.text))
-        core_vector = enc.query(query.core) if query.core else None
+        chat = normalize(f"{history[-1]} {query.text}") if follows else None
+        vector, core_vector, chat_vector = enc.queries(
+            normalize(query.text), query.core or None, chat
+        )
     said = previous.passage.text[previous.start : previous.end] if previous else ""
     terms = candidates.query_terms(index, query, history, said)
     hits, passages, close, feedback = candidates.gather(index, terms, sentences, vector)

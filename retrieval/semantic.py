@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from importlib import resources
 
 import numpy as np
@@ -32,6 +32,9 @@ BATCH = 32
 
 MEMO = 100_000
 """Sentence vectors a process remembers (a library rebuilt in the same process re-embeds none)."""
+
+ASKED = 1024
+"""Question vectors a process remembers (a follow-up asks the chat's last question again)."""
 
 Progress = Callable[[str, int, int], None]
 """Called during long work with (what is being done, steps done, steps in all): "embedding
@@ -72,12 +75,25 @@ class Encoder:
         threadpool_limits(1, user_api="blas")
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
         self._memo: dict[str, np.ndarray] = {}
+        self._asked: dict[str, np.ndarray] = {}  # the latest questions' vectors, oldest first
 
-    @lru_cache(maxsize=1024)  # noqa: B019 - one encoder per process; a chat asks again
     def query(self, text: str) -> np.ndarray:
         """The unit float32 vector of a question."""
+        return self.queries(text)[0]
+
+    def queries(self, *texts: str | None) -> list[np.ndarray | None]:
+        """The unit float32 vectors of questions (None for None). Those not asked lately are
+        encoded in one call: two at once cost about a tenth less than one after the other."""
         with self._lock:
-            return np.asarray(self._model.query(text[:WINDOW_CHARS]), dtype=np.float32)
+            new = [t for t in dict.fromkeys(texts) if t is not None and t not in self._asked]
+            if new:
+                rows = self._model.query([t[:WINDOW_CHARS] for t in new])
+                rows = np.asarray(rows, np.float32).reshape(len(new), -1)
+                self._asked.update(zip(new, rows, strict=True))
+            vectors = [None if t is None else self._asked[t] for t in texts]
+            while len(self._asked) > ASKED:  # a chat asks its last question again
+                del self._asked[next(iter(self._asked))]
+            return vectors
 
     def passages(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         """Unit float16 vectors of archive sentences, one row each (the ones this process

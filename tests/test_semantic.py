@@ -60,6 +60,27 @@ def test_the_encoder_finds_a_paraphrase(archive: Retriever) -> None:
     assert 0 < cos <= 1
 
 
+def test_questions_encoded_together_get_the_vectors_they_get_alone(monkeypatch) -> None:
+    """A question, its clauses that ask and a follow-up's chat are encoded in one call (two
+    at once cost about a tenth less): each gets the vector it gets alone, and only the
+    latest questions are remembered."""
+    enc = semantic.Encoder()
+    texts = ["哪家公司要退出手机生意?", "它为什么退出?", "它为什么退出"]
+    together = enc.queries(texts[0], None, texts[1], texts[0])
+    assert together[1] is None
+    enc._asked.clear()
+    alone = [enc.query(t) for t in texts[:2]]
+    for got, expected in [
+        (together[0], alone[0]),
+        (together[2], alone[1]),
+        (together[3], alone[0]),
+    ]:
+        np.testing.assert_array_equal(got, expected)
+    monkeypatch.setattr(semantic, "ASKED", 2)
+    enc.queries(*texts)
+    assert list(enc._asked) == texts[1:]
+
+
 def test_vectors_are_saved_checked_and_made_again_when_corrupt(tmp_path, archive) -> None:
     archive.save(tmp_path / "idx")
     seg = archive.index.segments[0].name
@@ -179,9 +200,9 @@ def test_the_engine_reads_at_most_its_window_of_any_text(monkeypatch, archive) -
     read: list[int] = []
 
     class Recorder:
-        def query(self, text):
-            read.append(len(text))
-            return np.ones(semantic.DIM, np.float32) / semantic.DIM**0.5
+        def query(self, texts):
+            read.extend(map(len, texts))
+            return np.ones((len(texts), semantic.DIM), np.float32) / semantic.DIM**0.5
 
         def passage(self, texts):
             read.extend(map(len, texts))
@@ -189,11 +210,10 @@ def test_the_engine_reads_at_most_its_window_of_any_text(monkeypatch, archive) -
 
     monkeypatch.setattr(enc, "_model", Recorder())
     monkeypatch.setattr(enc, "_memo", {})
-    enc.query.cache_clear()
+    monkeypatch.setattr(enc, "_asked", {})
     endless = "海风银行的营收" * 30_000  # one "sentence" of 210,000 characters, no full stop
     enc.passages([endless, "短句。"])
     archive.ask("它的营收是多少?", history=[endless])  # a pasted history item as long
-    enc.query.cache_clear()
     assert read and max(read) <= semantic.WINDOW_CHARS < 1000
     assert 3 in read  # short texts whole
 

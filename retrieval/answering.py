@@ -1,5 +1,8 @@
 """Answering a question: candidates → features → ranker → abstention, then the cited answer."""
 
+import threading
+import weakref
+
 from . import candidates, features, ranker, records, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
@@ -32,6 +35,9 @@ def ask(
         return Answer(question=question, answered=False, text="")
     query, hits, ranked, confidence, answered = choose(
         index, sentences, question, history, min_confidence
+    )
+    _given.remember(
+        index, (question, tuple(history), min_confidence, sentences is None), ranked, answered
     )
     follows = history[-1] if history and query.needs_context else ""
     if not ranked:
@@ -137,10 +143,7 @@ def find_candidates(
     previous = None  # a follow-up's previous answer: its rarest words are borrowed
     follows = bool(history and query.needs_context)
     if follows:
-        _, _, ranked, _, answered = choose(
-            index, sentences, history[-1], history[:-1], min_confidence
-        )
-        previous = ranked[0] if answered else None
+        previous = previous_answer(index, sentences, history[-1], history[:-1], min_confidence)
     if enc is not None:
         chat = normalize(f"{history[-1]} {query.text}") if follows else None
         vector, core_vector, chat_vector = enc.queries(
@@ -156,6 +159,56 @@ def find_candidates(
     )  # fmt: skip
     model = ranker.load()["semantic" if vector is not None else "lexical"]
     return query, terms, hits, found, model
+
+
+def previous_answer(
+    index: Index,
+    sentences: vectorstore.SentenceIndex | None,
+    question: str,
+    history: list[str],
+    min_confidence: float | None,
+) -> features.Candidate | None:
+    """The answer a follow-up's previous question got (None if it got none): remembered from
+    when it was asked on `index`, as a chat asks it just before, else chosen again."""
+    key = (question, tuple(history), min_confidence, sentences is None)
+    known, best = _given.recall(index, key)
+    if not known:
+        _, _, ranked, _, answered = choose(index, sentences, question, history, min_confidence)
+        best = _given.remember(index, key, ranked, answered)
+    return best
+
+
+class _Given:
+    """The answers of the latest questions asked on each index (up to RECENT an index),
+    forgotten with their index."""
+
+    RECENT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_index: weakref.WeakKeyDictionary[Index, dict] = weakref.WeakKeyDictionary()
+
+    def recall(self, index: Index, key: tuple) -> tuple[bool, features.Candidate | None]:
+        """Whether the question of `key` was answered on `index`, and its best candidate."""
+        with self._lock:
+            given = self._by_index.get(index, {})
+            return (key in given, given.get(key))
+
+    def remember(
+        self, index: Index, key: tuple, ranked: list[features.Candidate], answered: bool
+    ) -> features.Candidate | None:
+        """Note what the question of `key` got on `index`; its answer's candidate, or None."""
+        best = ranked[0] if answered and ranked else None
+        with self._lock:
+            given = self._by_index.setdefault(index, {})
+            given.pop(key, None)
+            given[key] = best
+            while len(given) > self.RECENT:
+                del given[next(iter(given))]
+        return best
+
+
+_given = _Given()
 
 
 def passage(index: Index, doc: int, score: float) -> Passage:

@@ -636,3 +636,53 @@ def test_a_comma_between_a_number_and_a_year_still_ends_the_guess_before_it() ->
     assert without_guesses("它在2019年排第几,好像是第1,2020年呢") == "它在2019年排第几,2020年呢"
     assert without_guesses("它排第几?我记得是第3,5年前是第2") == "它排第几?5年前是第2"
     assert without_guesses("它有几家门店,记得是1,200家吧") == "它有几家门店,"
+
+
+def _counting_choices(monkeypatch) -> list[str]:
+    """The questions `choose` is called for from now on."""
+    from retrieval import answering
+
+    asked: list[str] = []
+    choose = answering.choose
+
+    def counted(index, sentences, question, *rest):
+        asked.append(question)
+        return choose(index, sentences, question, *rest)
+
+    monkeypatch.setattr(answering, "choose", counted)
+    return asked
+
+
+def test_a_follow_up_reuses_the_answer_its_previous_question_just_got(monkeypatch) -> None:
+    """A chat asks the previous question just before its follow-up: its answer is not chosen
+    again, and the follow-up is answered as if it had been."""
+    first, then = "星河科技的CEO是谁?", "他之前在哪家银行工作?"
+    cold = Retriever.from_articles(ARCHIVE).ask(then, history=[first])
+    r = Retriever.from_articles(ARCHIVE)
+    assert r.ask(first).answered
+    asked = _counting_choices(monkeypatch)
+    warm = r.ask(then, history=[first])
+    assert asked == [then]
+    assert warm == cold and "青松银行" in warm.text
+    r.min_confidence = 0.0  # another threshold: the previous answer is chosen again
+    r.ask(then, history=[first])
+    assert asked == [then, then, first]
+
+
+def test_remembered_answers_stay_with_their_index_and_are_bounded(monkeypatch) -> None:
+    from retrieval import answering
+
+    first, then = "星河科技的CEO是谁?", "他之前在哪家银行工作?"
+    r = Retriever.from_articles(ARCHIVE[:2])
+    r.ask(first)
+    r.add([_article(10, "星河科技人事", "林晓峰此前在白鹭银行任职。")])
+    asked = _counting_choices(monkeypatch)
+    r.ask(then, history=[first])  # a new index: what the old one answered may not hold
+    assert asked == [then, first]
+    monkeypatch.setattr(answering._Given, "RECENT", 2)
+    r.ask(first)
+    r.ask("星河科技计划在哪里上市?")
+    r.ask("星河科技计划募资多少?")  # the third question: the first is forgotten
+    asked.clear()
+    r.ask(then, history=[first])
+    assert asked == [then, first]

@@ -15,6 +15,8 @@ real encodings):
 - the closest-sentence search, through the partition (`retrieval/ann.py`) where a segment has
   one and exhaustively, with the partition's recall of the exhaustive top 10;
 - `ask` with the encoder (question encoding included) and without it, p50 and p95;
+- a follow-up in its chat (its earlier questions asked just before) and alone, with the
+  encoder: the chat remembers its previous answer;
 - the process's resident memory and the vectors' size on disk and in memory.
 """
 
@@ -30,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import memory, summary  # noqa: E402
+from measure import QA_FILES, memory, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = 0.02
@@ -117,8 +119,31 @@ def job(size: int, work: Path) -> dict:
             r.ask(q)
             times.append(time.perf_counter() - t)
         out[name] = summary(times)
+    r.semantic = True
+    out["follow_up_in_chat"], out["follow_up_alone"] = follow_ups(r)
     out["memory"] = memory()
     return out
+
+
+def follow_ups(r) -> tuple[dict, dict]:
+    """`ask` of each QA follow-up, p50 and p95: in its chat (its earlier questions asked just
+    before, untimed) and alone. Each is a new question: nothing of it is remembered."""
+    from retrieval import answering, semantic
+
+    items = [json.loads(line) for path in QA_FILES for line in path.open(encoding="utf-8")]
+    chats = [(it["question"], it["context"]) for it in items if it.get("context")][::EVERY]
+    enc = semantic.encoder()
+    in_chat, alone = [], []
+    for question, context in chats:
+        for times, chat in ((in_chat, True), (alone, False)):
+            enc._asked.clear()
+            answering._given = answering._Given()
+            for i in range(len(context) if chat else 0):
+                r.ask(context[i], history=context[:i])
+            t = time.perf_counter()
+            r.ask(question, history=context)
+            times.append(time.perf_counter() - t)
+    return summary(in_chat), summary(alone)
 
 
 def ensure_archive(size: int, work: Path) -> None:
@@ -158,7 +183,9 @@ def main() -> int:
             f"{res['search_exhaustive']['p50']:.1f}), recall@10 {res['recall_at_10']:.3f}; "
             f"ask p50/p95 {res['ask_semantic']['p50']:.1f}/{res['ask_semantic']['p95']:.1f} ms "
             f"with the encoder, {res['ask_lexical']['p50']:.1f}/{res['ask_lexical']['p95']:.1f} "
-            f"without; RSS {res['memory']['rss_mb']:.0f} MB",
+            f"without; a follow-up in its chat {res['follow_up_in_chat']['p50']:.1f}/"
+            f"{res['follow_up_in_chat']['p95']:.1f} ms, alone {res['follow_up_alone']['p50']:.1f}/"
+            f"{res['follow_up_alone']['p95']:.1f}; RSS {res['memory']['rss_mb']:.0f} MB",
             flush=True,
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -179,8 +179,8 @@ def previous_answer(
 
 
 class _Given:
-    """The answers of the latest questions asked on each index (up to RECENT an index),
-    forgotten with their index."""
+    """The answers of the latest questions asked on each index (up to RECENT an index), with
+    the models that chose them; forgotten with their index."""
 
     RECENT = 256
 
@@ -189,10 +189,11 @@ class _Given:
         self._by_index: weakref.WeakKeyDictionary[Index, dict] = weakref.WeakKeyDictionary()
 
     def recall(self, index: Index, key: tuple) -> tuple[bool, features.Candidate | None]:
-        """Whether the question of `key` was answered on `index`, and its best candidate."""
+        """Whether the question of `key` was answered on `index` by the models in use, and
+        its best candidate."""
         with self._lock:
-            given = self._by_index.get(index, {})
-            return (key in given, given.get(key))
+            models, best = self._by_index.get(index, {}).get(key, (None, None))
+            return (models is ranker.load(), best)
 
     def remember(
         self, index: Index, key: tuple, ranked: list[features.Candidate], answered: bool
@@ -202,7 +203,7 @@ class _Given:
         with self._lock:
             given = self._by_index.setdefault(index, {})
             given.pop(key, None)
-            given[key] = best
+            given[key] = (ranker.load(), best)
             while len(given) > self.RECENT:
                 del given[next(iter(given))]
         return best

@@ -686,3 +686,15 @@ def test_remembered_answers_stay_with_their_index_and_are_bounded(monkeypatch) -
     asked.clear()
     r.ask(then, history=[first])
     assert asked == [then, first]
+
+
+def test_a_remembered_answer_is_chosen_again_by_other_models(monkeypatch) -> None:
+    """Models swapped while the index stays (a refit, a test's stand-in) choose afresh."""
+    first, then = "星河科技的CEO是谁?", "他之前在哪家银行工作?"
+    r = Retriever.from_articles(ARCHIVE)
+    r.ask(first)
+    others = dict(ranker.load())
+    monkeypatch.setattr(ranker, "load", lambda path=None: others)
+    asked = _counting_choices(monkeypatch)
+    r.ask(then, history=[first])
+    assert asked == [then, first]

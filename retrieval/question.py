@@ -24,6 +24,14 @@ _PRONOUN = re.compile(
     r"(?<![其吉])(他们|她们|它们|他|她|它)|该公司|这家公司|那家公司|这家|那家|该|此人|这个人|那个人|对方|前者|后者|这款|这项|那款|这笔|那笔"
 )
 
+_GOES_ON = re.compile(
+    r"^(那|其中|里头|里面|当时|后来|随后|之后|此后|之前|此前)"
+    r"|^这(个|些|次|场|位|名|条|只|种|项|批|轮|份|部|篇|件|回|时|段)"
+    r"|^.{0,8}呢[?？]?$"
+)
+"""A question that opens by going on from the chat (那…, 其中…, 后来…, 这些…) or asks only
+about something else than the last question did (港股那边呢)."""
+
 # (type, pattern) in priority order; patterns run on the normalised question.
 _TYPES: list[tuple[str, re.Pattern[str]]] = [
     (
@@ -272,7 +280,10 @@ def analyse(question: str) -> Query:
     A guess at the answer inside the question is not part of it (`without_guesses`)."""
     question = without_guesses(question)
     terms = content_terms(question)
-    needs_context = bool(_PRONOUN.search(normalize(question))) or len(terms) <= 1
+    plain = normalize(question)
+    needs_context = (
+        bool(_PRONOUN.search(plain) or _GOES_ON.search(plain.strip())) or len(terms) <= 1
+    )
     found = words(_without_pronouns(question))
     nouns = frozenset(
         w

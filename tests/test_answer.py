@@ -698,3 +698,16 @@ def test_a_remembered_answer_is_chosen_again_by_other_models(monkeypatch) -> Non
     asked = _counting_choices(monkeypatch)
     r.ask(then, history=[first])
     assert asked == [then, first]
+
+
+def test_a_follow_up_that_opens_with_na_borrows_the_chat_s_subject() -> None:
+    """那计划募资多少? names no company and has no pronoun: the chat says which one."""
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技上市", "星河科技计划于2022年在港上市,募资10亿美元。"),
+            _article(2, "蓝鲸保险上市", "蓝鲸保险计划于2022年在沪上市,募资20亿元。"),
+        ]
+    )
+    for company, amount in (("星河科技", "10亿美元"), ("蓝鲸保险", "20亿元")):
+        a = r.ask("那计划募资多少?", history=[f"{company}计划在哪里上市?"])
+        assert a.follows and amount in a.text, company

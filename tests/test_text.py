@@ -151,6 +151,21 @@ def test_follow_up_detection() -> None:
     assert not analyse("林晓峰的年薪是多少").needs_context  # two terms
 
 
+def test_a_question_that_goes_on_from_the_chat_is_a_follow_up() -> None:
+    """Chinese opens a follow-up with 那, 其中, 后来 or 这些 without any pronoun, or asks only
+    about the other thing (港股那边呢): the chat's subject is left out."""
+    for question in (
+        "那港股那边呢", "港股呢?", "那合资公司里星河科技占多少股?", "其中达美那几架值多少钱?",
+        "后来双方妥协,降到了多少?", "这些基金要封闭多长时间?", "之前在青松银行担任过什么职务？",
+    ):  # fmt: skip
+        assert analyse(question).needs_context, question
+    for question in (
+        "星河科技那个CEO林晓峰是哪年入职的?",  # 那个 inside: a description, not the chat
+        "哪些银行和星河科技合作过呢?",  # a whole question that ends with 呢
+    ):  # fmt: skip
+        assert not analyse(question).needs_context, question
+
+
 PRONOUNS = "他们 她们 它们 他 她 它 该公司 这家公司 那家公司 这家 那家 该 此人 这个人 那个人 对方 前者 后者 这款 这项 那款 这笔 那笔"
 
 

@@ -45,6 +45,20 @@ def mark_terms(
     return "".join(out)
 
 
+FOLLOWED_SHOWN = 30
+"""Characters of the earlier question a follow-up's note shows."""
+
+
+def followed(answer: Answer, reset: str = "") -> str:
+    """The note of an answer read as a follow-up: which earlier question it went on from, and
+    the command (`reset`, if any) that forgets the chat when that was not meant."""
+    asked = " ".join(answer.follows.split())
+    if len(asked) > FOLLOWED_SHOWN:
+        asked = asked[:FOLLOWED_SHOWN] + "…"
+    note = f"接着上一个问题「{asked}」回答"
+    return f"{note};不是接着问的话,用 {reset} 清除上下文" if reset else note
+
+
 def date(value) -> str:
     """YYYY-MM-DD, or 日期不详."""
     return value.strftime("%Y-%m-%d") if value else "日期不详"
@@ -60,8 +74,9 @@ def citation_line(rank: int, title: str, published, paragraph: int, link: str) -
     return " ".join(filter(None, [f"[{rank}]", heading(title, published, paragraph), link]))
 
 
-def answer_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
-    """The answer and its numbered citations as plain text."""
+def answer_text(answer: Answer, mark: Callable[[str], str] = str, reset: str = "") -> str:
+    """The answer and its numbered citations as plain text (`reset`: the command that forgets
+    the chat, named when the answer went on from it)."""
     lines = []
     if answer.answered:
         lines.append(mark_terms(answer.text, answer.terms, mark))
@@ -74,7 +89,8 @@ def answer_text(answer: Answer, mark: Callable[[str], str] = str) -> str:
             lines.append("最接近的文章:")
     for c in answer.citations:
         lines.append(citation_line(c.rank, c.title, c.published, c.paragraph, c.link))
-    lines += [f"({note})" for note in answer.notes]
+    notes = [*answer.notes, followed(answer, reset)] if answer.follows else answer.notes
+    lines += [f"({note})" for note in notes]
     return "\n".join(lines)
 
 

@@ -65,7 +65,7 @@ class Session:
         self.last = answer
         recent = [*self.history, line[:MAX_QUESTION_CHARS]][-self.turns :]
         self.history = recent if self.turns > 0 else []  # [-0:] would keep everything
-        return answer_text(answer, self.mark)
+        return answer_text(answer, self.mark, reset=":reset")
 
     def command(self, line: str) -> str | None:
         """Run a `:command`."""

@@ -195,6 +195,26 @@ def test_repl_session_commands(bundled) -> None:
     assert s.handle(":quit") is None
 
 
+def test_a_repl_follow_up_says_what_it_went_on_from_and_how_to_forget_it(bundled) -> None:
+    s = Session(bundled, k=1)
+    first = s.handle("京东科技计划在香港IPO募资多少?")
+    assert "接着" not in first
+    out = s.handle("那保荐人是哪几家?")
+    assert out.endswith(
+        "(接着上一个问题「京东科技计划在香港IPO募资多少?」回答;不是接着问的话,用 :reset 清除上下文)"
+    )
+    s.handle(":reset")
+    assert "接着" not in s.handle("那保荐人是哪几家?")
+
+
+def test_ask_with_history_says_what_it_went_on_from(env) -> None:
+    result = CliRunner().invoke(
+        cli, ["--bundled", "ask", "那保荐人是哪几家?", "-H", "京东科技计划在香港IPO募资多少?"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("(接着上一个问题「京东科技计划在香港IPO募资多少?」回答)")
+
+
 def test_repl_through_a_pipe(env) -> None:
     questions = "京东科技计划在香港IPO募资多少?\n\n红烧肉怎么做?\n:quit\n不会被读到\n"
     proc = subprocess.run(

@@ -156,6 +156,18 @@ def test_answer_escapes_titles_links_and_text() -> None:
     assert "A&B <i>不是标签</i>" in to_plain(message)
 
 
+def test_a_follow_up_says_which_question_it_went_on_from() -> None:
+    earlier = "星河支付<b>去年</b>&的CEO是谁?" + "又" * 40
+    [message] = format_answer(answer(follows=earlier))
+    parse_telegram_html(message)  # notes are in italics: valid as Telegram reads it
+    assert message.endswith(
+        "<i>接着上一个问题「星河支付&lt;b&gt;去年&lt;/b&gt;&amp;的CEO是谁?" + "又" * 9
+        + "…」回答;不是接着问的话,用 /reset 清除上下文</i>"
+    )  # fmt: skip
+    [alone] = format_answer(answer())
+    assert "接着" not in alone
+
+
 def test_answer_without_date_says_so() -> None:
     [message] = format_answer(answer(citations=[citation(1, published=None)]))
     assert "日期不详" in message

@@ -235,11 +235,14 @@ async def test_follow_up_uses_history_and_reset_forgets(
     assert seen[-1] == ["月光银行的CEO是谁?"]
     assert "月光银行推出数字钱包" in with_context  # the follow-up stays on 月光银行
     assert not with_context.startswith("星河支付成立于2015年")
+    assert with_context.endswith(
+        "接着上一个问题「月光银行的CEO是谁?」回答;不是接着问的话,用 /reset 清除上下文"
+    )
 
     reset = fake.push_message(ALICE, "/reset")
     assert "忘记" in plain(await next_message(fake, reset))
     again = fake.push_message(ALICE, "它的总部在哪里?")
-    await reply(fake, again)
+    assert "接着" not in plain(await reply(fake, again))
     assert seen[-1] is None
 
     other = fake.push_message(BOB, "它的总部在哪里?")

@@ -51,11 +51,22 @@ _NOT_PLACES = frozenset({"上市"})
 
 
 @lru_cache(maxsize=8192)
-def _tagged_places(text: str) -> tuple[str, ...]:
+def _tags(text: str) -> tuple[tuple[str, str], ...]:
+    """jieba's words of `text` with their parts of speech."""
+    return tuple(rjieba.tag(text))
+
+
+def _tagged_places(text: str) -> list[str]:
     """Place names (jieba's ns tag) in `text`: 成都, 仁川, 深圳市."""
-    return tuple(
-        w for w, flag in rjieba.tag(text) if flag == "ns" and len(w) >= 2 and w not in _NOT_PLACES
-    )
+    return [w for w, flag in _tags(text) if flag == "ns" and len(w) >= 2 and w not in _NOT_PLACES]
+
+
+_PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+
+
+def _tagged_people(text: str) -> list[str]:
+    """Person names (jieba's nr tags) in `text`: 李捷, 井贤栋."""
+    return [w for w, flag in _tags(text) if flag in _PERSON_TAGS and len(w) >= 2]
 
 
 _WHERE_ORGANISATION = re.compile(
@@ -204,9 +215,10 @@ def type_match(kind: str, text: str, question: str = "") -> float:
         return 1.0 if any(normalized(r) not in question for r in roles) else 0.0
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
+        found += _tagged_people(text)  # a name alone: 李捷将接管技术团队
         return 1.0 if any(normalized(f) not in question for f in found) else 0.3
     if kind == "where":  # a place; an organisation when the question allows (在哪家公司)
-        found = [m.group() for m in _PLACE.finditer(text)] + list(_tagged_places(text))
+        found = [m.group() for m in _PLACE.finditer(text)] + _tagged_places(text)
         if _organisation_allowed(question):
             found += [m.group() for m in _ORGANISATION.finditer(text)]
         return 1.0 if any(normalized(f) not in question for f in found) else 0.0

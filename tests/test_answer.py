@@ -285,6 +285,19 @@ def test_where_wants_a_place_unless_it_asks_for_an_organisation() -> None:
     assert a.answered and "成都" in a.text
 
 
+def test_who_wants_a_person_and_a_name_alone_is_one() -> None:
+    assert type_match("who", "李捷将接管技术团队", "谁将接管技术团队") == 1.0
+    assert type_match("who", "技术团队将交给新人管理", "谁将接管技术团队") == 0.3
+    assert type_match("who", "李捷将接管技术团队", "李捷将接管什么团队") == 0.3  # said already
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技调整", "星河科技的技术团队将被接管,并整体迁往成都。"),
+            _article(2, "星河科技人事", "据悉,李捷将接管星河科技技术团队。"),
+        ]
+    )
+    assert "李捷" in r.ask("谁将接管星河科技的技术团队?").text
+
+
 def test_the_words_next_to_the_question_word_weigh_more() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("周明觉得紫荆电子手机业务的难题是什么?")  # 难题, not the most shared words

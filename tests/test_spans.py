@@ -87,8 +87,8 @@ def test_who_wants_a_title_or_a_person_who_speaks_or_acts() -> None:
     for text in ("负责人是王明,", "项目由王明。", "总裁为王明,", "接手的是王明。"):
         assert type_match("who", text) == 1.0, text
     assert type_match("who", "公司宣布退出市场") == 0.3
-    assert type_match("who", "CEO林晓峰", "星河科技的ceo是谁") == 0.3  # the title asked
-    assert type_match("who", "CEO林晓峰表示", "星河科技的ceo是谁") == 1.0
+    assert type_match("who", "公司CEO发声", "星河科技的ceo是谁") == 0.3  # the title asked
+    assert type_match("who", "CEO林晓峰", "星河科技的ceo是谁") == 1.0  # and a name
     asked = ("什么职务", "什么职位", "什么头衔", "什么身份", "什么角色", "什么岗位", "什么官职")
     for ask in (*asked, "什么位置", "任什么", "当什么官"):
         q = "他在亚马逊" + ask

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from retrieval.models import Answer, Citation, Passage
 
-from .render import NOT_FOUND, UNTITLED, followed, mark_terms
+from .render import NOT_FOUND, UNTITLED, mark_terms, notes
 
 MESSAGE_LIMIT = 4096
 """Telegram's limit on a message, in UTF-16 code units."""
@@ -78,9 +78,8 @@ def format_answer(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
             citations[0] = f"<b>{SOURCES}</b>\n{citations[0]}"
     else:
         blocks = [f"{NOT_FOUND}\n{CLOSEST}" if citations else NOT_FOUND]
-    notes = [*answer.notes, followed(answer, "/reset")] if answer.follows else answer.notes
-    notes = [f"<i>{_escape(note)}</i>" for note in notes]
-    return split_message(blocks + citations + notes, limit)
+    italics = [f"<i>{_escape(note)}</i>" for note in notes(answer, "/reset")]
+    return split_message(blocks + citations + italics, limit)
 
 
 def format_sources(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -49,14 +49,16 @@ FOLLOWED_SHOWN = 30
 """Characters of the earlier question a follow-up's note shows."""
 
 
-def followed(answer: Answer, reset: str = "") -> str:
-    """The note of an answer read as a follow-up: which earlier question it went on from, and
-    the command (`reset`, if any) that forgets the chat when that was not meant."""
+def notes(answer: Answer, reset: str = "") -> list[str]:
+    """An answer's notes, and for one read as a follow-up which earlier question it went on
+    from, with the command (`reset`, if any) that forgets the chat when that was not meant."""
+    if not answer.follows:
+        return answer.notes
     asked = " ".join(answer.follows.split())
     if len(asked) > FOLLOWED_SHOWN:
         asked = asked[:FOLLOWED_SHOWN] + "…"
     note = f"接着上一个问题「{asked}」回答"
-    return f"{note};不是接着问的话,用 {reset} 清除上下文" if reset else note
+    return [*answer.notes, f"{note};不是接着问的话,用 {reset} 清除上下文" if reset else note]
 
 
 def date(value) -> str:
@@ -89,8 +91,7 @@ def answer_text(answer: Answer, mark: Callable[[str], str] = str, reset: str = "
             lines.append("最接近的文章:")
     for c in answer.citations:
         lines.append(citation_line(c.rank, c.title, c.published, c.paragraph, c.link))
-    notes = [*answer.notes, followed(answer, reset)] if answer.follows else answer.notes
-    lines += [f"({note})" for note in notes]
+    lines += [f"({note})" for note in notes(answer, reset)]
     return "\n".join(lines)
 
 

@@ -15,12 +15,23 @@ from contextlib import ExitStack
 from unittest import mock
 
 from corpus.errors import QAFileError
-from retrieval import Retriever, answering, candidates, evaluate, features, kinds, ranker, spans
+from retrieval import (
+    Retriever,
+    answering,
+    candidates,
+    crossencoder,
+    evaluate,
+    features,
+    kinds,
+    ranker,
+    spans,
+)
 
 _NEVER = re.compile(r"(?!)")
 
 OFF: dict[str, list[tuple[object, str, object]]] = {
     "sentence encoder (lexical model)": [(Retriever, "_sentences", lambda self, index: None)],
+    "cross-encoder (the first ranking stands)": [(crossencoder, "cross_encoder", lambda: None)],
     "encoder's own candidates (BM25's only)": [(candidates, "SEMANTIC", 0)],
     "evidence vetoes (checks as features only)": [(ranker, "VETOES", [])],
     "the best hit's article read around it": [(candidates, "ARTICLE_REACH", 0)],

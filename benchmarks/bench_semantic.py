@@ -14,7 +14,8 @@ Measured in a fresh process per size, on every third of the project's QA questio
 real encodings):
 - the closest-sentence search, through the partition (`retrieval/ann.py`) where a segment has
   one and exhaustively, with the partition's recall of the exhaustive top 10;
-- `ask` with the encoder (question encoding included) and without it, p50 and p95;
+- `ask` with the encoder (question encoding included) and the cross-encoder, with the
+  encoder alone, and without either, p50 and p95;
 - a follow-up in its chat (its earlier questions asked just before) and alone, with the
   encoder: the chat remembers its previous answer;
 - the process's resident memory and the vectors' size on disk and in memory.
@@ -72,7 +73,7 @@ def _nbytes(v) -> int:
 
 def job(size: int, work: Path) -> dict:
     """One size, in this process: vectors, searches and asks."""
-    from retrieval import Retriever, semantic, vectorstore
+    from retrieval import Retriever, crossencoder, semantic, vectorstore
 
     r = Retriever.load(work / f"index-{size}x", semantic=False)
     t = time.perf_counter()
@@ -110,8 +111,14 @@ def job(size: int, work: Path) -> dict:
     out["search_exhaustive"] = summary(slow)
     out["recall_at_10"] = statistics.mean(recall)
     enc._asked.clear()  # the asks encode their questions again, as a user's would
-    for name, on in (("ask_semantic", True), ("ask_lexical", False)):
+    rerank = crossencoder.cross_encoder
+    for name, on, second in (
+        ("ask_semantic", True, rerank),
+        ("ask_first_stage", True, lambda: None),  # the cross-encoder left out
+        ("ask_lexical", False, rerank),
+    ):
         r.semantic = on
+        crossencoder.cross_encoder = second
         r.ask(questions[0])
         times = []
         for q in questions:
@@ -119,6 +126,7 @@ def job(size: int, work: Path) -> dict:
             r.ask(q)
             times.append(time.perf_counter() - t)
         out[name] = summary(times)
+    crossencoder.cross_encoder = rerank
     r.semantic = True
     out["follow_up_in_chat"], out["follow_up_alone"] = follow_ups(r)
     out["memory"] = memory()
@@ -182,7 +190,9 @@ def main() -> int:
             f"{res['search']['p50']:.1f}/{res['search']['p95']:.1f} ms (exhaustive "
             f"{res['search_exhaustive']['p50']:.1f}), recall@10 {res['recall_at_10']:.3f}; "
             f"ask p50/p95 {res['ask_semantic']['p50']:.1f}/{res['ask_semantic']['p95']:.1f} ms "
-            f"with the encoder, {res['ask_lexical']['p50']:.1f}/{res['ask_lexical']['p95']:.1f} "
+            f"with the encoder and the cross-encoder, {res['ask_first_stage']['p50']:.1f}/"
+            f"{res['ask_first_stage']['p95']:.1f} with the encoder alone, "
+            f"{res['ask_lexical']['p50']:.1f}/{res['ask_lexical']['p95']:.1f} "
             f"without; a follow-up in its chat {res['follow_up_in_chat']['p50']:.1f}/"
             f"{res['follow_up_in_chat']['p95']:.1f} ms, alone {res['follow_up_alone']['p50']:.1f}/"
             f"{res['follow_up_alone']['p95']:.1f}; RSS {res['memory']['rss_mb']:.0f} MB",

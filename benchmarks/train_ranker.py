@@ -31,8 +31,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from retrieval import Retriever, answering, features, ranker, vectorstore
+from retrieval import Retriever, answering, crossencoder, features, ranker, vectorstore
 from retrieval.evaluate import _norm, read_items
+from retrieval.text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNED = sorted((ROOT / "tests" / "data" / "qa" / "tuned").glob("*.jsonl"))
@@ -49,7 +50,8 @@ chosen for accuracy with items weighted to this mix."""
 
 
 def collect(r: Retriever, items: list[dict]) -> list[dict]:
-    """Every item's candidates: features with all checks (n × inputs), labels, and group."""
+    """Every item's candidates: features with all checks (n × inputs), labels, group, and the
+    texts the cross-encoder reads (the question, and each candidate's span)."""
     index = r.index
     sentences = r._sentences(index)
     rows = []
@@ -65,6 +67,7 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
             [any(g in _norm(c.passage.text[c.start : c.end]) for g in gold) for c in found]
         )
         links = [c.passage.title for c in found]
+        earlier = (it.get("context") or []) if query.needs_context else []
         rows.append(
             {
                 "X": X,
@@ -72,6 +75,8 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
                 "answerable": bool(gold),
                 "group": it.get("link") or (links[0] if links else it["question"]),
                 "style": it.get("style", "?"),
+                "asked": crossencoder.question_text(it["question"], earlier),
+                "spans": [normalize(c.passage.text[c.start : c.end]) for c in found],
             }
         )
     return rows
@@ -117,8 +122,9 @@ def best_of(rows: list[dict], w: np.ndarray) -> list[np.ndarray | None]:
     return out
 
 
-def fit(rows: list[dict]) -> tuple[dict, dict]:
-    """The fitted model (JSON) and its cross-validated figures."""
+def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """The fitted model (JSON) and its cross-validated figures. extra: the names of the
+    inputs the rows hold between FEATURES and CHECKS."""
     groups = np.array([r["group"] for r in rows])
     folds = list(GroupKFold(FOLDS).split(rows, groups=groups))
     answerable = [i for i, r in enumerate(rows) if r["answerable"]]
@@ -153,7 +159,7 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         if loss < best_loss:
             best_c, best_loss, prob = c, loss, p
     answerable_kept = np.array([rows[i]["answerable"] for i in keep])
-    checks = X[:, 2 + len(features.FEATURES) :]
+    checks = X[:, 2 + len(features.FEATURES) + len(extra) :]
     vetoed = checks[:, ranker.VETOES].any(axis=1)  # a failed veto check withholds
     threshold, accuracy = choose_threshold(prob, vetoed, answerable_kept, y)
     said = (prob >= threshold) & ~vetoed
@@ -168,10 +174,10 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     # back to raw inputs: w·(x - mean)/sd = (w/sd)·x - (w/sd)·mean
     coef = lr.coef_[0] / scale.scale_
     intercept = float(lr.intercept_[0] - coef @ scale.mean_)
-    names = (*features.FEATURES, *features.CHECKS)
+    names = (*features.FEATURES, *extra, *features.CHECKS)
     model = {
         "rank": ranker.Linear(names, w).to_json(),
-        "abstain": ranker.Linear(ranker.ABSTAIN_INPUTS, coef, intercept).to_json(),
+        "abstain": ranker.Linear(ranker.abstain_inputs(extra), coef, intercept).to_json(),
         "threshold": round(threshold, 2),
     }
     figures = {

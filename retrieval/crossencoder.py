@@ -72,8 +72,8 @@ def apply_patch(base: bytes, patch: dict[str, np.ndarray]) -> bytes:
         patch["base_sha256"]
     ):
         raise IndexFileError(f"the cross-encoder's patch is for another release of {BASE}")
-    out = np.frombuffer(base, np.uint8).copy()
-    out.resize(-(-len(base) // BLOCK) * BLOCK)
+    out = np.zeros(-(-len(base) // BLOCK) * BLOCK, np.uint8)  # whole blocks
+    out[: len(base)] = np.frombuffer(base, np.uint8)
     out.reshape(-1, BLOCK)[patch["blocks"]] = patch["data"]
     trained = out[: len(base)].tobytes()
     if hashlib.sha256(trained).hexdigest() != str(patch["sha256"]):

@@ -1,5 +1,6 @@
 """The cross-encoder: its patch, the merged model file it caches, and the second stage."""
 
+import cProfile
 import hashlib
 import logging
 
@@ -35,6 +36,23 @@ def test_a_patch_holds_the_changed_blocks_and_checks_both_files() -> None:
     damaged["data"][0, 0] ^= 1
     with pytest.raises(IndexFileError, match="damaged"):
         crossencoder.apply_patch(base, damaged)
+
+
+def test_a_patch_applies_under_a_profiler() -> None:
+    """Under a profiler (or anything else that holds a reference to the merge's array) the
+    merge raised numpy's "cannot resize an array that references ...", and the process ran
+    without its cross-encoder."""
+    base = bytes(range(256)) * 20 + b"x"  # not a whole number of blocks
+    trained = bytearray(base)
+    trained[5000] ^= 1
+    patch = crossencoder.make_patch(base, bytes(trained), np.ones(3))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        merged = crossencoder.apply_patch(base, patch)
+    finally:
+        profiler.disable()
+    assert merged == bytes(trained)
 
 
 def test_the_merged_file_is_cached_checked_and_merged_again_when_damaged(tmp_path, caplog) -> None:

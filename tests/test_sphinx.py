@@ -89,8 +89,10 @@ def local(bundled_articles) -> Retriever:
 
 
 def questions() -> list[str]:
+    """Every eighth QA question: a fixed sample of every file's wording (the parity test
+    asked them all, and grew slower with every QA file added)."""
     items = [it for path in sorted(QA.glob("*/*.jsonl")) for it in evaluate.read_items(path)]
-    return [it["question"] for it in items]
+    return [it["question"] for it in items][::8]
 
 
 def _keys(r: Retriever, hits: list[tuple[int, float]]) -> list[tuple[str, int]]:

@@ -126,7 +126,8 @@ def train(f: e5file.E5File, data: list, steps: int | None = None, say=print) -> 
         for i in batch:
             n, pick = len(data[i][0]), data[i][1]
             logits = torch.cat([scores[at : at + n], torch.zeros(1)])  # the last: none of these
-            loss = loss + F.cross_entropy(logits[None], torch.tensor([pick % (n + 1)]))
+            target = torch.tensor([n if pick < 0 else pick])
+            loss = loss + F.cross_entropy(logits[None], target)
             at += n
         loss = loss / len(batch)
         opt.zero_grad(set_to_none=True)

@@ -88,10 +88,12 @@ def test_each_item_teaches_a_pick_or_none_of_these(model_file) -> None:
     got = train_crossencoder.lessons(rows, [order] * 3, tok)
     assert [pick for _, pick in got] == [0, -1]
     n = train_crossencoder.NEGATIVES + 1
-    first = [tok.query_ids(crossencoder.pair_text("问?", spans[c]), 128) for c in [5, 11, 10]]
-    assert len(got[0][0]) == n and got[0][0][:3] == first
-    assert got[1][0] == [tok.query_ids(crossencoder.pair_text("问?", spans[c]), 128)
-                         for c in order[:n]]  # fmt: skip
+
+    def ids(c: int) -> list[int]:
+        return tok.query_ids(crossencoder.pair_text("问?", spans[c]), train_crossencoder.MAX_TOKENS)
+
+    assert len(got[0][0]) == n and got[0][0][:3] == [ids(5), ids(11), ids(10)]
+    assert got[1][0] == [ids(c) for c in order[:n]]
 
 
 def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch) -> None:

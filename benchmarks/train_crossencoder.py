@@ -177,6 +177,8 @@ def main() -> int:
                         help="the model file whose first stage to use, and to add to")  # fmt: skip
     parser.add_argument("--patch", type=Path, default=DATA / crossencoder.PATCH)
     parser.add_argument("--steps", type=int, help="train each model this many steps (a trial)")
+    parser.add_argument("--outcomes", type=Path,
+                        help="write each item's cross-validated outcome to this file")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(2)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
@@ -200,7 +202,7 @@ def main() -> int:
         for i, s in zip(held, got, strict=True):
             scores[i], orders[i] = s, order[i]
     second, figures = train_ranker.fit(with_scores(rows, orders, scores), ranker.CROSS)
-    say(f"second stage: {json.dumps(figures)}")
+    say(f"second stage: {json.dumps(train_ranker.outcomes(figures, args.outcomes))}")
     say(f"the final cross-encoder: training on {len(rows)} items")
     order = first_stage_order(rows, first["semantic"].rank.weights)
     patch = patch_of(f, train(f, lessons(rows, order, tok), args.steps, say))

@@ -70,6 +70,7 @@ def collect(r: Retriever, items: list[dict]) -> list[dict]:
         earlier = (it.get("context") or []) if query.needs_context else []
         rows.append(
             {
+                "id": it.get("id", ""),
                 "X": X,
                 "y": y,
                 "answerable": bool(gold),
@@ -123,8 +124,9 @@ def best_of(rows: list[dict], w: np.ndarray) -> list[np.ndarray | None]:
 
 
 def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """The fitted model (JSON) and its cross-validated figures. extra: the names of the
-    inputs the rows hold between FEATURES and CHECKS."""
+    """The fitted model (JSON) and its cross-validated figures, with each item's own outcome
+    under "outcomes" (see `outcomes`). extra: the names of the inputs the rows hold between
+    FEATURES and CHECKS."""
     groups = np.array([r["group"] for r in rows])
     folds = list(GroupKFold(FOLDS).split(rows, groups=groups))
     answerable = [i for i, r in enumerate(rows) if r["answerable"]]
@@ -163,9 +165,19 @@ def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
     vetoed = checks[:, ranker.VETOES].any(axis=1)  # a failed veto check withholds
     threshold, accuracy = choose_threshold(prob, vetoed, answerable_kept, y)
     said = (prob >= threshold) & ~vetoed
-    withheld = {
-        "cv_abstain": round(float(np.mean(~said[~answerable_kept])), 3),
-        "cv_false_abstain": round(float(np.mean(~said[answerable_kept])), 3),
+    answered = dict(zip(keep, said.tolist(), strict=True))
+    outcomes = [
+        {
+            "id": r["id"],
+            "answerable": r["answerable"],
+            "top1": bool(r.get("right", False)) if i in answered else False,
+            "answered": answered.get(i, False),
+        }
+        for i, r in enumerate(rows)
+    ]
+    withheld = {  # None where the items hold none of that kind (a trial on a few)
+        "cv_abstain": _share(~said[~answerable_kept]),
+        "cv_false_abstain": _share(~said[answerable_kept]),
     }
     w = fit_rank(rows, best_l2)
     inputs_all = best_of(rows, w)
@@ -188,8 +200,20 @@ def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
         "threshold": round(threshold, 2),
         "cv_accuracy": round(accuracy, 3),
         **withheld,
+        "outcomes": outcomes,
     }
     return model, figures
+
+
+def outcomes(figures: dict, path: Path | None) -> dict:
+    """The figures without the items' outcomes, which are written to `path` (JSON lines: id,
+    answerable, top1: its first candidate out of fold holds the answer, answered: it clears
+    the threshold out of fold) if given: two fits can then be compared on the same items."""
+    rest = {k: v for k, v in figures.items() if k != "outcomes"}
+    if path is not None:
+        lines = [json.dumps(o, ensure_ascii=False) for o in figures["outcomes"]]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rest
 
 
 def choose_threshold(
@@ -216,6 +240,11 @@ def choose_threshold(
     return max(near), best
 
 
+def _share(hits: np.ndarray) -> float | None:
+    """The share of true values, rounded; None for no values."""
+    return round(float(np.mean(hits)), 3) if len(hits) else None
+
+
 def _logistic(c: float):
     """Logistic regression on standardised inputs, so that its regularisation weighs every
     input alike (a cosine moves by hundredths, a check by whole units)."""
@@ -236,6 +265,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print figures, write nothing")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--outcomes", type=Path, help="write each item's cross-validated "
+                        "outcome (of the last round's model with the encoder) to this file")  # fmt: skip
     args = parser.parse_args()
     items = [it for f in TUNED for it in read_items(f)]
     in_use = {name: _answers_nothing() for name in ("semantic", "lexical")}
@@ -252,6 +283,8 @@ def main() -> int:
             with mock.patch.object(ranker, "load", lambda path=None, m=in_use: m):
                 rows = collect(r, items)
             model, figures = fit(rows)
+            last = round_ == 2 and name == "semantic"
+            figures = outcomes(figures, args.outcomes if last else None)
             print(f"round {round_}, {name}: {json.dumps(figures)}", file=sys.stderr)
             models[name] = model
         payload = {"format": ranker.FORMAT, "models": models}

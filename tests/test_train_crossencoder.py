@@ -96,6 +96,7 @@ def test_each_item_teaches_a_pick_or_none_of_these(model_file) -> None:
     assert got[1][0] == [ids(c) for c in order[:n]]
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no mean of an empty share
 def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch) -> None:
     tuned = sorted((ROOT / "tests" / "data" / "qa" / "tuned").glob("*.jsonl"))
     lines = [line for f in tuned[:8] for line in f.read_text("utf-8").splitlines()[:3]]
@@ -109,10 +110,14 @@ def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch
     models.write_text(json.dumps(shipped), encoding="utf-8")
     out = tmp_path / "crossencoder.npz"
     argv = ["train_crossencoder.py", "--ranker", str(models), "--patch", str(out), "--steps", "1"]
+    argv += ["--outcomes", str(tmp_path / "outcomes.jsonl")]
     monkeypatch.setattr(sys, "argv", argv)
     assert train_crossencoder.main() == 0
     second = ranker.parse(models.read_text("utf-8"))["crossencoder"]
     assert second.rank.names[-len(ranker.CHECKS) - 2 :][:2] == ranker.CROSS
+    got = [json.loads(line) for line in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in got] == [json.loads(line)["id"] for line in lines]
+    assert {k for o in got for k in o} == {"id", "answerable", "top1", "answered"}
     with np.load(out) as z:
         patch = {k: z[k] for k in z.files}
     trained = crossencoder.apply_patch(crossencoder.base_file().read_bytes(), patch)

@@ -1,5 +1,6 @@
 """The ranker's training: the same file from the same items, never read from the shipped one."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -25,13 +26,17 @@ def test_training_is_reproducible_and_never_reads_the_shipped_model(tmp_path, mo
         raise AssertionError("the fit read the shipped model file")
 
     monkeypatch.setattr(ranker, "load", shipped)
-    written = []
+    written, outcomes = [], []
     for n in (1, 2):
-        out = tmp_path / f"ranker{n}.json"
-        monkeypatch.setattr(sys, "argv", ["train_ranker.py", "--out", str(out)])
+        out, each = tmp_path / f"ranker{n}.json", tmp_path / f"outcomes{n}.jsonl"
+        argv = ["train_ranker.py", "--out", str(out), "--outcomes", str(each)]
+        monkeypatch.setattr(sys, "argv", argv)
         assert train_ranker.main() == 0
         written.append(out.read_text("utf-8"))
-    assert written[0] == written[1]
+        outcomes.append(each.read_text("utf-8"))
+    assert written[0] == written[1] and outcomes[0] == outcomes[1]
+    ids = [json.loads(line)["id"] for line in outcomes[0].splitlines()]
+    assert ids == [json.loads(line)["id"] for line in lines]
     assert set(ranker.parse(written[0])) == {"semantic", "lexical"}
 
 
@@ -97,3 +102,36 @@ def test_recall_and_ablation_name_a_bad_qa_file_in_one_line(tmp_path, monkeypatc
     with pytest.raises(SystemExit) as exited:
         ablation.main([str(bad)])  # no NAME=
     assert exited.value.code == 2 and "NAME=QA.jsonl" in capsys.readouterr().err
+
+
+def test_two_fits_are_compared_on_the_items_both_read(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import compare_outcomes
+
+    def outcome(i: str, answerable: bool, top1: bool, answered: bool) -> dict:
+        return {"id": i, "answerable": answerable, "top1": top1, "answered": answered}
+
+    before = [
+        outcome("a", True, True, True),  # right in both
+        outcome("b", True, False, True),  # gained: right after
+        outcome("c", False, False, True),  # gained: withheld after
+        outcome("d", True, True, True),  # lost: withheld after
+    ]
+    after = [
+        outcome("a", True, True, True),
+        outcome("b", True, True, True),
+        outcome("c", False, False, False),
+        outcome("d", True, True, False),
+        outcome("e", True, False, True),  # read only by the later fit: left out
+    ]
+    files = []
+    for name, rows in (("before", before), ("after", after)):
+        files.append(tmp_path / f"{name}.jsonl")
+        files[-1].write_text("".join(json.dumps(o) + "\n" for o in rows), encoding="utf-8")
+    got = compare_outcomes.compare(*map(compare_outcomes.read, files))
+    assert got["before"] == {
+        "items": 4, "accuracy": 0.5, "top1": 0.667, "abstain": 0.0, "false_abstain": 0.0
+    }  # fmt: skip
+    assert got["after"]["items"] == 4 and got["after"]["accuracy"] == 0.75
+    assert got["after"]["false_abstain"] == 0.333 and got["after"]["abstain"] == 1.0
+    assert (got["gained"], got["lost"]) == (2, 1)

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_ranker.py            # writes retrieval/data/ranker.json
     .venv/bin/python benchmarks/train_ranker.py --dry-run  # only the cross-validated figures
+    .venv/bin/python benchmarks/train_ranker.py --outcomes F  # and each item's outcome, to F
 
 Only `tests/data/qa/tuned/` is read: the held-out items and the development set are never
 used here. For every item, each candidate gets the label "its span holds the gold answer".

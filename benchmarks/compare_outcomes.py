@@ -29,13 +29,13 @@ def right(o: dict) -> bool:
     return o["top1"] and o["answered"] if o["answerable"] else not o["answered"]
 
 
-def figures(outcomes: list[dict]) -> dict[str, float]:
+def figures(outcomes: list[dict]) -> dict[str, float | None]:
     """Accuracy, top-1, abstain and false abstain over `outcomes`."""
     answerable = [o for o in outcomes if o["answerable"]]
     unanswerable = [o for o in outcomes if not o["answerable"]]
 
-    def share(hits: int, n: int) -> float:
-        return round(hits / n, 3) if n else float("nan")
+    def share(hits: int, n: int) -> float | None:  # None (JSON null): no items of the kind
+        return round(hits / n, 3) if n else None
 
     return {
         "items": len(outcomes),

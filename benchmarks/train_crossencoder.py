@@ -201,8 +201,10 @@ def main() -> int:
         got = engine_scores(patch_of(f, model), [rows[i] for i in held], [order[i] for i in held])
         for i, s in zip(held, got, strict=True):
             scores[i], orders[i] = s, order[i]
-    second, figures = train_ranker.fit(with_scores(rows, orders, scores), ranker.CROSS)
-    say(f"second stage: {json.dumps(train_ranker.outcomes(figures, args.outcomes))}")
+    second, figures, each = train_ranker.fit(with_scores(rows, orders, scores), ranker.CROSS)
+    say(f"second stage: {json.dumps(figures)}")
+    if args.outcomes:
+        train_ranker.write_outcomes(each, args.outcomes)
     say(f"the final cross-encoder: training on {len(rows)} items")
     order = first_stage_order(rows, first["semantic"].rank.weights)
     patch = patch_of(f, train(f, lessons(rows, order, tok), args.steps, say))

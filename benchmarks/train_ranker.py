@@ -124,10 +124,11 @@ def best_of(rows: list[dict], w: np.ndarray) -> list[np.ndarray | None]:
     return out
 
 
-def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """The fitted model (JSON) and its cross-validated figures, with each item's own outcome
-    under "outcomes" (see `outcomes`). extra: the names of the inputs the rows hold between
-    FEATURES and CHECKS."""
+def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict, list[dict]]:
+    """The fitted model (JSON), its cross-validated figures and each item's outcome out of
+    fold (id, answerable, top1: its first candidate holds the answer, answered: it clears
+    the threshold). extra: the names of the inputs the rows hold between FEATURES and
+    CHECKS."""
     groups = np.array([r["group"] for r in rows])
     folds = list(GroupKFold(FOLDS).split(rows, groups=groups))
     answerable = [i for i, r in enumerate(rows) if r["answerable"]]
@@ -171,7 +172,7 @@ def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
         {
             "id": r["id"],
             "answerable": r["answerable"],
-            "top1": bool(r.get("right", False)) if i in answered else False,
+            "top1": bool(r.get("right", False)),
             "answered": answered.get(i, False),
         }
         for i, r in enumerate(rows)
@@ -201,20 +202,13 @@ def fit(rows: list[dict], extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
         "threshold": round(threshold, 2),
         "cv_accuracy": round(accuracy, 3),
         **withheld,
-        "outcomes": outcomes,
     }
-    return model, figures
+    return model, figures, outcomes
 
 
-def outcomes(figures: dict, path: Path | None) -> dict:
-    """The figures without the items' outcomes, which are written to `path` (JSON lines: id,
-    answerable, top1: its first candidate out of fold holds the answer, answered: it clears
-    the threshold out of fold) if given: two fits can then be compared on the same items."""
-    rest = {k: v for k, v in figures.items() if k != "outcomes"}
-    if path is not None:
-        lines = [json.dumps(o, ensure_ascii=False) for o in figures["outcomes"]]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return rest
+def write_outcomes(outcomes: list[dict], path: Path) -> None:
+    """The items' outcomes as JSON lines, for `compare_outcomes.py`."""
+    path.write_text("".join(json.dumps(o) + "\n" for o in outcomes), encoding="utf-8")
 
 
 def choose_threshold(
@@ -283,9 +277,9 @@ def main() -> int:
             print(f"round {round_}, {name}: {len(items)} tuned-on items", file=sys.stderr)
             with mock.patch.object(ranker, "load", lambda path=None, m=in_use: m):
                 rows = collect(r, items)
-            model, figures = fit(rows)
-            last = round_ == 2 and name == "semantic"
-            figures = outcomes(figures, args.outcomes if last else None)
+            model, figures, each = fit(rows)
+            if args.outcomes and round_ == 2 and name == "semantic":
+                write_outcomes(each, args.outcomes)
             print(f"round {round_}, {name}: {json.dumps(figures)}", file=sys.stderr)
             models[name] = model
         payload = {"format": ranker.FORMAT, "models": models}

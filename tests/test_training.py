@@ -135,3 +135,6 @@ def test_two_fits_are_compared_on_the_items_both_read(tmp_path, monkeypatch) -> 
     assert got["after"]["items"] == 4 and got["after"]["accuracy"] == 0.75
     assert got["after"]["false_abstain"] == 0.333 and got["after"]["abstain"] == 1.0
     assert (got["gained"], got["lost"]) == (2, 1)
+    only_answerable = compare_outcomes.figures([outcome("a", True, True, True)])
+    assert only_answerable["abstain"] is None  # JSON null, not NaN
+    json.dumps(only_answerable, allow_nan=False)

@@ -17,7 +17,9 @@ also whether it answers at all. One pass over the items.
 The second-stage ranker needs the cross-encoder's scores on items it was not trained on: the
 articles are split into five folds, and each fold's items are scored through the engine by a
 cross-encoder (and ranked by a first stage) trained on the other four. Then the final
-cross-encoder is trained on every item.
+cross-encoder is trained on every item. `--scores F` keeps those out-of-fold scores, so that
+a change to the second stage's inputs alone is fitted again in minutes with
+`--scores F --second-stage-only`.
 """
 
 import argparse
@@ -171,6 +173,43 @@ def with_scores(rows: list[dict], orders: list[np.ndarray], scores: list[np.ndar
     return out
 
 
+def out_of_fold(rows: list[dict], f: e5file.E5File, tok: e5file.Tokenizer, steps, say) -> tuple:
+    """Each row's first-stage order and the scores of its first RERANKED candidates by a
+    cross-encoder (and a first stage) trained on the folds its article is not in."""
+    groups = np.array([r["group"] for r in rows])
+    scores: list = [None] * len(rows)
+    orders: list = [None] * len(rows)
+    for k, (fit_on, held) in enumerate(GroupKFold(FOLDS).split(rows, groups=groups), start=1):
+        w = train_ranker.fit_rank([rows[i] for i in fit_on], FIRST_STAGE_L2)
+        order = first_stage_order(rows, w)
+        say(f"fold {k}/{FOLDS}: training on {len(fit_on)} items")
+        model = train(f, lessons([rows[i] for i in fit_on], [order[i] for i in fit_on], tok), steps, say)  # fmt: skip
+        got = engine_scores(patch_of(f, model), [rows[i] for i in held], [order[i] for i in held])
+        for i, s in zip(held, got, strict=True):
+            scores[i], orders[i] = s, order[i]
+    return orders, scores
+
+
+def write_scores(path: Path, rows: list[dict], orders: list, scores: list) -> None:
+    """The out-of-fold scores, one JSON line per item: its id, candidate count, order, scores."""
+    with path.open("w", encoding="utf-8") as out:
+        for r, order, s in zip(rows, orders, scores, strict=True):
+            line = {"id": r["id"], "candidates": len(r["X"]), "order": [int(c) for c in order],
+                    "scores": [float(x) for x in s]}  # fmt: skip
+            out.write(json.dumps(line) + "\n")
+
+
+def read_scores(path: Path, rows: list[dict]) -> tuple[list, list]:
+    """What `write_scores` wrote, checked against `rows`: the same items with the same
+    candidates, or SystemExit (the items or the first stage changed since)."""
+    lines = [json.loads(x) for x in path.read_text("utf-8").splitlines() if x]
+    if [(x["id"], x["candidates"]) for x in lines] != [(r["id"], len(r["X"])) for r in rows]:
+        raise SystemExit(
+            f"{path} was written for other items or candidates: train again without it"
+        )
+    return [np.array(x["order"], np.int64) for x in lines], [np.array(x["scores"]) for x in lines]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranker", type=Path, default=DATA / ranker.MODEL_FILE,
@@ -179,6 +218,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, help="train each model this many steps (a trial)")
     parser.add_argument("--outcomes", type=Path,
                         help="write each item's cross-validated outcome to this file")  # fmt: skip
+    parser.add_argument("--scores", type=Path, help="the out-of-fold scores: read from this "
+                        "file when it exists (no fold is trained), else written to it")  # fmt: skip
+    parser.add_argument("--second-stage-only", action="store_true",
+                        help="fit the second stage only; the cross-encoder's patch is kept")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(2)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
@@ -190,29 +233,26 @@ def main() -> int:
         rows = train_ranker.collect(Retriever.default(), items)
     f = e5file.E5File(Path(crossencoder.base_file()))
     tok = e5file.Tokenizer(f)
-    groups = np.array([r["group"] for r in rows])
-    scores: list = [None] * len(rows)
-    orders: list = [None] * len(rows)
-    for k, (fit_on, held) in enumerate(GroupKFold(FOLDS).split(rows, groups=groups), start=1):
-        w = train_ranker.fit_rank([rows[i] for i in fit_on], FIRST_STAGE_L2)
-        order = first_stage_order(rows, w)
-        say(f"fold {k}/{FOLDS}: training on {len(fit_on)} items")
-        model = train(f, lessons([rows[i] for i in fit_on], [order[i] for i in fit_on], tok), args.steps, say)  # fmt: skip
-        got = engine_scores(patch_of(f, model), [rows[i] for i in held], [order[i] for i in held])
-        for i, s in zip(held, got, strict=True):
-            scores[i], orders[i] = s, order[i]
+    if args.scores and args.scores.exists():
+        say(f"out-of-fold scores: read from {args.scores}")
+        orders, scores = read_scores(args.scores, rows)
+    else:
+        orders, scores = out_of_fold(rows, f, tok, args.steps, say)
+        if args.scores:
+            write_scores(args.scores, rows, orders, scores)
     second, figures, each = train_ranker.fit(with_scores(rows, orders, scores), ranker.CROSS)
     say(f"second stage: {json.dumps(figures)}")
     if args.outcomes:
         train_ranker.write_outcomes(each, args.outcomes)
-    say(f"the final cross-encoder: training on {len(rows)} items")
-    order = first_stage_order(rows, first["semantic"].rank.weights)
-    patch = patch_of(f, train(f, lessons(rows, order, tok), args.steps, say))
-    np.savez(args.patch, **patch)
+    if not args.second_stage_only:
+        say(f"the final cross-encoder: training on {len(rows)} items")
+        order = first_stage_order(rows, first["semantic"].rank.weights)
+        np.savez(args.patch, **patch_of(f, train(f, lessons(rows, order, tok), args.steps, say)))
+        say(f"wrote {args.patch} ({args.patch.stat().st_size >> 20} MiB)")
     payload = json.loads(args.ranker.read_text("utf-8"))
     payload["models"]["crossencoder"] = second
     args.ranker.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    say(f"wrote {args.patch} ({args.patch.stat().st_size >> 20} MiB) and {args.ranker}")
+    say(f"wrote {args.ranker}")
     return 0
 
 

@@ -110,10 +110,23 @@ def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch
     models.write_text(json.dumps(shipped), encoding="utf-8")
     out = tmp_path / "crossencoder.npz"
     argv = ["train_crossencoder.py", "--ranker", str(models), "--patch", str(out), "--steps", "1"]
-    argv += ["--outcomes", str(tmp_path / "outcomes.jsonl")]
+    scores = tmp_path / "scores.jsonl"
+    argv += ["--outcomes", str(tmp_path / "outcomes.jsonl"), "--scores", str(scores)]
     monkeypatch.setattr(sys, "argv", argv)
     assert train_crossencoder.main() == 0
-    second = ranker.parse(models.read_text("utf-8"))["crossencoder"]
+    fitted = models.read_text("utf-8")
+    second = ranker.parse(fitted)["crossencoder"]
+    assert len(scores.read_text("utf-8").splitlines()) == len(lines)
+    # again from the scores file: no fold is trained, the same second stage, the patch kept
+    monkeypatch.setattr(train_crossencoder, "out_of_fold", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr(sys, "argv", [*argv, "--second-stage-only"])
+    before = out.read_bytes()
+    assert train_crossencoder.main() == 0
+    assert models.read_text("utf-8") == fitted and out.read_bytes() == before
+    # a scores file of other items is refused
+    scores.write_text(scores.read_text("utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="other items"):
+        train_crossencoder.main()
     assert second.rank.names[-len(ranker.CHECKS) - 2 :][:2] == ranker.CROSS
     got = [json.loads(line) for line in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
     assert [o["id"] for o in got] == [json.loads(line)["id"] for line in lines]

@@ -173,7 +173,9 @@ def with_scores(rows: list[dict], orders: list[np.ndarray], scores: list[np.ndar
     return out
 
 
-def out_of_fold(rows: list[dict], f: e5file.E5File, tok: e5file.Tokenizer, steps, say) -> tuple:
+def out_of_fold(
+    rows: list[dict], f: e5file.E5File, tok: e5file.Tokenizer, steps: int | None, say
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each row's first-stage order and the scores of its first RERANKED candidates by a
     cross-encoder (and a first stage) trained on the folds its article is not in."""
     groups = np.array([r["group"] for r in rows])
@@ -191,19 +193,31 @@ def out_of_fold(rows: list[dict], f: e5file.E5File, tok: e5file.Tokenizer, steps
 
 
 def write_scores(path: Path, rows: list[dict], orders: list, scores: list) -> None:
-    """The out-of-fold scores, one JSON line per item: its id, candidate count, order, scores."""
-    with path.open("w", encoding="utf-8") as out:
-        for r, order, s in zip(rows, orders, scores, strict=True):
-            line = {"id": r["id"], "candidates": len(r["X"]), "order": [int(c) for c in order],
-                    "scores": [float(x) for x in s]}  # fmt: skip
-            out.write(json.dumps(line) + "\n")
+    """The out-of-fold scores, one JSON line per item: its id, candidate count, order, scores
+    (written whole under another name, then renamed: no half file is ever read back)."""
+    lines = [
+        {
+            "id": r["id"],
+            "candidates": len(r["X"]),
+            "order": [int(c) for c in order],
+            "scores": [float(x) for x in s],
+        }
+        for r, order, s in zip(rows, orders, scores, strict=True)
+    ]
+    part = path.with_name(path.name + ".part")
+    part.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    part.replace(path)
 
 
 def read_scores(path: Path, rows: list[dict]) -> tuple[list, list]:
     """What `write_scores` wrote, checked against `rows`: the same items with the same
-    candidates, or SystemExit (the items or the first stage changed since)."""
-    lines = [json.loads(x) for x in path.read_text("utf-8").splitlines() if x]
-    if [(x["id"], x["candidates"]) for x in lines] != [(r["id"], len(r["X"])) for r in rows]:
+    candidates, or SystemExit (the file is damaged, or the items or first stage changed)."""
+    try:
+        lines = [json.loads(x) for x in path.read_text("utf-8").splitlines() if x]
+        got = [(x["id"], x["candidates"]) for x in lines]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{path} is damaged ({exc}): train again without it") from None
+    if got != [(r["id"], len(r["X"])) for r in rows]:
         raise SystemExit(
             f"{path} was written for other items or candidates: train again without it"
         )

@@ -123,10 +123,15 @@ def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch
     before = out.read_bytes()
     assert train_crossencoder.main() == 0
     assert models.read_text("utf-8") == fitted and out.read_bytes() == before
-    # a scores file of other items is refused
-    scores.write_text(scores.read_text("utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    # a scores file of other items, or a damaged one, is refused in one line
+    whole = scores.read_text("utf-8")
+    scores.write_text(whole.splitlines()[0] + "\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="other items"):
         train_crossencoder.main()
+    scores.write_text(whole[: whole.index("\n") + 5], encoding="utf-8")  # torn mid-line
+    with pytest.raises(SystemExit, match="damaged"):
+        train_crossencoder.main()
+    assert not list(tmp_path.glob("*.part"))
     assert second.rank.names[-len(ranker.CHECKS) - 2 :][:2] == ranker.CROSS
     got = [json.loads(line) for line in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
     assert [o["id"] for o in got] == [json.loads(line)["id"] for line in lines]

@@ -19,7 +19,8 @@ articles are split into five folds, and each fold's items are scored through the
 cross-encoder (and ranked by a first stage) trained on the other four. Then the final
 cross-encoder is trained on every item. `--scores F` keeps those out-of-fold scores, so that
 a change to the second stage's inputs alone is fitted again in minutes with
-`--scores F --second-stage-only`.
+`--scores F --second-stage-only`. `--items O` keeps only the items outcomes file O lists:
+`--items docs/shipped-outcomes.jsonl --scores docs/shipped-scores.jsonl` are the shipped fit's.
 """
 
 import argparse
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import compare_outcomes
 import e5file
 import numpy as np
 import torch
@@ -224,6 +226,23 @@ def read_scores(path: Path, rows: list[dict]) -> tuple[list, list]:
     return [np.array(x["order"], np.int64) for x in lines], [np.array(x["scores"]) for x in lines]
 
 
+def listed(items: list[dict], path: Path) -> list[dict]:
+    """The `items` an outcomes file lists, in their order, or SystemExit (the file is damaged,
+    or lists an item the tuned-on files do not hold)."""
+    try:
+        ids = set(compare_outcomes.read(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{path} cannot be read as outcomes ({exc})") from None
+    if not ids:
+        raise SystemExit(f"{path} lists no items")
+    missing = ids - {it.get("id") for it in items}
+    if missing:
+        raise SystemExit(
+            f"{path} lists {len(missing)} items no tuned-on file holds, such as {min(missing)}"
+        )
+    return [it for it in items if it.get("id") in ids]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranker", type=Path, default=DATA / ranker.MODEL_FILE,
@@ -236,12 +255,16 @@ def main() -> int:
                         "file when it exists (no fold is trained), else written to it")  # fmt: skip
     parser.add_argument("--second-stage-only", action="store_true",
                         help="fit the second stage only; the cross-encoder's patch is kept")  # fmt: skip
+    parser.add_argument("--items", type=Path, help="only the tuned-on items an outcomes file "
+                        "lists (docs/shipped-outcomes.jsonl: those the shipped models read)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(2)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     models = ranker.load(str(args.ranker))
     first = {k: m for k, m in models.items() if k != "crossencoder"}
     items = [it for f in train_ranker.TUNED for it in read_items(f)]
+    if args.items:
+        items = listed(items, args.items)
     say(f"{len(items)} tuned-on items: finding their candidates")
     with mock.patch.object(ranker, "load", lambda path=None: first):
         rows = train_ranker.collect(Retriever.default(), items)

@@ -140,3 +140,33 @@ def test_a_trial_run_writes_the_patch_and_the_second_stage(tmp_path, monkeypatch
         patch = {k: z[k] for k in z.files}
     trained = crossencoder.apply_patch(crossencoder.base_file().read_bytes(), patch)
     assert len(trained) == crossencoder.base_file().stat().st_size
+    # only the items an outcomes file lists, in their order: the scores of those alone fit
+    ids = [json.loads(line)["id"] for line in lines]
+    some = tmp_path / "some.jsonl"
+    some.write_text("".join(f'{{"id": "{i}"}}\n' for i in ids[::2][::-1]), encoding="utf-8")
+    scores.write_text("".join(whole.splitlines(keepends=True)[::2]), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", [*argv, "--second-stage-only", "--items", str(some)])
+    assert train_crossencoder.main() == 0
+    got = [
+        json.loads(line)["id"] for line in (tmp_path / "outcomes.jsonl").read_text().splitlines()
+    ]
+    assert got == ids[::2]
+    some.write_text('{"id": "nowhere"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match="no tuned-on file holds, such as nowhere"):
+        train_crossencoder.main()
+    some.write_text('{"id": "T', encoding="utf-8")
+    with pytest.raises(SystemExit, match="cannot be read as outcomes"):
+        train_crossencoder.main()
+
+
+def test_the_shipped_scores_cover_the_shipped_outcomes_items() -> None:
+    docs = ROOT / "docs"
+    outcomes = [
+        json.loads(x)["id"] for x in (docs / "shipped-outcomes.jsonl").read_text().splitlines()
+    ]
+    lines = [json.loads(x) for x in (docs / "shipped-scores.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == outcomes
+    for x in lines:
+        n = x["candidates"]
+        assert sorted(x["order"]) == list(range(n))
+        assert len(x["scores"]) == min(n, ranker.RERANKED)

@@ -9,8 +9,8 @@ no answer of the kind asked) is withheld outright: such failures are rare among 
 rare for a fitted weight to carry, and decisive when they occur. There is one pair of
 models with the sentence encoder and one without it, for platforms where it cannot load.
 With the cross-encoder, a second stage follows: it scores the first stage's leading
-candidates, and a third ranker and abstention model, which read its scores as two more
-inputs, rank every candidate again.
+candidates, and a third ranker and abstention model, which read its scores as more inputs
+(CROSS), rank every candidate again.
 Evidence checks only ever lower a score, so they are computed for the leading candidates
 only: a candidate whose score without checks cannot beat the runner-up is never checked.
 """
@@ -54,9 +54,11 @@ VETOES = [CHECKS.index(c) for c in CHECKS if c not in ("focus_missing", "unknown
 noun the archive never uses are as often a paraphrase (收摊 for 退出, 大牛 for 科学家) as a
 thing the archive does not hold: they are left to the abstention model."""
 
-CROSS = ("crossencoder", "crossencoder_gap")
-"""The second stage's extra inputs: the cross-encoder's score, and its distance below the best
-score of the question (a candidate it did not read gets the lowest score it gave)."""
+CROSS = ("crossencoder", "crossencoder_gap", "crossencoder_prob", "crossencoder_none")
+"""The second stage's extra inputs: the cross-encoder's score, its distance below the best score
+of the question (a candidate it did not read gets the lowest score it gave), and, read as it was
+trained (a softmax over the candidates it read and "none of these" at score 0), the candidate's
+probability (0 if not read) and that of "none of these" (the same for every candidate)."""
 
 RERANKED = 3
 """The first stage's leading candidates the cross-encoder reads. Measured out of fold on the
@@ -125,7 +127,13 @@ def cross_inputs(n: int, read: list[int], scores: np.ndarray) -> np.ndarray:
         return np.zeros((n, len(CROSS)))
     value = np.full(n, scores.min())
     value[read] = scores
-    return np.stack([value, value - scores.max()], axis=1)
+    top = max(0.0, float(scores.max()))  # a softmax with "none of these" at 0, kept finite
+    odds, none = np.exp(scores - top), np.exp(-top)
+    prob = np.zeros(n)
+    prob[read] = odds / (none + odds.sum())
+    return np.stack(
+        [value, value - scores.max(), prob, np.full(n, none / (none + odds.sum()))], axis=1
+    )
 
 
 @cache

@@ -130,7 +130,7 @@ class Spy:
 
     def score(self, question: str, candidates: list[str]) -> np.ndarray:
         self.read.append((question, candidates))
-        return np.array([50.0 if self.liked in c else 0.0 for c in candidates])
+        return np.array([500.0 if self.liked in c else 0.0 for c in candidates])
 
 
 def test_the_second_stage_ranks_the_first_stages_leaders_again(archive, monkeypatch) -> None:
@@ -141,6 +141,7 @@ def test_the_second_stage_ranks_the_first_stages_leaders_again(archive, monkeypa
     runner_up = leaders[1]
     spy = Spy(normalize(runner_up))  # the model reads normalised text
     monkeypatch.setattr(crossencoder, "cross_encoder", lambda: spy)
+    monkeypatch.setattr(archive, "min_confidence", 0.0)  # the order, whatever the confidence
     a = archive.ask(question)
     assert len(spy.read) == 1 and len(spy.read[0][1]) == ranker.RERANKED
     assert runner_up[:12] in a.text  # the cross-encoder's choice, not the first stage's
@@ -176,4 +177,12 @@ def test_cross_inputs_give_unread_candidates_the_lowest_score() -> None:
     x = ranker.cross_inputs(5, [3, 0, 4], np.array([2.0, 1.0, -1.0]))
     assert x[:, 0].tolist() == [1.0, -1.0, -1.0, 2.0, -1.0]
     assert x[:, 1].tolist() == [-1.0, -3.0, -3.0, 0.0, -3.0]
-    assert ranker.cross_inputs(2, [], np.zeros(0)).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert ranker.cross_inputs(2, [], np.zeros(0)).tolist() == [[0.0] * 4, [0.0] * 4]
+
+
+def test_cross_inputs_read_the_scores_as_the_cross_encoder_was_trained() -> None:
+    """A softmax over the candidates read and "none of these" at score 0."""
+    x = ranker.cross_inputs(4, [2, 0], np.array([np.log(3.0), 0.0]))
+    assert np.allclose(x[:, 2], [1 / 5, 0, 3 / 5, 0]) and np.allclose(x[:, 3], 1 / 5)
+    far = ranker.cross_inputs(2, [0, 1], np.array([800.0, -800.0]))  # no overflow
+    assert np.allclose(far[:, 2:], [[1.0, 0.0], [0.0, 0.0]])

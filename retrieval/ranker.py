@@ -129,11 +129,10 @@ def cross_inputs(n: int, read: list[int], scores: np.ndarray) -> np.ndarray:
     value[read] = scores
     top = max(0.0, float(scores.max()))  # a softmax with "none of these" at 0, kept finite
     odds, none = np.exp(scores - top), np.exp(-top)
+    total = none + odds.sum()
     prob = np.zeros(n)
-    prob[read] = odds / (none + odds.sum())
-    return np.stack(
-        [value, value - scores.max(), prob, np.full(n, none / (none + odds.sum()))], axis=1
-    )
+    prob[read] = odds / total
+    return np.stack([value, value - scores.max(), prob, np.full(n, none / total)], axis=1)
 
 
 @cache

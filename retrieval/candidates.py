@@ -68,7 +68,9 @@ class Passage:
 
 def query_terms(index: Index, query: Query, history: list[str], previous_answer: str) -> Terms:
     """The question's own terms (a word jieba guessed and the archive never uses is read as its
-    parts) and, for a follow-up, the rarest terms of the previous question and of its answer."""
+    parts) and, for a follow-up, the previous question's subject terms and the rarest terms of
+    its answer. All the subject terms: what an archive is about is among its commonest words
+    (蚂蚁 in a fintech archive), and the rarest of a question are often not whom it asks of."""
     terms = Terms()
     roles: dict[str, str] = {}
     for t in query.terms:
@@ -77,7 +79,7 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
             terms.weights.setdefault(p, OWN if parts else 1.0)
             roles[p] = "own"
     if history and query.needs_context:
-        asked = _rarest(index, subject_terms(without_guesses(history[-1])), 3)
+        asked = subject_terms(without_guesses(history[-1]))
         said = [t for t in subject_terms(previous_answer) if t not in roles and t not in asked]
         answered = _rarest(index, said, 2)  # what the answer named, not the words asked again
         for t in asked + answered:

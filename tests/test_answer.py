@@ -488,6 +488,31 @@ def test_the_question_s_own_terms_and_what_a_follow_up_borrows() -> None:
     assert terms.borrowed == {} and terms.from_answer == set()  # it names what it asks about
 
 
+def test_a_follow_up_keeps_the_subject_the_archive_names_most() -> None:
+    # 星河科技 is in every article, so its words are the archive's commonest: a follow-up
+    # that borrowed only the previous question's rarest words (计划, 上市) read 白鹭支付's
+    r = Retriever.from_articles(
+        [
+            _article(
+                1,
+                "星河科技赴港上市",
+                "星河科技计划明年在港上市。",
+                "据悉,星河科技此次募资10亿美元。",
+            ),
+            _article(2, "白鹭支付赴港上市", "白鹭支付计划明年在港上市,募资5亿美元。"),
+            _article(3, "星河科技的新产品", "星河科技推出了新的理财产品。"),
+            _article(4, "星河科技人事", "星河科技的CEO是林晓峰。"),
+            _article(5, "星河科技与青松银行合作", "星河科技与青松银行签署合作协议。"),
+        ]
+    )
+    chat = ["星河科技计划在哪里上市?"]
+    assert set(query_terms(r.index, analyse("他们募资多少?"), chat, "").borrowed) == {
+        "星河", "科技", "计划", "上市",
+    }  # fmt: skip
+    a = r.ask("他们募资多少?", history=chat)
+    assert a.answered and "10亿美元" in a.text
+
+
 def test_the_paragraphs_read_around_the_best_hit() -> None:
     middle = [f"第{i}段讲的是普通的事情。" for i in range(40)]
     middle[20] = "这里提到了青松银行。"

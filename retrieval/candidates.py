@@ -11,7 +11,7 @@ import numpy as np
 
 from . import spans
 from .index import Index
-from .question import Query, is_word, pieces, subject_terms, without_guesses
+from .question import Query, analyse, is_word, pieces, subject_terms, without_guesses
 from .vectorstore import SentenceIndex
 
 CANDIDATES = 20
@@ -68,9 +68,10 @@ class Passage:
 
 def query_terms(index: Index, query: Query, history: list[str], previous_answer: str) -> Terms:
     """The question's own terms (a word jieba guessed and the archive never uses is read as its
-    parts) and, for a follow-up, the previous question's subject terms and the rarest terms of
-    its answer. All the subject terms: what an archive is about is among its commonest words
-    (蚂蚁 in a fintech archive), and the rarest of a question are often not whom it asks of."""
+    parts) and, for a follow-up, the chat's subject terms (`chat_subject`) and the rarest terms
+    of the previous answer. All the subject terms: what an archive is about is among its
+    commonest words (蚂蚁 in a fintech archive), and the rarest of a question are often not
+    whom it asks of."""
     terms = Terms()
     roles: dict[str, str] = {}
     for t in query.terms:
@@ -79,7 +80,7 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
             terms.weights.setdefault(p, OWN if parts else 1.0)
             roles[p] = "own"
     if history and query.needs_context:
-        asked = subject_terms(without_guesses(history[-1]))
+        asked = chat_subject(history)
         said = [t for t in subject_terms(previous_answer) if t not in roles and t not in asked]
         answered = _rarest(index, said, 2)  # what the answer named, not the words asked again
         for t in asked + answered:
@@ -96,6 +97,17 @@ def query_terms(index: Index, query: Query, history: list[str], previous_answer:
         if value * w and t in roles:
             (terms.own if roles[t] == "own" else terms.borrowed)[t] = value * w
     return terms
+
+
+def chat_subject(history: list[str]) -> list[str]:
+    """The subject terms of the chat: the last question's, and while a question follows up on
+    the one before it (这次募了多少钱?), those of the question before, back to one that does not."""
+    out: list[str] = []
+    for question in reversed(history):
+        out += [t for t in subject_terms(without_guesses(question)) if t not in out]
+        if not analyse(question).needs_context:
+            break
+    return out
 
 
 def gather(

@@ -513,6 +513,26 @@ def test_a_follow_up_keeps_the_subject_the_archive_names_most() -> None:
     assert a.answered and "10亿美元" in a.text
 
 
+def test_a_follow_up_of_a_follow_up_keeps_the_chat_s_subject() -> None:
+    # "这次募了多少钱?" names no company: the question after it lost 星河科技, borrowed only
+    # 钱 and the previous answer's figures, and read 白鹭支付's listing
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技上市", "星河科技此次募资10亿美元。", "星河科技于3月18日挂牌。"),
+            _article(2, "白鹭支付上市", "白鹭支付于5月20日挂牌。"),
+            _article(3, "星河科技的新产品", "星河科技推出了新的理财产品。"),
+        ]
+    )
+    chat = ["星河科技是在香港上市的吧?", "这次募了多少钱?"]
+    borrowed = query_terms(r.index, analyse("它具体是哪天挂牌的?"), chat, "").borrowed
+    assert {"星河", "科技"} <= set(borrowed)
+    chat_on = ["星河科技是在香港上市的吧?", "白鹭支付是哪天挂牌的?"]
+    borrowed = query_terms(r.index, analyse("它募资多少?"), chat_on, "").borrowed
+    assert "白鹭" in borrowed and "星河" not in borrowed  # a question naming its own ends it
+    a = r.ask("它具体是哪天挂牌的?", history=chat)
+    assert a.answered and "3月18日" in a.text
+
+
 def test_the_paragraphs_read_around_the_best_hit() -> None:
     middle = [f"第{i}段讲的是普通的事情。" for i in range(40)]
     middle[20] = "这里提到了青松银行。"

@@ -63,8 +63,8 @@ _KINDS = ("银行", "集团", "证券", "保险", "财险", "寿险", "大学", 
 """Endings that make a name of a kind of institution (江苏银行, 平安集团)."""
 
 
-_NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多]|什么")
-"""Words before 银行 that point or count rather than name (哪家银行, 这家银行, 多家银行)."""
+_NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多他她它我你咱]|什么")
+"""Words before 银行 that point or count rather than name (哪家银行, 这家银行, 多家银行, 他们集团)."""
 
 
 @lru_cache(maxsize=1024)

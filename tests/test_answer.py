@@ -199,6 +199,9 @@ def test_another_bank_than_asked_is_no_answer() -> None:
     assert not other_institution(q, span, "江苏银行也推出了联名卡。" + span)  # it is there too
     assert not other_institution("它第一家合作的是哪家银行", span, span)  # 哪家 names none
     assert not other_institution("林晓峰在什么银行工作过?", span, span)  # nor does 什么
+    staff = "全集团180多万员工"
+    assert not other_institution("他们集团一共有多少员工?", "平安集团" + staff, staff)  # nor 他们
+    assert not other_institution("咱们银行的联名卡是哪一年上线的", span, span)  # nor 咱们
     assert not other_institution(q, "他在银行工作多年", "")  # 在 is no name
     span = "与厦门银行的合作始于2018年"
     both = "江苏银行和青岛银行合作的信用卡是哪年上线的"

@@ -42,13 +42,20 @@ def _periods(text: str) -> set[str]:
     return out
 
 
-def contradicts(question: str, span: str) -> bool:
+_RELATIVE_YEARS = {"前年": -2, "去年": -1, "今年": 0, "明年": 1}
+
+
+def contradicts(question: str, span: str, year: int | None = None) -> bool:
     """Whether `span` speaks of another year, part of a year, funding round or edition than the
     question names: it names some of the same kind (years; 一季度, 上半年, 全年; A轮; 第N届,
-    第N次, 第N大…), and none of them is the question's."""
+    第N次, 第N大…), and none of them is the question's. year: the article's, which the span's
+    今年, 去年… name."""
     q, s = normalize(question), normalize(span)
+    said_years = _years(s)
+    if year is not None:
+        said_years |= {str(year + d) for word, d in _RELATIVE_YEARS.items() if word in s}
     for values in (_years, _periods, lambda t: set(_ROUND.findall(t))):
-        asked, said = values(q), values(s)
+        asked, said = values(q), (said_years if values is _years else values(s))
         if asked and said and not asked & said:
             return True
     editions = _ORDINAL.findall(s)
@@ -63,23 +70,30 @@ _KINDS = ("银行", "集团", "证券", "保险", "财险", "寿险", "大学", 
 """Endings that make a name of a kind of institution (江苏银行, 平安集团)."""
 
 
-_NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多他她它我你咱]|什么")
-"""Words before 银行 that point or count rather than name (哪家银行, 这家银行, 多家银行, 他们集团)."""
+_NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多他她它我你咱]|什么|个$")
+"""Words before 银行 that point or count rather than name (哪家银行, 多家银行, 他们集团, 有个财险)."""
 
 
 @lru_cache(maxsize=1024)
 def _kind_names(text: str) -> dict[str, frozenset[str]]:
     """For each kind of institution, the names `text` gives it without the ending (江苏银行 → 江苏
-    under 银行); a name is the word holding the ending or the word before it."""
+    under 银行); a name is the word holding the ending or the word before it, past other kinds
+    (远山银行集团: 远山 under 集团 too)."""
     out: dict[str, set[str]] = {}
     tokens = words(text)
-    for before, token in zip(["", *tokens], tokens, strict=False):
+    for i, token in enumerate(tokens):
         for kind in _KINDS:
-            if token.endswith(kind) and len(token) > len(kind):
-                out.setdefault(kind, set()).add(token[: -len(kind)])
-            elif token == kind and len(before) >= 2 and not _NOT_A_NAME.search(before):
-                out.setdefault(kind, set()).add(before)
-    return {kind: frozenset(names) for kind, names in out.items()}
+            if not token.endswith(kind):
+                continue
+            name, j = token[: -len(kind)], i - 1
+            while name in ("", *_KINDS) and j >= 0:
+                name, j = tokens[j], j - 1
+            if j == i - 1 or (len(name) >= 2 and not _NOT_A_NAME.search(name)):
+                out.setdefault(kind, set()).add(name)
+    named = {
+        kind: {n for n in names if n and not n.endswith(_KINDS)} for kind, names in out.items()
+    }
+    return {kind: frozenset(names) for kind, names in named.items() if names}
 
 
 def other_institution(question: str, span: str, evidence: str) -> bool:
@@ -107,7 +121,7 @@ _CHIEF_SHORT = {
     "cmo": "市场",
     "cco": "合规",
 }
-_CHIEF_SAME = {"风控": "风险"}
+_CHIEF_SAME = {"风控": "风险", "资讯": "信息"}  # 資訊: Taiwan's word for 信息
 _CHIEF = re.compile(
     r"首席((?:[\u4e00-\u9fff]{1,3}/)*[\u4e00-\u9fff]{1,3})官|(?<![a-z])(c[efotirdmc]o)(?![a-z])"
 )

@@ -295,13 +295,14 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
         and not any(index.df(syn) for syn in synonyms(w))
         and w[-1] not in said
     ]
-    evidence = text + rec["title"] + (rec.get("published") or "")[:4]
+    year = (rec.get("published") or "")[:4]
+    evidence = text + rec["title"] + year
     question = normalize(query.text)
     kind_asked = query.kind in ("number", "when") or named_kind(question, span) is not None
     return [
         float(any(y not in evidence for y in re.findall(r"\d{4}", question))),
         float(kind_asked and not c.feature("type")),
-        float(checks.contradicts(query.text, span)),
+        float(checks.contradicts(query.text, span, int(year) if year.isdigit() else None)),
         float(checks.other_institution(query.text, span, evidence)),
         float(checks.other_chief(query.text, evidence)),
         float(bool(focus) and not credit(focus, text)),

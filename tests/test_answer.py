@@ -1,5 +1,7 @@
 """Answer mechanisms on fixture archives: checks, candidates, follow-ups, guesses."""
 
+from datetime import UTC, datetime
+
 from corpus import Article
 from retrieval import Retriever, crossencoder, features, ranker, semantic
 from retrieval.answering import MAX_ANSWER, find_candidates, widen
@@ -161,6 +163,14 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert contradicts("一季度营收多少?", "前三季度营收10亿元")
     assert not contradicts("第一季度营收多少?", "Q1营收10亿元,二季度12亿元")
     assert contradicts("G轮融资由谁领投?", "完成D轮融资,由青松资本领投")
+    # a span's 今年 and 去年 are the article's year and the one before
+    grew = "今年一季度规模较2020年底下降18%至9724亿元"
+    assert contradicts("2021年一季度规模多少?", grew)  # the article's year unknown
+    assert not contradicts("2021年一季度规模多少?", grew, year=2021)
+    assert contradicts("2021年一季度规模多少?", grew, year=2022)
+    assert not contradicts("2020年营收多少?", "去年营收10亿元", year=2021)
+    assert not contradicts("2019年营收多少?", "去年营收10亿元,前年8亿元", year=2021)
+    assert contradicts("2018年营收多少?", "去年营收10亿元,明年预计12亿元", year=2021)
     assert not contradicts("D轮融资由谁领投?", "完成d轮融资,由青松资本领投")
     r = Retriever.from_articles(ARCHIVE)
     assert not r.ask("蓝鲸保险2020年的保费收入是多少?").answered
@@ -172,6 +182,16 @@ def test_another_year_or_edition_than_asked_is_no_answer() -> None:
     assert "青松资本" in funded.ask("星河科技的D轮融资是谁领投的?").text
     assert not funded.ask("星河科技的G轮融资是谁领投的?").answered
     assert "10月24日" in r.ask("第二届星河金融峰会是哪天召开的?").text
+    dated = _article(2, "蓝鲸基金规模", "蓝鲸基金今年一季度规模较2020年底下降18%至9724亿元。")
+    asked = "蓝鲸基金2021年一季度的规模是多少?"
+    in_2021 = Retriever.from_articles(
+        [dated.model_copy(update={"published": datetime(2021, 5, 1, tzinfo=UTC)})]
+    )
+    assert "9724亿元" in in_2021.ask(asked).text  # its 今年 is 2021
+    in_2022 = Retriever.from_articles(
+        [dated.model_copy(update={"published": datetime(2022, 5, 1, tzinfo=UTC)})]
+    )
+    assert not in_2022.ask(asked).answered
 
 
 def test_every_way_to_name_a_year_part_round_or_edition() -> None:
@@ -199,6 +219,11 @@ def test_another_bank_than_asked_is_no_answer() -> None:
     assert not other_institution(q, span, "江苏银行也推出了联名卡。" + span)  # it is there too
     assert not other_institution("它第一家合作的是哪家银行", span, span)  # 哪家 names none
     assert not other_institution("林晓峰在什么银行工作过?", span, span)  # nor does 什么
+    citi = "他曾是花旗集团全球财富管理总监"
+    assert not other_institution("他在哪家银行集团待了二十年?", citi, citi)  # 银行 is a kind
+    assert other_institution("他在远山银行集团待了二十年?", citi, citi)
+    huatai = "华泰保险集团旗下有华泰财险、华泰人寿等子公司"
+    assert not other_institution("华泰保险有哪些子公司?我记得有个财险", huatai, huatai)  # 有个
     staff = "全集团180多万员工"
     assert not other_institution("他们集团一共有多少员工?", "平安集团" + staff, staff)  # nor 他们
     assert not other_institution("咱们银行的联名卡是哪一年上线的", span, span)  # nor 咱们
@@ -609,6 +634,8 @@ def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:
     assert chief_titles("CTO和首席风控官") == {"技术", "风险"}
     assert chief_titles("首席AI科学家") == set()
     assert chief_titles("首席大数据官") == {"数据"}  # what it is chief of, in two characters
+    assert chief_titles("首席資訊官") == {"信息"}  # 資訊, Taiwan's word for 信息
+    assert not other_chief("首席資訊官年薪多少?", "首席信息/技术官的年薪在300-500万元")
     assert other_chief("蚂蚁的首席风险官是谁?", "李臣现任副总裁和首席合规官")
     assert not other_chief("蚂蚁的CRO是谁?", "赵强任首席风险官")
     assert not other_chief("蚂蚁的总裁是谁?", "李臣现任副总裁和首席合规官")

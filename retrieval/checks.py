@@ -3,6 +3,8 @@
 import re
 from functools import lru_cache
 
+import rjieba
+
 from .text import normalize, words
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年?\s*[-—–~至到]\s*((?:19|20)\d\d))?(?!\d)")
@@ -124,22 +126,48 @@ _CHIEF_SHORT = {
 _CHIEF_SAME = {"风控": "风险", "资讯": "信息"}  # 資訊: Taiwan's word for 信息
 _CHIEF = re.compile(
     r"首席((?:[\u4e00-\u9fff]{1,3}/)*[\u4e00-\u9fff]{1,3})官|(?<![a-z])(c[efotirdmc]o)(?![a-z])"
+    r"|(行政总裁)"  # Hong Kong's chief executive
 )
 
 
 def chief_titles(text: str) -> set[str]:
     """The chief officers `text` names, by what they are chief of (首席风险官, CRO → 风险;
     首席信息/技术官 → 信息, 技术)."""
-    out = set()
-    for long, short in _CHIEF.findall(normalize(text)):
-        if short:
-            out.add(_CHIEF_SHORT[short])
-        else:
-            out.update(part[-2:] for part in long.split("/"))
-    return {_CHIEF_SAME.get(t, t) for t in out}
+    return {t for m in _CHIEF.finditer(normalize(text)) for t in _chief_of(m)}
+
+
+def _chief_of(m: re.Match[str]) -> set[str]:
+    """What the chief officer of a match of _CHIEF is chief of."""
+    long, short, executive = m.groups()
+    if executive:
+        return {"执行"}
+    if short:
+        return {_CHIEF_SHORT[short]}
+    return {_CHIEF_SAME.get(part[-2:], part[-2:]) for part in long.split("/")}
+
+
+_PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+
+
+def _titles_of_named(question: str, evidence: str) -> set[str]:
+    """The chief titles the question gives a person it names, who `evidence` names too (前CTO
+    方国伟, 当CEO的特纳夫): they say whom the question asks about, not which officer."""
+    people = [w for w, f in rjieba.tag(question) if f in _PERSON_TAGS and len(w) >= 2]
+    people = [p for p in people if p in evidence]
+    out: set[str] = set()
+    for m in _CHIEF.finditer(question):
+        near = question[max(0, m.start() - 4) : m.end() + 5]
+        if any(p in near for p in people):
+            out |= _chief_of(m)
+    return out
 
 
 def other_chief(question: str, evidence: str) -> bool:
     """Whether the question asks about a chief officer (首席风险官) the `evidence` never names."""
+    question = normalize(question)
     asked = chief_titles(question)
+    if not asked:
+        return False
+    evidence = normalize(evidence)
+    asked -= _titles_of_named(question, evidence)
     return bool(asked) and not asked & chief_titles(evidence)

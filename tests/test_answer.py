@@ -636,6 +636,14 @@ def test_a_chief_officer_the_paragraph_never_names_is_no_answer() -> None:
     assert chief_titles("首席大数据官") == {"数据"}  # what it is chief of, in two characters
     assert chief_titles("首席資訊官") == {"信息"}  # 資訊, Taiwan's word for 信息
     assert not other_chief("首席資訊官年薪多少?", "首席信息/技术官的年薪在300-500万元")
+    assert chief_titles("港交所行政总裁李小加表示") == {"执行"}  # Hong Kong's word for CEO
+    assert not other_chief("港交所哪位行政總裁表态欢迎?", "港交所行政总裁李小加表示欢迎")
+    # a title the question gives a person it names says whom it asks about
+    career = "方国伟曾任职于华为、AWS、微软,如今担任华为云的首席产品官"
+    assert not other_chief("平安科技前CTO方国伟现在担任什么职务?", career)
+    assert not other_chief("后来当CEO的方国伟现在担任什么职务?", career)
+    assert other_chief("方国伟离职以后,平安科技的CTO换成了谁?", career)  # the CTO is asked for
+    assert other_chief("平安科技前CTO方国伟现在担任什么职务?", "李臣担任首席产品官")
     assert other_chief("蚂蚁的首席风险官是谁?", "李臣现任副总裁和首席合规官")
     assert not other_chief("蚂蚁的CRO是谁?", "赵强任首席风险官")
     assert not other_chief("蚂蚁的总裁是谁?", "李臣现任副总裁和首席合规官")

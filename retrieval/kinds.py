@@ -22,7 +22,7 @@ _NUMBER = re.compile(
     r"年|岁|个月|天|日|周|小时|分钟|秒|只|件|台|份|股|点|层|轮|期|国|城|座|成|架|辆|张|枚|亩|平方米|公里|吨|节点|篇)|"
     r"(?:[二两三四五六七八九十百千]|一[百千万亿])[一二两三四五六七八九十百千万亿]*[几多余]?(?:个|家|位|名|人|项|倍|成|次|轮|年|款|亿|万|日|天|架|张|条|种|篇)|"
     r"\d+(?:\.\d+)?|[一二三四五六七八九十百]+分之[一二三四五六七八九十]+|[一二两三四五六七八九十]成|"
-    r"[一二两三四五六七八九]{1,2}[十百千万亿]+"
+    r"[一二两三四五六七八九]{1,2}[十百千万亿]+|半个?(?:天|年|月|小时|钟头)"
 )
 _CALENDAR = re.compile(
     r"(?:19|20)\d\d\s*(?:年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*[日号])?|[-/.]\d{1,2}(?:[-/.]\d{1,2})?)|"
@@ -134,8 +134,11 @@ def expected_unit(question: str) -> re.Pattern[str] | None:
 
 # 哪所大学, 哪家银行, 哪个区: the answer is a name with that ending (北京大学, 渣打银行).
 _NAMED_KIND = re.compile(
-    r"(?:哪|什么)一?[个家所座位]?(大学|学院|银行|研究院|交易所|医院|省|市|区|县)"
+    r"(?:哪|什么)一?[个家所座位]?"
+    r"(大学|学院|银行|研究院|交易所|医院|省|市(?![场值民面])|区(?![块别间分域])|县)"
 )
+_SHORT_NAMES = {"交易所": "交易所|交所"}
+"""Endings a name of the kind can have instead (纽交所, 港交所)."""
 
 
 _COMPANY_ASKED = re.compile(r"哪家(?!银行|大学|医院|律)|哪个机构|什么机构|哪个公司|什么公司")
@@ -159,7 +162,8 @@ def _names_asked(question: str) -> Callable[[str], list[str]] | None:
     """How to find names of the kind `question` asks for (哪所大学 → X大学), if it asks for one."""
     m = _NAMED_KIND.search(question)
     if m:
-        pattern = re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}{m.group(1)}")
+        ending = _SHORT_NAMES.get(m.group(1), m.group(1))
+        pattern = re.compile(rf"[\u4e00-\u9fffa-z]{{1,12}}(?:{ending})")
         return lambda text: pattern.findall(normalized(text))
     return _company_names if _COMPANY_ASKED.search(question) else None
 

@@ -288,6 +288,10 @@ def test_which_university_or_company_wants_the_name_of_one() -> None:
         assert named_kind(f"他在哪个{kind}", f"他在星河{kind}") is True, kind
         assert named_kind(f"他在哪个{kind}", "他在上海") is False, kind
     assert named_kind("他在什么大学读书", "他在星河大学读书") is True
+    assert named_kind("年薪大概在什么区间?", "年薪在300-500万元") is None  # a range, no district
+    assert named_kind("这属于什么市场?", "下沉市场") is None
+    assert named_kind("它在哪个交易所上市?", "今日,陆金所在纽交所正式挂牌交易") is True
+    assert named_kind("它在哪个交易所上市?", "今日,陆金所正式挂牌交易") is False
     for asked in ("哪家公司", "哪个机构", "什么机构", "哪个公司", "什么公司"):
         assert named_kind("他后来去了" + asked, "两个月后他加盟了星河资本") is True, asked
     assert named_kind("他在哪家律所工作", "他在星河律所工作") is None
@@ -385,6 +389,8 @@ def test_the_nth_item_of_a_list() -> None:
 
 
 def test_a_number_question_needs_a_number() -> None:
+    assert type_match("number", "刚运营半天就被约谈") == 1.0  # 半天 is how long
+    assert type_match("number", "半个月后") == 1.0
     r = Retriever.from_articles(ARCHIVE)
     # 接待咨询20万人次 is a number, but not of 用户: the focus check says so, and the
     # abstention model weighs it (the focus check alone does not withhold an answer)

@@ -3,8 +3,7 @@
 import re
 from functools import lru_cache
 
-import rjieba
-
+from .kinds import tagged_people
 from .text import normalize, words
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年?\s*[-—–~至到]\s*((?:19|20)\d\d))?(?!\d)")
@@ -146,14 +145,10 @@ def _chief_of(m: re.Match[str]) -> set[str]:
     return {_CHIEF_SAME.get(part[-2:], part[-2:]) for part in long.split("/")}
 
 
-_PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
-
-
 def _titles_of_named(question: str, evidence: str) -> set[str]:
     """The chief titles the question gives a person it names, who `evidence` names too (前CTO
     方国伟, 当CEO的特纳夫): they say whom the question asks about, not which officer."""
-    people = [w for w, f in rjieba.tag(question) if f in _PERSON_TAGS and len(w) >= 2]
-    people = [p for p in people if p in evidence]
+    people = [p for p in tagged_people(question) if p in evidence]
     out: set[str] = set()
     for m in _CHIEF.finditer(question):
         near = question[max(0, m.start() - 4) : m.end() + 5]

@@ -64,7 +64,7 @@ def _tagged_places(text: str) -> list[str]:
 _PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 
 
-def _tagged_people(text: str) -> list[str]:
+def tagged_people(text: str) -> list[str]:
     """Person names (jieba's nr tags) in `text`: 李捷, 井贤栋."""
     return [w for w, flag in _tags(text) if flag in _PERSON_TAGS and len(w) >= 2]
 
@@ -219,7 +219,7 @@ def type_match(kind: str, text: str, question: str = "") -> float:
         return 1.0 if any(normalized(r) not in question for r in roles) else 0.0
     if kind == "who":
         found = [m.group() for p in (_ROLE, _PERSON_HINT) for m in p.finditer(text)]
-        found += _tagged_people(text)  # a name alone: 李捷将接管技术团队
+        found += tagged_people(text)  # a name alone: 李捷将接管技术团队
         return 1.0 if any(normalized(f) not in question for f in found) else 0.3
     if kind == "where":  # a place; an organisation when the question allows (在哪家公司)
         found = [m.group() for m in _PLACE.finditer(text)] + _tagged_places(text)

@@ -52,11 +52,14 @@ def contradicts(question: str, span: str, year: int | None = None) -> bool:
     第N次, 第N大…), and none of them is the question's. year: the article's, which the span's
     今年, 去年… name."""
     q, s = normalize(question), normalize(span)
-    said_years = _years(s)
-    if year is not None:
-        said_years |= {str(year + d) for word, d in _RELATIVE_YEARS.items() if word in s}
-    for values in (_years, _periods, lambda t: set(_ROUND.findall(t))):
-        asked, said = values(q), (said_years if values is _years else values(s))
+    relative = (
+        set() if year is None else {str(year + d) for w, d in _RELATIVE_YEARS.items() if w in s}
+    )
+    for asked, said in (
+        (_years(q), _years(s) | relative),
+        (_periods(q), _periods(s)),
+        (set(_ROUND.findall(q)), set(_ROUND.findall(s))),
+    ):
         if asked and said and not asked & said:
             return True
     editions = _ORDINAL.findall(s)

@@ -135,7 +135,12 @@ _CHIEF = re.compile(
 def chief_titles(text: str) -> set[str]:
     """The chief officers `text` names, by what they are chief of (首席风险官, CRO → 风险;
     首席信息/技术官 → 信息, 技术)."""
-    return {t for m in _CHIEF.finditer(normalize(text)) for t in _chief_of(m)}
+    return _titles(normalize(text))
+
+
+def _titles(text: str) -> set[str]:
+    """`chief_titles` of normalised text."""
+    return {t for m in _CHIEF.finditer(text) for t in _chief_of(m)}
 
 
 def _chief_of(m: re.Match[str]) -> set[str]:
@@ -163,9 +168,9 @@ def _titles_of_named(question: str, evidence: str) -> set[str]:
 def other_chief(question: str, evidence: str) -> bool:
     """Whether the question asks about a chief officer (首席风险官) the `evidence` never names."""
     question = normalize(question)
-    asked = chief_titles(question)
+    asked = _titles(question)
     if not asked:
         return False
     evidence = normalize(evidence)
     asked -= _titles_of_named(question, evidence)
-    return bool(asked) and not asked & chief_titles(evidence)
+    return bool(asked) and not asked & _titles(evidence)

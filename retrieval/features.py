@@ -16,7 +16,7 @@ import numpy as np
 from . import checks, spans
 from .candidates import Passage, Terms
 from .index import Index
-from .kinds import named_kind, normalized, tells_earlier, type_match
+from .kinds import figure_named, named_kind, normalized, tells_earlier, type_match
 from .question import Query, is_word
 from .synonyms import synonyms
 from .text import normalize
@@ -49,7 +49,7 @@ FEATURES = (
 
 CHECKS = (
     "year_missing",  # a year the question names is not in the paragraph, title or date
-    "kind_missing",  # a number, date or name of the kind asked is not in the span
+    "kind_missing",  # no number (of the figure asked: 净利润), date or name of the kind asked
     "contradicts",  # the span speaks of another year, part of a year, round or edition
     "other_institution",  # it names another bank, group, university… than asked
     "other_chief",  # the question asks about a chief officer the paragraph never names
@@ -299,9 +299,10 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     evidence = text + rec["title"] + year
     question = normalize(query.text)
     kind_asked = query.kind in ("number", "when") or named_kind(question, span) is not None
+    figure = figure_named(question, said) if query.kind == "number" else None
     return [
         float(any(y not in evidence for y in re.findall(r"\d{4}", question))),
-        float(kind_asked and not c.feature("type")),
+        float(kind_asked and (not c.feature("type") or figure is False)),
         float(checks.contradicts(query.text, span, int(year) if year.isdigit() else None)),
         float(checks.other_institution(query.text, span, evidence)),
         float(checks.other_chief(query.text, evidence)),

@@ -132,6 +132,27 @@ def expected_unit(question: str) -> re.Pattern[str] | None:
     return None
 
 
+_FIGURES = tuple(
+    map(re.compile, (r"营收|收入|营业额", r"利润|净利|净赚|盈利", r"亏", r"估值", r"市值"))
+)
+"""A company's figures a how-much question can ask for, each by the words that name it:
+revenue, profit, loss, valuation, market value."""
+
+
+@lru_cache(maxsize=256)
+def _figures_asked(question: str) -> tuple[re.Pattern[str], ...]:
+    return tuple(p for p in _FIGURES if p.search(question))
+
+
+def figure_named(question: str, text: str) -> bool | None:
+    """Whether `text` names a figure the question asks for (净利润: not a span of 营业收入);
+    None when it asks for none. Both normalised."""
+    asked = _figures_asked(question)
+    if not asked:
+        return None
+    return any(p.search(text) for p in asked)
+
+
 # 哪所大学, 哪家银行, 哪个区: the answer is a name with that ending (北京大学, 渣打银行).
 _NAMED_KIND = re.compile(
     r"(?:哪|什么)一?[个家所座位]?"

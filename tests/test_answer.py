@@ -19,7 +19,7 @@ from retrieval.candidates import (
 )
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
 from retrieval.features import CHECKS, evidence_checks
-from retrieval.kinds import named_kind, type_match
+from retrieval.kinds import figure_named, named_kind, type_match
 from retrieval.question import analyse, without_guesses
 from retrieval.spans import (
     continues,
@@ -399,6 +399,19 @@ def test_a_number_question_needs_a_number() -> None:
     assert evidence_checks(r.index, query, held)[CHECKS.index("focus_missing")] == 1
     assert not r.ask("林晓峰是什么时候加入青松银行的?").answered
     assert "120亿元" in r.ask("蓝鲸保险2021年保费收入多少钱?").text
+
+
+def test_a_figure_asked_for_is_one_the_span_names() -> None:
+    # revenue is no profit: a how-much question names the figure it wants
+    assert figure_named("京东数科2019年净利润是多少?", "京东数科营业收入分别为90.70亿元") is False
+    assert figure_named("京东数科2019年净赚了多少?", "净利润289.28亿元") is True
+    assert figure_named(normalize("陆金所2019年營收多少?"), "陆金所的总收入分别为278亿元") is True
+    assert figure_named("LG手机一年亏了多少钱?", "手机业务累计亏损约45亿美元") is True
+    assert figure_named("蚂蚁的估值是多少?", "蚂蚁集团的市值可能超过2000亿美元") is False
+    assert figure_named("蚂蚁募资多少?", "募资345亿美元") is None  # no such figure asked
+    r = Retriever.from_articles(ARCHIVE)
+    assert "120亿元" in r.ask("蓝鲸保险2021年营收多少?").text
+    assert not r.ask("蓝鲸保险2021年净利润多少?").answered
 
 
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:

@@ -132,16 +132,26 @@ def expected_unit(question: str) -> re.Pattern[str] | None:
     return None
 
 
-_FIGURES = tuple(
-    map(re.compile, (r"营收|收入|营业额", r"利润|净利|净赚|盈利", r"亏", r"估值", r"市值"))
-)
-"""A company's figures a how-much question can ask for, each by the words that name it:
-revenue, profit, loss, valuation, market value."""
+_FIGURES = [
+    (re.compile(asked), re.compile(named or asked))
+    for asked, named in [
+        (r"营收|收入|营业额", None),
+        (r"利润|净利|净赚|盈利", None),
+        (r"亏", None),
+        (r"估值", None),
+        (r"市值", None),
+        (r"罚", None),
+        (r"薪", None),
+        (r"募资|募集|募了|融资|筹资|筹集", r"募|融资|筹"),
+    ]
+]
+"""A company's figures a how-much question can ask for (revenue, profit, loss, valuation,
+market value, a fine, pay, funds raised): how a question asks for one, and how a span names it."""
 
 
 @lru_cache(maxsize=256)
 def _figures_asked(question: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(p for p in _FIGURES if p.search(question))
+    return tuple(named for asked, named in _FIGURES if asked.search(question))
 
 
 def figure_named(question: str, text: str) -> bool | None:

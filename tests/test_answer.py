@@ -408,7 +408,9 @@ def test_a_figure_asked_for_is_one_the_span_names() -> None:
     assert figure_named(normalize("陆金所2019年營收多少?"), "陆金所的总收入分别为278亿元") is True
     assert figure_named("LG手机一年亏了多少钱?", "手机业务累计亏损约45亿美元") is True
     assert figure_named("蚂蚁的估值是多少?", "蚂蚁集团的市值可能超过2000亿美元") is False
-    assert figure_named("蚂蚁募资多少?", "募资345亿美元") is None  # no such figure asked
+    assert figure_named("蚂蚁被罚了多少钱?", "处以罚款182亿元") is True
+    assert figure_named("蚂蚁上市募了多少钱?", "a股发行价为68.80元/股") is False
+    assert figure_named("蚂蚁有多少员工?", "员工1.6万人") is None  # no such figure asked
     r = Retriever.from_articles(ARCHIVE)
     assert "120亿元" in r.ask("蓝鲸保险2021年营收多少?").text
     assert not r.ask("蓝鲸保险2021年净利润多少?").answered

@@ -16,7 +16,14 @@ import numpy as np
 from . import checks, spans
 from .candidates import Passage, Terms
 from .index import Index
-from .kinds import figure_named, named_kind, normalized, tells_earlier, type_match
+from .kinds import (
+    figure_named,
+    named_kind,
+    names_company,
+    normalized,
+    tells_earlier,
+    type_match,
+)
 from .question import Query, is_word
 from .synonyms import synonyms
 from .text import normalize
@@ -57,6 +64,10 @@ CHECKS = (
     "unknown_noun",  # the question names a thing the archive never mentions (火星, 天气)
 )
 """Evidence checks, each 1 when it fails: features too, computed for the leading candidates."""
+
+_KIND_CHECKED = ("number", "when", "who", "where")
+"""Kinds of question whose answer a span can be seen to lack (no figure, date, person, company or
+place: a type match below 0.5, for a who-question no company named either)."""
 
 FOCUS_COMMON = 0.02
 """A focus word held by more than this share of paragraphs is too common to judge by."""
@@ -298,11 +309,14 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     year = (rec.get("published") or "")[:4]
     evidence = text + rec["title"] + year
     question = normalize(query.text)
-    kind_asked = query.kind in ("number", "when") or named_kind(question, span) is not None
+    kind_asked = query.kind in _KIND_CHECKED or named_kind(question, span) is not None
     figure = figure_named(question, said) if query.kind == "number" else None
+    lacks_kind = c.feature("type") < 0.5 and not (
+        query.kind == "who" and names_company(question, said)
+    )
     return [
         float(any(y not in evidence for y in re.findall(r"\d{4}", question))),
-        float(kind_asked and (not c.feature("type") or figure is False)),
+        float(kind_asked and (lacks_kind or figure is False)),
         float(checks.contradicts(query.text, span, int(year) if year.isdigit() else None)),
         float(checks.other_institution(query.text, span, evidence)),
         float(checks.other_chief(query.text, evidence)),

@@ -199,6 +199,12 @@ def _names_asked(question: str) -> Callable[[str], list[str]] | None:
     return _company_names if _COMPANY_ASKED.search(question) else None
 
 
+def names_company(question: str, text: str) -> bool:
+    """Whether `text` names a company or organisation the question does not: who-questions
+    are answered by one too (谁领投 → 青松资本)."""
+    return any(n not in question for n in _company_names(text))
+
+
 def named_kind(question: str, text: str) -> bool | None:
     """Whether `text` holds a name of the kind the question asks for (哪所大学 → X大学, 哪家公司 →
     a company's name) that the question does not already say; None when it asks for none."""

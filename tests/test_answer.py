@@ -416,6 +416,25 @@ def test_a_figure_asked_for_is_one_the_span_names() -> None:
     assert not r.ask("蓝鲸保险2021年净利润多少?").answered
 
 
+def test_a_who_or_where_question_needs_a_person_or_a_place() -> None:
+    r = Retriever.from_articles(
+        [
+            _article(1, "青松银行年报", "青松银行2021年净利润12亿元,同比增长8%。"),
+            _article(2, "远山保险人事", "远山保险总裁李明表示,公司将在深圳设立研发中心。"),
+        ]
+    )
+    missing = CHECKS.index("kind_missing")
+    for question, text, fails in [
+        ("青松银行的行长是谁?", "净利润12亿元", 1),
+        ("青松银行的总部在哪里?", "净利润12亿元", 1),
+        ("远山保险的总裁是谁?", "李明", 0),
+        ("远山保险的研发中心设在哪?", "深圳", 0),
+    ]:
+        query, _, _, found, _ = candidates_of(r, question)
+        (held,) = [c for c in found if text in c.passage.text[c.start : c.end]]
+        assert evidence_checks(r.index, query, held)[missing] == fails, question
+
+
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it

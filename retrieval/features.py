@@ -56,7 +56,7 @@ FEATURES = (
 
 CHECKS = (
     "year_missing",  # a year the question names is not in the paragraph, title or date
-    "kind_missing",  # no number (of the figure asked: 净利润), date or name of the kind asked
+    "kind_missing",  # no date, figure (净利润, not 营收), person, place or name of the kind asked
     "contradicts",  # the span speaks of another year, part of a year, round or edition
     "other_institution",  # it names another bank, group, university… than asked
     "other_chief",  # the question asks about a chief officer the paragraph never names

@@ -1,6 +1,7 @@
 """Answering a question: candidates → features → ranker (→ cross-encoder → ranker again) →
 abstention, then the cited answer."""
 
+import dataclasses
 import threading
 import weakref
 from collections.abc import Callable
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from . import candidates, crossencoder, features, ranker, records, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
-from .question import Query, analyse, asks
+from .question import Query, analyse, asks, kind_in_chat
 from .text import normalize
 
 MAX_QUESTION_CHARS = 2000
@@ -169,6 +170,7 @@ def find_candidates(
     previous = None  # a follow-up's previous answer: its rarest words are borrowed
     follows = bool(history and query.needs_context)
     if follows:
+        query = dataclasses.replace(query, kind=kind_in_chat(query.text, history))
         previous = previous_answer(index, sentences, history[-1], history[:-1], min_confidence)
     if enc is not None:
         chat = normalize(f"{history[-1]} {query.text}") if follows else None

@@ -128,6 +128,16 @@ def answer_type(question: str) -> str:
     return "what"
 
 
+def kind_in_chat(question: str, history: list[str]) -> str:
+    """The kind of answer `question` asks for in its chat: a follow-up that asks nothing of its
+    own (那远山保险呢?, 港股那边呢) asks what the last question before it that did asked."""
+    for asked in (question, *reversed(history)):
+        kind = answer_type(asked)
+        if kind != "what" or _ASKING_WORD.search(normalize(asked)):
+            return kind
+    return "what"
+
+
 _HEDGE = re.compile(
     r"是不是|好像|似乎|貌似|记得|印象|应该|大概|估计|没记错|左右|对吧|对不对|没错吧|是吧|还是说|吗"
 )

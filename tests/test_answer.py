@@ -435,6 +435,22 @@ def test_a_who_or_where_question_needs_a_person_or_a_place() -> None:
         assert evidence_checks(r.index, query, held)[missing] == fails, question
 
 
+def test_a_follow_up_that_only_names_another_subject_asks_what_came_before() -> None:
+    # 那远山保险呢? after a how-much question asks for the same figure about another company
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技年报", "星河科技2021年净利润12亿元,同比增长8%。"),
+            _article(2, "远山保险", "远山保险作为国内领先的保险公司,也遇到过诸多此类问题。"),
+        ]
+    )
+    chat = ["星河科技2021年净利润多少?"]
+    query, *_ = candidates_of(r, "那远山保险呢?", chat)
+    assert query.kind == "number"
+    assert candidates_of(r, "那远山保险呢?")[0].kind == "what"  # alone, it asks nothing
+    assert candidates_of(r, "远山保险是做什么的?", chat)[0].kind == "what"  # its own kind
+    assert not r.ask("那远山保险呢?", history=chat).answered
+
+
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it

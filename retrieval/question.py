@@ -129,8 +129,8 @@ def answer_type(question: str) -> str:
 
 
 def kind_in_chat(question: str, history: list[str]) -> str:
-    """The kind of answer `question` asks for in its chat: a follow-up that asks nothing of its
-    own (那远山保险呢?, 港股那边呢) asks what the last question before it that did asked."""
+    """The kind of answer `question` asks for in its chat: a follow-up with no question word of
+    its own (那远山保险呢?, 港股那边呢) asks for what the last earlier question with one asked for."""
     for asked in (question, *reversed(history)):
         kind = answer_type(asked)
         if kind != "what" or _ASKING_WORD.search(normalize(asked)):

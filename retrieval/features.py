@@ -310,7 +310,8 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     evidence = text + rec["title"] + year
     question = normalize(query.text)
     kind_asked = query.kind in _KIND_CHECKED or named_kind(question, span) is not None
-    figure = figure_named(question, said) if query.kind == "number" else None
+    asked = normalize(query.asked) if query.asked else question  # 那京东呢? asks 募资多少 again
+    figure = figure_named(asked, said) if query.kind == "number" else None
     lacks_kind = c.feature("type") < 0.5 and not (
         query.kind == "who" and names_company(question, said)
     )

@@ -88,6 +88,7 @@ class Query:
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
     nouns: frozenset[str] = frozenset()  # the question's nouns
     core: str = ""  # the clauses that ask, after a preamble (`asking_part`); else ""
+    asked: str = ""  # the earlier question a follow-up asks again (`asked_in_chat`); else ""
 
 
 _ASKS = re.compile(r"[?？吗呢]|什么|怎|哪|谁|啥|为何|是否|如何")
@@ -128,14 +129,13 @@ def answer_type(question: str) -> str:
     return "what"
 
 
-def kind_in_chat(question: str, history: list[str]) -> str:
-    """The kind of answer `question` asks for in its chat: a follow-up with no question word of
-    its own (那远山保险呢?, 港股那边呢) asks for what the last earlier question with one asked for."""
+def asked_in_chat(question: str, history: list[str]) -> str:
+    """The question that says what `question` asks for in its chat: itself, or for a follow-up
+    with no question word of its own (那远山保险呢?, 港股那边呢) the last earlier one with one."""
     for asked in (question, *reversed(history)):
-        kind = answer_type(asked)
-        if kind != "what" or _ASKING_WORD.search(normalize(asked)):
-            return kind
-    return "what"
+        if answer_type(asked) != "what" or _ASKING_WORD.search(normalize(asked)):
+            return asked
+    return question
 
 
 _HEDGE = re.compile(

@@ -451,6 +451,19 @@ def test_a_follow_up_that_only_names_another_subject_asks_what_came_before() -> 
     assert not r.ask("那远山保险呢?", history=chat).answered
 
 
+def test_a_follow_up_that_only_names_another_subject_asks_for_the_same_figure() -> None:
+    # after 募资多少?, 那远山保险呢? wants the funds it raised, not its valuation
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技上市", "星河科技在香港上市,募资10亿元。"),
+            _article(2, "远山保险", "远山保险的估值已达到50亿元。"),
+        ]
+    )
+    assert "50亿元" in r.ask("远山保险估值多少?").text
+    assert not r.ask("那远山保险呢?", history=["星河科技上市募资多少?"]).answered
+    assert "50亿元" in r.ask("那远山保险呢?", history=["星河科技估值多少?"]).text
+
+
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it

@@ -24,6 +24,11 @@ _PRONOUN = re.compile(
     r"(?<![其吉])(他们|她们|它们|他|她|它)|该公司|这家公司|那家公司|这家|那家|该|此人|这个人|那个人|对方|前者|后者|这款|这项|那款|这笔|那笔"
 )
 
+_THEN = re.compile(
+    r"(?:^|(?<=[\s,，。;；!！?？:：]))那(?![些个家边里时样么年天次位笔款种批项份部条只段回儿会阵场轮届期张件座所间名])"
+)
+"""An opening 那 (then: 那京东呢?), not 那些, 那年 or 那边."""
+
 _GOES_ON = re.compile(
     r"^(那|其中|里头|里面|当时|后来|随后|之后|此后|之前|此前)"
     r"|^这(个|些|次|场|位|名|条|只|种|项|批|轮|份|部|篇|件|回|时|段)"
@@ -208,8 +213,9 @@ def asking_part(question: str) -> str:
 
 
 def _without_pronouns(text: str) -> str:
-    """`text` with pronouns replaced by a space, so jieba does not glue them to a neighbour."""
-    return _PRONOUN.sub(" ", normalize(text))
+    """`text` with pronouns and an opening 那 replaced by a space, so jieba does not glue them to
+    a neighbour (那联易融)."""
+    return _THEN.sub(" ", _PRONOUN.sub(" ", normalize(text)))
 
 
 def content_terms(text: str) -> list[str]:

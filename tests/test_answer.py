@@ -464,6 +464,21 @@ def test_a_follow_up_that_only_names_another_subject_asks_for_the_same_figure() 
     assert "50亿元" in r.ask("那远山保险呢?", history=["星河科技估值多少?"]).text
 
 
+def test_an_opening_na_is_not_part_of_the_name_after_it() -> None:
+    # jieba glues 那 (then) to some names: 那联易融, 那金鹰, words the archive never uses
+    assert analyse("那联易融呢?").terms == ["联易融"]
+    assert analyse("好的,那金鹰什么时候上市?").terms == ["金鹰", "上市"]
+    assert analyse("那些银行呢?").terms == ["银行"]  # 那些, 那年, 那边 are words of their own
+    assert analyse("那年呢?").terms == ["那年"]
+    r = Retriever.from_articles(
+        [
+            _article(1, "星河科技上市", "星河科技于2021年在香港上市。"),
+            _article(2, "金鹰的故事", "金鹰于2019年在上海上市。", "金鹰的总部在杭州。"),
+        ]
+    )
+    assert "2019年" in r.ask("那金鹰呢?", history=["星河科技哪一年上市?"]).text
+
+
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it

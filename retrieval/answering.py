@@ -1,7 +1,6 @@
 """Answering a question: candidates → features → ranker (→ cross-encoder → ranker again) →
 abstention, then the cited answer."""
 
-import dataclasses
 import threading
 import weakref
 from collections.abc import Callable
@@ -9,7 +8,7 @@ from collections.abc import Callable
 from . import candidates, crossencoder, features, ranker, records, semantic, spans, vectorstore
 from .index import Index
 from .models import Answer, Citation, Passage
-from .question import Query, analyse, answer_type, asked_in_chat, asks
+from .question import Query, analyse, asks, in_chat
 from .text import normalize
 
 MAX_QUESTION_CHARS = 2000
@@ -170,9 +169,7 @@ def find_candidates(
     previous = None  # a follow-up's previous answer: its rarest words are borrowed
     follows = bool(history and query.needs_context)
     if follows:
-        asked = asked_in_chat(query.text, history)
-        if asked != query.text:
-            query = dataclasses.replace(query, kind=answer_type(asked), asked=asked)
+        query = in_chat(query, history)
         previous = previous_answer(index, sentences, history[-1], history[:-1], min_confidence)
     if enc is not None:
         chat = normalize(f"{history[-1]} {query.text}") if follows else None

@@ -24,7 +24,7 @@ from .kinds import (
     tells_earlier,
     type_match,
 )
-from .question import Query, is_word
+from .question import Query, is_word, subject_terms
 from .synonyms import synonyms
 from .text import normalize
 from .vectorstore import SentenceIndex
@@ -58,7 +58,7 @@ CHECKS = (
     "year_missing",  # a year the question names is not in the paragraph, title or date
     "kind_missing",  # no date, figure (净利润, not 营收), person, place or name of the kind asked
     "contradicts",  # the span speaks of another year, part of a year, round or edition
-    "other_institution",  # it names another bank, group, university… than asked
+    "other_institution",  # another bank, group… than asked; or the chat's subject (那蚂蚁呢?)
     "other_chief",  # the question asks about a chief officer the paragraph never names
     "focus_missing",  # the paragraph misses the specific thing the question asks about
     "unknown_noun",  # the question names a thing the archive never mentions (火星, 天气)
@@ -311,6 +311,8 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     question = normalize(query.text)
     kind_asked = query.kind in _KIND_CHECKED or named_kind(question, span) is not None
     asked = normalize(query.asked) if query.asked else question  # 那京东呢? asks 募资多少 again
+    own = subject_terms(query.text) if query.replaced else []  # 那蚂蚁呢? after 京东科技…募资多少?
+    told_before = bool(own) and not credit(own, evidence) and any(t in said for t in query.replaced)
     figure = figure_named(asked, said) if query.kind == "number" else None
     lacks_kind = c.feature("type") < 0.5 and not (
         query.kind == "who" and names_company(question, said)
@@ -319,7 +321,7 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
         float(any(y not in evidence for y in re.findall(r"\d{4}", question))),
         float(kind_asked and (lacks_kind or figure is False)),
         float(checks.contradicts(query.text, span, int(year) if year.isdigit() else None)),
-        float(checks.other_institution(query.text, span, evidence)),
+        float(checks.other_institution(query.text, span, evidence) or told_before),
         float(checks.other_chief(query.text, evidence)),
         float(bool(focus) and not credit(focus, text)),
         float(bool(unknown)),

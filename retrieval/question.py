@@ -1,5 +1,6 @@
 """Question analysis: expected answer type, query terms, and what a follow-up leans on."""
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -70,7 +71,9 @@ _TYPES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-_ASKING_WORD = re.compile(r"什么|哪|谁|多少|几(?![十百千万亿乎])|怎么|为什么|为啥|啥")
+_ASKING_WORD = re.compile(
+    r"什么|哪|谁|多少|几(?![十百千万亿乎])|怎么|为什么|为啥|啥|如何|怎样|是否|多[长短久大高远快]"
+)
 """A question word of its own: the clause asks (我记得是黄什么翔), it does not guess."""
 
 # A word that asks (哪一天, 几家, 怎么办) says nothing the answer holds.
@@ -93,7 +96,8 @@ class Query:
     focus: tuple[tuple[str, bool], ...] = ()  # words next to the question word, and if nouns
     nouns: frozenset[str] = frozenset()  # the question's nouns
     core: str = ""  # the clauses that ask, after a preamble (`asking_part`); else ""
-    asked: str = ""  # the earlier question a follow-up asks again (`asked_in_chat`); else ""
+    asked: str = ""  # the earlier question a follow-up asks again (`in_chat`); else ""
+    replaced: tuple[str, ...] = ()  # ... and the subject terms of the chat it asks it of instead
 
 
 _ASKS = re.compile(r"[?？吗呢]|什么|怎|哪|谁|啥|为何|是否|如何")
@@ -134,13 +138,26 @@ def answer_type(question: str) -> str:
     return "what"
 
 
-def asked_in_chat(question: str, history: list[str]) -> str:
-    """The question that says what `question` asks for in its chat: itself, or for a follow-up
-    with no question word of its own (那远山保险呢?, 港股那边呢) the last earlier one with one."""
-    for asked in (question, *reversed(history)):
-        if answer_type(asked) != "what" or _ASKING_WORD.search(normalize(asked)):
-            return asked
-    return question
+def in_chat(query: Query, history: list[str]) -> Query:
+    """`query` read in its chat. A follow-up with no question word of its own (那远山保险呢?,
+    港股那边呢) asks what the last earlier question with one asked, of its own subject instead of
+    the one the chat's questions name (their subject terms it does not share)."""
+    if _asks_itself(query.text):
+        return query
+    asked = next((h for h in reversed(history) if _asks_itself(h)), None)
+    if asked is None:
+        return query
+    own = set(subject_terms(query.text))
+    replaced = dict.fromkeys(
+        t for h in history for t in subject_terms(h) if len(t) >= 2 and t not in own
+    )
+    return dataclasses.replace(
+        query, kind=answer_type(asked), asked=asked, replaced=tuple(replaced)
+    )
+
+
+def _asks_itself(question: str) -> bool:
+    return answer_type(question) != "what" or bool(_ASKING_WORD.search(normalize(question)))
 
 
 _HEDGE = re.compile(

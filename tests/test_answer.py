@@ -20,7 +20,7 @@ from retrieval.candidates import (
 from retrieval.checks import chief_titles, contradicts, other_chief, other_institution
 from retrieval.features import CHECKS, evidence_checks
 from retrieval.kinds import figure_named, named_kind, type_match
-from retrieval.question import analyse, without_guesses
+from retrieval.question import analyse, in_chat, without_guesses
 from retrieval.spans import (
     continues,
     enumerated,
@@ -462,6 +462,28 @@ def test_a_follow_up_that_only_names_another_subject_asks_for_the_same_figure() 
     assert "50亿元" in r.ask("远山保险估值多少?").text
     assert not r.ask("那远山保险呢?", history=["星河科技上市募资多少?"]).answered
     assert "50亿元" in r.ask("那远山保险呢?", history=["星河科技估值多少?"]).text
+
+
+def test_a_follow_up_about_another_subject_is_not_given_the_answer_before() -> None:
+    # 那远山呢? after 募资多少? asks about 远山: 星河科技's funds are no answer, though the chat
+    # leads to them and 远山 is too common a word to steer the search
+    arts = [_article(1, "星河科技重启上市", "近期有消息称,星河科技计划在香港上市,募资30亿美元。")]
+    arts += [
+        _article(i, f"远山的第{i}件事", f"远山第{i}次推出新产品。", f"远山的用户超过{i}亿。")
+        for i in range(2, 12)
+    ]
+    r = Retriever.from_articles(arts)
+    chat = ["星河科技计划什么时候上市?", "募资多少?"]
+    assert "30亿美元" in r.ask("募资多少?", history=chat[:1]).text
+    assert not r.ask("那远山呢?", history=chat).answered
+    assert "30亿美元" in r.ask("那星河科技呢?", history=chat).text  # it names what is asked
+    query, _, _, found, _ = candidates_of(r, "那远山呢?", chat)
+    (before,) = [c for c in found if "30亿" in c.passage.text[c.start : c.end]]
+    assert evidence_checks(r.index, query, before)[CHECKS.index("other_institution")] == 1
+    alone = analyse("远山募资多少?")  # a question that asks for itself has no such check
+    assert evidence_checks(r.index, alone, before)[CHECKS.index("other_institution")] == 0
+    assert "星河" in query.replaced and "远山" not in query.replaced
+    assert not in_chat(analyse("远山能把时间压到多短?"), chat).asked  # 多短 asks itself
 
 
 def test_an_opening_na_is_not_part_of_the_name_after_it() -> None:

@@ -70,8 +70,9 @@ def contradicts(question: str, span: str, year: int | None = None) -> bool:
     return False
 
 
-_KINDS = ("银行", "集团", "证券", "保险", "财险", "寿险", "大学", "交易所", "研究院")
-"""Endings that make a name of a kind of institution (江苏银行, 平安集团)."""
+_KINDS = ("银行", "集团", "证券", "保险", "财险", "寿险", "大学", "交易所", "研究院", "数科")
+"""Endings that make a name of a kind of institution (江苏银行, 平安集团, 京东数科; not 科技, as
+金融科技 names none)."""
 
 
 _NOT_A_NAME = re.compile(r"[哪那这该某每各其此几一两二三四五六七八九十多他她它我你咱]|什么|个$")
@@ -102,7 +103,7 @@ def _kind_names(text: str) -> dict[str, frozenset[str]]:
 
 def other_institution(question: str, span: str, evidence: str) -> bool:
     """Whether `span` names a bank, group, university… other than the one of that kind the
-    question names, while the `evidence` (paragraph, title) never names the question's."""
+    question names, while the `evidence` (its paragraph) never names the question's."""
     asked = _kind_names(question)
     if not asked:
         return False

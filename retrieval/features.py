@@ -282,7 +282,8 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     read with it. The focus words are the question's specific nouns next to the question word
     that are not common in the archive, or that it never uses (if jieba words, not guesses).
     An unknown noun is one of the question's that neither the archive nor a synonym it knows
-    ever uses (火星, 红烧肉), unless the answer holds its head (读片 for 阅片).
+    ever uses (火星, 红烧肉), unless the answer holds its head (读片 for 阅片). Another
+    institution than asked is judged by the paragraph alone: a round-up's title names many.
     """
     common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
     focus = [
@@ -321,7 +322,7 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
         float(any(y not in evidence for y in re.findall(r"\d{4}", question))),
         float(kind_asked and (lacks_kind or figure is False)),
         float(checks.contradicts(query.text, span, int(year) if year.isdigit() else None)),
-        float(checks.other_institution(query.text, span, evidence) or told_before),
+        float(checks.other_institution(query.text, span, text) or told_before),
         float(checks.other_chief(query.text, evidence)),
         float(bool(focus) and not credit(focus, text)),
         float(bool(unknown)),

@@ -239,6 +239,24 @@ def test_another_bank_than_asked_is_no_answer() -> None:
     assert not r.ask("林晓峰在白鹭银行工作了多少年?").answered
 
 
+def test_a_round_up_s_heading_about_another_company_is_no_answer() -> None:
+    # the round-up's title names 星河数科; the heading in it is about 远山数科's chief
+    heading = "“产品经理”王强:远山数科CEO"
+    assert other_institution("星河数科的CEO是谁?", heading, heading)
+    assert not other_institution("星河数科的CEO是谁?", heading, "星河数科和" + heading)
+    assert not other_institution("金融科技的CEO是谁?", "白鹭科技CEO", "")  # 科技 is no kind
+    title = "李明接任星河数科CEO:盘点那些非金融出身的一把手"
+    r = Retriever.from_articles(
+        [_article(1, title, "12月22日,李明出任星河数科CEO,她此前是首席财务官。", heading)]
+    )
+    a = r.ask("星河数科的CEO是谁?")
+    assert "远山" not in a.text
+    _, _, _, found, _ = candidates_of(r, "星河数科的CEO是谁?")
+    (other,) = [c for c in found if "远山" in c.passage.text[c.start : c.end]]
+    query = analyse("星河数科的CEO是谁?")
+    assert evidence_checks(r.index, query, other)[CHECKS.index("other_institution")] == 1
+
+
 def test_a_verb_the_archive_never_uses_is_a_paraphrase() -> None:
     r = Retriever.from_articles(ARCHIVE)
     assert "10亿美元" in r.ask("星河科技在港IPO一共筹集了多少钱?").text  # 募资, in other words

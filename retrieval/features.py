@@ -283,7 +283,8 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     that are not common in the archive, or that it never uses (if jieba words, not guesses).
     An unknown noun is one of the question's that neither the archive nor a synonym it knows
     ever uses (火星, 红烧肉), unless the answer holds its head (读片 for 阅片). Another
-    institution than asked is judged by the paragraph alone: a round-up's title names many.
+    institution than asked, and a follow-up's own subject, are looked for in the paragraph alone:
+    a round-up's title names many.
     """
     common = max(FOCUS_COMMON * index.n_docs, FOCUS_RARE)
     focus = [
@@ -313,7 +314,7 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     kind_asked = query.kind in _KIND_CHECKED or named_kind(question, span) is not None
     asked = normalize(query.asked) if query.asked else question  # 那京东呢? asks 募资多少 again
     own = subject_terms(query.text) if query.replaced else []  # 那蚂蚁呢? after 京东科技…募资多少?
-    told_before = bool(own) and not credit(own, evidence) and any(t in said for t in query.replaced)
+    told_before = bool(own) and not credit(own, text) and any(t in said for t in query.replaced)
     figure = figure_named(asked, said) if query.kind == "number" else None
     lacks_kind = c.feature("type") < 0.5 and not (
         query.kind == "who" and names_company(question, said)

@@ -519,6 +519,20 @@ def test_an_opening_na_is_not_part_of_the_name_after_it() -> None:
     assert "2019年" in r.ask("那金鹰呢?", history=["星河科技哪一年上市?"]).text
 
 
+def test_a_follow_up_s_own_subject_is_looked_for_in_the_paragraph() -> None:
+    # a round-up's title names every role: 那CEO呢? after the chairman is not his heading again
+    title = "李明接任星河数科CEO:盘点那些一把手"
+    heading = "“财务大师”王强:远山集团董事长"
+    r = Retriever.from_articles([_article(1, title, heading, "“产品经理”赵六:远山集团CEO")])
+    chat = ["远山集团的董事长是谁?"]
+    assert "王强" in r.ask(chat[0]).text
+    a = r.ask("那CEO呢?", history=chat)
+    assert "王强" not in a.text
+    query, _, _, found, _ = candidates_of(r, "那CEO呢?", chat)
+    (chair,) = [c for c in found if "王强" in c.passage.text[c.start : c.end]]
+    assert evidence_checks(r.index, query, chair)[CHECKS.index("other_institution")] == 1
+
+
 def test_the_answer_can_sit_elsewhere_in_the_article() -> None:
     r = Retriever.from_articles(ARCHIVE)
     a = r.ask("青松银行的AI客服头一个月帮了多少人?")  # no word of the question is in it

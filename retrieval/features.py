@@ -24,7 +24,7 @@ from .kinds import (
     tells_earlier,
     type_match,
 )
-from .question import Query, is_word, subject_terms
+from .question import Query, is_word
 from .synonyms import synonyms
 from .text import normalize
 from .vectorstore import SentenceIndex
@@ -313,7 +313,7 @@ def evidence_checks(index: Index, query: Query, c: Candidate) -> list[float]:
     question = normalize(query.text)
     kind_asked = query.kind in _KIND_CHECKED or named_kind(question, span) is not None
     asked = normalize(query.asked) if query.asked else question  # 那京东呢? asks 募资多少 again
-    own = subject_terms(query.text) if query.replaced else []  # 那蚂蚁呢? after 京东科技…募资多少?
+    own = query.subject  # 那蚂蚁呢? after 京东科技…募资多少?: 蚂蚁 asked, not 京东科技
     told_before = bool(own) and not credit(own, text) and any(t in said for t in query.replaced)
     figure = figure_named(asked, said) if query.kind == "number" else None
     lacks_kind = c.feature("type") < 0.5 and not (

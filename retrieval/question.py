@@ -1,8 +1,7 @@
 """Question analysis: expected answer type, query terms, and what a follow-up leans on."""
 
-import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import rjieba
@@ -26,7 +25,7 @@ _PRONOUN = re.compile(
 )
 
 _THEN = re.compile(
-    r"(?:^|(?<=[\s,，。;；!！?？:：]))那(?![些个家边里时样么年天次位笔款种批项份部条只段回儿会阵场轮届期张件座所间名])"
+    r"(?:^|(?<=[\s,.。;!?:]))那(?![些个家边里时样么年天次位笔款种批项份部条只段回儿会阵场轮届期张件座所间名])"
 )
 """An opening 那 (then: 那京东呢?), not 那些, 那年 or 那边."""
 
@@ -97,7 +96,8 @@ class Query:
     nouns: frozenset[str] = frozenset()  # the question's nouns
     core: str = ""  # the clauses that ask, after a preamble (`asking_part`); else ""
     asked: str = ""  # the earlier question a follow-up asks again (`in_chat`); else ""
-    replaced: tuple[str, ...] = ()  # ... and the subject terms of the chat it asks it of instead
+    subject: tuple[str, ...] = ()  # ... its own subject terms (蚂蚁 in 那蚂蚁呢?)
+    replaced: tuple[str, ...] = ()  # ... and those of the chat it asks it of instead
 
 
 _ASKS = re.compile(r"[?？吗呢]|什么|怎|哪|谁|啥|为何|是否|如何")
@@ -147,13 +147,12 @@ def in_chat(query: Query, history: list[str]) -> Query:
     asked = next((h for h in reversed(history) if _asks_itself(h)), None)
     if asked is None:
         return query
-    own = set(subject_terms(query.text))
+    own = subject_terms(query.text)
     replaced = dict.fromkeys(
         t for h in history for t in subject_terms(h) if len(t) >= 2 and t not in own
     )
-    return dataclasses.replace(
-        query, kind=answer_type(asked), asked=asked, replaced=tuple(replaced)
-    )
+    kind = answer_type(asked)
+    return replace(query, kind=kind, asked=asked, subject=tuple(own), replaced=tuple(replaced))
 
 
 def _asks_itself(question: str) -> bool:
